@@ -1,0 +1,42 @@
+"""The incident lifecycle: statuses, hold reasons and the one table of allowed transitions. No ORM."""
+
+from django.db import models
+
+from servicedesk.errors import TransitionNotAllowed
+
+
+class Status(models.TextChoices):
+    NEW = "new", "New"
+    IN_PROGRESS = "in_progress", "In progress"
+    ON_HOLD = "on_hold", "On hold"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class HoldReason(models.TextChoices):
+    AWAITING_CALLER = "awaiting_caller", "Awaiting caller"
+    AWAITING_VENDOR = "awaiting_vendor", "Awaiting vendor"
+    AWAITING_CHANGE = "awaiting_change", "Awaiting change"
+
+
+ALLOWED = {
+    Status.NEW: {Status.IN_PROGRESS, Status.RESOLVED, Status.CANCELLED},
+    Status.IN_PROGRESS: {Status.ON_HOLD, Status.RESOLVED, Status.CANCELLED},
+    Status.ON_HOLD: {Status.IN_PROGRESS},
+    Status.RESOLVED: {Status.CLOSED, Status.IN_PROGRESS},
+    Status.CLOSED: set(),
+    Status.CANCELLED: set(),
+}
+
+OPEN = frozenset({Status.NEW, Status.IN_PROGRESS, Status.ON_HOLD})
+
+
+def check_transition(current: str, to: str) -> None:
+    if to not in ALLOWED.get(current, set()):
+        allowed = ", ".join(sorted(ALLOWED.get(current, set()))) or "none: it is final"
+        raise TransitionNotAllowed(
+            f"an incident that is {Status(current).label.lower()} cannot become "
+            f"{Status(to).label.lower() if to in Status.values else to!r} (allowed: {allowed})",
+            field="status",
+        )

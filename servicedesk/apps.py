@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ServicedeskConfig(AppConfig):
+    name = "servicedesk"
+    verbose_name = "Service desk (shared kernel)"
+
+    def ready(self):
+        from django.db.models.signals import post_migrate
+
+        from servicedesk import roles
+
+        post_migrate.connect(roles.post_migrate_ensure_roles, sender=self)

@@ -1,0 +1,24 @@
+"""The Celery application. Workers: `celery -A servicedesk worker`; scheduler: `celery -A servicedesk beat`.
+
+Conventions (see docs/architecture.md): tasks take ids and plain values, call one service, are safe to
+run twice, and are queued only through `transaction.on_commit` (servicedesk.tasking.enqueue_on_commit).
+"""
+
+import os
+
+from celery import Celery
+from celery.signals import worker_ready
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "servicedesk.settings")
+
+app = Celery("servicedesk")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def _stamp_heartbeat_on_start(sender=None, **kwargs):
+    # A worker that just came up is alive even before beat's first heartbeat reaches it.
+    from servicedesk.health import heartbeat_record
+
+    heartbeat_record(worker=getattr(sender, "hostname", "worker"))

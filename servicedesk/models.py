@@ -1,0 +1,327 @@
+"""The shared kernel: people, teams, services and CIs, ticket numbering, timeline, attachments,
+notifications (webhooks) and the audit trail. Every practice app builds on these."""
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Organisation(models.Model):
+    """A customer organisation or department that requesters belong to."""
+
+    name = models.CharField(max_length=200, unique=True)
+    email_domain = models.CharField(max_length=200, blank=True, help_text="e.g. example.com")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Team(models.Model):
+    """A support team (assignment group): agents with a lead."""
+
+    class Strategy(models.TextChoices):
+        ROUND_ROBIN = "round_robin", "Round robin"
+        LEAST_LOADED = "least_loaded", "Least loaded"
+        MANUAL = "manual", "Manual"
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    email = models.EmailField(blank=True, help_text="Where team notifications go; members if empty.")
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="led_teams"
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams", blank=True
+    )
+    assignment_strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.MANUAL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class TeamMembership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="team_membership_unique")]
+
+    def __str__(self):
+        return f"{self.user} in {self.team}"
+
+
+class Profile(models.Model):
+    """What the service desk knows about a person beyond Django's user."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    organisation = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.SET_NULL, related_name="people"
+    )
+    job_title = models.CharField(max_length=120, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    away = models.BooleanField(default=False, help_text="Away agents are skipped by automatic assignment.")
+
+    def __str__(self):
+        return f"Profile of {self.user}"
+
+
+class Criticality(models.IntegerChoices):
+    CRITICAL = 1, "Critical"
+    HIGH = 2, "High"
+    MEDIUM = 3, "Medium"
+    LOW = 4, "Low"
+
+
+class Service(models.Model):
+    """A business or technical service that tickets and events refer to."""
+
+    name = models.CharField(max_length=160, unique=True)
+    description = models.TextField(blank=True)
+    owner_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="services")
+    criticality = models.PositiveSmallIntegerField(choices=Criticality.choices, default=Criticality.MEDIUM)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class ConfigurationItem(models.Model):
+    """A configuration item (server, application, database...) that supports services."""
+
+    class Kind(models.TextChoices):
+        APPLICATION = "application", "Application"
+        SERVER = "server", "Server"
+        DATABASE = "database", "Database"
+        NETWORK = "network", "Network device"
+        STORAGE = "storage", "Storage"
+        WORKSTATION = "workstation", "Workstation"
+        CLOUD = "cloud", "Cloud resource"
+        OTHER = "other", "Other"
+
+    class State(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        LIVE = "live", "Live"
+        RETIRED = "retired", "Retired"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SERVER)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.LIVE)
+    owner_team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="configuration_items"
+    )
+    criticality = models.PositiveSmallIntegerField(choices=Criticality.choices, default=Criticality.MEDIUM)
+    services = models.ManyToManyField(Service, related_name="configuration_items", blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "configuration item"
+
+    def __str__(self):
+        return self.name
+
+
+class PriorityRule(models.Model):
+    """One cell of the impact x urgency -> priority matrix (admin-editable)."""
+
+    impact = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(3)])
+    urgency = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(3)])
+    priority = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+
+    class Meta:
+        ordering = ["impact", "urgency"]
+        constraints = [
+            models.UniqueConstraint(fields=["impact", "urgency"], name="priority_rule_cell_unique"),
+            models.CheckConstraint(condition=Q(impact__gte=1, impact__lte=3), name="priority_rule_impact_range"),
+            models.CheckConstraint(condition=Q(urgency__gte=1, urgency__lte=3), name="priority_rule_urgency_range"),
+            models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=5), name="priority_rule_priority_range"),
+        ]
+
+    def __str__(self):
+        return f"impact {self.impact} x urgency {self.urgency} -> P{self.priority}"
+
+
+class NumberCounter(models.Model):
+    """Ticket number counters for databases without sequences (the SQLite local run).
+    On PostgreSQL numbers come from real sequences (see servicedesk.numbering)."""
+
+    prefix = models.CharField(max_length=8, primary_key=True)
+    value = models.BigIntegerField(default=1000)
+
+    def __str__(self):
+        return f"{self.prefix}: {self.value}"
+
+
+class Ticket(models.Model):
+    """What every ticket type shares. Subclasses set NUMBER_PREFIX (INC, REQ, PRB...)."""
+
+    NUMBER_PREFIX = ""
+
+    number = models.CharField(max_length=16, unique=True, editable=False)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1, help_text="Raised by every change; stale writes are refused.")
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return f"{self.number} {self.title}"
+
+
+class TimelineEntry(models.Model):
+    """One line of a ticket's history, shared by every ticket type."""
+
+    class Kind(models.TextChoices):
+        COMMENT = "comment", "Comment"
+        NOTE = "note", "Internal note"
+        CHANGE = "change", "Field change"
+        SYSTEM = "system", "System event"
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_id = models.BigIntegerField()
+    ticket = GenericForeignKey("content_type", "object_id")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    internal = models.BooleanField(default=False, help_text="Internal entries never reach the requester.")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    body = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["content_type", "object_id", "created_at"], name="timeline_ticket_idx")]
+        constraints = [
+            # An internal note is internal by definition; a public comment never is.
+            models.CheckConstraint(
+                condition=~Q(kind="note") | Q(internal=True), name="timeline_note_is_internal"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="comment") | Q(internal=False), name="timeline_comment_is_public"
+            ),
+        ]
+        verbose_name_plural = "timeline entries"
+
+    def __str__(self):
+        return f"{self.get_kind_display()} on {self.content_type_id}:{self.object_id}"
+
+
+def attachment_path(instance, filename):
+    return f"attachments/{instance.content_type_id}/{instance.object_id}/{filename}"
+
+
+class Attachment(models.Model):
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_id = models.BigIntegerField()
+    ticket = GenericForeignKey("content_type", "object_id")
+    entry = models.ForeignKey(
+        TimelineEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="attachments"
+    )
+    file = models.FileField(upload_to=attachment_path, max_length=300)
+    filename = models.CharField(max_length=200)
+    mime_type = models.CharField(max_length=120)
+    size = models.PositiveBigIntegerField()
+    internal = models.BooleanField(default=False)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["content_type", "object_id"], name="attachment_ticket_idx")]
+
+    def __str__(self):
+        return self.filename
+
+
+class AuditLog(models.Model):
+    """Who changed what and when, with old and new values."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=60)
+    content_type = models.ForeignKey(ContentType, null=True, on_delete=models.SET_NULL)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["content_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_repr}"
+
+
+class Webhook(models.Model):
+    """An outbound webhook: every matching event is POSTed as JSON, signed with HMAC-SHA256."""
+
+    name = models.CharField(max_length=120, unique=True)
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=200, help_text="Shared secret for the X-Servicedesk-Signature header.")
+    events = models.JSONField(
+        default=list, blank=True, help_text='Event names to send, e.g. ["incident.created"]; empty = all.'
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def wants(self, event: str) -> bool:
+        return not self.events or event in self.events or event.split(".")[0] + ".*" in self.events
+
+
+class WebhookDelivery(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=80)
+    payload = models.JSONField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self):
+        return f"{self.event} -> {self.webhook}"
+
+
+class Heartbeat(models.Model):
+    """Last sign of life of a background part (the worker), shown by /healthz."""
+
+    name = models.CharField(max_length=60, primary_key=True)
+    seen_at = models.DateTimeField()
+    detail = models.CharField(max_length=200, blank=True)
+
+    def __str__(self):
+        return f"{self.name} at {self.seen_at}"

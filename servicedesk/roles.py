@@ -1,0 +1,85 @@
+"""Roles as Django groups: requester, agent, manager (team lead), admin.
+
+A user's role is the highest group they belong to; superusers are admins. Querysets check roles through
+`role_of` (selectors), templates only mirror what the query already decided.
+"""
+
+from django.contrib.auth.models import Group, Permission
+from django.db import models
+
+
+class Role(models.TextChoices):
+    REQUESTER = "requester", "Requester"
+    AGENT = "agent", "Agent"
+    MANAGER = "manager", "Manager"
+    ADMIN = "admin", "Admin"
+
+
+# Highest first: a user in several groups has the first role found here.
+RANK = [Role.ADMIN, Role.MANAGER, Role.AGENT, Role.REQUESTER]
+STAFF_ROLES = {Role.AGENT, Role.MANAGER, Role.ADMIN}
+
+# Django model permissions per role: admin edits configuration in /admin/, managers their teams.
+_CONFIG_MODELS = [
+    "servicedesk.organisation",
+    "servicedesk.team",
+    "servicedesk.teammembership",
+    "servicedesk.service",
+    "servicedesk.configurationitem",
+    "servicedesk.priorityrule",
+    "servicedesk.webhook",
+]
+ROLE_PERMISSIONS = {
+    Role.REQUESTER: [],
+    Role.AGENT: ["servicedesk.view_service", "servicedesk.view_configurationitem", "servicedesk.view_team"],
+    Role.MANAGER: [
+        "servicedesk.view_service",
+        "servicedesk.view_configurationitem",
+        "servicedesk.view_team",
+        "servicedesk.change_team",
+        "servicedesk.add_teammembership",
+        "servicedesk.delete_teammembership",
+        "servicedesk.view_teammembership",
+        "servicedesk.view_auditlog",
+    ],
+    Role.ADMIN: [f"{m}.{a}" for m in _CONFIG_MODELS for a in ("add", "change", "delete", "view")]
+    + ["servicedesk.view_auditlog", "servicedesk.view_webhookdelivery"],
+}
+
+
+def role_of(user) -> Role | None:
+    """The user's role, cached on the user object for the request."""
+    if user is None or not user.is_authenticated:
+        return None
+    cached = getattr(user, "_sd_role", None)
+    if cached is not None:
+        return cached
+    if user.is_superuser:
+        role = Role.ADMIN
+    else:
+        names = set(user.groups.values_list("name", flat=True))
+        role = next((r for r in RANK if r.value in names), Role.REQUESTER)
+    user._sd_role = role
+    return role
+
+
+def is_staff_role(user) -> bool:
+    return role_of(user) in STAFF_ROLES
+
+
+def ensure_roles() -> dict[str, Group]:
+    """Create the role groups with their permissions; idempotent."""
+    groups = {}
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role.value)
+        wanted = []
+        for dotted in perms:
+            app_label, codename = dotted.split(".")
+            wanted.extend(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(wanted)
+        groups[role.value] = group
+    return groups
+
+
+def post_migrate_ensure_roles(sender, **kwargs):
+    ensure_roles()

@@ -1,0 +1,217 @@
+"""Write paths of the shared kernel: timeline, attachments, audit, priority, people."""
+
+import mimetypes
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.template.defaultfilters import filesizeformat
+
+from servicedesk.errors import InvalidInput
+from servicedesk.models import (
+    Attachment,
+    AuditLog,
+    Organisation,
+    PriorityRule,
+    Profile,
+    Team,
+    TeamMembership,
+    TimelineEntry,
+)
+from servicedesk.roles import Role, ensure_roles
+
+DEFAULT_PRIORITY_MATRIX = {
+    (1, 1): 1,
+    (1, 2): 2,
+    (2, 1): 2,
+    (1, 3): 3,
+    (2, 2): 3,
+    (3, 1): 3,
+    (2, 3): 4,
+    (3, 2): 4,
+    (3, 3): 5,
+}
+
+
+# --- priority -------------------------------------------------------------------------------------
+
+
+def priority_matrix_ensure_default() -> int:
+    """Fill the missing cells of the matrix with the ITIL default; keeps cells an admin changed."""
+    existing = set(PriorityRule.objects.values_list("impact", "urgency"))
+    missing = [
+        PriorityRule(impact=i, urgency=u, priority=p)
+        for (i, u), p in DEFAULT_PRIORITY_MATRIX.items()
+        if (i, u) not in existing
+    ]
+    PriorityRule.objects.bulk_create(missing, ignore_conflicts=True)
+    return len(missing)
+
+
+def priority_for(*, impact: int, urgency: int) -> int:
+    for name, value in (("impact", impact), ("urgency", urgency)):
+        if value not in (1, 2, 3):
+            raise InvalidInput(f"{name} must be 1 (high), 2 (medium) or 3 (low), not {value!r}", field=name)
+    rule = PriorityRule.objects.filter(impact=impact, urgency=urgency).values_list("priority", flat=True).first()
+    return rule if rule is not None else DEFAULT_PRIORITY_MATRIX[(impact, urgency)]
+
+
+# --- timeline -------------------------------------------------------------------------------------
+
+
+def timeline_add(
+    *, ticket, kind: str, author=None, body: str = "", internal: bool | None = None, data: dict | None = None
+) -> TimelineEntry:
+    """Append one entry to a ticket's timeline. Notes are always internal, comments never."""
+    if kind == TimelineEntry.Kind.NOTE:
+        internal = True
+    elif kind == TimelineEntry.Kind.COMMENT:
+        internal = False
+    elif internal is None:
+        internal = False
+    if kind in (TimelineEntry.Kind.COMMENT, TimelineEntry.Kind.NOTE) and not body.strip():
+        raise InvalidInput("body: a comment cannot be empty", field="body")
+    return TimelineEntry.objects.create(
+        content_type=ContentType.objects.get_for_model(ticket),
+        object_id=ticket.pk,
+        kind=kind,
+        author=author,
+        body=body,
+        internal=internal,
+        data=data or {},
+    )
+
+
+def timeline_changes(*, ticket, author, changes: dict[str, tuple], internal: bool = False) -> TimelineEntry | None:
+    """One 'field change' entry listing every changed field with old and new value."""
+    changes = {k: {"old": old, "new": new} for k, (old, new) in changes.items() if old != new}
+    if not changes:
+        return None
+    return timeline_add(ticket=ticket, kind=TimelineEntry.Kind.CHANGE, author=author, internal=internal,
+                        data={"changes": changes})
+
+
+# --- attachments ----------------------------------------------------------------------------------
+
+
+def attachment_validate(*, filename: str, size: int, declared_type: str | None = None) -> str:
+    """Return the attachment's content type, or raise InvalidInput naming what is wrong."""
+    limit = settings.ATTACHMENT_MAX_BYTES
+    if size > limit:
+        raise InvalidInput(
+            f"file: {filename!r} is {filesizeformat(size)}, larger than the limit of {filesizeformat(limit)}",
+            field="file",
+        )
+    if size == 0:
+        raise InvalidInput(f"file: {filename!r} is empty", field="file", )
+    guessed, _ = mimetypes.guess_type(filename, strict=False)
+    allowed = set(settings.ATTACHMENT_ALLOWED_TYPES)
+    mime = guessed or declared_type or "application/octet-stream"
+    if mime not in allowed:
+        raise InvalidInput(
+            f"file: {filename!r} is of type {mime}, which is not accepted "
+            f"(accepted: {', '.join(sorted(allowed))})",
+            field="file",
+        )
+    return mime
+
+
+@transaction.atomic
+def attachment_add(*, ticket, upload, by, entry: TimelineEntry | None = None, internal: bool = False) -> Attachment:
+    """Store an uploaded file against a ticket after checking size and type."""
+    filename = upload.name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1][:200]
+    mime = attachment_validate(filename=filename, size=upload.size, declared_type=getattr(upload, "content_type", None))
+    attachment = Attachment(
+        content_type=ContentType.objects.get_for_model(ticket),
+        object_id=ticket.pk,
+        entry=entry,
+        filename=filename,
+        mime_type=mime,
+        size=upload.size,
+        internal=internal,
+        uploaded_by=by,
+    )
+    attachment.file.save(filename, upload, save=False)
+    attachment.save()
+    timeline_add(ticket=ticket, kind=TimelineEntry.Kind.SYSTEM, author=by, internal=internal,
+                 body=f"Attached {filename}", data={"attachment_id": attachment.id})
+    return attachment
+
+
+# --- audit ----------------------------------------------------------------------------------------
+
+
+def audit_record(*, actor, action: str, obj=None, changes: dict | None = None) -> AuditLog:
+    return AuditLog.objects.create(
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        action=action,
+        content_type=ContentType.objects.get_for_model(obj) if obj is not None else None,
+        object_id=str(obj.pk) if obj is not None else "",
+        object_repr=str(obj)[:200] if obj is not None else "",
+        changes=changes or {},
+    )
+
+
+# --- people ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_provision(
+    *,
+    username: str,
+    role: str,
+    password: str | None = None,
+    email: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    teams: Iterable[str] = (),
+    organisation: str | None = None,
+    actor=None,
+):
+    """Create or update a user with exactly one role; idempotent (used by create_user and seed_demo)."""
+    if role not in Role.values:
+        raise InvalidInput(f"role must be one of {', '.join(Role.values)}, not {role!r}", field="role")
+    if not username or not username.strip():
+        raise InvalidInput("username must not be empty", field="username")
+    User = get_user_model()
+    groups = ensure_roles()
+    user, created = User.objects.get_or_create(username=username)
+    before = {"email": user.email, "role": None if created else str(_role_name(user))}
+    if email is not None:
+        user.email = email
+    if first_name is not None:
+        user.first_name = first_name
+    if last_name is not None:
+        user.last_name = last_name
+    if password:
+        user.set_password(password)
+    elif created:
+        user.set_unusable_password()
+    user.is_staff = role in (Role.ADMIN, Role.MANAGER)
+    user.is_superuser = role == Role.ADMIN
+    user.save()
+    user.groups.remove(*[g for name, g in groups.items() if name != role])
+    user.groups.add(groups[role])
+    profile, _ = Profile.objects.get_or_create(user=user)
+    if organisation:
+        profile.organisation, _ = Organisation.objects.get_or_create(name=organisation)
+        profile.save(update_fields=["organisation"])
+    for team_name in teams:
+        team, _ = Team.objects.get_or_create(name=team_name)
+        TeamMembership.objects.get_or_create(team=team, user=user)
+        if role == Role.MANAGER and team.lead_id is None:
+            team.lead = user
+            team.save(update_fields=["lead"])
+    if hasattr(user, "_sd_role"):
+        del user._sd_role
+    audit_record(actor=actor, action="user.created" if created else "user.updated", obj=user,
+                 changes={"before": before, "after": {"email": user.email, "role": role}})
+    return user, created
+
+
+def _role_name(user):
+    from servicedesk.roles import role_of
+
+    return role_of(user)

@@ -1,0 +1,38 @@
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from servicedesk.health import health_report
+from servicedesk.models import Attachment
+from servicedesk.roles import is_staff_role
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    """200 when database, broker and a recent worker heartbeat are all there; 503 naming what is down."""
+    ok, report = health_report()
+    return JsonResponse(report, status=200 if ok else 503)
+
+
+@login_required
+def home(request):
+    return redirect("agent:dashboard" if is_staff_role(request.user) else "portal:home")
+
+
+@login_required
+def attachment_download(request, attachment_id: int):
+    """Serve a file only if the caller may see the ticket it belongs to (and it is not internal for them)."""
+    attachment = get_object_or_404(Attachment.objects.select_related("content_type"), id=attachment_id)
+    model = attachment.content_type.model_class()
+    visible = getattr(model, "visible_to", None)
+    if visible is None:
+        raise Http404
+    if not visible(request.user).filter(pk=attachment.object_id).exists():
+        raise Http404
+    if attachment.internal and not is_staff_role(request.user):
+        raise Http404
+    return FileResponse(attachment.file.open("rb"), as_attachment=True, filename=attachment.filename,
+                        content_type=attachment.mime_type)
