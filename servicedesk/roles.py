@@ -21,13 +21,13 @@ STAFF_ROLES = {Role.AGENT, Role.MANAGER, Role.ADMIN}
 
 # Django model permissions per role: admin edits configuration in /admin/, managers their teams.
 _CONFIG_MODELS = [
-    "servicedesk.organisation",
-    "servicedesk.team",
-    "servicedesk.teammembership",
-    "servicedesk.service",
-    "servicedesk.configurationitem",
-    "servicedesk.priorityrule",
-    "servicedesk.webhook",
+    "organisation",
+    "team",
+    "teammembership",
+    "service",
+    "configurationitem",
+    "priorityrule",
+    "webhook",
 ]
 ROLE_PERMISSIONS = {
     Role.REQUESTER: [],
@@ -42,7 +42,7 @@ ROLE_PERMISSIONS = {
         "servicedesk.view_teammembership",
         "servicedesk.view_auditlog",
     ],
-    Role.ADMIN: [f"{m}.{a}" for m in _CONFIG_MODELS for a in ("add", "change", "delete", "view")]
+    Role.ADMIN: [f"servicedesk.{a}_{m}" for m in _CONFIG_MODELS for a in ("add", "change", "delete", "view")]
     + ["servicedesk.view_auditlog", "servicedesk.view_webhookdelivery"],
 }
 

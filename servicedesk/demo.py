@@ -1,0 +1,201 @@
+"""Demo data: an organisation, teams, one user per role, services, CIs, categories and, on request,
+many realistic incidents inserted in bulk (for demos and benchmarks). Everything here is idempotent."""
+
+import random
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from incidents.models import Category, Channel, Incident
+from incidents.states import HoldReason, Status
+from servicedesk.models import ConfigurationItem, Organisation, Profile, Service, Team, TimelineEntry
+from servicedesk.numbering import number_block
+from servicedesk.roles import ensure_roles
+from servicedesk.services import DEFAULT_PRIORITY_MATRIX, priority_matrix_ensure_default, user_provision
+
+ORGANISATION = "Northwind Traders"
+DEMO_PASSWORD = "Demo-2026!"
+
+# username, role, first, last, teams
+DEMO_USERS = [
+    ("requester", "requester", "Rita", "Quester", []),
+    ("agent", "agent", "Aaron", "Agent", ["Service Desk"]),
+    ("manager", "manager", "Maya", "Manager", ["Service Desk"]),
+    ("admin", "admin", "Adam", "Admin", []),
+    ("nina", "agent", "Nina", "Netwright", ["Network"]),
+    ("omar", "agent", "Omar", "Appsworth", ["Applications"]),
+    ("dora", "agent", "Dora", "Baseman", ["Database"]),
+]
+
+TEAMS = {
+    "Service Desk": "First line: every incident lands here unless a rule routes it.",
+    "Network": "LAN, WAN, VPN, Wi-Fi, firewalls.",
+    "Applications": "Business applications: ERP, CRM, e-mail, collaboration.",
+    "Database": "PostgreSQL and the data platform.",
+}
+
+# service, owner team, criticality, [(ci, kind)]
+SERVICES = [
+    ("E-mail", "Applications", 2, [("mail-01", "server"), ("exchange-online", "cloud")]),
+    ("VPN", "Network", 2, [("vpn-gw-1", "network"), ("vpn-gw-2", "network")]),
+    ("Wi-Fi", "Network", 3, [("wlc-hq", "network")]),
+    ("ERP", "Applications", 1, [("erp-app-1", "application"), ("erp-db", "database")]),
+    ("CRM", "Applications", 2, [("crm-saas", "cloud")]),
+    ("Checkout", "Applications", 1, [("web-1", "server"), ("web-2", "server"), ("checkout-db", "database")]),
+    ("Printing", "Service Desk", 4, [("print-srv", "server")]),
+    ("Laptops", "Service Desk", 3, [("laptop-fleet", "workstation")]),
+    ("Data warehouse", "Database", 3, [("dwh-pg", "database")]),
+]
+
+CATEGORIES = {
+    "Hardware": ["Laptop", "Printer", "Peripheral"],
+    "Software": ["Installation", "Error", "Licence"],
+    "Network": ["Connectivity", "VPN", "Wi-Fi"],
+    "Access": ["Password", "Permissions", "Account locked"],
+}
+
+PROBLEMS = [
+    ("{service} is very slow", "Pages take 20-30 seconds to load since this morning."),
+    ("Cannot log in to {service}", "I get 'invalid credentials' although my password works elsewhere."),
+    ("{service} shows an error 500", "The error appears when I save. Screenshot attached in my head."),
+    ("{service} is down for the whole floor", "Nobody on the 3rd floor can reach it."),
+    ("Intermittent disconnects on {service}", "Drops every 10 minutes or so, reconnects by itself."),
+    ("{service}: data missing since yesterday", "Yesterday's entries are not visible any more."),
+    ("Request timeout when exporting from {service}", "The export of last month's report never finishes."),
+    ("{service} certificate warning", "Browser warns the certificate is not valid."),
+]
+
+RESOLUTIONS = ["fixed", "workaround", "duplicate", "not_reproducible", "user_error"]
+
+
+@transaction.atomic
+def seed_base(stdout=None) -> dict:
+    """Organisation, teams, users, services, CIs, categories and the priority matrix. Idempotent."""
+    ensure_roles()
+    priority_matrix_ensure_default()
+    organisation, _ = Organisation.objects.get_or_create(name=ORGANISATION, defaults={"email_domain": "example.com"})
+    teams = {}
+    for name, description in TEAMS.items():
+        teams[name], _ = Team.objects.get_or_create(name=name, defaults={"description": description})
+    users = {}
+    for username, role, first, last, team_names in DEMO_USERS:
+        users[username], _ = user_provision(
+            username=username, role=role, password=DEMO_PASSWORD, email=f"{username}@example.com",
+            first_name=first, last_name=last, teams=team_names,
+            organisation=ORGANISATION,
+        )
+    for name, lead in (("Service Desk", "manager"),):
+        Team.objects.filter(name=name, lead__isnull=True).update(lead=users[lead])
+    for service_name, owner, criticality, cis in SERVICES:
+        service, _ = Service.objects.get_or_create(
+            name=service_name, defaults={"owner_team": teams[owner], "criticality": criticality}
+        )
+        for ci_name, kind in cis:
+            ci, _ = ConfigurationItem.objects.get_or_create(
+                name=ci_name, defaults={"kind": kind, "owner_team": teams[owner], "criticality": criticality}
+            )
+            ci.services.add(service)
+    for parent_name, children in CATEGORIES.items():
+        parent, _ = Category.objects.get_or_create(name=parent_name, parent=None)
+        for child in children:
+            Category.objects.get_or_create(name=child, parent=parent)
+    return {"organisation": organisation, "teams": teams, "users": users}
+
+
+def _demo_requesters(count: int = 40) -> list:
+    """A pool of requesters for generated tickets, created in bulk once."""
+    User = get_user_model()
+    names = [f"user{n:03d}" for n in range(1, count + 1)]
+    existing = set(User.objects.filter(username__in=names).values_list("username", flat=True))
+    password = make_password(DEMO_PASSWORD)
+    first = ["Ana", "Ben", "Chloé", "Dev", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo"]
+    last = ["Lopez", "Meyer", "Nakamura", "Okafor", "Petrov", "Quinn", "Rossi", "Singh", "Tanaka", "Ueda"]
+    new = [
+        User(username=n, password=password, email=f"{n}@example.com", first_name=first[i % 10],
+             last_name=last[(i // 10) % 10])
+        for i, n in enumerate(names)
+        if n not in existing
+    ]
+    if new:
+        User.objects.bulk_create(new)
+        group = ensure_roles()["requester"]
+        created = list(User.objects.filter(username__in=[u.username for u in new]))
+        group.user_set.add(*created)
+        organisation = Organisation.objects.get(name=ORGANISATION)
+        Profile.objects.bulk_create([Profile(user=u, organisation=organisation) for u in created],
+                                    ignore_conflicts=True)
+    return list(User.objects.filter(username__in=names + ["requester"]))
+
+
+@transaction.atomic
+def seed_tickets(total: int, *, seed: int = 2026, now=None) -> int:
+    """Top the incident table up to `total` rows with realistic, varied incidents. Returns how many it made."""
+    missing = total - Incident.objects.count()
+    if missing <= 0:
+        return 0
+    now = now or timezone.now()
+    rng = random.Random(seed + missing)
+    requesters = _demo_requesters()
+    services = list(Service.objects.select_related("owner_team").prefetch_related("configuration_items"))
+    cis = {s.id: list(s.configuration_items.all()) for s in services}
+    categories = list(Category.objects.filter(parent__isnull=False))
+    agents_by_team = {}
+    for team in Team.objects.prefetch_related("members"):
+        agents_by_team[team.id] = list(team.members.all())
+    numbers = number_block(Incident.NUMBER_PREFIX, missing)
+    statuses = ([Status.NEW] * 2 + [Status.IN_PROGRESS] * 3 + [Status.ON_HOLD] + [Status.RESOLVED] * 2
+                + [Status.CLOSED] * 4 + [Status.CANCELLED])
+    rows = []
+    for number in numbers:
+        service = rng.choice(services)
+        title, description = rng.choice(PROBLEMS)
+        impact, urgency = rng.choice(list(DEFAULT_PRIORITY_MATRIX))
+        status = rng.choice(statuses)
+        created = now - timedelta(seconds=rng.randint(60, 90 * 24 * 3600))
+        team = service.owner_team
+        members = agents_by_team.get(team.id, []) if team else []
+        assignee = rng.choice(members) if members and status != Status.NEW else None
+        resolved = status in (Status.RESOLVED, Status.CLOSED)
+        rows.append(Incident(
+            number=number,
+            title=title.format(service=service.name),
+            description=description,
+            requester=rng.choice(requesters),
+            service=service,
+            configuration_item=rng.choice(cis[service.id]) if cis[service.id] else None,
+            category=rng.choice(categories) if categories else None,
+            channel=rng.choice([Channel.PORTAL, Channel.PORTAL, Channel.EMAIL, Channel.PHONE, Channel.API]),
+            impact=impact,
+            urgency=urgency,
+            priority=DEFAULT_PRIORITY_MATRIX[(impact, urgency)],
+            status=status,
+            hold_reason=rng.choice(HoldReason.values) if status == Status.ON_HOLD else "",
+            assignment_group=team,
+            assignee=assignee,
+            resolution_code=rng.choice(RESOLUTIONS) if resolved else "",
+            resolution_notes="Restarted the service and confirmed with the caller." if resolved else "",
+            first_responded_at=created + timedelta(minutes=rng.randint(5, 240)) if status != Status.NEW else None,
+            resolved_at=created + timedelta(hours=rng.randint(1, 72)) if resolved else None,
+            closed_at=created + timedelta(days=rng.randint(4, 10)) if status == Status.CLOSED else None,
+            created_at=created,
+        ))
+    Incident.objects.bulk_create(rows, batch_size=2000)
+    # bulk_create stamps updated_at with now (auto_now); one UPDATE gives each a plausible last change.
+    ids = Incident.objects.filter(number__in=numbers).values_list("id", flat=True)
+    Incident.objects.filter(id__in=ids).update(updated_at=F("created_at") + timedelta(hours=2))
+    incident_type = ContentType.objects.get_for_model(Incident)
+    TimelineEntry.objects.bulk_create(
+        [
+            TimelineEntry(content_type=incident_type, object_id=i.id, kind=TimelineEntry.Kind.SYSTEM,
+                          body=f"Incident raised through {i.get_channel_display().lower()}",
+                          data={"event": "created", "priority": i.priority}, created_at=i.created_at)
+            for i in Incident.objects.filter(number__in=numbers).only("id", "channel", "priority", "created_at")
+        ],
+        batch_size=5000,
+    )
+    return missing
