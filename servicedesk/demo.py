@@ -19,7 +19,7 @@ from servicedesk.roles import ensure_roles
 from servicedesk.services import DEFAULT_PRIORITY_MATRIX, priority_matrix_ensure_default, user_provision
 
 ORGANISATION = "Northwind Traders"
-DEMO_PASSWORD = "Demo-2026!"
+DEMO_PASSWORD = "Demo-2026!"  # noqa: S105 - documented demo password, printed on purpose
 
 # username, role, first, last, teams
 DEMO_USERS = [

@@ -2,7 +2,7 @@
 notifications (webhooks) and the audit trail. Every practice app builds on these."""
 
 from django.conf import settings
-from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
 from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -181,6 +181,9 @@ class Ticket(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1, help_text="Raised by every change; stale writes are refused.")
+    # Deleting a ticket deletes its timeline and attachments (they have no foreign key to cascade on).
+    timeline = GenericRelation("servicedesk.TimelineEntry")
+    attachments = GenericRelation("servicedesk.Attachment")
 
     class Meta:
         abstract = True

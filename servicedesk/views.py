@@ -3,6 +3,9 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import api_view
 
 from servicedesk.health import health_report
 from servicedesk.models import Attachment
@@ -22,9 +25,11 @@ def home(request):
     return redirect("agent:dashboard" if is_staff_role(request.user) else "portal:home")
 
 
-@login_required
+@extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY}, tags=["attachments"])
+@api_view(["GET"])
 def attachment_download(request, attachment_id: int):
-    """Serve a file only if the caller may see the ticket it belongs to (and it is not internal for them)."""
+    """Download an attachment (session or token auth). 404 unless the caller may see its ticket, and for
+    requesters unless it is public."""
     attachment = get_object_or_404(Attachment.objects.select_related("content_type"), id=attachment_id)
     model = attachment.content_type.model_class()
     visible = getattr(model, "visible_to", None)

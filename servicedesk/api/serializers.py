@@ -118,8 +118,10 @@ class AttachmentSerializer(serializers.ModelSerializer):
         fields = ["id", "filename", "mime_type", "size", "internal", "uploaded_by", "created_at", "url"]
 
     def get_url(self, obj) -> str:
+        from django.urls import reverse
+
         request = self.context.get("request")
-        path = f"/attachments/{obj.id}/"
+        path = reverse("attachment-download", kwargs={"attachment_id": obj.id})
         return request.build_absolute_uri(path) if request else path
 
 

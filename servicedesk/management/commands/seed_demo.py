@@ -20,6 +20,6 @@ class Command(BaseCommand):
         took = time.perf_counter() - started
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({made} incidents generated, {took:.1f}s)."))
         if not opts["quiet_logins"]:
-            self.stdout.write("Demo logins (password for all: %s)" % DEMO_PASSWORD)
-            for username, role, first, last, teams in DEMO_USERS[:4]:
+            self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD})")
+            for username, role, first, last, _teams in DEMO_USERS[:4]:
                 self.stdout.write(f"  {role:<10} {username:<10} {first} {last}")

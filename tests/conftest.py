@@ -1,0 +1,89 @@
+import pytest
+from django.conf import settings
+
+from servicedesk.services import user_provision
+
+PASSWORD = "Test-pass-2026!"
+
+
+def pytest_configure(config):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        pytest.exit(
+            "\n" + "!" * 78 + "\nThe test suite runs on PostgreSQL, not on "
+            f"{engine.rsplit('.', 1)[-1]}. Use `python3 dev.py test`, or set\n"
+            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/servicedesk and "
+            "CELERY_BROKER_URL=redis://127.0.0.1:6379/15\n" + "!" * 78,
+            returncode=3,
+        )
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.exit("The test suite needs Redis as the broker: set CELERY_BROKER_URL=redis://127.0.0.1:6379/15",
+                    returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def make_user(db):
+    counter = {"n": 0}
+
+    def make(role="requester", username=None, **kwargs):
+        counter["n"] += 1
+        username = username or f"{role}{counter['n']}"
+        kwargs.setdefault("email", f"{username}@example.com")
+        user, _ = user_provision(username=username, role=role, password=PASSWORD, **kwargs)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def requester(make_user):
+    return make_user("requester", username="alice", first_name="Alice", last_name="Able")
+
+
+@pytest.fixture
+def other_requester(make_user):
+    return make_user("requester", username="bob", first_name="Bob", last_name="Other")
+
+
+@pytest.fixture
+def agent(make_user):
+    return make_user("agent", username="agnes", first_name="Agnes", last_name="Agent", teams=["Service Desk"])
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def client_for(api_client):
+    """An API client authenticated with the user's real token (POST /api/v1/auth/token/)."""
+    from rest_framework.test import APIClient
+
+    def make(user):
+        client = APIClient()
+        response = client.post("/api/v1/auth/token/", {"username": user.username, "password": PASSWORD}, format="json")
+        assert response.status_code == 200, response.content
+        client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def incident_factory(requester):
+    from incidents.services import incident_create
+
+    def make(requester=requester, **kwargs):
+        kwargs.setdefault("title", "Printer on floor 3 is jammed")
+        kwargs.setdefault("created_by", requester)
+        return incident_create(requester=requester, **kwargs)
+
+    return make
