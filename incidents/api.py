@@ -8,8 +8,9 @@ from rest_framework.response import Response
 
 from incidents import services
 from incidents.filters import IncidentFilter
-from incidents.models import Category, Channel, Incident
+from incidents.models import Category, Channel, Incident, ResolutionCode
 from incidents.selectors import incidents_for_list, incidents_visible_to
+from incidents.states import HoldReason
 from servicedesk.api.pagination import CreatedCursorPagination
 from servicedesk.api.serializers import (
     AttachmentSerializer,
@@ -27,13 +28,19 @@ from servicedesk.services import attachment_add
 
 class IncidentSerializer(serializers.ModelSerializer):
     requester = UserRefField(required=False)
-    assignee = UserRefField(read_only=True)
+    assignee = UserRefField(required=False, allow_null=True)
     service = IdOrNameField(queryset=Service.objects.all(), required=False, allow_null=True)
     configuration_item = IdOrNameField(queryset=ConfigurationItem.objects.all(), required=False, allow_null=True)
     category = IdOrNameField(queryset=Category.objects.all(), required=False, allow_null=True)
     assignment_group = IdOrNameField(queryset=Team.objects.all(), required=False, allow_null=True)
     impact = serializers.IntegerField(min_value=1, max_value=3, default=3)
     urgency = serializers.IntegerField(min_value=1, max_value=3, default=3)
+    parent = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    children = serializers.SerializerMethodField()
+
+    def get_children(self, incident) -> list[str]:
+        # Filled by the detail view (one query); the list leaves it out rather than query per row.
+        return getattr(incident, "child_numbers", [])
 
     class Meta:
         model = Incident
@@ -41,10 +48,10 @@ class IncidentSerializer(serializers.ModelSerializer):
             "id", "number", "title", "description", "requester", "service", "configuration_item", "category",
             "channel", "impact", "urgency", "priority", "status", "hold_reason", "assignment_group", "assignee",
             "major", "parent", "resolution_code", "resolution_notes", "reopen_count", "first_responded_at",
-            "resolved_at", "closed_at", "created_at", "updated_at", "version",
+            "resolved_at", "closed_at", "created_at", "updated_at", "version", "children",
         ]
         read_only_fields = [
-            "number", "priority", "status", "hold_reason", "assignee", "major", "parent", "resolution_code",
+            "number", "priority", "status", "hold_reason", "major", "resolution_code",
             "resolution_notes", "reopen_count", "first_responded_at", "resolved_at", "closed_at", "version",
         ]
 
@@ -53,27 +60,110 @@ class IncidentSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         if request is not None and not is_staff_role(request.user):
             # A requester raises incidents for themselves and cannot route them.
-            for name in ("requester", "assignment_group", "configuration_item", "channel"):
+            for name in ("requester", "assignment_group", "assignee", "configuration_item", "channel"):
                 fields[name].read_only = True
         return fields
 
 
+class IncidentUpdateSerializer(serializers.Serializer):
+    """PATCH: send the `version` you read; a stale one gets 409 and nothing is overwritten."""
+
+    version = serializers.IntegerField(min_value=1)
+    title = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    impact = serializers.IntegerField(min_value=1, max_value=3, required=False)
+    urgency = serializers.IntegerField(min_value=1, max_value=3, required=False)
+    service = IdOrNameField(queryset=Service.objects.all(), required=False, allow_null=True)
+    configuration_item = IdOrNameField(queryset=ConfigurationItem.objects.all(), required=False, allow_null=True)
+    category = IdOrNameField(queryset=Category.objects.all(), required=False, allow_null=True)
+    major = serializers.BooleanField(required=False)
+    parent = serializers.SlugRelatedField(slug_field="number", queryset=Incident.objects.all(), required=False,
+                                          allow_null=True)
+    assignment_group = IdOrNameField(queryset=Team.objects.all(), required=False, allow_null=True)
+    assignee = UserRefField(required=False, allow_null=True)
+
+    def validate(self, attrs):
+        refused = sorted(set(self.initial_data) & {"status", "hold_reason", "resolution_code", "number", "priority"})
+        if refused:
+            raise serializers.ValidationError(
+                {name: [f"{name} is not set by PATCH: use the action endpoints (assign, hold, resume, resolve, "
+                        "reopen, close, cancel) or impact/urgency for priority"] for name in refused}
+            )
+        return attrs
+
+
+class VersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, required=False,
+                                       help_text="The version you read; 409 when someone changed it since.")
+
+
+class AssignSerializer(VersionSerializer):
+    assignment_group = IdOrNameField(queryset=Team.objects.all(), required=False, allow_null=True)
+    assignee = UserRefField(required=False, allow_null=True)
+
+    def validate(self, attrs):
+        if "assignment_group" not in attrs and "assignee" not in attrs:
+            raise serializers.ValidationError({"assignee": ["Give an assignee and/or an assignment_group."]})
+        return attrs
+
+
+class HoldSerializer(VersionSerializer):
+    hold_reason = serializers.ChoiceField(choices=HoldReason.choices)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReasonSerializer(VersionSerializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReopenSerializer(VersionSerializer):
+    reason = serializers.CharField()
+
+
+class ResolveSerializer(VersionSerializer):
+    resolution_code = serializers.SlugRelatedField(slug_field="code",
+                                                   queryset=ResolutionCode.objects.filter(active=True))
+    resolution_notes = serializers.CharField()
+
+
+def _agents_only(request):
+    if not is_staff_role(request.user):
+        from rest_framework.exceptions import PermissionDenied
+
+        raise PermissionDenied("Only agents can do this.")
+
+
 class IncidentViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                       viewsets.GenericViewSet):
-    """Incidents visible to the caller: agents see all, requesters only their own."""
+    """Incidents visible to the caller: agents see all, requesters only their own (others answer 404).
+
+    Filters: status, priority, assignment_group, assignee, requester, service, major, q (full text over title,
+    description and comments for agents; title and description for requesters; a number finds that ticket).
+    """
 
     serializer_class = IncidentSerializer
     lookup_field = "number"
     filterset_class = IncidentFilter
     pagination_class = CreatedCursorPagination
-    ordering_fields = None
+    ordering_fields = ["created_at", "updated_at"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
         if self.action == "list":
             return incidents_for_list(self.request.user)
         return incidents_visible_to(self.request.user).select_related(
-            "requester", "assignee", "assignment_group", "service", "configuration_item", "category"
+            "requester", "assignee", "assignment_group", "service", "configuration_item", "category", "parent"
         )
+
+    def get_object(self):
+        incident = get_object_or_404(self.get_queryset(), number=self.kwargs["number"])
+        incident.child_numbers = list(incident.children.values_list("number", flat=True))
+        return incident
+
+    def _respond(self, incident, code=status.HTTP_200_OK):
+        incident = self.get_queryset().get(id=incident.id)
+        incident.child_numbers = list(incident.children.values_list("number", flat=True))
+        return Response(IncidentSerializer(incident, context=self.get_serializer_context()).data, status=code)
 
     def perform_create(self, serializer):
         data = serializer.validated_data
@@ -91,18 +181,90 @@ class IncidentViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Ret
             configuration_item=data.get("configuration_item"),
             category=data.get("category"),
             assignment_group=data.get("assignment_group"),
+            assignee=data.get("assignee") if staff else None,
         )
+
+    @extend_schema(request=IncidentUpdateSerializer, responses={200: IncidentSerializer})
+    def partial_update(self, request, number=None):
+        _agents_only(request)
+        incident = self.get_object()
+        data = IncidentUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        version = values.pop("version")
+        assignment = {k: values.pop(k) for k in ("assignment_group", "assignee") if k in values}
+        with transaction.atomic():
+            incident = services.incident_update(incident_id=incident.id, actor=request.user, version=version,
+                                                **values)
+            if assignment:
+                incident = services.incident_assign(incident_id=incident.id, actor=request.user,
+                                                    version=incident.version, **assignment)
+        return self._respond(incident)
+
+    def _action(self, request, serializer_class, service, **extra):
+        _agents_only(request)
+        incident = self.get_object()
+        data = serializer_class(data=request.data)
+        data.is_valid(raise_exception=True)
+        incident = service(incident_id=incident.id, actor=request.user, **data.validated_data, **extra)
+        return self._respond(incident)
+
+    @extend_schema(request=AssignSerializer, responses={200: IncidentSerializer})
+    @action(detail=True, methods=["post"])
+    def assign(self, request, number=None):
+        """Set assignee and/or group; assigning a person to a new incident starts it."""
+        return self._action(request, AssignSerializer, services.incident_assign)
+
+    @extend_schema(request=HoldSerializer, responses={200: IncidentSerializer})
+    @action(detail=True, methods=["post"])
+    def hold(self, request, number=None):
+        return self._action(request, HoldSerializer, services.incident_hold)
+
+    @extend_schema(request=ReasonSerializer, responses={200: IncidentSerializer})
+    @action(detail=True, methods=["post"])
+    def resume(self, request, number=None):
+        return self._action(request, ReasonSerializer, services.incident_resume)
+
+    @extend_schema(request=ResolveSerializer, responses={200: IncidentSerializer})
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, number=None):
+        """Resolve with a resolution code and notes; open child incidents are resolved with it."""
+        _agents_only(request)
+        incident = self.get_object()
+        data = ResolveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        incident = services.incident_resolve(
+            incident_id=incident.id, actor=request.user, version=values.get("version"),
+            resolution_code=values["resolution_code"].code, resolution_notes=values["resolution_notes"],
+        )
+        return self._respond(incident)
+
+    @extend_schema(request=ReopenSerializer, responses={200: IncidentSerializer})
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, number=None):
+        return self._action(request, ReopenSerializer, services.incident_reopen)
+
+    @extend_schema(request=VersionSerializer, responses={200: IncidentSerializer})
+    @action(detail=True, methods=["post"])
+    def close(self, request, number=None):
+        return self._action(request, VersionSerializer, services.incident_close)
+
+    @extend_schema(request=ReasonSerializer, responses={200: IncidentSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, number=None):
+        return self._action(request, ReasonSerializer, services.incident_cancel)
 
     @extend_schema(request=CommentCreateSerializer, responses={200: TimelineEntrySerializer(many=True),
                                                                201: TimelineEntrySerializer})
     @action(detail=True, methods=["get", "post"])
     def comments(self, request, number=None):
-        """GET: the timeline as the caller may see it. POST: a public reply or (agents) an internal note."""
+        """GET: the timeline as the caller may see it (requesters never get internal entries).
+        POST: a public reply or (agents) an internal note."""
         incident = self.get_object()
         if request.method == "GET":
-            entries = timeline_visible_to(incident, request.user)
-            page = self.paginate_queryset_plain(entries)
-            return Response(TimelineEntrySerializer(page, many=True).data)
+            entries = timeline_visible_to(incident, request.user)[:TIMELINE_LIMIT]
+            return Response(TimelineEntrySerializer(entries, many=True).data)
         data = CommentCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         entry = services.incident_comment_add(incident=incident, author=request.user, **data.validated_data)
@@ -125,9 +287,6 @@ class IncidentViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Ret
         return Response(AttachmentSerializer(attachment, context={"request": request}).data,
                         status=status.HTTP_201_CREATED)
 
-    def paginate_queryset_plain(self, queryset, limit: int = 500):
-        # Timelines are short; the cap keeps a pathological ticket from answering megabytes.
-        return list(queryset[:limit])
 
-    def get_object(self):
-        return get_object_or_404(self.get_queryset(), number=self.kwargs["number"])
+# Timelines are short; the cap keeps a pathological ticket from answering megabytes.
+TIMELINE_LIMIT = 1000

@@ -2,8 +2,10 @@ import django_filters
 from django.contrib.auth import get_user_model
 
 from incidents.models import Incident
+from incidents.search import search_filter
 from incidents.states import Status
 from servicedesk.models import Service, Team
+from servicedesk.roles import is_staff_role
 
 
 class IncidentFilter(django_filters.FilterSet):
@@ -13,12 +15,19 @@ class IncidentFilter(django_filters.FilterSet):
     assignee = django_filters.ModelChoiceFilter(
         field_name="assignee", to_field_name="username", queryset=get_user_model().objects.all()
     )
+    unassigned = django_filters.BooleanFilter(field_name="assignee", lookup_expr="isnull")
     requester = django_filters.ModelChoiceFilter(
         field_name="requester", to_field_name="username", queryset=get_user_model().objects.all()
     )
     service = django_filters.ModelChoiceFilter(queryset=Service.objects.all())
     major = django_filters.BooleanFilter()
+    parent = django_filters.CharFilter(field_name="parent__number")
+    q = django_filters.CharFilter(method="filter_q", label="Full-text search or a number")
 
     class Meta:
         model = Incident
         fields = ["status", "priority", "assignment_group", "assignee", "requester", "service", "major"]
+
+    def filter_q(self, queryset, name, value):
+        user = getattr(self.request, "user", None)
+        return search_filter(queryset, value, include_internal=bool(user and is_staff_role(user)))

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -59,6 +60,12 @@ class Incident(Ticket):
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     reopen_count = models.PositiveSmallIntegerField(default=0)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Weighted title (A), description (B), comments and notes (C); kept by incidents.search.
+    # Its GIN index is created by migration 0005 on PostgreSQL only (the local SQLite run has no tsvector).
+    search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -68,6 +75,9 @@ class Incident(Ticket):
             models.Index(fields=["assignee", "status"], name="incident_assignee_status_idx"),
             models.Index(fields=["requester", "-created_at"], name="incident_requester_idx"),
             models.Index(fields=["-updated_at", "-id"], name="incident_updated_idx"),
+            models.Index(fields=["status", "resolved_at"], name="incident_status_resolved_idx"),
+            models.Index(fields=["parent"], name="incident_parent_idx", condition=Q(parent__isnull=False)),
+            models.Index(fields=["major", "status"], name="incident_major_idx", condition=Q(major=True)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=Status.values), name="incident_status_valid"),
@@ -85,3 +95,94 @@ class Incident(Ticket):
         from incidents.selectors import incidents_visible_to
 
         return incidents_visible_to(user)
+
+
+class ResolutionCode(models.Model):
+    """Admin-editable list of resolution codes (fixed, workaround, duplicate, ...)."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    label = models.CharField(max_length=100)
+    active = models.BooleanField(default=True)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "code"]
+
+    def __str__(self):
+        return self.label
+
+
+class AssignmentRule(models.Model):
+    """Routes a new incident to a team. Rules are tried in order; every condition set must match."""
+
+    name = models.CharField(max_length=120)
+    order = models.PositiveIntegerField(default=100, help_text="Lower runs first.")
+    active = models.BooleanField(default=True)
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.CASCADE,
+                                 help_text="Matches this category and its subcategories.")
+    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.CASCADE)
+    configuration_item = models.ForeignKey(ConfigurationItem, null=True, blank=True, on_delete=models.CASCADE)
+    keywords = models.CharField(max_length=400, blank=True,
+                                help_text="Comma-separated; any one found in title or description matches.")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="assignment_rules")
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self):
+        return f"{self.name} -> {self.team}"
+
+    def keyword_list(self) -> list[str]:
+        return [k.strip().lower() for k in self.keywords.split(",") if k.strip()]
+
+
+class CannedResponse(models.Model):
+    """A reply template agents insert. Placeholders: {number} {title} {requester_first_name}
+    {requester_name} {agent_name} {service} {status} {priority}."""
+
+    title = models.CharField(max_length=120)
+    body = models.TextField()
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE,
+                             help_text="Offered to this team only; empty = everyone.")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self):
+        return self.title
+
+
+class SavedView(models.Model):
+    """An agent's personal queue: a name for a set of filters and a sort order (the query string)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="saved_view_unique_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class IncidentSettings(models.Model):
+    """One row of incident-management settings, edited in admin."""
+
+    auto_close_days = models.PositiveSmallIntegerField(
+        default=7, help_text="Resolved incidents close by themselves after this many days (0 = never)."
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "incident settings"
+
+    def __str__(self):
+        return "Incident settings"
+
+    @classmethod
+    def current(cls) -> "IncidentSettings":
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj

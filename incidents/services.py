@@ -1,15 +1,30 @@
-"""Every write to an incident goes through here (lifecycle transitions arrive with issue #3)."""
+"""Every write to an incident goes through here: one function per change, one transaction each.
+
+Each function locks the row, checks the version when the caller sent one, applies the change, bumps the
+version, writes a timeline entry and an audit row, and queues notifications on commit. Nothing else
+assigns `Incident.status` (the API marks it read-only, admin shows incidents read-only).
+"""
+
+from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
 
-from incidents.models import Channel, Incident
-from incidents.states import Status
-from servicedesk.errors import InvalidInput
-from servicedesk.models import TimelineEntry
+from incidents.models import AssignmentRule, Channel, Incident, IncidentSettings, ResolutionCode
+from incidents.search import search_refresh
+from incidents.states import OPEN, HoldReason, Status, check_transition
+from servicedesk.errors import InvalidInput, StaleVersion, TransitionNotAllowed
+from servicedesk.models import Team, TeamMembership, TimelineEntry
 from servicedesk.notifications import email_enqueue, webhooks_emit
 from servicedesk.numbering import number_next
 from servicedesk.roles import is_staff_role
-from servicedesk.services import audit_record, priority_for, timeline_add
+from servicedesk.services import audit_record, priority_for, timeline_add, timeline_changes
+
+URGENT_PRIORITIES = (1, 2)
+
+
+# --- payloads and notifications -------------------------------------------------------------------
 
 
 def incident_payload(incident: Incident) -> dict:
@@ -18,16 +33,134 @@ def incident_payload(incident: Incident) -> dict:
         "number": incident.number,
         "title": incident.title,
         "status": incident.status,
+        "hold_reason": incident.hold_reason,
         "priority": incident.priority,
         "impact": incident.impact,
         "urgency": incident.urgency,
+        "major": incident.major,
         "requester": incident.requester.username,
+        "requester_name": incident.requester.get_full_name() or incident.requester.username,
         "service": incident.service.name if incident.service_id else None,
         "assignment_group": incident.assignment_group.name if incident.assignment_group_id else None,
         "assignee": incident.assignee.username if incident.assignee_id else None,
+        "resolution_code": incident.resolution_code,
+        "resolution_notes": incident.resolution_notes,
         "created_at": incident.created_at,
         "updated_at": incident.updated_at,
     }
+
+
+def _notify(incident: Incident, *, to: list[str], headline: str, details: str = "", audience: str) -> None:
+    """One email about a change, worded for the requester (portal link) or for agents (workspace link)."""
+    email_enqueue(
+        template="incident_update",
+        to=to,
+        context={"incident": incident_payload(incident), "headline": headline, "details": details,
+                 "audience": audience},
+    )
+
+
+def _team_addresses(team: Team | None) -> list[str]:
+    if team is None:
+        return []
+    if team.email:
+        return [team.email]
+    return list(team.members.filter(is_active=True).exclude(email="").values_list("email", flat=True))
+
+
+def _alert_team_if_urgent_and_unassigned(incident: Incident) -> None:
+    if incident.priority in URGENT_PRIORITIES and incident.assignee_id is None and incident.status in OPEN:
+        _notify(incident, to=_team_addresses(incident.assignment_group), audience="agent",
+                headline=f"Unassigned P{incident.priority}: {incident.title}",
+                details="Nobody is assigned yet. Please pick it up.")
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _lock(incident_id: int) -> Incident:
+    return (
+        Incident.objects.select_for_update(of=("self",))
+        .select_related("requester", "assignee", "assignment_group", "service", "updated_by")
+        .get(id=incident_id)
+    )
+
+
+def _check_version(incident: Incident, version: int | None) -> None:
+    if version is None or int(version) == incident.version:
+        return
+    who = incident.updated_by.get_full_name() or incident.updated_by.username if incident.updated_by else "someone"
+    when = timezone.localtime(incident.updated_at).strftime("%Y-%m-%d %H:%M:%S")
+    raise StaleVersion(
+        f"{incident.number} was changed by {who} at {when} (version {incident.version}, you sent {version}); "
+        "reload it and apply your change again",
+        field="version",
+    )
+
+
+def _save(incident: Incident, actor, fields: list[str]) -> None:
+    incident.version = F("version") + 1
+    incident.updated_by = actor if actor is not None and actor.is_authenticated else None
+    incident.save(update_fields=[*fields, "version", "updated_by", "updated_at"])
+    incident.refresh_from_db(fields=["version", "updated_at"])
+
+
+def _label(value, choices) -> str:
+    return str(dict(choices.choices).get(value, value)) if value else "-"
+
+
+# --- routing and assignment -----------------------------------------------------------------------
+
+
+def route(*, title: str, description: str, category=None, service=None, configuration_item=None) -> Team | None:
+    """The first active assignment rule whose every set condition matches, else the service's owner."""
+    text = f"{title}\n{description}".lower()
+    category_ids = {category.id, category.parent_id} - {None} if category is not None else set()
+    for rule in AssignmentRule.objects.filter(active=True).select_related("team"):
+        if rule.category_id and rule.category_id not in category_ids:
+            continue
+        if rule.service_id and (service is None or rule.service_id != service.id):
+            continue
+        if rule.configuration_item_id and (configuration_item is None or rule.configuration_item_id != configuration_item.id):
+            continue
+        keywords = rule.keyword_list()
+        if keywords and not any(k in text for k in keywords):
+            continue
+        if not (rule.category_id or rule.service_id or rule.configuration_item_id or keywords):
+            continue  # a rule without conditions would swallow everything; it is ignored
+        return rule.team
+    if service is not None and service.owner_team_id:
+        return service.owner_team
+    if configuration_item is not None and configuration_item.owner_team_id:
+        return configuration_item.owner_team
+    return None
+
+
+def pick_assignee(team: Team | None, *, now=None):
+    """Round robin or least loaded among the team's active members who are not away; None for manual."""
+    if team is None or team.assignment_strategy == Team.Strategy.MANUAL:
+        return None
+    now = now or timezone.now()
+    members = (
+        TeamMembership.objects.filter(team=team, user__is_active=True)
+        .exclude(user__profile__away=True)
+        .select_related("user")
+    )
+    if team.assignment_strategy == Team.Strategy.LEAST_LOADED:
+        members = members.annotate(
+            load=Count("user__assigned_incidents", filter=Q(user__assigned_incidents__status__in=OPEN))
+        ).order_by("load", F("last_assigned_at").asc(nulls_first=True), "id")
+    else:
+        members = members.order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+    # Lock the chosen membership so two concurrent creations do not both pick the same "next" agent.
+    chosen = members.select_for_update(of=("self",), skip_locked=True).first()
+    if chosen is None:
+        return None
+    TeamMembership.objects.filter(id=chosen.id).update(last_assigned_at=now)
+    return chosen.user
+
+
+# --- create ---------------------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -44,12 +177,23 @@ def incident_create(
     configuration_item=None,
     category=None,
     assignment_group=None,
+    assignee=None,
+    major: bool = False,
+    now=None,
 ) -> Incident:
     title = (title or "").strip()
     if not title:
         raise InvalidInput("title: say in a few words what is wrong", field="title")
     if channel not in Channel.values:
         raise InvalidInput(f"channel must be one of {', '.join(Channel.values)}", field="channel")
+    now = now or timezone.now()
+    routed = assignment_group is None
+    group = assignment_group or route(title=title, description=description, category=category, service=service,
+                                      configuration_item=configuration_item)
+    if assignee is not None:
+        _check_member(assignee, group)
+    else:
+        assignee = pick_assignee(group, now=now)
     incident = Incident.objects.create(
         number=number_next(Incident.NUMBER_PREFIX),
         title=title[:200],
@@ -62,50 +206,406 @@ def incident_create(
         service=service,
         configuration_item=configuration_item,
         category=category,
-        assignment_group=assignment_group or (service.owner_team if service is not None else None),
+        assignment_group=group,
+        assignee=assignee,
+        major=major,
         status=Status.NEW,
+        created_at=now,
+        updated_by=created_by if created_by is not None and created_by.is_authenticated else None,
     )
     timeline_add(
         ticket=incident,
         kind=TimelineEntry.Kind.SYSTEM,
         author=created_by,
         body=f"Incident raised through {incident.get_channel_display().lower()}",
-        data={"event": "created", "priority": incident.priority},
+        data={"event": "created", "priority": incident.priority,
+              "routed_to": group.name if group and routed else None,
+              "auto_assigned": assignee.username if assignee else None},
     )
     audit_record(actor=created_by, action="incident.created", obj=incident,
                  changes={"priority": incident.priority, "status": incident.status})
-    payload = incident_payload(incident)
-    email_enqueue(template="incident_created", to=[requester.email], context={"incident": payload})
-    webhooks_emit("incident.created", payload)
+    search_refresh([incident.id])
+    email_enqueue(template="incident_created", to=[requester.email], context={"incident": incident_payload(incident)})
+    if assignee is not None and assignee != created_by:
+        _notify(incident, to=[assignee.email], audience="agent", headline=f"Assigned to you: {incident.title}")
+    _alert_team_if_urgent_and_unassigned(incident)
+    webhooks_emit("incident.created", incident_payload(incident))
     return incident
+
+
+def _check_member(user, team: Team | None) -> None:
+    if user is None:
+        return
+    if not is_staff_role(user):
+        raise InvalidInput(f"assignee: {user.username} is not an agent", field="assignee")
+    if team is not None and not TeamMembership.objects.filter(team=team, user=user).exists():
+        raise InvalidInput(f"assignee: {user.username} is not a member of {team.name}", field="assignee")
+
+
+# --- update ---------------------------------------------------------------------------------------
+
+EDITABLE = ("title", "description", "impact", "urgency", "service", "configuration_item", "category", "major",
+            "parent")
+
+
+@transaction.atomic
+def incident_update(*, incident_id: int, actor, version: int | None = None, **changes) -> Incident:
+    """Change descriptive fields. Priority follows impact x urgency; a raised priority re-notifies."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InvalidInput(f"{sorted(unknown)[0]}: not editable here", field=sorted(unknown)[0])
+    incident = _lock(incident_id)
+    _check_version(incident, version)
+    if incident.status in (Status.CLOSED, Status.CANCELLED):
+        raise TransitionNotAllowed(f"{incident.number} is {incident.get_status_display().lower()}: it cannot change")
+    if "title" in changes and not (changes["title"] or "").strip():
+        raise InvalidInput("title: cannot be empty", field="title")
+    if "parent" in changes and changes["parent"] is not None:
+        _check_parent(incident, changes["parent"])
+    old = {name: getattr(incident, name) for name in changes}
+    old["priority"] = incident.priority
+    for name, value in changes.items():
+        setattr(incident, name, value)
+    fields = [name for name in changes if old[name] != changes[name]]
+    if {"impact", "urgency"} & set(fields):
+        incident.priority = priority_for(impact=incident.impact, urgency=incident.urgency)
+        if incident.priority != old["priority"]:
+            fields.append("priority")
+    if not fields:
+        return incident  # nothing changed: no version bump, no timeline entry
+    _save(incident, actor, fields)
+    diff = {name: (_plain(old[name]), _plain(getattr(incident, name))) for name in fields}
+    timeline_changes(ticket=incident, author=actor, changes=diff)
+    audit_record(actor=actor, action="incident.updated", obj=incident,
+                 changes={k: {"old": a, "new": b} for k, (a, b) in diff.items()})
+    if {"title", "description"} & set(fields):
+        search_refresh([incident.id])
+    if incident.priority < old["priority"]:
+        to = [incident.assignee.email] if incident.assignee_id else _team_addresses(incident.assignment_group)
+        _notify(incident, to=to, audience="agent", details=f"It was P{old['priority']}.",
+                headline=f"Priority raised to P{incident.priority}: {incident.title}")
+        webhooks_emit("incident.escalated", {**incident_payload(incident), "old_priority": old["priority"]})
+    if "major" in fields and incident.major:
+        timeline_add(ticket=incident, kind=TimelineEntry.Kind.SYSTEM, author=actor, body="Declared a major incident")
+        webhooks_emit("incident.major", incident_payload(incident))
+    return incident
+
+
+def _check_parent(incident: Incident, parent: Incident) -> None:
+    if parent.id == incident.id:
+        raise InvalidInput("parent: an incident cannot be its own parent", field="parent")
+    node, seen = parent, set()
+    while node is not None and node.id not in seen:  # no cycles
+        if node.parent_id == incident.id:
+            raise InvalidInput(f"parent: {parent.number} is already a child of {incident.number}", field="parent")
+        seen.add(node.id)
+        node = node.parent
+    if parent.status in (Status.CLOSED, Status.CANCELLED):
+        raise InvalidInput(f"parent: {parent.number} is {parent.get_status_display().lower()}", field="parent")
+
+
+def _plain(value):
+    if hasattr(value, "pk"):
+        return str(value)
+    return value
+
+
+# --- assignment -----------------------------------------------------------------------------------
+
+_UNSET = object()
+
+
+@transaction.atomic
+def incident_assign(*, incident_id: int, actor, assignment_group=_UNSET, assignee=_UNSET,
+                    version: int | None = None) -> Incident:
+    """Set the group and/or the assignee. Assigning a person to a new incident starts it."""
+    incident = _lock(incident_id)
+    _check_version(incident, version)
+    if incident.status not in OPEN:
+        raise TransitionNotAllowed(
+            f"{incident.number} is {incident.get_status_display().lower()}: reopen it before assigning", field="status"
+        )
+    old_group, old_assignee, old_status = incident.assignment_group, incident.assignee, incident.status
+    group = old_group if assignment_group is _UNSET else assignment_group
+    person = old_assignee if assignee is _UNSET else assignee
+    if assignment_group is not _UNSET and assignee is _UNSET and person is not None and group is not None:
+        if not TeamMembership.objects.filter(team=group, user=person).exists():
+            person = None  # moving to another team drops an assignee who is not in it
+    _check_member(person, group)
+    incident.assignment_group, incident.assignee = group, person
+    fields = ["assignment_group", "assignee"]
+    if incident.status == Status.NEW and person is not None:
+        incident.status = Status.IN_PROGRESS
+        fields.append("status")
+    if (group, person, incident.status) == (old_group, old_assignee, old_status):
+        return incident  # a retried call changes nothing
+    _save(incident, actor, fields)
+    timeline_changes(ticket=incident, author=actor, changes={
+        "assignment_group": (str(old_group) if old_group else None, str(group) if group else None),
+        "assignee": (old_assignee.username if old_assignee else None, person.username if person else None),
+        "status": (old_status, incident.status),
+    })
+    audit_record(actor=actor, action="incident.assigned", obj=incident,
+                 changes={"group": str(group) if group else None, "assignee": person.username if person else None})
+    if person is not None and person != old_assignee and person != actor:
+        _notify(incident, to=[person.email], audience="agent", headline=f"Assigned to you: {incident.title}",
+                details=f"Assigned by {actor.get_full_name() or actor.username}." if actor else "")
+    if group != old_group and person is None:
+        _alert_team_if_urgent_and_unassigned(incident)
+    webhooks_emit("incident.assigned", incident_payload(incident))
+    return incident
+
+
+# --- lifecycle ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def incident_transition(
+    *,
+    incident_id: int,
+    to: str,
+    actor,
+    version: int | None = None,
+    hold_reason: str = "",
+    resolution_code: str = "",
+    resolution_notes: str = "",
+    reason: str = "",
+    now=None,
+    notify_requester: bool = True,
+) -> Incident:
+    """Move an incident along the lifecycle (incidents.states.ALLOWED). Illegal moves raise
+    TransitionNotAllowed; missing data raises InvalidInput naming the field."""
+    now = now or timezone.now()
+    if to not in Status.values:
+        raise InvalidInput(f"status: unknown status {to!r}", field="status")
+    incident = _lock(incident_id)
+    _check_version(incident, version)
+    old_status, old_hold = incident.status, incident.hold_reason
+    if old_status == to and (to != Status.ON_HOLD or not hold_reason or hold_reason == old_hold):
+        return incident  # a retried call changes nothing
+    if old_status == Status.ON_HOLD and to == Status.ON_HOLD:
+        pass  # changing the hold reason is allowed while on hold
+    else:
+        check_transition(old_status, to)
+    fields = ["status", "hold_reason"]
+    incident.status = to
+    incident.hold_reason = ""
+    event = {Status.IN_PROGRESS: "started", Status.ON_HOLD: "held", Status.RESOLVED: "resolved",
+             Status.CLOSED: "closed", Status.CANCELLED: "cancelled"}[to]
+
+    if to == Status.ON_HOLD:
+        if hold_reason not in HoldReason.values:
+            raise InvalidInput(f"hold_reason: give one of {', '.join(HoldReason.values)}", field="hold_reason")
+        incident.hold_reason = hold_reason
+    elif to == Status.IN_PROGRESS and old_status == Status.ON_HOLD:
+        event = "resumed"
+    elif to == Status.IN_PROGRESS and old_status == Status.RESOLVED:
+        if not reason.strip():
+            raise InvalidInput("reason: say why the incident is reopened", field="reason")
+        event = "reopened"
+        incident.reopen_count += 1
+        incident.resolved_at = None
+        incident.resolution_code = ""
+        incident.resolution_notes = ""
+        fields += ["reopen_count", "resolved_at", "resolution_code", "resolution_notes"]
+    elif to == Status.RESOLVED:
+        codes = set(ResolutionCode.objects.filter(active=True).values_list("code", flat=True))
+        errors = []
+        if resolution_code not in codes:
+            errors.append(("resolution_code", f"resolution_code: give one of {', '.join(sorted(codes))}"))
+        if not resolution_notes.strip():
+            errors.append(("resolution_notes", "resolution_notes: say what was done to resolve it"))
+        if errors:
+            raise InvalidInput("; ".join(m for _, m in errors), field=errors[0][0])
+        incident.resolution_code, incident.resolution_notes, incident.resolved_at = (
+            resolution_code, resolution_notes.strip(), now)
+        fields += ["resolution_code", "resolution_notes", "resolved_at"]
+    elif to == Status.CLOSED:
+        incident.closed_at = now
+        fields.append("closed_at")
+    _save(incident, actor, fields)
+
+    label = Status(to).label
+    if to == Status.ON_HOLD:
+        label += f" ({_label(incident.hold_reason, HoldReason)})"
+    body = f"{Status(old_status).label} → {label}"
+    if reason.strip():
+        body += f": {reason.strip()}"
+    if to == Status.RESOLVED:
+        code_label = ResolutionCode.objects.filter(code=incident.resolution_code).values_list("label", flat=True).first()
+        body += f" — {code_label or incident.resolution_code}: {incident.resolution_notes}"
+    timeline_add(ticket=incident, kind=TimelineEntry.Kind.SYSTEM, author=actor, body=body,
+                 data={"event": event, "old": old_status, "new": to, "hold_reason": incident.hold_reason,
+                       "reason": reason.strip()})
+    audit_record(actor=actor, action=f"incident.{event}", obj=incident,
+                 changes={"status": {"old": old_status, "new": to}, "reason": reason.strip()})
+
+    requester_email = [incident.requester.email]
+    if to == Status.ON_HOLD and notify_requester:
+        details = ("We need something from you: please reply on the ticket."
+                   if incident.hold_reason == HoldReason.AWAITING_CALLER else reason.strip())
+        _notify(incident, to=requester_email, audience="requester",
+                headline=f"On hold ({_label(incident.hold_reason, HoldReason).lower()})", details=details)
+    elif to == Status.RESOLVED and notify_requester:
+        _notify(incident, to=requester_email, audience="requester", headline="Resolved",
+                details=incident.resolution_notes + "\n\nIf it is not fixed, reply and we reopen it.")
+    elif event == "reopened" and incident.assignee_id and incident.assignee != actor:
+        _notify(incident, to=[incident.assignee.email], audience="agent", headline="Reopened",
+                details=reason.strip())
+    webhooks_emit(f"incident.{event}", incident_payload(incident))
+
+    if to == Status.RESOLVED:
+        _resolve_children(incident, actor=actor, now=now)
+    return incident
+
+
+def _resolve_children(parent: Incident, *, actor, now) -> None:
+    """Children follow their parent: each open child is resolved with the parent's resolution."""
+    for child_id, status in parent.children.filter(status__in=OPEN).values_list("id", "status"):
+        if status == Status.ON_HOLD:
+            incident_transition(incident_id=child_id, to=Status.IN_PROGRESS, actor=actor, now=now,
+                                reason=f"Parent {parent.number} resolved")
+        incident_transition(
+            incident_id=child_id, to=Status.RESOLVED, actor=actor, now=now,
+            resolution_code=parent.resolution_code,
+            resolution_notes=f"Resolved with {parent.number}: {parent.resolution_notes}",
+        )
+
+
+def incident_hold(*, incident_id, actor, hold_reason, reason="", version=None):
+    return incident_transition(incident_id=incident_id, to=Status.ON_HOLD, actor=actor, hold_reason=hold_reason,
+                               reason=reason, version=version)
+
+
+def incident_resume(*, incident_id, actor, reason="", version=None):
+    incident = Incident.objects.only("status").get(id=incident_id)
+    if incident.status != Status.ON_HOLD:
+        raise TransitionNotAllowed(f"only an incident on hold can be resumed; this one is "
+                                   f"{incident.get_status_display().lower()}", field="status")
+    return incident_transition(incident_id=incident_id, to=Status.IN_PROGRESS, actor=actor, reason=reason,
+                               version=version)
+
+
+def incident_resolve(*, incident_id, actor, resolution_code, resolution_notes, version=None, now=None):
+    return incident_transition(incident_id=incident_id, to=Status.RESOLVED, actor=actor, version=version,
+                               resolution_code=resolution_code, resolution_notes=resolution_notes, now=now)
+
+
+def incident_reopen(*, incident_id, actor, reason, version=None):
+    incident = Incident.objects.only("status").get(id=incident_id)
+    if incident.status != Status.RESOLVED:
+        raise TransitionNotAllowed(f"only a resolved incident can be reopened; this one is "
+                                   f"{incident.get_status_display().lower()}", field="status")
+    return incident_transition(incident_id=incident_id, to=Status.IN_PROGRESS, actor=actor, reason=reason,
+                               version=version)
+
+
+def incident_close(*, incident_id, actor, version=None, now=None):
+    return incident_transition(incident_id=incident_id, to=Status.CLOSED, actor=actor, version=version, now=now)
+
+
+def incident_cancel(*, incident_id, actor, reason="", version=None):
+    return incident_transition(incident_id=incident_id, to=Status.CANCELLED, actor=actor, reason=reason,
+                               version=version)
+
+
+# --- conversation ---------------------------------------------------------------------------------
 
 
 @transaction.atomic
 def incident_comment_add(*, incident: Incident, author, body: str, internal: bool = False) -> TimelineEntry:
-    """A public reply or an internal note. Only agents may write internal notes."""
+    """A public reply or an internal note (agents only). A requester's reply reopens a resolved incident
+    and resumes one on hold awaiting the caller."""
     if internal and not is_staff_role(author):
         raise InvalidInput("internal: only agents can write internal notes", field="internal")
-    locked = Incident.objects.select_for_update().get(id=incident.id)
+    locked = _lock(incident.id)
+    if locked.status in (Status.CLOSED, Status.CANCELLED) and not internal:
+        raise TransitionNotAllowed(
+            f"{locked.number} is {locked.get_status_display().lower()}: raise a new incident instead", field="status"
+        )
     entry = timeline_add(
         ticket=locked,
         kind=TimelineEntry.Kind.NOTE if internal else TimelineEntry.Kind.COMMENT,
         author=author,
         body=body,
     )
-    fields = ["version", "updated_at"]
-    if not internal and is_staff_role(author) and locked.first_responded_at is None and author != locked.requester:
+    fields = []
+    from_requester = author == locked.requester
+    if not internal and not from_requester and is_staff_role(author) and locked.first_responded_at is None:
         locked.first_responded_at = entry.created_at
         fields.append("first_responded_at")
-    locked.version += 1
-    locked.save(update_fields=fields)
-    incident.version, incident.updated_at = locked.version, locked.updated_at
+    _save(locked, author, fields)
+    search_refresh([locked.id])
+    if from_requester and not internal:
+        if locked.status == Status.RESOLVED:
+            locked = incident_transition(incident_id=locked.id, to=Status.IN_PROGRESS, actor=author,
+                                         reason="The requester replied")
+        elif locked.status == Status.ON_HOLD and locked.hold_reason == HoldReason.AWAITING_CALLER:
+            locked = incident_transition(incident_id=locked.id, to=Status.IN_PROGRESS, actor=author,
+                                         reason="The requester replied")
+    incident.version, incident.updated_at, incident.status = locked.version, locked.updated_at, locked.status
     if not internal:
         payload = incident_payload(locked)
         comment = {"author": author.get_full_name() or author.username, "body": body}
-        if author == locked.requester:
-            to = [locked.assignee.email] if locked.assignee_id else []
+        if from_requester:
+            to = [locked.assignee.email] if locked.assignee_id else _team_addresses(locked.assignment_group)
+            _notify(locked, to=to, audience="agent", headline=f"{comment['author']} replied", details=body)
         else:
-            to = [locked.requester.email]
-        email_enqueue(template="incident_comment", to=to, context={"incident": payload, "comment": comment})
+            email_enqueue(template="incident_comment", to=[locked.requester.email],
+                          context={"incident": payload, "comment": comment})
         webhooks_emit("incident.commented", {**payload, "comment": comment})
     return entry
+
+
+# --- sweeps ---------------------------------------------------------------------------------------
+
+
+def incidents_auto_close(*, now=None, batch: int = 500) -> int:
+    """Close resolved incidents older than the configured days. Touches only what is due (index on
+    status, resolved_at); each row is claimed with SKIP LOCKED so several workers never close one twice."""
+    days = IncidentSettings.current().auto_close_days
+    if days <= 0:
+        return 0
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=days)
+    closed = 0
+    due = list(
+        Incident.objects.filter(status=Status.RESOLVED, resolved_at__lte=cutoff)
+        .order_by("resolved_at").values_list("id", flat=True)[:batch]
+    )
+    for incident_id in due:
+        with transaction.atomic():
+            claimed = (
+                Incident.objects.select_for_update(skip_locked=True)
+                .filter(id=incident_id, status=Status.RESOLVED, resolved_at__lte=cutoff)
+                .exists()
+            )
+            if not claimed:
+                continue
+            incident_transition(incident_id=incident_id, to=Status.CLOSED, actor=None, now=now,
+                                reason=f"Closed automatically {days} days after resolution")
+            closed += 1
+    return closed
+
+
+def canned_render(text: str, *, incident: Incident, agent) -> str:
+    """Fill a canned response's placeholders; unknown ones are left as they are."""
+
+    class Keep(dict):
+        def __missing__(self, key):
+            return "{" + key + "}"
+
+    values = Keep(
+        number=incident.number,
+        title=incident.title,
+        requester_first_name=incident.requester.first_name or incident.requester.username,
+        requester_name=incident.requester.get_full_name() or incident.requester.username,
+        agent_name=agent.get_full_name() or agent.username,
+        service=incident.service.name if incident.service_id else "",
+        status=incident.get_status_display(),
+        priority=f"P{incident.priority}",
+    )
+    try:
+        return text.format_map(values)
+    except (ValueError, IndexError):
+        return text

@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from incidents.models import Category, Channel, Incident
+from incidents.search import search_refresh
 from incidents.states import HoldReason, Status
 from servicedesk.models import ConfigurationItem, Organisation, Profile, Service, Team, TimelineEntry
 from servicedesk.numbering import number_block
@@ -198,4 +199,5 @@ def seed_tickets(total: int, *, seed: int = 2026, now=None) -> int:
         ],
         batch_size=5000,
     )
+    search_refresh(list(ids))
     return missing

@@ -201,6 +201,7 @@ WORKER_HEARTBEAT_MAX_AGE = env_int("WORKER_HEARTBEAT_MAX_AGE", 90)
 # where admins can see, pause and re-time each entry (Admin > Periodic tasks).
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "servicedesk.tasks.worker_heartbeat", "schedule": float(WORKER_HEARTBEAT_SECONDS)},
+    "incidents-auto-close": {"task": "incidents.tasks.incidents_auto_close", "schedule": 15 * 60.0},
 }
 
 REST_FRAMEWORK = {

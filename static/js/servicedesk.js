@@ -70,6 +70,9 @@
     }
   });
 
+  // Hints about keyboard shortcuts only make sense when this file runs.
+  document.querySelectorAll("[data-js-only]").forEach(function (el) { el.hidden = false; });
+
   // Dashboard: filter the rows of the current page.
   document.querySelectorAll("[data-filter-for]").forEach(function (wrap) {
     var input = wrap.querySelector("input");

@@ -68,7 +68,11 @@ def test_each_role_lands_on_its_home_after_login(new_page, live_server):
     expect(page.get_by_role("link", name="Admin")).to_have_count(0)
     screenshot(page, "03-home-requester")
 
-    for username, role, sees_admin in (("bob", "agent", False), ("maria", "manager", True), ("root", "admin", True)):
+    for username, role, sees_admin in (
+        ("bob", "agent", False),
+        ("maria", "manager", True),
+        ("root", "admin", True),
+    ):
         page = login(new_page(), live_server, username)
         expect(page).to_have_url(f"{live_server.url}/agent/")
         nav = page.get_by_test_id("agent-nav")
@@ -79,6 +83,9 @@ def test_each_role_lands_on_its_home_after_login(new_page, live_server):
         expect(page.get_by_test_id("user-role")).to_have_text(role)
         expect(page.get_by_test_id("incident-row")).to_have_count(2)
         screenshot(page, f"04-home-{role}")
+    page.emulate_media(color_scheme="dark")
+    expect(page.locator("body")).not_to_have_css("background-color", "rgb(246, 247, 249)")
+    screenshot(page, "04-home-admin-dark")
 
     # Logging out is a POST form (Django 5) and brings the admin back to the sign-in page.
     page.get_by_role("button", name="Log out").click()
@@ -174,6 +181,8 @@ def test_a_requester_reports_an_issue_and_an_agent_answers_it(new_page, live_ser
     expect(requester.get_by_test_id("messages")).to_contain_text("Reply sent.")
     expect(requester.locator(".msg.from-me").last).to_contain_text("Updated the client")
     screenshot(requester, "12-portal-incident-requester-replied")
+    requester.emulate_media(color_scheme="dark")
+    screenshot(requester, "12-portal-incident-requester-replied-dark")
 
     # Email: a receipt and the public reply went to the requester; the note went nowhere.
     to_alice = [m for m in mailoutbox if m.to == ["alice@example.com"]]
@@ -244,7 +253,9 @@ def test_the_agent_dashboard_lists_open_incidents_most_urgent_first(page, live_s
     expect(page).to_have_url(f"{live_server.url}/agent/")
     rows = page.get_by_test_id("incident-row")
     expect(rows).to_have_count(10)
-    priorities = [int(p.lstrip("P")) for p in page.locator('[data-testid="incident-row"] .prio').all_inner_texts()]
+    priorities = [
+        int(p.lstrip("P")) for p in page.locator('[data-testid="incident-row"] .prio').all_inner_texts()
+    ]
     assert priorities == sorted(priorities) and priorities[0] == 1, priorities
     expect(rows.first).to_contain_text("Email server not accepting connections")
     expect(page.get_by_test_id("incident-table")).not_to_contain_text("Keyboard missing a key")
