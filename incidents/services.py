@@ -8,7 +8,8 @@ assigns `Incident.status` (the API marks it read-only, admin shows incidents rea
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from incidents.models import AssignmentRule, Channel, Incident, IncidentSettings, ResolutionCode
@@ -147,9 +148,14 @@ def pick_assignee(team: Team | None, *, now=None):
         .select_related("user")
     )
     if team.assignment_strategy == Team.Strategy.LEAST_LOADED:
-        members = members.annotate(
-            load=Count("user__assigned_incidents", filter=Q(user__assigned_incidents__status__in=OPEN))
-        ).order_by("load", F("last_assigned_at").asc(nulls_first=True), "id")
+        # A correlated subquery, not a JOIN + GROUP BY: FOR UPDATE cannot lock grouped rows.
+        open_load = (
+            Incident.objects.filter(assignee=OuterRef("user_id"), status__in=OPEN)
+            .order_by().values("assignee").annotate(n=Count("id")).values("n")
+        )
+        members = members.annotate(load=Coalesce(Subquery(open_load), 0)).order_by(
+            "load", F("last_assigned_at").asc(nulls_first=True), "id"
+        )
     else:
         members = members.order_by(F("last_assigned_at").asc(nulls_first=True), "id")
     # Lock the chosen membership so two concurrent creations do not both pick the same "next" agent.

@@ -35,8 +35,8 @@ OPEN = frozenset({Status.NEW, Status.IN_PROGRESS, Status.ON_HOLD})
 def check_transition(current: str, to: str) -> None:
     if to not in ALLOWED.get(current, set()):
         allowed = ", ".join(sorted(ALLOWED.get(current, set()))) or "none: it is final"
+        target = Status(to).label.lower() if to in Status.values else repr(to)
         raise TransitionNotAllowed(
-            f"an incident that is {Status(current).label.lower()} cannot become "
-            f"{Status(to).label.lower() if to in Status.values else to!r} (allowed: {allowed})",
+            f"an incident that is {Status(current).label.lower()} cannot become {target} (allowed: {allowed})",
             field="status",
         )

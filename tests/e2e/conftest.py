@@ -101,7 +101,7 @@ def login(page, live_server, username: str, password: str = PASSWORD):
     return page
 
 
-def make_user(username: str, role: str, **extra):
+def provision_user(username: str, role: str, **extra):
     from servicedesk.services import user_provision
 
     first, _, last = extra.pop("name", username.capitalize()).partition(" ")

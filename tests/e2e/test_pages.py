@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import PASSWORD, login, make_user, screenshot
+from .conftest import PASSWORD, login, provision_user, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -26,7 +26,7 @@ def network_service():
 
 
 def test_it_shows_the_login_page_and_rejects_a_wrong_password(page, live_server):
-    make_user("alice", "requester", name="Alice Martin")
+    provision_user("alice", "requester", name="Alice Martin")
 
     page.goto(f"{live_server.url}/agent/")
     expect(page).to_have_url(re.compile(r"/login/\?next=/agent/$"))
@@ -50,10 +50,10 @@ def test_it_shows_the_login_page_and_rejects_a_wrong_password(page, live_server)
 
 
 def test_each_role_lands_on_its_home_after_login(new_page, live_server):
-    alice = make_user("alice", "requester", name="Alice Martin")
-    make_user("bob", "agent", name="Bob Keller")
-    make_user("maria", "manager", name="Maria Lopez")
-    make_user("root", "admin", name="Ada Admin")
+    alice = provision_user("alice", "requester", name="Alice Martin")
+    provision_user("bob", "agent", name="Bob Keller")
+    provision_user("maria", "manager", name="Maria Lopez")
+    provision_user("root", "admin", name="Ada Admin")
     create_incident(alice, "Printer on the 3rd floor jams on every page", urgency=3)
     create_incident(alice, "Cannot open shared calendar", urgency=2, service=network_service())
 
@@ -95,8 +95,8 @@ def test_each_role_lands_on_its_home_after_login(new_page, live_server):
 
 
 def test_a_requester_reports_an_issue_and_an_agent_answers_it(new_page, live_server, mailoutbox):
-    make_user("alice", "requester", name="Alice Martin")
-    make_user("bob", "agent", name="Bob Keller")
+    provision_user("alice", "requester", name="Alice Martin")
+    provision_user("bob", "agent", name="Bob Keller")
     network_service()
     note_text = "Checked the concentrator logs: tunnel renegotiates every 600 s. Suspect MTU."
     reply_text = "Please update the VPN client to 5.2 and tell us if the drops continue."
@@ -141,6 +141,9 @@ def test_a_requester_reports_an_issue_and_an_agent_answers_it(new_page, live_ser
     # An internal note, then a public reply.
     agent.get_by_label("Reply to Alice Martin").fill(note_text)
     agent.get_by_test_id("internal-checkbox").check()
+    agent.get_by_label("Attach a file").set_input_files(
+        files=[{"name": "tunnel-trace.txt", "mimeType": "text/plain", "buffer": b"rekey at 600s\n"}]
+    )
     screenshot(agent, "09-agent-writing-internal-note")
     agent.get_by_test_id("reply-submit").click()
     expect(agent.get_by_test_id("messages")).to_contain_text("Internal note added.")
@@ -154,6 +157,9 @@ def test_a_requester_reports_an_issue_and_an_agent_answers_it(new_page, live_ser
 
     agent.get_by_label("Reply to Alice Martin").fill(reply_text)
     expect(agent.get_by_test_id("internal-checkbox")).not_to_be_checked()
+    agent.get_by_label("Attach a file").set_input_files(
+        files=[{"name": "vpn-client-5.2-notes.txt", "mimeType": "text/plain", "buffer": b"Upgrade steps\n"}]
+    )
     agent.get_by_test_id("reply-submit").click()
     expect(agent.get_by_test_id("messages")).to_contain_text("Reply sent.")
     reply = agent.locator('[data-testid="timeline-entry"][data-kind="comment"]')
@@ -162,6 +168,10 @@ def test_a_requester_reports_an_issue_and_an_agent_answers_it(new_page, live_ser
     expect(reply).to_contain_text(reply_text)
     reply_bg = reply.locator(".tl-card").evaluate("el => getComputedStyle(el).backgroundColor")
     assert reply_bg != note_bg
+    files = agent.get_by_test_id("attachments")
+    expect(files).to_contain_text("tunnel-trace.txt")
+    expect(files).to_contain_text("vpn-client-5.2-notes.txt")
+    expect(files.locator("li", has_text="tunnel-trace.txt").locator(".tag-internal")).to_have_count(1)
     screenshot(agent, "10-agent-incident-after-note-and-reply")
 
     # The requester sees the reply, never the note.
@@ -172,6 +182,11 @@ def test_a_requester_reports_an_issue_and_an_agent_answers_it(new_page, live_ser
     assert note_text not in requester.content()
     assert "Internal note" not in requester.content()
     expect(requester.locator('[data-internal="true"]')).to_have_count(0)
+    requester_files = requester.get_by_test_id("attachments")
+    expect(requester_files).to_contain_text("vpn-client-5.2-notes.txt")
+    expect(requester_files).not_to_contain_text("tunnel-trace.txt")
+    download = requester_files.get_by_role("link", name="vpn-client-5.2-notes.txt").get_attribute("href")
+    assert requester.request.get(f"{live_server.url}{download}").body() == b"Upgrade steps\n"
     screenshot(requester, "11-portal-incident-with-reply")
 
     # The requester can answer back from the portal.
@@ -197,8 +212,8 @@ def test_a_requester_reports_an_issue_and_an_agent_answers_it(new_page, live_ser
 
 
 def test_a_requester_cannot_open_another_requesters_incident(page, live_server):
-    make_user("alice", "requester", name="Alice Martin")
-    carol = make_user("carol", "requester", name="Carol White")
+    provision_user("alice", "requester", name="Alice Martin")
+    carol = provision_user("carol", "requester", name="Carol White")
     secret = create_incident(carol, "Payroll export shows wrong salaries")
 
     login(page, live_server, "alice")
@@ -223,9 +238,9 @@ def test_a_requester_cannot_open_another_requesters_incident(page, live_server):
 def test_the_agent_dashboard_lists_open_incidents_most_urgent_first(page, live_server):
     from incidents.models import Incident
 
-    alice = make_user("alice", "requester", name="Alice Martin")
-    dan = make_user("dan", "requester", name="Dan Osei")
-    bob = make_user("bob", "agent", name="Bob Keller")
+    alice = provision_user("alice", "requester", name="Alice Martin")
+    dan = provision_user("dan", "requester", name="Dan Osei")
+    bob = provision_user("bob", "agent", name="Bob Keller")
     vpn = network_service()
     specs = [
         (alice, "Email server not accepting connections", 1, 1, None),
@@ -282,7 +297,7 @@ def test_the_agent_dashboard_lists_open_incidents_most_urgent_first(page, live_s
 
 
 def test_the_portal_works_without_javascript(new_page, live_server):
-    make_user("alice", "requester", name="Alice Martin")
+    provision_user("alice", "requester", name="Alice Martin")
     page = new_page(javascript=False)
     login(page, live_server, "alice")
     expect(page).to_have_url(f"{live_server.url}/portal/")
