@@ -88,10 +88,9 @@ def portal_home(request):
 def portal_incident(request, number: str):
     incident = get_object_or_404(incidents_for_list(request.user).filter(requester=request.user), number=number)
     context = _detail_context(request, incident)
-    if not is_staff_role(request.user):
-        # The portal is the requester's view even for an agent who raised the ticket: no notes here.
-        context["timeline"] = [e for e in context["timeline"] if not e.internal]
-        context["attachments"] = [a for a in context["attachments"] if not a.internal]
+    # The portal is the requester's view even for an agent who raised the ticket: no internal items here.
+    context["timeline"] = [e for e in context["timeline"] if not e.internal]
+    context["attachments"] = [a for a in context["attachments"] if not a.internal]
     return render(request, "incidents/portal_incident.html", context)
 
 

@@ -50,8 +50,10 @@ def browser():
 
 @pytest.fixture
 def new_page(browser):
-    """Open a fresh browser context (own cookies) and return its page; as many as a test needs."""
+    """Open a fresh browser context (own cookies) and return its page; as many as a test needs.
+    Any uncaught JavaScript error on any page fails the test."""
     contexts = []
+    js_errors = []
 
     def open_page(*, javascript: bool = True):
         context = browser.new_context(
@@ -59,11 +61,14 @@ def new_page(browser):
         )
         context.set_default_timeout(10_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on("pageerror", lambda error: js_errors.append(f"{page.url}: {error}"))
+        return page
 
     yield open_page
     for context in contexts:
         context.close()
+    assert not js_errors, f"JavaScript errors: {js_errors}"
 
 
 @pytest.fixture

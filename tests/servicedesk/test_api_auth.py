@@ -45,3 +45,12 @@ def test_agent_only_lists_are_refused_to_requesters(client_for, requester):
     for url in ("/api/v1/users/", "/api/v1/organisations/", "/api/v1/configuration-items/"):
         assert api.get(url).status_code == 403, url
     assert api.get("/api/v1/services/").status_code == 200
+
+
+def test_password_guessing_on_the_token_endpoint_is_throttled(api_client, requester):
+    codes = [
+        api_client.post("/api/v1/auth/token/", {"username": "alice", "password": f"guess{n}"}, format="json").status_code
+        for n in range(21)
+    ]
+    assert codes[:20] == [400] * 20
+    assert codes[20] == 429
