@@ -87,10 +87,19 @@ cases = {
         raw("WHERE i.status IN ('new','in_progress','on_hold')", order="i.priority, i.updated_at DESC, i.id DESC"),
     ),
 }
-for path, label in ((os.environ.get("SD_BENCH_QUEUE", "/agent/queue/all/"), "HTML queue all open"),):
-    if Client().get("/healthz").status_code and browser.get(path).status_code == 200:
-        cases[label] = (get(browser, path), raw("WHERE i.status IN ('new','in_progress','on_hold')",
-                                                order="i.priority, i.updated_at DESC, i.id DESC"))
+cases["HTML queue: all open (50/page)"] = (
+    get(browser, "/agent/queue/all/?per_page=50"),
+    raw("WHERE i.status IN ('new','in_progress','on_hold')", order="i.priority, i.updated_at DESC, i.id DESC"),
+)
+cases["HTML queue: unassigned (50/page)"] = (
+    get(browser, "/agent/queue/unassigned/?per_page=50"),
+    raw("WHERE i.status IN ('new','in_progress','on_hold') AND i.assignee_id IS NULL",
+        order="i.priority, i.updated_at DESC, i.id DESC"),
+)
+cases["HTML search: q=slow"] = (
+    get(browser, "/agent/search/?q=slow"),
+    raw("WHERE i.search_vector @@ websearch_to_tsquery('english', 'slow')", order="i.priority, i.updated_at DESC"),
+)
 
 results = {}
 for size in SIZES:

@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Q
 
 from incidents.states import HoldReason, Status
+
+OPEN_STATUSES = [Status.NEW, Status.IN_PROGRESS, Status.ON_HOLD]
 from servicedesk.models import ConfigurationItem, Service, Team, Ticket
 
 
@@ -78,6 +80,14 @@ class Incident(Ticket):
             models.Index(fields=["status", "resolved_at"], name="incident_status_resolved_idx"),
             models.Index(fields=["parent"], name="incident_parent_idx", condition=Q(parent__isnull=False)),
             models.Index(fields=["major", "status"], name="incident_major_idx", condition=Q(major=True)),
+            # Queues list open incidents most urgent first: these partial indexes hold only open rows, in
+            # queue order, so a page is an index scan that stops after 50 rows, whatever the history size.
+            models.Index(fields=["priority", "-updated_at", "-id"], name="incident_open_queue_idx",
+                         condition=Q(status__in=OPEN_STATUSES)),
+            models.Index(fields=["assignee", "priority", "-updated_at", "-id"], name="incident_open_mine_idx",
+                         condition=Q(status__in=OPEN_STATUSES)),
+            models.Index(fields=["assignment_group", "priority", "-updated_at", "-id"],
+                         name="incident_open_group_idx", condition=Q(status__in=OPEN_STATUSES)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=Status.values), name="incident_status_valid"),
