@@ -5,9 +5,9 @@ from django.db import models
 from django.db.models import Q
 
 from incidents.states import HoldReason, Status
+from servicedesk.models import ConfigurationItem, Service, Team, Ticket
 
 OPEN_STATUSES = [Status.NEW, Status.IN_PROGRESS, Status.ON_HOLD]
-from servicedesk.models import ConfigurationItem, Service, Team, Ticket
 
 
 class Category(models.Model):

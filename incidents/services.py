@@ -378,14 +378,19 @@ def incident_transition(
     reason: str = "",
     now=None,
     notify_requester: bool = True,
+    expect: tuple[str, str] | None = None,
 ) -> Incident:
     """Move an incident along the lifecycle (incidents.states.ALLOWED). Illegal moves raise
-    TransitionNotAllowed; missing data raises InvalidInput naming the field."""
+    TransitionNotAllowed; missing data raises InvalidInput naming the field. `expect` = (status, message)
+    narrows a move to one starting status (resume: from on hold; reopen: from resolved), checked under the lock."""
     now = now or timezone.now()
     if to not in Status.values:
         raise InvalidInput(f"status: unknown status {to!r}", field="status")
     incident = _lock(incident_id)
     _check_version(incident, version)
+    if expect is not None and incident.status != expect[0]:
+        raise TransitionNotAllowed(f"{expect[1]}; this one is {incident.get_status_display().lower()}",
+                                   field="status")
     old_status, old_hold = incident.status, incident.hold_reason
     if old_status == to and (to != Status.ON_HOLD or not hold_reason or hold_reason == old_hold):
         return incident  # a retried call changes nothing
@@ -484,12 +489,8 @@ def incident_hold(*, incident_id, actor, hold_reason, reason="", version=None):
 
 
 def incident_resume(*, incident_id, actor, reason="", version=None):
-    incident = Incident.objects.only("status").get(id=incident_id)
-    if incident.status != Status.ON_HOLD:
-        raise TransitionNotAllowed(f"only an incident on hold can be resumed; this one is "
-                                   f"{incident.get_status_display().lower()}", field="status")
     return incident_transition(incident_id=incident_id, to=Status.IN_PROGRESS, actor=actor, reason=reason,
-                               version=version)
+                               version=version, expect=(Status.ON_HOLD, "only an incident on hold can be resumed"))
 
 
 def incident_resolve(*, incident_id, actor, resolution_code, resolution_notes, version=None, now=None):
@@ -498,12 +499,8 @@ def incident_resolve(*, incident_id, actor, resolution_code, resolution_notes, v
 
 
 def incident_reopen(*, incident_id, actor, reason, version=None):
-    incident = Incident.objects.only("status").get(id=incident_id)
-    if incident.status != Status.RESOLVED:
-        raise TransitionNotAllowed(f"only a resolved incident can be reopened; this one is "
-                                   f"{incident.get_status_display().lower()}", field="status")
     return incident_transition(incident_id=incident_id, to=Status.IN_PROGRESS, actor=actor, reason=reason,
-                               version=version)
+                               version=version, expect=(Status.RESOLVED, "only a resolved incident can be reopened"))
 
 
 def incident_close(*, incident_id, actor, version=None, now=None):

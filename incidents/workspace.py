@@ -1,0 +1,228 @@
+"""Read paths of the agent workspace: queues, their counts, sorting, filtering and the pick lists.
+
+Everything starts from incidents.selectors (incidents_for_list / incidents_visible_to), so the permission
+stays in the query; this module only narrows, orders and annotates. A queue page costs the same number of
+queries whatever its page size: related rows come through select_related and the child count through a
+correlated subquery, never a query per row.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
+from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.http import QueryDict
+
+from incidents.filters import IncidentFilter
+from incidents.models import CannedResponse, Category, Incident, ResolutionCode, SavedView
+from incidents.selectors import incidents_for_list, incidents_visible_to
+from incidents.states import OPEN, Status
+from servicedesk.models import ConfigurationItem, Service, Team, TeamMembership
+from servicedesk.roles import STAFF_ROLES
+
+
+@dataclass(frozen=True)
+class Queue:
+    key: str
+    label: str
+    icon: str
+    hint: str
+    default_sort: str = "priority"
+
+
+QUEUES = [
+    Queue("mine", "Mine", "i-user", "Open incidents assigned to me"),
+    Queue("team", "My teams", "i-users", "Open and unassigned, in one of my teams"),
+    Queue("unassigned", "Unassigned", "i-user-x", "Open incidents nobody owns yet"),
+    Queue("all", "All open", "i-circle-dot", "Every open incident"),
+    Queue("hold", "On hold", "i-pause", "Waiting for the caller, a vendor or a change"),
+    Queue("major", "Major", "i-flame", "Major incidents, open ones first, with their linked incidents"),
+    # "Recent" is about what moved lately, so it sorts by the last change rather than by priority.
+    Queue("recent", "Recent", "i-clock", "Every status, latest change first", default_sort="-updated_at"),
+]
+QUEUE_BY_KEY = {q.key: q for q in QUEUES}
+SEARCH = Queue("search", "Search", "i-search", "Every status", default_sort="-updated_at")
+
+PER_PAGE_CHOICES = (25, 50, 100)
+
+# ?sort= whitelist: key -> the columns it orders by. "-key" reverses them. Ties fall back to the latest change.
+SORTS = {
+    "number": ("number",),
+    "priority": ("priority",),
+    "title": ("title",),
+    "requester": ("requester__first_name", "requester__last_name", "requester__username"),
+    "service": ("service__name",),
+    "status": ("status_rank",),
+    "assignee": ("assignment_group__name", "assignee__first_name", "assignee__username"),
+    "updated_at": ("updated_at",),
+    "created_at": ("created_at",),
+}
+STATUS_RANK = Case(
+    *[When(status=s, then=Value(i)) for i, s in enumerate(Status.values)], output_field=IntegerField()
+)
+
+
+def my_team_ids(user):
+    """The ids of the user's teams as a subquery: it joins the query that uses it, costing no round trip."""
+    return TeamMembership.objects.filter(user=user).values("team_id")
+
+
+def queue_condition(user, key: str) -> Q:
+    open_q = Q(status__in=OPEN)
+    return {
+        "mine": open_q & Q(assignee=user),
+        "team": open_q & Q(assignee__isnull=True, assignment_group__in=my_team_ids(user)),
+        "unassigned": open_q & Q(assignee__isnull=True),
+        "all": open_q,
+        "hold": Q(status=Status.ON_HOLD),
+        "major": Q(major=True),
+        "recent": Q(),
+        "search": Q(),
+    }[key]
+
+
+def queue_counts(user) -> dict[str, int]:
+    """Every queue's count (open majors for "major") and the P1/P2 tile, in one aggregate query."""
+    open_q = Q(status__in=OPEN)
+    return incidents_visible_to(user).aggregate(
+        mine=Count("id", filter=queue_condition(user, "mine")),
+        team=Count("id", filter=queue_condition(user, "team")),
+        unassigned=Count("id", filter=queue_condition(user, "unassigned")),
+        all=Count("id", filter=open_q),
+        hold=Count("id", filter=queue_condition(user, "hold")),
+        major=Count("id", filter=open_q & Q(major=True)),
+        recent=Count("id"),
+        critical=Count("id", filter=open_q & Q(priority__lte=2)),
+    )
+
+
+def with_children_count(queryset: QuerySet[Incident]) -> QuerySet[Incident]:
+    children = (
+        Incident.objects.filter(parent=OuterRef("pk")).order_by().values("parent").annotate(n=Count("id")).values("n")
+    )
+    return queryset.annotate(children_count=Coalesce(Subquery(children), 0))
+
+
+def sort_key(raw: str | None, default: str) -> str:
+    """The requested sort if it is on the whitelist, else the queue's default."""
+    raw = (raw or "").strip()
+    return raw if raw.lstrip("-") in SORTS and raw.count("-") <= 1 else default
+
+
+def ordering(sort: str) -> list:
+    desc = sort.startswith("-")
+    key = sort.lstrip("-")
+    order = [F(c).desc(nulls_last=True) if desc else F(c).asc(nulls_last=True) for c in SORTS[key]]
+    if key != "updated_at":
+        order.append(F("updated_at").desc())
+    order.append(F("id").desc())
+    return order
+
+
+def queue_queryset(user, key: str, sort: str) -> QuerySet[Incident]:
+    qs = with_children_count(incidents_for_list(user).filter(queue_condition(user, key)))
+    order = ordering(sort)
+    if sort.lstrip("-") == "status":
+        qs = qs.annotate(status_rank=STATUS_RANK)
+    if key == "major":
+        # Open majors are the ones that need people now; closed ones stay below for reference.
+        qs = qs.annotate(closed_rank=Case(When(status__in=OPEN, then=Value(0)), default=Value(1),
+                                          output_field=IntegerField()))
+        order.insert(0, F("closed_rank").asc())
+    return qs.order_by(*order)
+
+
+def filter_data(params: QueryDict) -> QueryDict:
+    """The filter form sends assignee=unassigned; IncidentFilter spells that unassigned=true."""
+    data = params.copy()
+    if data.get("assignee") == "unassigned":
+        data.pop("assignee")
+        data["unassigned"] = "true"
+    return data
+
+
+def per_page_of(raw) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return PER_PAGE_CHOICES[0]
+    return value if value in PER_PAGE_CHOICES else PER_PAGE_CHOICES[0]
+
+
+def queue_page(request, queue: Queue, params: QueryDict) -> dict:
+    """Filter, sort and paginate one queue for the request's user. Returns what the table partial needs."""
+    sort = sort_key(params.get("sort"), queue.default_sort)
+    per_page = per_page_of(params.get("per_page"))
+    base = queue_queryset(request.user, queue.key, sort)
+    filterset = IncidentFilter(filter_data(params), queryset=base, request=request)
+    page = Paginator(filterset.qs, per_page).get_page(params.get("page"))
+    return {
+        "queue": queue,
+        "filterset": filterset,
+        "page": page,
+        "sort": sort,
+        "per_page": per_page,
+        "params": params,
+        "filtered": any(params.get(k) for k in ("q", "status", "priority", "assignment_group", "assignee",
+                                                 "service")),
+    }
+
+
+# --- pick lists -------------------------------------------------------------------------------------
+
+
+def agents() -> QuerySet:
+    """People who can be assigned: active users in a staff role, and superusers."""
+    User = get_user_model()
+    return (
+        User.objects.filter(is_active=True)
+        .filter(Q(groups__name__in=[r.value for r in STAFF_ROLES]) | Q(is_superuser=True))
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+def team_members(team) -> QuerySet:
+    return agents().filter(memberships__team=team)
+
+
+def teams() -> QuerySet[Team]:
+    return Team.objects.order_by("name")
+
+
+def services() -> QuerySet[Service]:
+    return Service.objects.filter(active=True).order_by("name")
+
+
+def configuration_items() -> QuerySet[ConfigurationItem]:
+    return ConfigurationItem.objects.exclude(state=ConfigurationItem.State.RETIRED).order_by("name")
+
+
+def categories() -> QuerySet[Category]:
+    """Parents first, each followed by its subcategories."""
+    return Category.objects.select_related("parent").order_by(
+        Coalesce("parent__name", "name"), F("parent_id").asc(nulls_first=True), "name"
+    )
+
+
+def resolution_codes() -> QuerySet[ResolutionCode]:
+    return ResolutionCode.objects.filter(active=True)
+
+
+def canned_responses_for(user) -> QuerySet[CannedResponse]:
+    """Active canned responses offered to everyone or to one of the user's teams."""
+    return CannedResponse.objects.filter(active=True).filter(
+        Q(team__isnull=True) | Q(team__in=my_team_ids(user))
+    ).order_by("title")
+
+
+def saved_views_of(user) -> QuerySet[SavedView]:
+    return SavedView.objects.filter(owner=user).order_by("name")
+
+
+def children_of(incident, user) -> list[Incident]:
+    return list(
+        incidents_visible_to(user).filter(parent=incident).only("id", "number", "title", "status", "priority")
+        .order_by("-created_at", "-id")
+    )
