@@ -162,29 +162,27 @@ def wait_healthy(url: str, procs: dict, timeout: float) -> str:
 # --- test -----------------------------------------------------------------------------------------
 
 
+SERVICES = {
+    # name: (environment variable, default port, how to start it, URL form)
+    "PostgreSQL": ("DATABASE_URL", 5432,
+                   ["pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start   (Debian)",
+                    "docker compose up -d postgres"], "postgres://USER@HOST:PORT/NAME"),
+    "Redis": ("CELERY_BROKER_URL", 6379,
+              ['redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
+               "docker compose up -d redis"], "redis://HOST:PORT/DB"),
+}
+
+
 def check_services(env: dict) -> None:
-    db = urlparse(env["DATABASE_URL"])
-    if db.scheme not in ("postgres", "postgresql", "pgsql"):
+    if urlparse(env["DATABASE_URL"]).scheme not in ("postgres", "postgresql", "pgsql"):
         die(f"The test suite runs on PostgreSQL only; DATABASE_URL is {env['DATABASE_URL']!r}.")
-    db_host, db_port = db.hostname or "127.0.0.1", db.port or 5432
-    if not port_open(db_host, db_port, timeout=3):
-        die(
-            f"PostgreSQL is not reachable at {db_host}:{db_port}; the tests need it and will not run on less.\n"
-            "Start it, for example:\n"
-            "  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start   (Debian)\n"
-            "  docker compose up -d postgres                                                (Docker)\n"
-            "or point DATABASE_URL at one (postgres://USER@HOST:PORT/NAME)."
-        )
-    broker = urlparse(env["CELERY_BROKER_URL"])
-    r_host, r_port = broker.hostname or "127.0.0.1", broker.port or 6379
-    if not port_open(r_host, r_port, timeout=3):
-        die(
-            f"Redis is not reachable at {r_host}:{r_port}; the tests need it.\n"
-            "Start it, for example:\n"
-            '  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no\n'
-            "  docker compose up -d redis\n"
-            "or point CELERY_BROKER_URL at one (redis://HOST:PORT/DB)."
-        )
+    for name, (variable, default_port, starts, form) in SERVICES.items():
+        url = urlparse(env[variable])
+        host, port = url.hostname or "127.0.0.1", url.port or default_port
+        if not port_open(host, port, timeout=3):
+            how = "\n".join(f"  {line}" for line in starts)
+            die(f"{name} is not reachable at {host}:{port}; the tests need it and will not run on less.\n"
+                f"Start it, for example:\n{how}\nor point {variable} at one ({form}).")
     if not Path(env.get("SD_CHROMIUM", "/usr/bin/chromium")).exists() and env.get("SD_SKIP_E2E") != "1":
         die(
             "Chromium is not installed; the browser tests need it (Playwright drives Debian's chromium).\n"

@@ -22,3 +22,17 @@ def test_the_readme_names_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     assert "python3 dev.py run" in readme
     assert "python3 dev.py test" in readme
+
+
+def test_the_test_command_stops_loudly_when_postgresql_is_unreachable():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": "postgres://postgres@127.0.0.1:1/nothing",
+           "SERVICEDESK_VENV": sys.prefix}
+    result = subprocess.run([sys.executable, "dev.py", "test"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2
+    assert "PostgreSQL is not reachable at 127.0.0.1:1; the tests need it and will not run on less." in result.stderr
+    assert "pg_ctlcluster" in result.stderr
