@@ -281,7 +281,8 @@ def incident_update(*, incident_id: int, actor, version: int | None = None, **ch
         return incident  # nothing changed: no version bump, no timeline entry
     _save(incident, actor, fields)
     diff = {name: (_plain(old[name]), _plain(getattr(incident, name))) for name in fields}
-    timeline_changes(ticket=incident, author=actor, changes=diff)
+    # Field changes are the desk's business (priorities, routing): internal, never shown on the portal.
+    timeline_changes(ticket=incident, author=actor, changes=diff, internal=True)
     audit_record(actor=actor, action="incident.updated", obj=incident,
                  changes={k: {"old": a, "new": b} for k, (a, b) in diff.items()})
     if {"title", "description"} & set(fields):
@@ -346,7 +347,7 @@ def incident_assign(*, incident_id: int, actor, assignment_group=_UNSET, assigne
     if (group, person, incident.status) == (old_group, old_assignee, old_status):
         return incident  # a retried call changes nothing
     _save(incident, actor, fields)
-    timeline_changes(ticket=incident, author=actor, changes={
+    timeline_changes(ticket=incident, author=actor, internal=True, changes={
         "assignment_group": (str(old_group) if old_group else None, str(group) if group else None),
         "assignee": (old_assignee.username if old_assignee else None, person.username if person else None),
         "status": (old_status, incident.status),

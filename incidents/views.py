@@ -1,24 +1,43 @@
 """Agent workspace (/agent/) and self-service portal (/portal/) pages for incidents.
 
-Every query goes through incidents.selectors, so a requester can reach only their own incidents
-whatever URL they type; templates only mirror what the query decided.
+Every query goes through incidents.selectors (directly or through incidents.workspace), so a requester can
+reach only their own incidents whatever URL they type; templates only mirror what the query decided. Every
+write goes through incidents.services, one call (one transaction) per incident; domain errors come back as
+messages naming the field. HTML forms work without JavaScript; htmx only swaps the parts that changed.
 """
+
+from dataclasses import dataclass, field
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
-from django.db.models import Count, Q
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 
-from incidents import services
-from incidents.forms import CommentForm, IncidentReportForm
-from incidents.models import Channel
+from incidents import services, workspace
+from incidents.forms import (
+    ASSIGNMENT_FIELDS,
+    BULK_ACTIONS,
+    EDIT_LABELS,
+    LEVELS,
+    BulkForm,
+    CommentForm,
+    FieldEditForm,
+    IncidentReportForm,
+    ParentLinkForm,
+    SavedViewForm,
+    TransitionForm,
+)
+from incidents.models import Channel, SavedView
+from incidents.search import number_of
 from incidents.selectors import incidents_for_list, incidents_visible_to
-from incidents.states import OPEN, Status
-from servicedesk.errors import DomainError
+from incidents.states import ALLOWED, OPEN, HoldReason, Status
+from servicedesk.errors import DomainError, StaleVersion
 from servicedesk.roles import is_staff_role
 from servicedesk.selectors import attachments_visible_to, timeline_visible_to
 from servicedesk.services import attachment_add
@@ -27,6 +46,9 @@ PAGE_SIZE = 25
 
 
 def agent_required(view):
+    """Signed in (else the login page) and an agent, manager or admin (else 403), before anything else:
+    a requester gets 403 on every /agent/ URL, whatever the method."""
+
     @login_required
     def wrapped(request, *args, **kwargs):
         if not is_staff_role(request.user):
@@ -38,42 +60,566 @@ def agent_required(view):
     return wrapped
 
 
-def queue_counts(user) -> dict[str, int]:
-    """The dashboard tiles, in one aggregate query."""
-    open_q = Q(status__in=OPEN)
-    team_ids = list(user.teams.values_list("id", flat=True))
-    return incidents_visible_to(user).aggregate(
-        open=Count("id", filter=open_q),
-        mine=Count("id", filter=open_q & Q(assignee=user)),
-        team_unassigned=Count("id", filter=open_q & Q(assignee__isnull=True, assignment_group_id__in=team_ids)),
-        unassigned=Count("id", filter=open_q & Q(assignee__isnull=True)),
-        on_hold=Count("id", filter=Q(status=Status.ON_HOLD)),
-        critical=Count("id", filter=open_q & Q(priority__lte=2)),
-        major=Count("id", filter=open_q & Q(major=True)),
-    )
+def agent_render(request, template: str, context: dict, *, status: int = 200):
+    """Render a full workspace page: the sidebar's queue counts (one aggregate query) and saved views."""
+    counts = workspace.queue_counts(request.user)
+    nav = [{"queue": q, "count": counts[q.key]} for q in workspace.QUEUES]
+    base = {"nav_queues": nav, "counts": counts, "saved_views": list(workspace.saved_views_of(request.user))}
+    return render(request, template, {**base, **context}, status=status)
+
+
+def _safe_next(request, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return default
+
+
+# --- dashboard and queues ---------------------------------------------------------------------------
 
 
 @agent_required
 def dashboard(request):
-    """Tiles with counts per queue and the open incidents, most urgent first."""
-    incidents = incidents_for_list(request.user).filter(status__in=OPEN).order_by("priority", "-updated_at", "-id")
-    page = Paginator(incidents, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "incidents/agent_dashboard.html", {"counts": queue_counts(request.user), "page": page})
+    """Tiles with counts per queue (each a link to it) and the open incidents, most urgent first."""
+    incidents = workspace.queue_queryset(request.user, "all", "priority")
+    page = workspace.with_ago(Paginator(incidents, PAGE_SIZE).get_page(request.GET.get("page")))
+    return agent_render(request, "incidents/agent_dashboard.html",
+                        {"page": page, "params": request.GET, "current_nav": "dashboard"})
+
+
+COLUMNS = [
+    ("number", "Number"),
+    ("priority", "Priority"),
+    ("title", "Title"),
+    ("requester", "Requester"),
+    ("service", "Service"),
+    ("status", "Status"),
+    ("assignee", "Group / Assignee"),
+    ("updated_at", "Updated"),
+]
+NEWEST_FIRST = {"updated_at", "created_at"}
+
+
+def _columns(sort: str) -> list[dict]:
+    """Header links: a click sorts by the column, a second click reverses it."""
+    columns = []
+    for key, label in COLUMNS:
+        desc = sort == f"-{key}"
+        active = sort.lstrip("-") == key
+        if active:
+            following = key if desc else f"-{key}"
+        else:
+            following = f"-{key}" if key in NEWEST_FIRST else key
+        columns.append({"key": key, "label": label, "sort": following, "active": active,
+                        "aria_sort": ("descending" if desc else "ascending") if active else None})
+    return columns
+
+
+def _render_queue(request, queue, params, *, saved_view=None, save_form=None, status=200):
+    context = workspace.queue_page(request, queue, params)
+    query = context["params"].copy()
+    query.pop("page", None)
+    context.update(
+        columns=_columns(context["sort"]),
+        saved_view=saved_view,
+        save_form=save_form or SavedViewForm(owner=request.user,
+                                             initial={"queue": queue.key, "query": query.urlencode()}),
+        current_nav=f"view:{saved_view.id}" if saved_view else f"queue:{queue.key}",
+        teams=list(workspace.teams()),
+        agents=list(workspace.agents()),
+        services=list(workspace.services()),
+        statuses=Status.choices,
+        priorities=[(i, f"P{i}") for i in range(1, 6)],
+        hold_reasons=HoldReason.choices,
+        resolution_codes=list(workspace.resolution_codes()),
+        bulk_actions=BULK_ACTIONS,
+        per_page_choices=workspace.PER_PAGE_CHOICES,
+    )
+    return agent_render(request, "incidents/agent_queue.html", context, status=status)
+
+
+@agent_required
+def queue(request, key: str):
+    queue = workspace.QUEUE_BY_KEY.get(key)
+    if queue is None:
+        raise Http404("No such queue")
+    return _render_queue(request, queue, request.GET)
+
+
+@agent_required
+def search(request):
+    """A number the agent can see opens that incident; anything else lists matches of every status,
+    searched over title, description, comments and internal notes."""
+    number = number_of(request.GET.get("q", ""))
+    if number and incidents_visible_to(request.user).filter(number=number).exists():
+        return redirect("agent:incident", number=number)
+    return _render_queue(request, workspace.SEARCH, request.GET)
+
+
+# --- saved views ------------------------------------------------------------------------------------
+
+
+def _queue_of(key: str | None):
+    if key == workspace.SEARCH.key:
+        return workspace.SEARCH
+    return workspace.QUEUE_BY_KEY.get(key or "", workspace.QUEUE_BY_KEY["all"])
+
+
+@agent_required
+@require_POST
+def saved_view_create(request):
+    form = SavedViewForm(request.POST, owner=request.user)
+    if form.is_valid():
+        # A personal preference, not a ticket: no lifecycle, no audit, so no service of its own.
+        try:
+            with transaction.atomic():
+                view = SavedView.objects.create(owner=request.user, name=form.cleaned_data["name"],
+                                                query=form.query_string())
+        except IntegrityError:  # a double submit raced the uniqueness check
+            form.add_error("name", "you already have a view with this name")
+        else:
+            messages.success(request, f"Saved the view “{view.name}”.")
+            return redirect("agent:saved_view", view_id=view.id)
+    # Show the queue the agent was looking at, with the form open and its error.
+    params = QueryDict(request.POST.get("query", ""))
+    return _render_queue(request, _queue_of(request.POST.get("queue")), params, save_form=form, status=400)
+
+
+@agent_required
+@require_GET
+def saved_view(request, view_id: int):
+    """One of the agent's own views: its stored filters, overridden by whatever the page adds (page, sort)."""
+    view = get_object_or_404(SavedView.objects.filter(owner=request.user), id=view_id)
+    params = QueryDict(view.query, mutable=True)
+    for key in request.GET:
+        params.setlist(key, request.GET.getlist(key))
+    return _render_queue(request, _queue_of(params.get("queue")), params, saved_view=view)
+
+
+@agent_required
+@require_POST
+def saved_view_delete(request, view_id: int):
+    view = get_object_or_404(SavedView.objects.filter(owner=request.user), id=view_id)
+    key = QueryDict(view.query).get("queue")
+    view.delete()
+    messages.success(request, f"Deleted the view “{view.name}”.")
+    return redirect("agent:queue", key=key if key in workspace.QUEUE_BY_KEY else "all")
+
+
+# --- bulk actions -----------------------------------------------------------------------------------
+
+
+def _bulk_apply(data: dict, incident, user) -> None:
+    action, common = data["action"], {"incident_id": incident.id, "actor": user}
+    if action == "assign_me":
+        services.incident_assign(**common, assignee=user)
+    elif action == "assign":
+        assignment = {}
+        if data.get("assignment_group"):
+            assignment["assignment_group"] = data["assignment_group"]
+        if data.get("assignee"):
+            assignment["assignee"] = data["assignee"]
+        services.incident_assign(**common, **assignment)
+    elif action == "hold":
+        services.incident_hold(**common, hold_reason=data["hold_reason"], reason=data["reason"])
+    elif action == "resume":
+        services.incident_resume(**common, reason=data["reason"])
+    elif action == "resolve":
+        services.incident_resolve(**common, resolution_code=data["resolution_code"].code,
+                                  resolution_notes=data["resolution_notes"])
+    elif action == "close":
+        services.incident_close(**common)
+    elif action == "cancel":
+        services.incident_cancel(**common, reason=data["reason"])
+    elif action in ("comment", "note"):
+        services.incident_comment_add(incident=incident, author=user, body=data["body"],
+                                      internal=action == "note")
+    else:  # pragma: no cover - the form's choices stop this
+        raise ValueError(action)
+
+
+@agent_required
+@require_POST
+def bulk(request):
+    """Apply one action to the checked incidents: the same service per incident, each in its own
+    transaction, so one refusal does not undo the others. Reports "N updated" and each failure by number."""
+    back = _safe_next(request, reverse("agent:dashboard"))
+    form = BulkForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Nothing changed: {form.error_text()}.")
+        return redirect(back)
+    data = form.cleaned_data
+    found = {
+        i.number: i
+        for i in incidents_visible_to(request.user).filter(number__in=data["numbers"]).select_related("requester")
+    }
+    updated, failures = 0, []
+    for number in data["numbers"]:
+        incident = found.get(number)
+        if incident is None:
+            failures.append(f"{number}: no such incident")
+            continue
+        try:
+            with transaction.atomic():
+                _bulk_apply(data, incident, request.user)
+        except DomainError as exc:
+            failures.append(f"{number}: {exc.message}")
+        else:
+            updated += 1
+    label = dict(BULK_ACTIONS)[data["action"]].rstrip("…").lower()
+    (messages.success if updated else messages.warning)(request, f"{updated} updated ({label}).")
+    for failure in failures:
+        messages.error(request, failure)
+    return redirect(back)
+
+
+# --- the incident page ------------------------------------------------------------------------------
+
+
+@dataclass
+class Fact:
+    name: str
+    label: str
+    value: str | None
+    editable: bool = True
+
+
+@dataclass
+class Action:
+    key: str
+    label: str
+    to: str | None
+    icon: str
+    kind: str = "button"  # button: one click; panel: a small form with fields; assign: through the edit URL
+    style: str = ""
+    fields: list[str] = field(default_factory=list)
+
+
+# The order buttons appear in: moving the incident forward first, giving up on it last.
+ACTION_ORDER = ["assign_me", "start", "resume", "reopen", "resolve", "hold", "close", "cancel"]
+
+
+def _transition_action(current: str, to: str, incident, user) -> Action:
+    """How one move of incidents.states.ALLOWED is offered; which moves exist is the table's business."""
+    if to == Status.IN_PROGRESS:
+        if current == Status.NEW:
+            if incident.assignee_id == user.id:
+                return Action("start", "Start work", to, "i-play", style="primary")
+            # Assigning a person to a new incident starts it (incident_assign).
+            return Action("assign_me", "Assign to me", to, "i-user", kind="assign", style="primary")
+        if current == Status.ON_HOLD:
+            return Action("resume", "Resume", to, "i-play", style="primary")
+        return Action("reopen", "Reopen", to, "i-rotate", kind="panel", fields=["reason_required"])
+    if to == Status.ON_HOLD:
+        return Action("hold", "Put on hold", to, "i-pause", kind="panel", fields=["hold_reason", "reason"])
+    if to == Status.RESOLVED:
+        return Action("resolve", "Resolve", to, "i-check-circle", kind="panel", style="success",
+                      fields=["resolution"])
+    if to == Status.CLOSED:
+        return Action("close", "Close", to, "i-lock")
+    if to == Status.CANCELLED:
+        return Action("cancel", "Cancel incident", to, "i-x-circle", kind="panel", style="danger",
+                      fields=["reason"])
+    raise ValueError(f"no button for {current} -> {to}")
+
+
+def incident_actions(incident, user) -> list[Action]:
+    """The buttons for this incident, drawn from ALLOWED for its status, plus "Assign to me" while it is
+    open and someone else (or nobody) has it."""
+    actions = [_transition_action(incident.status, to, incident, user) for to in ALLOWED[incident.status]]
+    if incident.status in OPEN and incident.assignee_id != user.id and not any(a.key == "assign_me"
+                                                                                for a in actions):
+        actions.append(Action("assign_me", "Assign to me", None, "i-user", kind="assign"))
+    actions.sort(key=lambda a: ACTION_ORDER.index(a.key))
+    return actions
+
+
+def _facts(incident) -> list[Fact]:
+    level = dict(LEVELS)
+    updatable = incident.status not in (Status.CLOSED, Status.CANCELLED)
+    assignable = incident.status in OPEN
+
+    def person(user):
+        return user.get_full_name() or user.username
+
+    return [
+        Fact("impact", EDIT_LABELS["impact"], level[incident.impact], updatable),
+        Fact("urgency", EDIT_LABELS["urgency"], level[incident.urgency], updatable),
+        Fact("priority", "Priority", f"P{incident.priority}", False),
+        Fact("service", EDIT_LABELS["service"], incident.service.name if incident.service_id else None, updatable),
+        Fact("configuration_item", EDIT_LABELS["configuration_item"],
+             incident.configuration_item.name if incident.configuration_item_id else None, updatable),
+        Fact("category", EDIT_LABELS["category"], str(incident.category) if incident.category_id else None,
+             updatable),
+        Fact("assignment_group", EDIT_LABELS["assignment_group"],
+             incident.assignment_group.name if incident.assignment_group_id else None, assignable),
+        Fact("assignee", EDIT_LABELS["assignee"], person(incident.assignee) if incident.assignee_id else None,
+             assignable),
+        Fact("major", "Major", "Yes" if incident.major else "No", updatable),
+    ]
+
+
+def _incident_or_404(request, number: str):
+    return get_object_or_404(
+        incidents_for_list(request.user).select_related("parent", "category__parent", "updated_by"),
+        number=number,
+    )
+
+
+CHANGE_LABELS = {**EDIT_LABELS, "configuration_item": "Configuration item", "assignment_group": "Group",
+                 "status": "Status", "priority": "Priority", "parent": "Parent", "description": "Description",
+                 "major": "Major"}
+
+
+def _change_value(name: str, value, statuses: dict):
+    if name == "status":
+        return statuses.get(value, value)
+    if name == "major":
+        return "Yes" if value else "No"
+    return value
+
+
+def _timeline(incident, user) -> list:
+    """The visible timeline, with each field change spelled for people (labels, status names)."""
+    entries = list(timeline_visible_to(incident, user))
+    statuses = dict(Status.choices)
+    for entry in entries:
+        if entry.kind == "change":
+            changes = (entry.data or {}).get("changes") or {}
+            entry.change_list = [
+                (CHANGE_LABELS.get(name, name.replace("_", " ").capitalize()),
+                 _change_value(name, c.get("old"), statuses), _change_value(name, c.get("new"), statuses))
+                for name, c in changes.items()
+            ]
+    return entries
+
+
+def _incident_context(request, incident, **extra) -> dict:
+    user = request.user
+    facts = _facts(incident)
+    codes = list(workspace.resolution_codes())
+    context = {
+        "incident": incident,
+        "page_version": incident.version,
+        "timeline": _timeline(incident, user),
+        "attachments": list(attachments_visible_to(incident, user)),
+        "form": CommentForm(),
+        "actions": incident_actions(incident, user),
+        "facts": facts,
+        "title_editable": incident.status not in (Status.CLOSED, Status.CANCELLED),
+        "children": workspace.children_of(incident, user),
+        "canned_responses": list(workspace.canned_responses_for(user)),
+        "hold_reasons": HoldReason.choices,
+        "resolution_codes": codes,
+        "resolution_label": next((c.label for c in codes if c.code == incident.resolution_code),
+                                 incident.resolution_code),
+        "parent_form": ParentLinkForm(initial={"version": incident.version}),
+        "current_nav": "incident",
+    }
+    context.update(extra)
+    return context
+
+
+def _render_incident(request, incident, *, status=200, editing=None, edit_form=None, **extra):
+    if editing and edit_form is None:
+        edit_form = FieldEditForm(incident=incident, field_name=editing)
+    context = _incident_context(request, incident, editing=editing, edit_form=edit_form, **extra)
+    return agent_render(request, "incidents/agent_incident.html", context, status=status)
+
+
+@agent_required
+def agent_incident(request, number: str):
+    incident = _incident_or_404(request, number)
+    editing = request.GET.get("edit")
+    editable = {f.name for f in _facts(incident) if f.editable}
+    if incident.status not in (Status.CLOSED, Status.CANCELLED):
+        editable.add("title")
+    extra = {}
+    canned_id = request.GET.get("canned", "")
+    if canned_id.isdigit():
+        # Without JavaScript the canned-response picker reloads the page with the text in the reply box.
+        canned = workspace.canned_responses_for(request.user).filter(id=canned_id).first()
+        if canned is not None:
+            text = services.canned_render(canned.body, incident=incident, agent=request.user)
+            extra["form"] = CommentForm(initial={"body": text})
+    return _render_incident(request, incident, editing=editing if editing in editable else None, **extra)
+
+
+def _alert(kind: str, message: str, *, reload: bool = False) -> dict:
+    return {"kind": kind, "message": message, "reload": reload}
+
+
+@agent_required
+def edit(request, number: str):
+    """In-place edit of one field. GET (htmx) returns the field's little form, or the field as shown
+    (mode=show); POST saves it with the version the page was drawn from. htmx gets the refreshed header,
+    details and timeline back; without JavaScript the page is redirected (or redrawn with the error)."""
+    incident = _incident_or_404(request, number)
+    source = request.POST if request.method == "POST" else request.GET
+    name = source.get("field")
+    if name not in EDIT_LABELS:
+        return HttpResponseBadRequest("field: choose one of " + ", ".join(EDIT_LABELS))
+    if request.method == "GET":
+        return _edit_get(request, incident, name)
+    if request.method != "POST":
+        return HttpResponse(status=405)
+
+    form = FieldEditForm(request.POST, incident=incident, field_name=name)
+    if not form.is_valid():
+        errors = "; ".join(f"{form.label if k == 'value' else k}: {' '.join(v)}" for k, v in form.errors.items())
+        return _edit_failed(request, incident, name, errors, status=400, form=form)
+    value, version = form.cleaned_data["value"], form.cleaned_data["version"]
+    before = incident.priority
+    try:
+        if name in ASSIGNMENT_FIELDS:
+            services.incident_assign(incident_id=incident.id, actor=request.user, version=version, **{name: value})
+        else:
+            services.incident_update(incident_id=incident.id, actor=request.user, version=version, **{name: value})
+    except StaleVersion as exc:
+        return _edit_failed(request, incident, name, exc.message, status=409, conflict=True)
+    except DomainError as exc:
+        return _edit_failed(request, incident, name, exc.message, status=exc.status_code, form=form)
+
+    status_before = incident.status
+    incident = _incident_or_404(request, number)
+    notice = f"{form.label} saved."
+    if name == "assignee":
+        who = "you" if incident.assignee_id == request.user.id else (
+            incident.assignee.get_full_name() or incident.assignee.username if incident.assignee_id else None)
+        notice = f"Assigned to {who}." if who else "Unassigned."
+    if incident.status != status_before:
+        notice += f" It is now {incident.get_status_display().lower()}."
+    if incident.priority != before:
+        notice += f" Priority is now P{incident.priority} (was P{before})."
+    if not request.htmx:
+        messages.success(request, notice)
+        return redirect("agent:incident", number=number)
+    context = _incident_context(request, incident, alert=_alert("success", notice))
+    return render(request, "incidents/_incident_live.html", context)
+
+
+def _edit_get(request, incident, name):
+    if not request.htmx:
+        return redirect(f"{reverse('agent:incident', args=[incident.number])}?edit={name}#fact-{name}")
+    try:
+        version = int(request.GET.get("version") or incident.version)
+    except ValueError:
+        version = incident.version
+    editing = request.GET.get("mode") != "show"
+    context = {"incident": incident, "page_version": version,
+               "edit_form": FieldEditForm(incident=incident, field_name=name, version=version) if editing else None}
+    if name == "title":
+        context["title_editable"] = True
+        return render(request, "incidents/_title.html", context)
+    context["f"] = next(f for f in _facts(incident) if f.name == name)
+    return render(request, "incidents/_fact.html", context)
+
+
+def _edit_failed(request, incident, name, message, *, status, conflict=False, form=None):
+    """Nothing was saved. htmx: only the alert changes, the open form keeps what the agent typed.
+    Without JavaScript: the page is drawn again with the alert (and the form, unless it is a conflict)."""
+    alert = _alert("conflict" if conflict else "error", message, reload=conflict)
+    if request.htmx:
+        response = render(request, "incidents/_incident_alert.html",
+                          {"incident": incident, "alert": alert, "oob": True}, status=status)
+        response["HX-Reswap"] = "none"
+        return response
+    return _render_incident(request, incident, status=status, alert=alert,
+                            editing=None if conflict else name, edit_form=None if conflict else form)
+
+
+TRANSITION_DONE = {
+    Status.IN_PROGRESS: "is in progress",
+    Status.ON_HOLD: "is on hold",
+    Status.RESOLVED: "is resolved",
+    Status.CLOSED: "is closed",
+    Status.CANCELLED: "is cancelled",
+}
+
+
+@agent_required
+@require_POST
+def transition(request, number: str):
+    """One lifecycle move; incidents.services checks it against ALLOWED and names any missing field.
+    An error redraws the page with the action's form still open and filled in."""
+    incident = _incident_or_404(request, number)
+    form = TransitionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return _render_incident(request, incident, status=400, open_action=request.POST.get("to"),
+                                action_data=request.POST)
+    data = form.cleaned_data
+    try:
+        incident = services.incident_transition(
+            incident_id=incident.id, to=data["to"], actor=request.user, version=data["version"],
+            hold_reason=data["hold_reason"], reason=data["reason"], resolution_code=data["resolution_code"],
+            resolution_notes=data["resolution_notes"],
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        fresh = _incident_or_404(request, number)
+        conflict = isinstance(exc, StaleVersion)
+        return _render_incident(
+            request, fresh, status=exc.status_code, open_action=None if conflict else data["to"],
+            action_data=request.POST,
+            alert=_alert("conflict", exc.message, reload=True) if conflict else None,
+        )
+    done = TRANSITION_DONE[incident.status]
+    if incident.status == Status.ON_HOLD:
+        done += f" ({incident.get_hold_reason_display().lower()})"
+    messages.success(request, f"{incident.number} {done}.")
+    return redirect("agent:incident", number=number)
+
+
+@agent_required
+@require_POST
+def link_parent(request, number: str):
+    """Link the incident under a parent (by number), or unlink it when the number is empty."""
+    incident = _incident_or_404(request, number)
+    form = ParentLinkForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "parent: give the parent's number and the version you read")
+        return redirect("agent:incident", number=number)
+    raw = form.cleaned_data["parent"].strip()
+    parent = None
+    if raw:
+        parent_number = number_of(raw) or raw.upper()
+        parent = incidents_visible_to(request.user).filter(number=parent_number).first()
+        if parent is None:
+            messages.error(request, f"parent: there is no incident {raw}")
+            return redirect("agent:incident", number=number)
+    try:
+        services.incident_update(incident_id=incident.id, actor=request.user,
+                                 version=form.cleaned_data["version"], parent=parent)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Linked to {parent.number} as its parent." if parent
+                         else "Unlinked from its parent incident.")
+    return redirect("agent:incident", number=number)
+
+
+@agent_required
+@require_GET
+def canned(request, number: str, canned_id: int):
+    """A canned response filled in for this incident, as plain text for the reply box."""
+    incident = _incident_or_404(request, number)
+    response = get_object_or_404(workspace.canned_responses_for(request.user), id=canned_id)
+    text = services.canned_render(response.body, incident=incident, agent=request.user)
+    return HttpResponse(text, content_type="text/plain; charset=utf-8")
+
+
+# --- portal -----------------------------------------------------------------------------------------
 
 
 def _detail_context(request, incident):
     return {
         "incident": incident,
-        "timeline": list(timeline_visible_to(incident, request.user)),
+        "timeline": _timeline(incident, request.user),
         "attachments": list(attachments_visible_to(incident, request.user)),
         "form": CommentForm(),
     }
-
-
-@agent_required
-def agent_incident(request, number: str):
-    incident = get_object_or_404(incidents_for_list(request.user), number=number)
-    return render(request, "incidents/agent_incident.html", _detail_context(request, incident))
 
 
 @login_required

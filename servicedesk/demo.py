@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from incidents.models import Category, Channel, Incident
+from incidents.models import AssignmentRule, CannedResponse, Category, Channel, Incident
 from incidents.search import search_refresh
 from incidents.states import HoldReason, Status
 from servicedesk.models import ConfigurationItem, Organisation, Profile, Service, Team, TimelineEntry
@@ -73,6 +73,38 @@ PROBLEMS = [
 
 RESOLUTIONS = ["fixed", "workaround", "duplicate", "not_reproducible", "user_error"]
 
+# title, team (None = everyone), body. Placeholders: see incidents.models.CannedResponse.
+CANNED_RESPONSES = [
+    ("Acknowledge", None,
+     "Hi {requester_first_name},\n\nThanks for reporting {number}. I have picked it up and will keep you "
+     "posted here.\n\n{agent_name}, Service Desk"),
+    ("Need more information", None,
+     "Hi {requester_first_name},\n\nTo move {number} forward we need a little more: since when does it "
+     "happen, what exactly do you see (a screenshot helps), and are colleagues affected too?\n\n"
+     "Thanks,\n{agent_name}"),
+    ("Fixed, please confirm", None,
+     "Hi {requester_first_name},\n\nWe believe {number} is fixed. Could you check? If the problem is still "
+     "there, just reply and we pick it up again.\n\n{agent_name}"),
+    ("Part of a wider outage", None,
+     "Hi {requester_first_name},\n\nThis is part of a wider disruption of {service} that we are working on "
+     "right now. There is no need to report it again: we will update {number} as soon as it is back."),
+    ("Password reset steps", "Service Desk",
+     "Hi {requester_first_name},\n\nYou can reset your password yourself at https://password.example.com "
+     "(you will need your phone for the code). Reply here if it does not work.\n\n{agent_name}"),
+    ("Update the VPN client", "Network",
+     "Hi {requester_first_name},\n\nPlease update the VPN client to the latest version from the Software "
+     "Centre, restart, and tell us on {number} whether the drops continue.\n\n{agent_name}, Network team"),
+]
+
+# name, order, team, keywords, (category parent, child) or None
+ASSIGNMENT_RULES = [
+    ("Wi-Fi problems to Network", 10, "Network", "wi-fi, wifi, wireless, access point", None),
+    ("VPN category to Network", 20, "Network", "", ("Network", "VPN")),
+    ("Database words to Database", 30, "Database", "postgres, database, sql query, deadlock", None),
+    ("Mail and calendar to Applications", 40, "Applications", "outlook, mailbox, calendar, e-mail", None),
+    ("Printers stay with the Service Desk", 50, "Service Desk", "", ("Hardware", "Printer")),
+]
+
 
 @transaction.atomic
 def seed_base(stdout=None) -> dict:
@@ -105,7 +137,23 @@ def seed_base(stdout=None) -> dict:
         parent, _ = Category.objects.get_or_create(name=parent_name, parent=None)
         for child in children:
             Category.objects.get_or_create(name=child, parent=parent)
+    seed_workspace(teams)
     return {"organisation": organisation, "teams": teams, "users": users}
+
+
+def seed_workspace(teams: dict) -> None:
+    """Canned responses, assignment rules, and round robin for the first-line team. Idempotent: rows are
+    found by title/name and left alone once they exist, so an admin's edits survive a re-seed."""
+    for title, team, body in CANNED_RESPONSES:
+        CannedResponse.objects.get_or_create(title=title, defaults={"body": body,
+                                                                    "team": teams[team] if team else None})
+    for name, order, team, keywords, category in ASSIGNMENT_RULES:
+        defaults = {"order": order, "team": teams[team], "keywords": keywords}
+        if category:
+            defaults["category"] = Category.objects.get(parent__name=category[0], name=category[1])
+        AssignmentRule.objects.get_or_create(name=name, defaults=defaults)
+    Team.objects.filter(name="Service Desk", assignment_strategy=Team.Strategy.MANUAL).update(
+        assignment_strategy=Team.Strategy.ROUND_ROBIN)
 
 
 def _demo_requesters(count: int = 40) -> list:

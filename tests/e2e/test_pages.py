@@ -288,12 +288,22 @@ def test_the_agent_dashboard_lists_open_incidents_most_urgent_first(page, live_s
     expect(major_row).to_contain_text("In progress")
     screenshot(page, "15-agent-dashboard-ten-incidents")
 
-    # "/" focuses the filter (JavaScript); typing keeps only matching rows of the page.
+    # "/" focuses the top-bar search (JavaScript); words search titles, descriptions, replies and notes.
     page.keyboard.press("/")
-    expect(page.get_by_label("Filter incidents on this page")).to_be_focused()
+    expect(page.get_by_label("Search incidents")).to_be_focused()
     page.keyboard.type("vpn")
-    expect(page.locator('[data-testid="incident-row"]:visible')).to_have_count(4)
-    screenshot(page, "16-agent-dashboard-filtered")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/agent/search/\?q=vpn$"))
+    expect(page.get_by_test_id("queue-title")).to_have_text("Results for “vpn”")
+    expect(page.get_by_test_id("incident-row")).to_have_count(1)
+    expect(page.get_by_test_id("incident-row")).to_contain_text("VPN drops every ten minutes")
+    screenshot(page, "16-agent-search-results")
+
+    # A number jumps straight to the incident.
+    page.keyboard.press("/")
+    page.keyboard.type(created[0].number)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{live_server.url}/agent/incidents/{created[0].number}/")
 
 
 def test_the_portal_works_without_javascript(new_page, live_server):

@@ -82,3 +82,20 @@ def alices_incident_attachment_id(incident):
     from servicedesk.models import Attachment
 
     return Attachment.objects.get(object_id=incident.id).id
+
+
+def test_field_changes_stay_internal(client_for, requester, agent, alices_incident):
+    from incidents import services
+
+    services.incident_assign(incident_id=alices_incident.id, actor=agent, assignee=agent)
+    services.incident_update(incident_id=alices_incident.id, actor=agent, urgency=1)
+    kinds = [e["kind"] for e in client_for(requester).get(f"/api/v1/incidents/{alices_incident.number}/comments/").json()]
+    assert "change" not in kinds
+    agent_kinds = [e["kind"] for e in client_for(agent).get(f"/api/v1/incidents/{alices_incident.number}/comments/").json()]
+    assert agent_kinds.count("change") == 2
+
+
+def test_a_requester_cannot_post_through_the_agent_comment_route(client, requester, alices_incident):
+    assert client.login(username="alice", password=PASSWORD)
+    response = client.post(f"/agent/incidents/{alices_incident.number}/comment/", {"body": "hi"})
+    assert response.status_code == 403
