@@ -9,8 +9,10 @@ from servicedesk.roles import is_staff_role
 
 
 class IncidentFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
-    priority = django_filters.MultipleChoiceFilter(choices=[(i, f"P{i}") for i in range(1, 6)])
+    # distinct=False: these filter the incident's own columns (no join can duplicate a row), and a DISTINCT
+    # would make PostgreSQL sort the whole filtered set before paginating.
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
+    priority = django_filters.MultipleChoiceFilter(choices=[(i, f"P{i}") for i in range(1, 6)], distinct=False)
     assignment_group = django_filters.ModelChoiceFilter(queryset=Team.objects.all())
     assignee = django_filters.ModelChoiceFilter(
         field_name="assignee", to_field_name="username", queryset=get_user_model().objects.all()

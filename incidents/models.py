@@ -88,6 +88,8 @@ class Incident(Ticket):
                          condition=Q(status__in=OPEN_STATUSES)),
             models.Index(fields=["assignment_group", "priority", "-updated_at", "-id"],
                          name="incident_open_group_idx", condition=Q(status__in=OPEN_STATUSES)),
+            models.Index(fields=["priority", "-updated_at", "-id"], name="incident_open_unassigned_idx",
+                         condition=Q(status__in=OPEN_STATUSES, assignee__isnull=True)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=Status.values), name="incident_status_valid"),

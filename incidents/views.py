@@ -63,7 +63,7 @@ def agent_required(view):
 def agent_render(request, template: str, context: dict, *, status: int = 200):
     """Render a full workspace page: the sidebar's queue counts (one aggregate query) and saved views."""
     counts = workspace.queue_counts(request.user)
-    nav = [{"queue": q, "count": counts[q.key]} for q in workspace.QUEUES]
+    nav = [{"queue": q, "count": counts.get(q.key)} for q in workspace.QUEUES]
     base = {"nav_queues": nav, "counts": counts, "saved_views": list(workspace.saved_views_of(request.user))}
     return render(request, template, {**base, **context}, status=status)
 

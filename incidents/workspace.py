@@ -85,17 +85,18 @@ def queue_condition(user, key: str) -> Q:
 
 
 def queue_counts(user) -> dict[str, int]:
-    """Every queue's count (open majors for "major") and the P1/P2 tile, in one aggregate query."""
-    open_q = Q(status__in=OPEN)
-    return incidents_visible_to(user).aggregate(
+    """Every open queue's count (open majors for "major") and the P1/P2 tile, in one aggregate query.
+
+    It reads only open incidents (the partial queue index), so its cost follows the open workload, not the
+    history: "recent" (every status) has no count for that reason."""
+    return incidents_visible_to(user).filter(status__in=OPEN).aggregate(
         mine=Count("id", filter=queue_condition(user, "mine")),
         team=Count("id", filter=queue_condition(user, "team")),
         unassigned=Count("id", filter=queue_condition(user, "unassigned")),
-        all=Count("id", filter=open_q),
+        all=Count("id"),
         hold=Count("id", filter=queue_condition(user, "hold")),
-        major=Count("id", filter=open_q & Q(major=True)),
-        recent=Count("id"),
-        critical=Count("id", filter=open_q & Q(priority__lte=2)),
+        major=Count("id", filter=Q(major=True)),
+        critical=Count("id", filter=Q(priority__lte=2)),
     )
 
 
