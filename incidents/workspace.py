@@ -18,7 +18,7 @@ from django.utils.timesince import timesince
 
 from incidents.filters import IncidentFilter
 from incidents.models import CannedResponse, Category, Incident, ResolutionCode, SavedView
-from incidents.selectors import incidents_for_list, incidents_visible_to
+from incidents.selectors import incidents_for_rows, incidents_visible_to
 from incidents.states import OPEN, Status
 from servicedesk.models import ConfigurationItem, Service, Team, TeamMembership
 from servicedesk.roles import STAFF_ROLES
@@ -124,8 +124,8 @@ def ordering(sort: str) -> list:
 
 
 def queue_queryset(user, key: str, sort: str) -> QuerySet[Incident]:
-    # A row never shows the description or the search document: leave those (large) columns in the table.
-    qs = incidents_for_list(user).filter(queue_condition(user, key)).defer("description", "search_vector")
+    # A row never shows the description or the search document: only the row's columns are read.
+    qs = incidents_for_rows(user).filter(queue_condition(user, key))
     qs = with_children_count(qs)
     order = ordering(sort)
     if sort.lstrip("-") == "status":

@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from incidents.models import AssignmentRule, CannedResponse, Category, Channel, Incident
@@ -181,9 +182,32 @@ def _demo_requesters(count: int = 40) -> list:
     return list(User.objects.filter(username__in=names + ["requester"]))
 
 
+INTAKE_PER_DAY = 50
+
+
+def _status_for_age(rng: random.Random, age_days: float) -> str:
+    """A plausible status for an incident raised `age_days` ago: a desk closes what it resolves (auto-close
+    after 7 days), so only the last three weeks hold open work; older incidents are closed or cancelled."""
+    if age_days > 21:
+        return Status.CANCELLED if rng.random() < 0.04 else Status.CLOSED
+    status = rng.choice(RECENT_STATUSES)
+    if status == Status.RESOLVED and age_days > 7:
+        return Status.CLOSED
+    if status == Status.NEW and age_days > 3:
+        return Status.IN_PROGRESS
+    return status
+
+
+RECENT_STATUSES = ([Status.NEW] * 2 + [Status.IN_PROGRESS] * 4 + [Status.ON_HOLD] * 2 + [Status.RESOLVED] * 3
+                   + [Status.CLOSED] * 6 + [Status.CANCELLED])
+
+
 @transaction.atomic
-def seed_tickets(total: int, *, seed: int = 2026, now=None) -> int:
-    """Top the incident table up to `total` rows with realistic, varied incidents. Returns how many it made."""
+def seed_tickets(total: int, *, seed: int = 2026, now=None, intake_per_day: float = INTAKE_PER_DAY) -> int:
+    """Top the incident table up to `total` rows with realistic, varied incidents. Returns how many it made.
+
+    The history is that of a desk taking `intake_per_day` incidents a day: `total` incidents span
+    total / intake_per_day days, and the open workload is what the last weeks left open, whatever the size."""
     missing = total - Incident.objects.count()
     if missing <= 0:
         return 0
@@ -197,16 +221,15 @@ def seed_tickets(total: int, *, seed: int = 2026, now=None) -> int:
     for team in Team.objects.prefetch_related("members"):
         agents_by_team[team.id] = list(team.members.all())
     numbers = number_block(Incident.NUMBER_PREFIX, missing)
-    # Like a desk with history: most incidents are closed, about one in nine is still open.
-    statuses = ([Status.NEW] * 2 + [Status.IN_PROGRESS] * 4 + [Status.ON_HOLD] * 2 + [Status.RESOLVED] * 3
-                + [Status.CLOSED] * 55 + [Status.CANCELLED] * 2)
+    history_seconds = max(3600, int(total / intake_per_day * 24 * 3600))
     rows = []
     for number in numbers:
         service = rng.choice(services)
         title, description = rng.choice(PROBLEMS)
         impact, urgency = rng.choice(list(DEFAULT_PRIORITY_MATRIX))
-        status = rng.choice(statuses)
-        created = now - timedelta(seconds=rng.randint(60, 90 * 24 * 3600))
+        age_seconds = rng.randint(60, history_seconds)
+        created = now - timedelta(seconds=age_seconds)
+        status = _status_for_age(rng, age_seconds / 86400)
         team = service.owner_team
         members = agents_by_team.get(team.id, []) if team else []
         assignee = rng.choice(members) if members and status != Status.NEW else None
@@ -229,15 +252,16 @@ def seed_tickets(total: int, *, seed: int = 2026, now=None) -> int:
             assignee=assignee,
             resolution_code=rng.choice(RESOLUTIONS) if resolved else "",
             resolution_notes="Restarted the service and confirmed with the caller." if resolved else "",
-            first_responded_at=created + timedelta(minutes=rng.randint(5, 240)) if status != Status.NEW else None,
-            resolved_at=created + timedelta(hours=rng.randint(1, 72)) if resolved else None,
-            closed_at=created + timedelta(days=rng.randint(4, 10)) if status == Status.CLOSED else None,
+            first_responded_at=(min(now, created + timedelta(minutes=rng.randint(5, 240)))
+                                if status != Status.NEW else None),
+            resolved_at=min(now, created + timedelta(hours=rng.randint(1, 72))) if resolved else None,
+            closed_at=min(now, created + timedelta(days=rng.randint(4, 10))) if status == Status.CLOSED else None,
             created_at=created,
         ))
     Incident.objects.bulk_create(rows, batch_size=2000)
     # bulk_create stamps updated_at with now (auto_now); one UPDATE gives each a plausible last change.
     ids = Incident.objects.filter(number__in=numbers).values_list("id", flat=True)
-    Incident.objects.filter(id__in=ids).update(updated_at=F("created_at") + timedelta(hours=2))
+    Incident.objects.filter(id__in=ids).update(updated_at=Least(F("created_at") + timedelta(hours=2), Value(now)))
     incident_type = ContentType.objects.get_for_model(Incident)
     TimelineEntry.objects.bulk_create(
         [
