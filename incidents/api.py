@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from incidents import services
 from incidents.filters import IncidentFilter
 from incidents.models import Category, Channel, Incident, ResolutionCode
-from incidents.selectors import incidents_for_list, incidents_visible_to
+from incidents.selectors import incidents_for_detail, incidents_for_list
 from incidents.states import HoldReason
 from servicedesk.api.pagination import CreatedCursorPagination
 from servicedesk.api.serializers import (
@@ -151,9 +151,7 @@ class IncidentViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Ret
     def get_queryset(self):
         if self.action == "list":
             return incidents_for_list(self.request.user)
-        return incidents_visible_to(self.request.user).select_related(
-            "requester", "assignee", "assignment_group", "service", "configuration_item", "category", "parent"
-        )
+        return incidents_for_detail(self.request.user)
 
     def get_object(self):
         incident = get_object_or_404(self.get_queryset(), number=self.kwargs["number"])

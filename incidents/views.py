@@ -35,7 +35,7 @@ from incidents.forms import (
 )
 from incidents.models import Channel, SavedView
 from incidents.search import number_of
-from incidents.selectors import incidents_for_list, incidents_visible_to
+from incidents.selectors import incidents_for_detail, incidents_for_list, incidents_visible_to
 from incidents.states import ALLOWED, OPEN, HoldReason, Status
 from servicedesk.errors import DomainError, StaleVersion
 from servicedesk.roles import is_staff_role
@@ -361,10 +361,7 @@ def _facts(incident) -> list[Fact]:
 
 
 def _incident_or_404(request, number: str):
-    return get_object_or_404(
-        incidents_for_list(request.user).select_related("parent", "category__parent", "updated_by"),
-        number=number,
-    )
+    return get_object_or_404(incidents_for_detail(request.user), number=number)
 
 
 CHANGE_LABELS = {**EDIT_LABELS, "configuration_item": "Configuration item", "assignment_group": "Group",
@@ -632,7 +629,7 @@ def portal_home(request):
 
 @login_required
 def portal_incident(request, number: str):
-    incident = get_object_or_404(incidents_for_list(request.user).filter(requester=request.user), number=number)
+    incident = get_object_or_404(incidents_for_detail(request.user).filter(requester=request.user), number=number)
     context = _detail_context(request, incident)
     # The portal is the requester's view even for an agent who raised the ticket: no internal items here.
     context["timeline"] = [e for e in context["timeline"] if not e.internal]

@@ -1,6 +1,6 @@
 """Read paths of the agent workspace: queues, their counts, sorting, filtering and the pick lists.
 
-Everything starts from incidents.selectors (incidents_for_list / incidents_visible_to), so the permission
+Everything starts from incidents.selectors (incidents_for_rows / incidents_visible_to), so the permission
 stays in the query; this module only narrows, orders and annotates. A queue page costs the same number of
 queries whatever its page size: related rows come through select_related and the child count through a
 correlated subquery, never a query per row.

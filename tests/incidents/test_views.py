@@ -195,8 +195,9 @@ def bulk_incidents(count: int, requesters, teams, agents_, services_):
 
 
 # session, user, role; sidebar counts (one aggregate) and saved views; four pick lists (teams, agents, services,
-# resolution codes); the paginator's count and the page itself. Whatever the number of rows.
-QUEUE_QUERY_BOUND = 11
+# resolution codes); the paginator's count and the page itself; one look-up each for the page's requesters,
+# assignees, groups and services (prefetched by id). Whatever the number of rows.
+QUEUE_QUERY_BOUND = 15
 
 
 @pytest.mark.parametrize("count", [10, 100])
