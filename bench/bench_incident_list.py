@@ -20,7 +20,7 @@ from incidents.models import Incident  # noqa: E402
 from servicedesk.demo import seed_base, seed_tickets  # noqa: E402
 
 SIZES = [1_000, int(os.environ.get("SD_BENCH_LARGE", "100000"))]
-REPEAT = int(os.environ.get("SD_BENCH_REPEAT", "40"))
+REPEAT = int(os.environ.get("SD_BENCH_REPEAT", "60"))
 
 RAW_SQL = """
 SELECT i.id, i.number, i.title, i.priority, i.status, i.updated_at, i.created_at,
@@ -126,8 +126,9 @@ for scenario, squeeze_days in SCENARIOS:
         print(f"\n== {Incident.objects.count():,} incidents, {open_count:,} open "
               f"(seeded in {time.perf_counter() - started:.1f}s)")
         for name, (ours, baseline) in cases.items():
-            ours()  # warm
-            baseline()
+            for _ in range(5):  # warm: templates compiled, plans cached, pages in PostgreSQL's buffers
+                ours()
+                baseline()
             reset_queries()
             q = queries(ours)
             a, b = timed(ours, REPEAT), timed(baseline, REPEAT)
