@@ -7,12 +7,12 @@ assigns `Incident.status` (the API marks it read-only, admin shows incidents rea
 
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from incidents.models import AssignmentRule, Channel, Incident, IncidentSettings, ResolutionCode
+from incidents.models import AssignmentRule, Channel, Incident, IncidentSettings, ResolutionCode, SavedView
 from incidents.search import search_refresh
 from incidents.states import OPEN, HoldReason, Status, check_transition
 from servicedesk.errors import InvalidInput, StaleVersion, TransitionNotAllowed
@@ -613,3 +613,27 @@ def canned_render(text: str, *, incident: Incident, agent) -> str:
         return text.format_map(values)
     except (ValueError, IndexError):
         return text
+
+
+# --- personal views -------------------------------------------------------------------------------
+
+
+def saved_view_create(*, owner, name: str, query: str) -> SavedView:
+    """An agent's named set of filters and sort. A name the owner already uses is refused, even when a
+    double submit races the form's own check (the unique constraint decides)."""
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("name: give the view a name", field="name")
+    try:
+        with transaction.atomic():
+            return SavedView.objects.create(owner=owner, name=name[:80], query=query[:1000])
+    except IntegrityError:
+        raise InvalidInput("name: you already have a view with this name", field="name") from None
+
+
+@transaction.atomic
+def saved_view_delete(*, owner, view_id: int) -> SavedView:
+    """Delete one of the owner's views; another agent's view is not found (the query filters by owner)."""
+    view = SavedView.objects.select_for_update().get(owner=owner, id=view_id)
+    view.delete()
+    return view

@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -171,13 +171,11 @@ def _queue_of(key: str | None):
 def saved_view_create(request):
     form = SavedViewForm(request.POST, owner=request.user)
     if form.is_valid():
-        # A personal preference, not a ticket: no lifecycle, no audit, so no service of its own.
         try:
-            with transaction.atomic():
-                view = SavedView.objects.create(owner=request.user, name=form.cleaned_data["name"],
-                                                query=form.query_string())
-        except IntegrityError:  # a double submit raced the uniqueness check
-            form.add_error("name", "you already have a view with this name")
+            view = services.saved_view_create(owner=request.user, name=form.cleaned_data["name"],
+                                              query=form.query_string())
+        except DomainError as exc:
+            form.add_error("name", exc.message.removeprefix("name: "))
         else:
             messages.success(request, f"Saved the view “{view.name}”.")
             return redirect("agent:saved_view", view_id=view.id)
@@ -200,9 +198,11 @@ def saved_view(request, view_id: int):
 @agent_required
 @require_POST
 def saved_view_delete(request, view_id: int):
-    view = get_object_or_404(SavedView.objects.filter(owner=request.user), id=view_id)
+    try:
+        view = services.saved_view_delete(owner=request.user, view_id=view_id)
+    except SavedView.DoesNotExist:
+        raise Http404 from None
     key = QueryDict(view.query).get("queue")
-    view.delete()
     messages.success(request, f"Deleted the view “{view.name}”.")
     return redirect("agent:queue", key=key if key in workspace.QUEUE_BY_KEY else "all")
 

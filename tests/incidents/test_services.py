@@ -265,3 +265,19 @@ def test_canned_responses_fill_placeholders_and_keep_unknown_ones(working, agent
     assert services.canned_render(text, incident=working, agent=agent) == (
         f"Hi Alice, {working.number} (P5) is with Agnes Agent. {{unknown}}"
     )
+
+
+# --- saved views ----------------------------------------------------------------------------------
+
+def test_saved_views_are_per_owner_and_names_unique_per_owner(agent, make_user):
+    from incidents.models import SavedView
+
+    other = make_user("agent", username="otto")
+    view = services.saved_view_create(owner=agent, name="P1 network", query="priority=1&queue=all")
+    services.saved_view_create(owner=other, name="P1 network", query="")  # same name, another owner: fine
+    with pytest.raises(InvalidInput, match="name: you already have a view with this name"):
+        services.saved_view_create(owner=agent, name="P1 network", query="")
+    with pytest.raises(SavedView.DoesNotExist):
+        services.saved_view_delete(owner=other, view_id=view.id)
+    assert services.saved_view_delete(owner=agent, view_id=view.id).name == "P1 network"
+    assert not SavedView.objects.filter(owner=agent).exists()
