@@ -125,6 +125,9 @@ class ResolveSerializer(VersionSerializer):
                                                    queryset=ResolutionCode.objects.filter(active=True))
     resolution_notes = serializers.CharField()
 
+    def validate_resolution_code(self, value) -> str:
+        return value.code  # the service takes the code itself
+
 
 def _agents_only(request):
     if not is_staff_role(request.user):
@@ -199,12 +202,13 @@ class IncidentViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Ret
                                                     version=incident.version, **assignment)
         return self._respond(incident)
 
-    def _action(self, request, serializer_class, service, **extra):
+    def _action(self, request, serializer_class, service):
+        """Validate the body, then call the one service for this action."""
         _agents_only(request)
         incident = self.get_object()
         data = serializer_class(data=request.data)
         data.is_valid(raise_exception=True)
-        incident = service(incident_id=incident.id, actor=request.user, **data.validated_data, **extra)
+        incident = service(incident_id=incident.id, actor=request.user, **data.validated_data)
         return self._respond(incident)
 
     @extend_schema(request=AssignSerializer, responses={200: IncidentSerializer})
@@ -227,16 +231,7 @@ class IncidentViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Ret
     @action(detail=True, methods=["post"])
     def resolve(self, request, number=None):
         """Resolve with a resolution code and notes; open child incidents are resolved with it."""
-        _agents_only(request)
-        incident = self.get_object()
-        data = ResolveSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
-        incident = services.incident_resolve(
-            incident_id=incident.id, actor=request.user, version=values.get("version"),
-            resolution_code=values["resolution_code"].code, resolution_notes=values["resolution_notes"],
-        )
-        return self._respond(incident)
+        return self._action(request, ResolveSerializer, services.incident_resolve)
 
     @extend_schema(request=ReopenSerializer, responses={200: IncidentSerializer})
     @action(detail=True, methods=["post"])
