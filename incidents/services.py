@@ -106,10 +106,6 @@ def _save(incident: Incident, actor, fields: list[str]) -> None:
     incident.refresh_from_db(fields=["version", "updated_at"])
 
 
-def _label(value, choices) -> str:
-    return str(dict(choices.choices).get(value, value)) if value else "-"
-
-
 # --- routing and assignment -----------------------------------------------------------------------
 
 
@@ -439,7 +435,7 @@ def incident_transition(
 
     label = Status(to).label
     if to == Status.ON_HOLD:
-        label += f" ({_label(incident.hold_reason, HoldReason)})"
+        label += f" ({incident.get_hold_reason_display()})"
     body = f"{Status(old_status).label} → {label}"
     if reason.strip():
         body += f": {reason.strip()}"
@@ -457,7 +453,7 @@ def incident_transition(
         details = ("We need something from you: please reply on the ticket."
                    if incident.hold_reason == HoldReason.AWAITING_CALLER else reason.strip())
         _notify(incident, to=requester_email, audience="requester",
-                headline=f"On hold ({_label(incident.hold_reason, HoldReason).lower()})", details=details)
+                headline=f"On hold ({incident.get_hold_reason_display().lower()})", details=details)
     elif to == Status.RESOLVED and notify_requester:
         _notify(incident, to=requester_email, audience="requester", headline="Resolved",
                 details=incident.resolution_notes + "\n\nIf it is not fixed, reply and we reopen it.")

@@ -35,7 +35,7 @@ from incidents.forms import (
 )
 from incidents.models import Channel, SavedView
 from incidents.search import number_of
-from incidents.selectors import incidents_for_detail, incidents_for_list, incidents_visible_to
+from incidents.selectors import incidents_for_detail, incidents_for_rows, incidents_visible_to
 from incidents.states import ALLOWED, OPEN, HoldReason, Status
 from servicedesk.errors import DomainError, StaleVersion
 from servicedesk.roles import is_staff_role
@@ -377,9 +377,9 @@ def _change_value(name: str, value, statuses: dict):
     return value
 
 
-def _timeline(incident, user) -> list:
+def _timeline(incident, user, *, public_only: bool = False) -> list:
     """The visible timeline, with each field change spelled for people (labels, status names)."""
-    entries = list(timeline_visible_to(incident, user))
+    entries = list(timeline_visible_to(incident, user, public_only=public_only))
     statuses = dict(Status.choices)
     for entry in entries:
         if entry.kind == "change":
@@ -610,11 +610,12 @@ def canned(request, number: str, canned_id: int):
 # --- portal -----------------------------------------------------------------------------------------
 
 
-def _detail_context(request, incident):
+def _portal_context(request, incident):
+    # The portal is the requester's view even for an agent who raised the ticket: no internal items here.
     return {
         "incident": incident,
-        "timeline": _timeline(incident, request.user),
-        "attachments": list(attachments_visible_to(incident, request.user)),
+        "timeline": _timeline(incident, request.user, public_only=True),
+        "attachments": list(attachments_visible_to(incident, request.user, public_only=True)),
         "form": CommentForm(),
     }
 
@@ -622,7 +623,7 @@ def _detail_context(request, incident):
 @login_required
 def portal_home(request):
     """A requester's own incidents (agents see theirs too: the ones they raised)."""
-    mine = incidents_for_list(request.user).filter(requester=request.user).order_by("-updated_at", "-id")
+    mine = incidents_for_rows(request.user).filter(requester=request.user).order_by("-updated_at", "-id")
     page = Paginator(mine, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "incidents/portal_home.html", {"page": page})
 
@@ -630,11 +631,7 @@ def portal_home(request):
 @login_required
 def portal_incident(request, number: str):
     incident = get_object_or_404(incidents_for_detail(request.user).filter(requester=request.user), number=number)
-    context = _detail_context(request, incident)
-    # The portal is the requester's view even for an agent who raised the ticket: no internal items here.
-    context["timeline"] = [e for e in context["timeline"] if not e.internal]
-    context["attachments"] = [a for a in context["attachments"] if not a.internal]
-    return render(request, "incidents/portal_incident.html", context)
+    return render(request, "incidents/portal_incident.html", _portal_context(request, incident))
 
 
 @login_required

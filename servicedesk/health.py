@@ -1,7 +1,5 @@
 """Health of the parts: database, broker, worker heartbeat."""
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -69,7 +67,3 @@ def health_report(now=None) -> tuple[bool, dict]:
         "time": (now or timezone.now()).isoformat(),
     }
     return not down, report
-
-
-def heartbeat_window() -> timedelta:
-    return timedelta(seconds=settings.WORKER_HEARTBEAT_MAX_AGE)
