@@ -4,7 +4,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from incidents.states import HoldReason, Status
+from incidents.states import HoldReason, Status, requester_label
 from servicedesk.models import ConfigurationItem, Service, Team, Ticket
 
 OPEN_STATUSES = [Status.NEW, Status.IN_PROGRESS, Status.ON_HOLD]
@@ -102,6 +102,11 @@ class Incident(Ticket):
             models.CheckConstraint(condition=Q(urgency__gte=1, urgency__lte=3), name="incident_urgency_range"),
             models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=5), name="incident_priority_range"),
         ]
+
+    @property
+    def requester_status(self) -> str:
+        """The status as the requester reads it in the portal."""
+        return requester_label(self.status, self.hold_reason)
 
     @classmethod
     def visible_to(cls, user):

@@ -40,3 +40,20 @@ def check_transition(current: str, to: str) -> None:
             f"an incident that is {Status(current).label.lower()} cannot become {target} (allowed: {allowed})",
             field="status",
         )
+
+
+# What a requester reads for each status: plain words about what happens next, not the desk's jargon.
+REQUESTER_LABELS = {
+    Status.NEW: "Received",
+    Status.IN_PROGRESS: "Being worked on",
+    Status.ON_HOLD: "On hold",
+    Status.RESOLVED: "Resolved",
+    Status.CLOSED: "Closed",
+    Status.CANCELLED: "Cancelled",
+}
+
+
+def requester_label(status: str, hold_reason: str = "") -> str:
+    if status == Status.ON_HOLD and hold_reason == HoldReason.AWAITING_CALLER:
+        return "Waiting for your reply"
+    return REQUESTER_LABELS.get(status, status)

@@ -1,20 +1,21 @@
 from django.urls import path
 
-from incidents import views
+from incidents.views import incident, queues
+from servicedesk.workspace import agent_required
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("queue/<slug:key>/", views.queue, name="queue"),
-    path("search/", views.search, name="search"),
-    path("views/", views.saved_view_create, name="saved_view_create"),
-    path("views/<int:view_id>/", views.saved_view, name="saved_view"),
-    path("views/<int:view_id>/delete/", views.saved_view_delete, name="saved_view_delete"),
-    path("bulk/", views.bulk, name="bulk"),
-    path("incidents/<str:number>/", views.agent_incident, name="incident"),
-    path("incidents/<str:number>/edit/", views.edit, name="edit"),
-    path("incidents/<str:number>/transition/", views.transition, name="transition"),
-    path("incidents/<str:number>/parent/", views.link_parent, name="link_parent"),
-    path("incidents/<str:number>/canned/<int:canned_id>/", views.canned, name="canned"),
+    path("", queues.dashboard, name="dashboard"),
+    path("queue/<slug:key>/", queues.queue, name="queue"),
+    path("search/", queues.search, name="search"),
+    path("views/", queues.saved_view_create, name="saved_view_create"),
+    path("views/<int:view_id>/", queues.saved_view, name="saved_view"),
+    path("views/<int:view_id>/delete/", queues.saved_view_delete, name="saved_view_delete"),
+    path("bulk/", queues.bulk, name="bulk"),
+    path("incidents/<str:number>/", incident.agent_incident, name="incident"),
+    path("incidents/<str:number>/edit/", incident.edit, name="edit"),
+    path("incidents/<str:number>/transition/", incident.transition, name="transition"),
+    path("incidents/<str:number>/parent/", incident.link_parent, name="link_parent"),
+    path("incidents/<str:number>/canned/<int:canned_id>/", incident.canned, name="canned"),
     # The same view as the portal's, but this route is for agents only.
-    path("incidents/<str:number>/comment/", views.agent_required(views.comment), name="comment"),
+    path("incidents/<str:number>/comment/", agent_required(incident.comment), name="comment"),
 ]

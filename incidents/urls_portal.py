@@ -1,10 +1,10 @@
 from django.urls import path
 
-from incidents import views
+from incidents.views import incident, portal
 
+# Under the kernel's /portal/ (namespace "portal"), beside its home page.
 urlpatterns = [
-    path("", views.portal_home, name="home"),
-    path("report/", views.portal_report, name="report"),
-    path("incidents/<str:number>/", views.portal_incident, name="incident"),
-    path("incidents/<str:number>/comment/", views.comment, name="comment"),
+    path("report/", portal.portal_report, name="report"),
+    path("incidents/<str:number>/", portal.portal_incident, name="incident"),
+    path("incidents/<str:number>/comment/", incident.comment, name="comment"),
 ]

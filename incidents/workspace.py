@@ -100,6 +100,14 @@ def queue_counts(user) -> dict[str, int]:
     )
 
 
+def queue_counts_of(request) -> dict[str, int]:
+    """`queue_counts` once per request: the sidebar and the dashboard's tiles share the one query."""
+    counts = getattr(request, "_incident_queue_counts", None)
+    if counts is None:
+        counts = request._incident_queue_counts = queue_counts(request.user)
+    return counts
+
+
 def with_children_count(queryset: QuerySet[Incident]) -> QuerySet[Incident]:
     children = (
         Incident.objects.filter(parent=OuterRef("pk")).order_by().values("parent").annotate(n=Count("id")).values("n")

@@ -298,6 +298,22 @@ class Webhook(models.Model):
     def wants(self, event: str) -> bool:
         return not self.events or event in self.events or event.split(".")[0] + ".*" in self.events
 
+    def clean(self):
+        """Only events some installed app emits (servicedesk.registry), or "<prefix>.*" for all of one kind:
+        a misspelt name would otherwise match nothing, silently."""
+        from django.core.exceptions import ValidationError
+
+        from servicedesk.registry import registry
+
+        known = set(registry.event_names())
+        prefixes = {name.split(".")[0] + ".*" for name in known}
+        if not isinstance(self.events, list) or not all(isinstance(e, str) for e in self.events):
+            raise ValidationError({"events": 'Give a list of event names, e.g. ["incident.created"].'})
+        unknown = [e for e in self.events if e not in known and e not in prefixes]
+        if unknown:
+            raise ValidationError({"events": f"Unknown event {', '.join(unknown)}; known: "
+                                             f"{', '.join(sorted(known | prefixes))}."})
+
 
 class WebhookDelivery(models.Model):
     class State(models.TextChoices):

@@ -14,8 +14,13 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("search/", views.search, name="search"),
+    # The workspace and the portal: each practice app adds its pages under the kernel's namespaces.
     path("agent/", include(("incidents.urls_agent", "agent"))),
-    path("portal/", include(("incidents.urls_portal", "portal"))),
+    path("portal/", include(([
+        path("", views.portal_home, name="home"),
+        path("", include("incidents.urls_portal")),
+    ], "portal"))),
     path("admin/", admin.site.urls),
     path("api/v1/attachments/<int:attachment_id>/download/", views.attachment_download,
          name="attachment-download"),

@@ -1,8 +1,8 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from incidents.api import IncidentViewSet
 from servicedesk.api import views
+from servicedesk.registry import registry
 
 router = DefaultRouter()
 router.register("users", views.UserViewSet, basename="user")
@@ -10,7 +10,9 @@ router.register("organisations", views.OrganisationViewSet, basename="organisati
 router.register("teams", views.TeamViewSet, basename="team")
 router.register("services", views.ServiceViewSet, basename="service")
 router.register("configuration-items", views.ConfigurationItemViewSet, basename="configuration-item")
-router.register("incidents", IncidentViewSet, basename="incident")
+# Each practice app registers its own resources (servicedesk.registry.api_route in its plugin module).
+for route in registry.routes:
+    router.register(route.prefix, route.viewset, basename=route.basename)
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),

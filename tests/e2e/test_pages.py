@@ -288,16 +288,25 @@ def test_the_agent_dashboard_lists_open_incidents_most_urgent_first(page, live_s
     expect(major_row).to_contain_text("In progress")
     screenshot(page, "15-agent-dashboard-ten-incidents")
 
-    # "/" focuses the top-bar search (JavaScript); words search titles, descriptions, replies and notes.
+    # "/" focuses the top-bar search (JavaScript): global search over every ticket type, a few per type.
     page.keyboard.press("/")
-    expect(page.get_by_label("Search incidents")).to_be_focused()
+    expect(page.get_by_label("Search tickets")).to_be_focused()
     page.keyboard.type("vpn")
     page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/search/\?q=vpn$"))
+    group = page.locator('[data-testid="search-group"][data-kind="incidents"]')
+    expect(group.get_by_test_id("search-result")).to_have_count(1)
+    expect(group).to_contain_text("VPN drops every ten minutes")
+    screenshot(page, "16-global-search-results")
+
+    # The incidents group leads to the incident search with filters and bulk actions; words search titles,
+    # descriptions, replies and notes.
+    group.get_by_test_id("search-more").click()
     expect(page).to_have_url(re.compile(r"/agent/search/\?q=vpn$"))
     expect(page.get_by_test_id("queue-title")).to_have_text("Results for “vpn”")
     expect(page.get_by_test_id("incident-row")).to_have_count(1)
     expect(page.get_by_test_id("incident-row")).to_contain_text("VPN drops every ten minutes")
-    screenshot(page, "16-agent-search-results")
+    screenshot(page, "16b-agent-incident-search-results")
 
     # A number jumps straight to the incident.
     page.keyboard.press("/")

@@ -1,0 +1,217 @@
+"""Incident management's demo data: categories paired with the services they concern, canned responses,
+assignment rules and, on request, many realistic incidents inserted in bulk (for demos and benchmarks).
+Registered as this app's `seed_demo` step in incidents.plugin; runs after the kernel's demo data. Idempotent."""
+
+import random
+from datetime import timedelta
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Least
+from django.utils import timezone
+
+from incidents.models import AssignmentRule, CannedResponse, Category, Channel, Incident
+from incidents.search import search_refresh
+from incidents.states import HoldReason, Status
+from servicedesk.demo import demo_requesters
+from servicedesk.models import Service, Team, TimelineEntry
+from servicedesk.numbering import number_block
+from servicedesk.services import DEFAULT_PRIORITY_MATRIX
+
+CATEGORIES = {
+    "Hardware": ["Laptop", "Printer", "Peripheral"],
+    "Software": ["Installation", "Error", "Licence"],
+    "Network": ["Connectivity", "VPN", "Wi-Fi"],
+    "Access": ["Password", "Permissions", "Account locked"],
+}
+
+# The categories that make sense for each demo service (kernel's servicedesk.demo.SERVICES), so a generated
+# "VPN" incident is filed under Network / VPN, never under Hardware / Printer.
+SERVICE_CATEGORIES = {
+    "E-mail": [("Software", "Error"), ("Access", "Password"), ("Access", "Permissions")],
+    "VPN": [("Network", "VPN"), ("Network", "Connectivity"), ("Access", "Account locked")],
+    "Wi-Fi": [("Network", "Wi-Fi"), ("Network", "Connectivity")],
+    "ERP": [("Software", "Error"), ("Access", "Permissions"), ("Software", "Licence")],
+    "CRM": [("Software", "Error"), ("Access", "Permissions"), ("Access", "Password")],
+    "Checkout": [("Software", "Error"), ("Network", "Connectivity")],
+    "Printing": [("Hardware", "Printer")],
+    "Laptops": [("Hardware", "Laptop"), ("Hardware", "Peripheral"), ("Software", "Installation")],
+    "Data warehouse": [("Software", "Error"), ("Access", "Permissions")],
+}
+
+# title, description, the category it belongs to when the service offers it (else one of the service's)
+PROBLEMS = [
+    ("{service} is very slow", "Pages take 20-30 seconds to load since this morning.", ("Software", "Error")),
+    ("Cannot log in to {service}", "I get 'invalid credentials' although my password works elsewhere.",
+     ("Access", "Password")),
+    ("{service} shows an error 500", "The error appears when I save. Screenshot attached in my head.",
+     ("Software", "Error")),
+    ("{service} is down for the whole floor", "Nobody on the 3rd floor can reach it.", ("Network", "Connectivity")),
+    ("Intermittent disconnects on {service}", "Drops every 10 minutes or so, reconnects by itself.",
+     ("Network", "Connectivity")),
+    ("{service}: data missing since yesterday", "Yesterday's entries are not visible any more.",
+     ("Software", "Error")),
+    ("Request timeout when exporting from {service}", "The export of last month's report never finishes.",
+     ("Software", "Error")),
+    ("{service} certificate warning", "Browser warns the certificate is not valid.", None),
+]
+
+RESOLUTIONS = ["fixed", "workaround", "duplicate", "not_reproducible", "user_error"]
+
+# title, team (None = everyone), body. Placeholders: see incidents.models.CannedResponse.
+CANNED_RESPONSES = [
+    ("Acknowledge", None,
+     "Hi {requester_first_name},\n\nThanks for reporting {number}. I have picked it up and will keep you "
+     "posted here.\n\n{agent_name}, Service Desk"),
+    ("Need more information", None,
+     "Hi {requester_first_name},\n\nTo move {number} forward we need a little more: since when does it "
+     "happen, what exactly do you see (a screenshot helps), and are colleagues affected too?\n\n"
+     "Thanks,\n{agent_name}"),
+    ("Fixed, please confirm", None,
+     "Hi {requester_first_name},\n\nWe believe {number} is fixed. Could you check? If the problem is still "
+     "there, just reply and we pick it up again.\n\n{agent_name}"),
+    ("Part of a wider outage", None,
+     "Hi {requester_first_name},\n\nThis is part of a wider disruption of {service} that we are working on "
+     "right now. There is no need to report it again: we will update {number} as soon as it is back."),
+    ("Password reset steps", "Service Desk",
+     "Hi {requester_first_name},\n\nYou can reset your password yourself at https://password.example.com "
+     "(you will need your phone for the code). Reply here if it does not work.\n\n{agent_name}"),
+    ("Update the VPN client", "Network",
+     "Hi {requester_first_name},\n\nPlease update the VPN client to the latest version from the Software "
+     "Centre, restart, and tell us on {number} whether the drops continue.\n\n{agent_name}, Network team"),
+]
+
+# name, order, team, keywords, (category parent, child) or None
+ASSIGNMENT_RULES = [
+    ("Wi-Fi problems to Network", 10, "Network", "wi-fi, wifi, wireless, access point", None),
+    ("VPN category to Network", 20, "Network", "", ("Network", "VPN")),
+    ("Database words to Database", 30, "Database", "postgres, database, sql query, deadlock", None),
+    ("Mail and calendar to Applications", 40, "Applications", "outlook, mailbox, calendar, e-mail", None),
+    ("Printers stay with the Service Desk", 50, "Service Desk", "", ("Hardware", "Printer")),
+]
+
+
+def seed_workspace(teams: dict) -> None:
+    """Categories, canned responses, assignment rules, and round robin for the first-line team. Idempotent:
+    rows are found by title/name and left alone once they exist, so an admin's edits survive a re-seed."""
+    for parent_name, children in CATEGORIES.items():
+        parent, _ = Category.objects.get_or_create(name=parent_name, parent=None)
+        for child in children:
+            Category.objects.get_or_create(name=child, parent=parent)
+    for title, team, body in CANNED_RESPONSES:
+        CannedResponse.objects.get_or_create(title=title, defaults={"body": body,
+                                                                    "team": teams[team] if team else None})
+    for name, order, team, keywords, category in ASSIGNMENT_RULES:
+        defaults = {"order": order, "team": teams[team], "keywords": keywords}
+        if category:
+            defaults["category"] = Category.objects.get(parent__name=category[0], name=category[1])
+        AssignmentRule.objects.get_or_create(name=name, defaults=defaults)
+    Team.objects.filter(name="Service Desk", assignment_strategy=Team.Strategy.MANUAL).update(
+        assignment_strategy=Team.Strategy.ROUND_ROBIN)
+
+
+INTAKE_PER_DAY = 50
+
+
+def _status_for_age(rng: random.Random, age_days: float) -> str:
+    """A plausible status for an incident raised `age_days` ago: a desk closes what it resolves (auto-close
+    after 7 days), so only the last three weeks hold open work; older incidents are closed or cancelled."""
+    if age_days > 21:
+        return Status.CANCELLED if rng.random() < 0.04 else Status.CLOSED
+    status = rng.choice(RECENT_STATUSES)
+    if status == Status.RESOLVED and age_days > 7:
+        return Status.CLOSED
+    if status == Status.NEW and age_days > 3:
+        return Status.IN_PROGRESS
+    return status
+
+
+RECENT_STATUSES = ([Status.NEW] * 2 + [Status.IN_PROGRESS] * 4 + [Status.ON_HOLD] * 2 + [Status.RESOLVED] * 3
+                   + [Status.CLOSED] * 6 + [Status.CANCELLED])
+
+
+@transaction.atomic
+def seed_tickets(total: int, *, seed: int = 2026, now=None, intake_per_day: float = INTAKE_PER_DAY) -> int:
+    """Top the incident table up to `total` rows with realistic, varied incidents. Returns how many it made.
+
+    The history is that of a desk taking `intake_per_day` incidents a day: `total` incidents span
+    total / intake_per_day days, and the open workload is what the last weeks left open, whatever the size."""
+    missing = total - Incident.objects.count()
+    if missing <= 0:
+        return 0
+    now = now or timezone.now()
+    rng = random.Random(seed + missing)
+    requesters = demo_requesters()
+    services = list(Service.objects.select_related("owner_team").prefetch_related("configuration_items"))
+    cis = {s.id: list(s.configuration_items.all()) for s in services}
+    categories = {(c.parent.name, c.name): c for c in Category.objects.filter(parent__isnull=False)
+                  .select_related("parent")}
+    agents_by_team = {}
+    for team in Team.objects.prefetch_related("members"):
+        agents_by_team[team.id] = list(team.members.all())
+    numbers = number_block(Incident.NUMBER_PREFIX, missing)
+    history_seconds = max(3600, int(total / intake_per_day * 24 * 3600))
+    rows = []
+    for number in numbers:
+        service = rng.choice(services)
+        title, description, kind = rng.choice(PROBLEMS)
+        fitting = [categories[k] for k in SERVICE_CATEGORIES.get(service.name, []) if k in categories]
+        category = categories[kind] if kind in categories and categories[kind] in fitting else (
+            rng.choice(fitting) if fitting else None)
+        impact, urgency = rng.choice(list(DEFAULT_PRIORITY_MATRIX))
+        age_seconds = rng.randint(60, history_seconds)
+        created = now - timedelta(seconds=age_seconds)
+        status = _status_for_age(rng, age_seconds / 86400)
+        team = service.owner_team
+        members = agents_by_team.get(team.id, []) if team else []
+        assignee = rng.choice(members) if members and status != Status.NEW else None
+        resolved = status in (Status.RESOLVED, Status.CLOSED)
+        rows.append(Incident(
+            number=number,
+            title=title.format(service=service.name),
+            description=description,
+            requester=rng.choice(requesters),
+            service=service,
+            configuration_item=rng.choice(cis[service.id]) if cis[service.id] else None,
+            category=category,
+            channel=rng.choice([Channel.PORTAL, Channel.PORTAL, Channel.EMAIL, Channel.PHONE, Channel.API]),
+            impact=impact,
+            urgency=urgency,
+            priority=DEFAULT_PRIORITY_MATRIX[(impact, urgency)],
+            status=status,
+            hold_reason=rng.choice(HoldReason.values) if status == Status.ON_HOLD else "",
+            assignment_group=team,
+            assignee=assignee,
+            resolution_code=rng.choice(RESOLUTIONS) if resolved else "",
+            resolution_notes="Restarted the service and confirmed with the caller." if resolved else "",
+            first_responded_at=(min(now, created + timedelta(minutes=rng.randint(5, 240)))
+                                if status != Status.NEW else None),
+            resolved_at=min(now, created + timedelta(hours=rng.randint(1, 72))) if resolved else None,
+            closed_at=min(now, created + timedelta(days=rng.randint(4, 10))) if status == Status.CLOSED else None,
+            created_at=created,
+        ))
+    Incident.objects.bulk_create(rows, batch_size=2000)
+    # bulk_create stamps updated_at with now (auto_now); one UPDATE gives each a plausible last change.
+    ids = Incident.objects.filter(number__in=numbers).values_list("id", flat=True)
+    Incident.objects.filter(id__in=ids).update(updated_at=Least(F("created_at") + timedelta(hours=2), Value(now)))
+    incident_type = ContentType.objects.get_for_model(Incident)
+    TimelineEntry.objects.bulk_create(
+        [
+            TimelineEntry(content_type=incident_type, object_id=i.id, kind=TimelineEntry.Kind.SYSTEM,
+                          body=f"Incident raised through {i.get_channel_display().lower()}",
+                          data={"event": "created", "priority": i.priority}, created_at=i.created_at)
+            for i in Incident.objects.filter(number__in=numbers).only("id", "channel", "priority", "created_at")
+        ],
+        batch_size=5000,
+    )
+    search_refresh(list(ids))
+    return missing
+
+
+@transaction.atomic
+def seed_incidents(*, tickets: int = 0) -> str:
+    teams = {team.name: team for team in Team.objects.all()}
+    seed_workspace(teams)
+    made = seed_tickets(tickets) if tickets else 0
+    return f"{made} incidents generated"

@@ -1,0 +1,113 @@
+"""What incident management adds to the kernel (servicedesk.registry): its workspace queues and saved views,
+the portal's "Report an issue" tile and "My tickets" rows, global search, webhook events, API routes and demo
+data. Imported once by IncidentsConfig.ready(); nothing in the kernel imports this app."""
+
+from django.urls import reverse
+
+from incidents import workspace
+from incidents.search import number_of, search_filter
+from incidents.selectors import incidents_for_rows, incidents_visible_to
+from servicedesk.registry import (
+    DemoStep,
+    NavItem,
+    PortalTile,
+    SearchProvider,
+    SearchResults,
+    TicketRow,
+    TicketSource,
+    WorkspaceSection,
+    registry,
+)
+from servicedesk.roles import is_staff_role
+
+EVENTS = {
+    "incident.created": "An incident was raised",
+    "incident.updated": "Fields of an incident changed",
+    "incident.assigned": "An incident's group or assignee changed",
+    "incident.started": "Work on an incident started",
+    "incident.held": "An incident was put on hold",
+    "incident.resumed": "An incident on hold was resumed",
+    "incident.resolved": "An incident was resolved",
+    "incident.reopened": "A resolved incident was reopened",
+    "incident.closed": "An incident was closed",
+    "incident.cancelled": "An incident was cancelled",
+    "incident.commented": "A public reply was added",
+    "incident.escalated": "An incident's priority was raised",
+    "incident.major": "An incident was declared major",
+}
+
+
+def _home_nav(request, current: str) -> list[NavItem]:
+    return [NavItem("Dashboard", reverse("agent:dashboard"), "i-inbox", current=current == "dashboard")]
+
+
+def _queues_nav(request, current: str) -> list[NavItem]:
+    counts = workspace.queue_counts_of(request)
+    return [
+        NavItem(
+            queue.label, reverse("agent:queue", kwargs={"key": queue.key}), queue.icon, count=counts.get(queue.key),
+            current=current == f"queue:{queue.key}", hot=queue.key == "major" and bool(counts.get(queue.key)),
+            testid=f"nav-queue-{queue.key}",
+        )
+        for queue in workspace.QUEUES
+    ]
+
+
+def _saved_views_nav(request, current: str) -> list[NavItem]:
+    return [
+        NavItem(view.name, reverse("agent:saved_view", kwargs={"view_id": view.id}), "i-bookmark",
+                current=current == f"view:{view.id}")
+        for view in workspace.saved_views_of(request.user)
+    ]
+
+
+def _row(incident, *, for_agent: bool) -> TicketRow:
+    return TicketRow(
+        kind="incident", number=incident.number, title=incident.title, status=incident.status,
+        status_label=incident.get_status_display() if for_agent else incident.requester_status,
+        updated_at=incident.updated_at,
+        url=reverse("agent:incident" if for_agent else "portal:incident", kwargs={"number": incident.number}),
+        snippet=incident.service.name if incident.service_id else "",
+    )
+
+
+def _mine(user, limit: int) -> list[TicketRow]:
+    """Incidents the person raised (agents included: the portal is everyone's own view)."""
+    rows = incidents_for_rows(user).filter(requester=user).order_by("-updated_at", "-id")[:limit]
+    return [_row(incident, for_agent=False) for incident in rows]
+
+
+def _search(user, q: str, limit: int) -> SearchResults:
+    agent = is_staff_role(user)
+    found = search_filter(incidents_for_rows(user), q, include_internal=agent).order_by("-updated_at", "-id")
+    more = f"{reverse('agent:search')}?q={q}" if agent else ""
+    return SearchResults([_row(i, for_agent=agent) for i in found[:limit]], more_url=more)
+
+
+def _find_number(user, text: str) -> str | None:
+    number = number_of(text)
+    if number is None or not incidents_visible_to(user).filter(number=number).exists():
+        return None
+    return reverse("agent:incident" if is_staff_role(user) else "portal:incident", kwargs={"number": number})
+
+
+def _seed(options: dict) -> str:
+    from incidents.demo import seed_incidents
+
+    return seed_incidents(tickets=options.get("tickets", 0))
+
+
+def register() -> None:
+    from incidents.api import IncidentViewSet
+
+    registry.workspace_section(WorkspaceSection("home", "", _home_nav, order=0))
+    registry.workspace_section(WorkspaceSection("queues", "Incidents", _queues_nav, order=10))
+    registry.workspace_section(WorkspaceSection("saved-views", "Saved views", _saved_views_nav, order=90,
+                                                empty="Filter a queue, then Save view."))
+    registry.portal_tile(PortalTile("report", "Report an issue", "Something is broken or not working as it should",
+                                    "portal:report", icon="i-plus", order=10))
+    registry.ticket_source(TicketSource("incidents", "Incidents", _mine, order=10))
+    registry.search_provider(SearchProvider("incidents", "Incidents", _search, _find_number, order=10))
+    registry.notification_events("incidents", EVENTS)
+    registry.api_route("incidents", IncidentViewSet, basename="incident")
+    registry.demo_step(DemoStep("incidents", _seed, after=("sla",)))

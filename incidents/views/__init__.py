@@ -1,0 +1,1 @@
+"""Incident pages: the agent workspace (queues, incident) and the self-service portal."""

@@ -1,0 +1,203 @@
+"""How a practice app plugs into the kernel.
+
+The kernel never imports a practice. Each app says what it contributes in one module of its own
+(`<app>/plugin.py`), which its `AppConfig.ready()` imports; the agent workspace, the portal, global search,
+webhook event names, the API router and `seed_demo` are then built from what was registered here:
+
+    registry.workspace_section(WorkspaceSection(key="incidents", label="Incidents", order=10, nav=...))
+    registry.portal_tile(PortalTile(key="report", title="Report an issue", url_name="portal:report", ...))
+    registry.ticket_source(TicketSource(key="incidents", label="Incidents", mine=...))
+    registry.search_provider(SearchProvider(key="incidents", label="Incidents", search=..., find_number=...))
+    registry.notification_events("incidents", {"incident.created": "An incident was raised", ...})
+    registry.api_route("incidents", IncidentViewSet, basename="incident")
+    registry.demo_step(DemoStep(app="incidents", seed=seed_incidents, after=("sla",)))
+
+Registration happens once per process, at start-up, before any request; the lists are read-only afterwards.
+Callables receive the request or user, so every contribution builds its own permission into its query.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """One link of the workspace sidebar."""
+
+    label: str
+    url: str
+    icon: str = "i-circle-dot"
+    count: int | None = None
+    current: bool = False
+    hot: bool = False  # a count that needs attention (drawn red)
+    testid: str = ""
+
+
+@dataclass(frozen=True)
+class WorkspaceSection:
+    """A group of sidebar links in the agent workspace, e.g. an app's queues.
+
+    `nav(request, current)` returns the links; `current` is the page's nav key (e.g. "queue:mine"), so the
+    section can mark its own link as the current page. It should cost at most one query (counts in one
+    aggregate)."""
+
+    key: str
+    label: str
+    nav: Callable[[Any, str], list[NavItem]]
+    order: int = 100
+    empty: str = ""  # shown when the section has no links
+
+
+@dataclass(frozen=True)
+class PortalTile:
+    """A tile on the portal's home page and a link in its top bar: "Report an issue", "Request something"..."""
+
+    key: str
+    title: str
+    description: str
+    url_name: str
+    icon: str = "i-plus"
+    order: int = 100
+    visible: Callable[[Any], bool] = field(default=lambda user: True)
+
+
+@dataclass(frozen=True)
+class TicketRow:
+    """A ticket as the portal's "My tickets" and global search list it, whatever its type."""
+
+    kind: str
+    number: str
+    title: str
+    status: str
+    status_label: str
+    updated_at: datetime
+    url: str
+    snippet: str = ""
+
+
+@dataclass(frozen=True)
+class TicketSource:
+    """Where the portal finds a person's own tickets of one type: `mine(user, limit)` -> TicketRow list,
+    newest change first, holding only what `user` may see."""
+
+    key: str
+    label: str
+    mine: Callable[[Any, int], list[TicketRow]]
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    rows: list[TicketRow]
+    more_url: str = ""  # the app's own full search (filters, bulk actions) for this query
+
+
+@dataclass(frozen=True)
+class SearchProvider:
+    """Global search over one ticket type. `search(user, q, limit)` returns at most `limit` rows visible to
+    `user`; `find_number(user, text)` returns the URL of the ticket `text` names (its number, however typed)
+    if `user` may open it, else None."""
+
+    key: str
+    label: str
+    search: Callable[[Any, str, int], SearchResults]
+    find_number: Callable[[Any, str], str | None]
+    order: int = 100
+    for_agents_only: bool = False
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """An app's part of `seed_demo`: `seed(options)` -> a one-line summary. Runs after the apps in `after`."""
+
+    app: str
+    seed: Callable[[dict], str]
+    after: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    prefix: str
+    viewset: Any
+    basename: str
+
+
+class Registry:
+    def __init__(self):
+        self.sections: list[WorkspaceSection] = []
+        self.tiles: list[PortalTile] = []
+        self.sources: list[TicketSource] = []
+        self.providers: list[SearchProvider] = []
+        self.events: dict[str, tuple[str, str]] = {}  # event name -> (app, description)
+        self.routes: list[ApiRoute] = []
+        self.demo: list[DemoStep] = []
+
+    # --- registration ------------------------------------------------------------------------------
+
+    def workspace_section(self, section: WorkspaceSection) -> None:
+        self._add(self.sections, section)
+
+    def portal_tile(self, tile: PortalTile) -> None:
+        self._add(self.tiles, tile)
+
+    def ticket_source(self, source: TicketSource) -> None:
+        self._add(self.sources, source)
+
+    def search_provider(self, provider: SearchProvider) -> None:
+        self._add(self.providers, provider)
+
+    def notification_events(self, app: str, events: dict[str, str]) -> None:
+        for name, description in events.items():
+            owner = self.events.get(name)
+            if owner and owner[0] != app:
+                raise ValueError(f"notification event {name!r} is already registered by {owner[0]}")
+            self.events[name] = (app, description)
+
+    def api_route(self, prefix: str, viewset, *, basename: str) -> None:
+        if any(r.prefix == prefix for r in self.routes):
+            raise ValueError(f"API prefix {prefix!r} is already registered")
+        self.routes.append(ApiRoute(prefix, viewset, basename))
+
+    def demo_step(self, step: DemoStep) -> None:
+        if any(s.app == step.app for s in self.demo):
+            raise ValueError(f"{step.app} already has a demo step")
+        self.demo.append(step)
+
+    @staticmethod
+    def _add(items: list, item) -> None:
+        if any(existing.key == item.key for existing in items):
+            raise ValueError(f"{type(item).__name__} {item.key!r} is already registered")
+        items.append(item)
+        items.sort(key=lambda x: (x.order, x.key))
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def event_names(self) -> list[str]:
+        return sorted(self.events)
+
+    def demo_steps(self) -> list[DemoStep]:
+        """Every app's demo step, each after the apps it names (those not installed are ignored)."""
+        pending = {s.app: s for s in self.demo}
+        done: list[DemoStep] = []
+        placed: set[str] = set()
+        while pending:
+            ready = [s for s in pending.values() if all(a in placed or a not in pending for a in s.after)]
+            if not ready:
+                raise ValueError(f"demo steps depend on each other in a circle: {sorted(pending)}")
+            for step in sorted(ready, key=lambda s: s.app):
+                done.append(step)
+                placed.add(step.app)
+                del pending[step.app]
+        return done
+
+
+registry = Registry()
+
+
+def merged_rows(batches: Iterable[list[TicketRow]], limit: int) -> list[TicketRow]:
+    """Rows of several ticket types in one list, latest change first."""
+    rows = [row for batch in batches for row in batch]
+    rows.sort(key=lambda r: r.updated_at, reverse=True)
+    return rows[:limit]

@@ -1,0 +1,93 @@
+"""The agent workspace and the portal as the kernel draws them: the sidebar, the portal's tiles and
+"My tickets", and global search, each built from what the practice apps registered (servicedesk.registry).
+
+Practice apps render their agent pages with `agent_render` and guard them with `agent_required`, so every
+workspace page has the same sidebar whatever app it belongs to.
+"""
+
+from dataclasses import dataclass
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from servicedesk.registry import NavItem, SearchResults, TicketRow, WorkspaceSection, merged_rows, registry
+from servicedesk.roles import is_staff_role
+
+
+def agent_required(view):
+    """Signed in (else the login page) and an agent, manager or admin (else 403), before anything else:
+    a requester gets 403 on every /agent/ URL, whatever the method."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not is_staff_role(request.user):
+            raise PermissionDenied("The agent workspace is for agents.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@dataclass(frozen=True)
+class NavSection:
+    section: WorkspaceSection
+    items: list[NavItem]
+
+
+def workspace_nav(request, current: str) -> list[NavSection]:
+    return [NavSection(section, section.nav(request, current)) for section in registry.sections]
+
+
+def agent_render(request, template: str, context: dict, *, current_nav: str = "", status: int = 200):
+    """Render a full workspace page with the sidebar every installed app contributes to."""
+    context = {"current_nav": current_nav, **context}
+    nav = workspace_nav(request, context["current_nav"])
+    return render(request, template, {"nav_sections": nav, **context}, status=status)
+
+
+def portal_tiles(user) -> list:
+    return [tile for tile in registry.tiles if tile.visible(user)]
+
+
+def my_tickets(user, limit: int = 50) -> list[TicketRow]:
+    """The person's own tickets of every type, latest change first."""
+    return merged_rows((source.mine(user, limit) for source in registry.sources), limit)
+
+
+@dataclass(frozen=True)
+class SearchGroup:
+    key: str
+    label: str
+    results: SearchResults
+
+
+def search_everything(user, q: str, limit: int = 10) -> list[SearchGroup]:
+    staff = is_staff_role(user)
+    return [
+        SearchGroup(p.key, p.label, p.search(user, q, limit))
+        for p in registry.providers
+        if staff or not p.for_agents_only
+    ]
+
+
+def find_number(user, text: str) -> str | None:
+    """The URL of the ticket `text` names, if some app has one this user may open."""
+    staff = is_staff_role(user)
+    for provider in registry.providers:
+        if staff or not provider.for_agents_only:
+            url = provider.find_number(user, text)
+            if url:
+                return url
+    return None
+
+
+def safe_next(request, default: str) -> str:
+    """The `next` URL of a form if it stays on this site, else `default`."""
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return default
