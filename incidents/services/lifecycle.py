@@ -7,13 +7,19 @@ assigns `Incident.status` (the API marks it read-only, admin shows incidents rea
 
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from incidents.models import AssignmentRule, Channel, Incident, IncidentSettings, ResolutionCode, SavedView
+from incidents.models import Channel, Incident, IncidentSettings, ResolutionCode
 from incidents.search import search_refresh
+from incidents.services.notify import (
+    alert_team_if_urgent_and_unassigned,
+    incident_payload,
+    notify_people,
+    team_addresses,
+)
+from incidents.services.routing import pick_assignee, route
 from incidents.states import OPEN, HoldReason, Status, check_transition
 from servicedesk.errors import InvalidInput, StaleVersion, TransitionNotAllowed
 from servicedesk.models import Team, TeamMembership, TimelineEntry
@@ -21,60 +27,6 @@ from servicedesk.notifications import email_enqueue, webhooks_emit
 from servicedesk.numbering import number_next
 from servicedesk.roles import is_staff_role
 from servicedesk.services import audit_record, priority_for, timeline_add, timeline_changes
-
-URGENT_PRIORITIES = (1, 2)
-
-
-# --- payloads and notifications -------------------------------------------------------------------
-
-
-def incident_payload(incident: Incident) -> dict:
-    """What webhooks and emails say about an incident: plain values only."""
-    return {
-        "number": incident.number,
-        "title": incident.title,
-        "status": incident.status,
-        "hold_reason": incident.hold_reason,
-        "priority": incident.priority,
-        "impact": incident.impact,
-        "urgency": incident.urgency,
-        "major": incident.major,
-        "requester": incident.requester.username,
-        "requester_name": incident.requester.get_full_name() or incident.requester.username,
-        "service": incident.service.name if incident.service_id else None,
-        "assignment_group": incident.assignment_group.name if incident.assignment_group_id else None,
-        "assignee": incident.assignee.username if incident.assignee_id else None,
-        "resolution_code": incident.resolution_code,
-        "resolution_notes": incident.resolution_notes,
-        "created_at": incident.created_at,
-        "updated_at": incident.updated_at,
-    }
-
-
-def _notify(incident: Incident, *, to: list[str], headline: str, details: str = "", audience: str) -> None:
-    """One email about a change, worded for the requester (portal link) or for agents (workspace link)."""
-    email_enqueue(
-        template="incident_update",
-        to=to,
-        context={"incident": incident_payload(incident), "headline": headline, "details": details,
-                 "audience": audience},
-    )
-
-
-def _team_addresses(team: Team | None) -> list[str]:
-    if team is None:
-        return []
-    if team.email:
-        return [team.email]
-    return list(team.members.filter(is_active=True).exclude(email="").values_list("email", flat=True))
-
-
-def _alert_team_if_urgent_and_unassigned(incident: Incident) -> None:
-    if incident.priority in URGENT_PRIORITIES and incident.assignee_id is None and incident.status in OPEN:
-        _notify(incident, to=_team_addresses(incident.assignment_group), audience="agent",
-                headline=f"Unassigned P{incident.priority}: {incident.title}",
-                details="Nobody is assigned yet. Please pick it up.")
-
 
 # --- helpers --------------------------------------------------------------------------------------
 
@@ -104,63 +56,6 @@ def _save(incident: Incident, actor, fields: list[str]) -> None:
     incident.updated_by = actor if actor is not None and actor.is_authenticated else None
     incident.save(update_fields=[*fields, "version", "updated_by", "updated_at"])
     incident.refresh_from_db(fields=["version", "updated_at"])
-
-
-# --- routing and assignment -----------------------------------------------------------------------
-
-
-def route(*, title: str, description: str, category=None, service=None, configuration_item=None) -> Team | None:
-    """The first active assignment rule whose every set condition matches, else the service's owner."""
-    text = f"{title}\n{description}".lower()
-    category_ids = {category.id, category.parent_id} - {None} if category is not None else set()
-    for rule in AssignmentRule.objects.filter(active=True).select_related("team"):
-        if rule.category_id and rule.category_id not in category_ids:
-            continue
-        if rule.service_id and (service is None or rule.service_id != service.id):
-            continue
-        if rule.configuration_item_id and (configuration_item is None or rule.configuration_item_id != configuration_item.id):
-            continue
-        keywords = rule.keyword_list()
-        if keywords and not any(k in text for k in keywords):
-            continue
-        if not (rule.category_id or rule.service_id or rule.configuration_item_id or keywords):
-            continue  # a rule without conditions would swallow everything; it is ignored
-        return rule.team
-    if service is not None and service.owner_team_id:
-        return service.owner_team
-    if configuration_item is not None and configuration_item.owner_team_id:
-        return configuration_item.owner_team
-    return None
-
-
-def pick_assignee(team: Team | None, *, now=None):
-    """Round robin or least loaded among the team's active members who are not away; None for manual."""
-    if team is None or team.assignment_strategy == Team.Strategy.MANUAL:
-        return None
-    now = now or timezone.now()
-    members = (
-        TeamMembership.objects.filter(team=team, user__is_active=True)
-        .exclude(user__profile__away=True)
-        .select_related("user")
-    )
-    if team.assignment_strategy == Team.Strategy.LEAST_LOADED:
-        # A correlated subquery, not a JOIN + GROUP BY: FOR UPDATE cannot lock grouped rows.
-        open_load = (
-            Incident.objects.filter(assignee=OuterRef("user_id"), status__in=OPEN)
-            .order_by().values("assignee").annotate(n=Count("id")).values("n")
-        )
-        members = members.annotate(load=Coalesce(Subquery(open_load), 0)).order_by(
-            "load", F("last_assigned_at").asc(nulls_first=True), "id"
-        )
-    else:
-        members = members.order_by(F("last_assigned_at").asc(nulls_first=True), "id")
-    # Lock the chosen membership so two concurrent creations do not both pick the same "next" agent.
-    chosen = members.select_for_update(of=("self",), skip_locked=True).first()
-    if chosen is None:
-        return None
-    TeamMembership.objects.filter(id=chosen.id).update(last_assigned_at=now)
-    return chosen.user
-
 
 # --- create ---------------------------------------------------------------------------------------
 
@@ -229,8 +124,8 @@ def incident_create(
     search_refresh([incident.id])
     email_enqueue(template="incident_created", to=[requester.email], context={"incident": incident_payload(incident)})
     if assignee is not None and assignee != created_by:
-        _notify(incident, to=[assignee.email], audience="agent", headline=f"Assigned to you: {incident.title}")
-    _alert_team_if_urgent_and_unassigned(incident)
+        notify_people(incident, to=[assignee.email], audience="agent", headline=f"Assigned to you: {incident.title}")
+    alert_team_if_urgent_and_unassigned(incident)
     webhooks_emit("incident.created", incident_payload(incident))
     return incident
 
@@ -284,8 +179,8 @@ def incident_update(*, incident_id: int, actor, version: int | None = None, **ch
     if {"title", "description"} & set(fields):
         search_refresh([incident.id])
     if incident.priority < old["priority"]:
-        to = [incident.assignee.email] if incident.assignee_id else _team_addresses(incident.assignment_group)
-        _notify(incident, to=to, audience="agent", details=f"It was P{old['priority']}.",
+        to = [incident.assignee.email] if incident.assignee_id else team_addresses(incident.assignment_group)
+        notify_people(incident, to=to, audience="agent", details=f"It was P{old['priority']}.",
                 headline=f"Priority raised to P{incident.priority}: {incident.title}")
         webhooks_emit("incident.escalated", {**incident_payload(incident), "old_priority": old["priority"]})
     if "major" in fields and incident.major:
@@ -351,10 +246,10 @@ def incident_assign(*, incident_id: int, actor, assignment_group=_UNSET, assigne
     audit_record(actor=actor, action="incident.assigned", obj=incident,
                  changes={"group": str(group) if group else None, "assignee": person.username if person else None})
     if person is not None and person != old_assignee and person != actor:
-        _notify(incident, to=[person.email], audience="agent", headline=f"Assigned to you: {incident.title}",
+        notify_people(incident, to=[person.email], audience="agent", headline=f"Assigned to you: {incident.title}",
                 details=f"Assigned by {actor.get_full_name() or actor.username}." if actor else "")
     if group != old_group and person is None:
-        _alert_team_if_urgent_and_unassigned(incident)
+        alert_team_if_urgent_and_unassigned(incident)
     webhooks_emit("incident.assigned", incident_payload(incident))
     return incident
 
@@ -452,13 +347,13 @@ def incident_transition(
     if to == Status.ON_HOLD and notify_requester:
         details = ("We need something from you: please reply on the ticket."
                    if incident.hold_reason == HoldReason.AWAITING_CALLER else reason.strip())
-        _notify(incident, to=requester_email, audience="requester",
+        notify_people(incident, to=requester_email, audience="requester",
                 headline=f"On hold ({incident.get_hold_reason_display().lower()})", details=details)
     elif to == Status.RESOLVED and notify_requester:
-        _notify(incident, to=requester_email, audience="requester", headline="Resolved",
+        notify_people(incident, to=requester_email, audience="requester", headline="Resolved",
                 details=incident.resolution_notes + "\n\nIf it is not fixed, reply and we reopen it.")
     elif event == "reopened" and incident.assignee_id and incident.assignee != actor:
-        _notify(incident, to=[incident.assignee.email], audience="agent", headline="Reopened",
+        notify_people(incident, to=[incident.assignee.email], audience="agent", headline="Reopened",
                 details=reason.strip())
     webhooks_emit(f"incident.{event}", incident_payload(incident))
 
@@ -548,8 +443,8 @@ def incident_comment_add(*, incident: Incident, author, body: str, internal: boo
         payload = incident_payload(locked)
         comment = {"author": author.get_full_name() or author.username, "body": body}
         if from_requester:
-            to = [locked.assignee.email] if locked.assignee_id else _team_addresses(locked.assignment_group)
-            _notify(locked, to=to, audience="agent", headline=f"{comment['author']} replied", details=body)
+            to = [locked.assignee.email] if locked.assignee_id else team_addresses(locked.assignment_group)
+            notify_people(locked, to=to, audience="agent", headline=f"{comment['author']} replied", details=body)
         else:
             email_enqueue(template="incident_comment", to=[locked.requester.email],
                           context={"incident": payload, "comment": comment})
@@ -586,50 +481,3 @@ def incidents_auto_close(*, now=None, batch: int = 500) -> int:
                                 reason=f"Closed automatically {days} days after resolution")
             closed += 1
     return closed
-
-
-def canned_render(text: str, *, incident: Incident, agent) -> str:
-    """Fill a canned response's placeholders; unknown ones are left as they are."""
-
-    class Keep(dict):
-        def __missing__(self, key):
-            return "{" + key + "}"
-
-    values = Keep(
-        number=incident.number,
-        title=incident.title,
-        requester_first_name=incident.requester.first_name or incident.requester.username,
-        requester_name=incident.requester.get_full_name() or incident.requester.username,
-        agent_name=agent.get_full_name() or agent.username,
-        service=incident.service.name if incident.service_id else "",
-        status=incident.get_status_display(),
-        priority=f"P{incident.priority}",
-    )
-    try:
-        return text.format_map(values)
-    except (ValueError, IndexError):
-        return text
-
-
-# --- personal views -------------------------------------------------------------------------------
-
-
-def saved_view_create(*, owner, name: str, query: str) -> SavedView:
-    """An agent's named set of filters and sort. A name the owner already uses is refused, even when a
-    double submit races the form's own check (the unique constraint decides)."""
-    name = (name or "").strip()
-    if not name:
-        raise InvalidInput("name: give the view a name", field="name")
-    try:
-        with transaction.atomic():
-            return SavedView.objects.create(owner=owner, name=name[:80], query=query[:1000])
-    except IntegrityError:
-        raise InvalidInput("name: you already have a view with this name", field="name") from None
-
-
-@transaction.atomic
-def saved_view_delete(*, owner, view_id: int) -> SavedView:
-    """Delete one of the owner's views; another agent's view is not found (the query filters by owner)."""
-    view = SavedView.objects.select_for_update().get(owner=owner, id=view_id)
-    view.delete()
-    return view

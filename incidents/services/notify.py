@@ -1,0 +1,62 @@
+"""What an incident tells people and systems: the webhook payload, emails to the requester, the assignee
+or the team, and the alert for an urgent incident nobody owns."""
+
+
+
+from incidents.models import Incident
+from incidents.states import OPEN
+from servicedesk.models import Team
+from servicedesk.notifications import email_enqueue
+
+URGENT_PRIORITIES = (1, 2)
+
+
+# --- payloads and notifications -------------------------------------------------------------------
+
+
+def incident_payload(incident: Incident) -> dict:
+    """What webhooks and emails say about an incident: plain values only."""
+    return {
+        "number": incident.number,
+        "title": incident.title,
+        "status": incident.status,
+        "hold_reason": incident.hold_reason,
+        "priority": incident.priority,
+        "impact": incident.impact,
+        "urgency": incident.urgency,
+        "major": incident.major,
+        "requester": incident.requester.username,
+        "requester_name": incident.requester.get_full_name() or incident.requester.username,
+        "service": incident.service.name if incident.service_id else None,
+        "assignment_group": incident.assignment_group.name if incident.assignment_group_id else None,
+        "assignee": incident.assignee.username if incident.assignee_id else None,
+        "resolution_code": incident.resolution_code,
+        "resolution_notes": incident.resolution_notes,
+        "created_at": incident.created_at,
+        "updated_at": incident.updated_at,
+    }
+
+
+def notify_people(incident: Incident, *, to: list[str], headline: str, details: str = "", audience: str) -> None:
+    """One email about a change, worded for the requester (portal link) or for agents (workspace link)."""
+    email_enqueue(
+        template="incident_update",
+        to=to,
+        context={"incident": incident_payload(incident), "headline": headline, "details": details,
+                 "audience": audience},
+    )
+
+
+def team_addresses(team: Team | None) -> list[str]:
+    if team is None:
+        return []
+    if team.email:
+        return [team.email]
+    return list(team.members.filter(is_active=True).exclude(email="").values_list("email", flat=True))
+
+
+def alert_team_if_urgent_and_unassigned(incident: Incident) -> None:
+    if incident.priority in URGENT_PRIORITIES and incident.assignee_id is None and incident.status in OPEN:
+        notify_people(incident, to=team_addresses(incident.assignment_group), audience="agent",
+                headline=f"Unassigned P{incident.priority}: {incident.title}",
+                details="Nobody is assigned yet. Please pick it up.")
