@@ -13,7 +13,7 @@ router.register("configuration-items", views.ConfigurationItemViewSet, basename=
 router.register("incidents", IncidentViewSet, basename="incident")
 
 urlpatterns = [
-    path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("auth/", include("servicedesk.api.auth_urls")),
     path("me/", views.MeView.as_view(), name="api-me"),
     path("", include(router.urls)),
 ]
