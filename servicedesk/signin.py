@@ -108,9 +108,11 @@ class Lockout:
     def message(self, now: datetime | None = None) -> str:
         now = now or timezone.now()
         whom = "this username" if self.reason == USERNAME else "your network address"
-        at = dateformat.format(timezone.localtime(self.ends_at), "H:i T")
-        return (f"Too many failed sign-in attempts for {whom}. "
-                f"Try again after {at} (in {timeuntil(self.ends_at + timedelta(seconds=59), now)}).")
+        ends, today = timezone.localtime(self.ends_at), timezone.localtime(now).date()
+        at = dateformat.format(ends, "H:i T" if ends.date() == today else "j M Y H:i T")
+        # Rounded up to the minute, with plain spaces (timeuntil uses non-breaking ones).
+        wait = timeuntil(self.ends_at + timedelta(seconds=59), now).replace("\xa0", " ")
+        return f"Too many failed sign-in attempts for {whom}. Try again after {at} (in {wait})."
 
 
 def lockout_of(request, credentials=None) -> Lockout | None:
@@ -165,8 +167,7 @@ def lockout_response(request, original_response=None, credentials=None):
     now = timezone.now()
     lockout = refused_lockout(request, credentials)
     if is_api:
-        response = JsonResponse({"detail": lockout.message(now), "retry_at": lockout.ends_at.isoformat()},
-                                status=settings.AXES_HTTP_RESPONSE_CODE)
+        response = JsonResponse({"detail": lockout.message(now)}, status=settings.AXES_HTTP_RESPONSE_CODE)
     else:
         response = render(request, "registration/locked_out.html",
                           {"lockout": lockout, "message": lockout.message(now),
