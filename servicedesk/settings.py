@@ -5,6 +5,7 @@ so `python3 dev.py run` needs nothing but Python. Production sets DATABASE_URL, 
 CELERY_BROKER_URL), SECRET_KEY, ALLOWED_HOSTS and DEBUG=0; `manage.py check --deploy` is then clean.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -36,7 +37,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -60,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a sign-in that django-axes refused into the "try again after ..." page (or the API's 429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "servicedesk.urls"
@@ -101,7 +105,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Cache: on Redis whenever the broker is Redis, so every web process shares it (DRF throttle counters);
+# per-process memory otherwise (the local run). CACHE_URL overrides. clear() drops only our own keys, so
+# sharing the broker's Redis database never wipes Celery's queues.
+_redis = env_str("CELERY_BROKER_URL") or env_str("REDIS_URL")
+CACHE_URL = env_str("CACHE_URL") or (_redis if _redis.startswith(("redis://", "rediss://")) else "")
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "servicedesk.cache.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "sd-cache"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -109,6 +127,51 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in protection (django-axes, failures counted in the database every process shares).
+# Every sign-in path (login form, admin login, API token) goes through django.contrib.auth.authenticate,
+# where the axes backend refuses a locked-out username or address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "servicedesk.signin.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Reverse proxies in front of Django that each append the address they saw to X-Forwarded-For. 0 (the
+# default) trusts no header: the client address is REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15)
+LOGIN_ADDRESS_USERNAME_LIMIT = env_int("LOGIN_ADDRESS_USERNAME_LIMIT", 20)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be 1 or more")
+if LOGIN_ADDRESS_USERNAME_LIMIT < LOGIN_FAILURE_LIMIT:
+    raise ImproperlyConfigured("LOGIN_ADDRESS_USERNAME_LIMIT must be at least LOGIN_FAILURE_LIMIT")
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+# A username is locked whatever address the guesses come from; an address only while it is failing for
+# many different usernames (credential stuffing), so one person's typos never lock their whole office.
+AXES_LOCKOUT_PARAMETERS = "servicedesk.signin.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "servicedesk.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "servicedesk.signin.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_RESET_ON_SUCCESS = True
+# Axes keeps the failures (AccessAttempt); successful sign-ins are in each user's last_login. Its log of
+# successes would also open a session for every API token request.
+AXES_DISABLE_ACCESS_LOG = True
+# Guesses made while locked out are refused without being counted, so the retry time shown stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+
+# API tokens (django-rest-knox): stored as SHA-512 digests, expire after API_TOKEN_TTL_HOURS.
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 10)
+if API_TOKEN_TTL_HOURS < 1:
+    raise ImproperlyConfigured("API_TOKEN_TTL_HOURS must be 1 or more: API tokens always expire")
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -209,7 +272,7 @@ CELERY_BEAT_SCHEDULE = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header makes unauthenticated calls a 401, not a 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -221,7 +284,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "servicedesk.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"token": "20/min"},
+    # Throttles key on REMOTE_ADDR, or on the address the outermost trusted proxy saw.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Servicedesk API",
@@ -240,7 +304,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes logs each failed sign-in as a WARNING (kept) and every success as INFO (dropped).
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 if PRODUCTION:

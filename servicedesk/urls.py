@@ -16,6 +16,10 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("search/", views.search, name="search"),
     # The workspace and the portal: each practice app adds its pages under the kernel's namespaces.
+    path("profile/", views.profile, name="profile"),
+    path("profile/password/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("profile/tokens/revoke-all/", views.profile_tokens_revoke_all, name="profile-tokens-revoke-all"),
+    path("profile/tokens/<str:token_id>/revoke/", views.profile_token_revoke, name="profile-token-revoke"),
     path("agent/", include(("incidents.urls_agent", "agent"))),
     path("portal/", include(([
         path("", views.portal_home, name="home"),

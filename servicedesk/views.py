@@ -1,8 +1,12 @@
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.messages.views import SuccessMessageMixin
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view
@@ -11,6 +15,7 @@ from servicedesk import workspace
 from servicedesk.health import health_report
 from servicedesk.models import Attachment
 from servicedesk.roles import is_staff_role
+from servicedesk.tokens import api_token_revoke, api_tokens_of, api_tokens_revoke_all
 
 
 @require_GET
@@ -73,3 +78,35 @@ def portal_home(request):
 
 
 PORTAL_TICKETS = 50
+# --- profile: the signed-in person's API tokens and password ----------------------------------------
+
+
+@login_required
+@require_GET
+def profile(request):
+    return render(request, "servicedesk/profile.html", {"tokens": api_tokens_of(request.user)})
+
+
+@login_required
+@require_POST
+def profile_token_revoke(request, token_id: str):
+    if not api_token_revoke(user=request.user, token_key=token_id, actor=request.user):
+        raise Http404
+    messages.success(request, f"Token {token_id}… revoked: it no longer works.")
+    return redirect("profile")
+
+
+@login_required
+@require_POST
+def profile_tokens_revoke_all(request):
+    count = api_tokens_revoke_all(user=request.user, actor=request.user)
+    messages.success(request, f"{count} token{'' if count == 1 else 's'} revoked.")
+    return redirect("profile")
+
+
+class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
+    """Django's password change; saving the new password revokes every API token (servicedesk.tokens)."""
+
+    template_name = "registration/password_change.html"
+    success_url = reverse_lazy("profile")
+    success_message = "Password changed. Your API tokens were revoked: ask the API for a new one."

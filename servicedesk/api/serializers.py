@@ -20,15 +20,6 @@ IdOrNameField = extend_schema_field(REF_SCHEMA)(fields.IdOrNameField)
 UserRefField = extend_schema_field(USER_SCHEMA)(fields.UserRefField)
 
 
-class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
-
-
-class TokenResponseSerializer(serializers.Serializer):
-    token = serializers.CharField()
-
-
 class MeSerializer(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
     name = serializers.SerializerMethodField()

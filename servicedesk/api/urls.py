@@ -15,7 +15,7 @@ for route in registry.routes:
     router.register(route.prefix, route.viewset, basename=route.basename)
 
 urlpatterns = [
-    path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("auth/", include("servicedesk.api.auth_urls")),
     path("me/", views.MeView.as_view(), name="api-me"),
     path("", include(router.urls)),
 ]

@@ -1,12 +1,6 @@
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics, mixins, serializers, status, viewsets
-from rest_framework.authtoken.models import Token
-from rest_framework.permissions import AllowAny
-from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
-from rest_framework.views import APIView
+from rest_framework import generics, mixins, viewsets
 
 from servicedesk.api.permissions import IsStaffRole
 from servicedesk.api.serializers import (
@@ -15,30 +9,9 @@ from servicedesk.api.serializers import (
     OrganisationSerializer,
     ServiceSerializer,
     TeamSerializer,
-    TokenRequestSerializer,
-    TokenResponseSerializer,
     UserSerializer,
 )
 from servicedesk.models import ConfigurationItem, Organisation, Service, Team
-
-
-class TokenView(APIView):
-    """Exchange a username and password for an API token (`Authorization: Token <token>`)."""
-
-    permission_classes = [AllowAny]
-    authentication_classes = []
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "token"
-
-    @extend_schema(request=TokenRequestSerializer, responses={200: TokenResponseSerializer}, auth=[])
-    def post(self, request):
-        data = TokenRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = authenticate(request, **data.validated_data)
-        if user is None or not user.is_active:
-            raise serializers.ValidationError({"password": ["Unknown username or wrong password."]})
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key}, status=status.HTTP_200_OK)
 
 
 class MeView(generics.RetrieveAPIView):

