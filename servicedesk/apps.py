@@ -8,6 +8,6 @@ class ServicedeskConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from servicedesk import roles
+        from servicedesk import checks, roles  # noqa: F401  (checks registers itself)
 
         post_migrate.connect(roles.post_migrate_ensure_roles, sender=self)
