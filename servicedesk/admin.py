@@ -184,6 +184,7 @@ class TeamAdmin(AuditedAdmin):
 
     list_display = ["name", "lead", "assignment_strategy", "email"]
     search_fields = ["name"]
+    fields = ["name", "lead", "description", "email", "assignment_strategy"]
     autocomplete_fields = ["lead"]
     inlines = [MembershipInline]
 
