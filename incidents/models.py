@@ -14,7 +14,7 @@ class Category(models.Model):
     """Incident category; a category with a parent is a subcategory."""
 
     name = models.CharField(max_length=100)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
 
     class Meta:
         ordering = ["name"]
@@ -48,8 +48,9 @@ class Incident(Ticket):
     priority = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(5)])
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
     hold_reason = models.CharField(max_length=20, choices=HoldReason.choices, blank=True)
+    # PROTECT like service, CI and category: a team with incidents is kept (rename it), never silently unset.
     assignment_group = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="incidents"
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_incidents"
@@ -137,13 +138,14 @@ class AssignmentRule(models.Model):
     name = models.CharField(max_length=120)
     order = models.PositiveIntegerField(default=100, help_text="Lower runs first.")
     active = models.BooleanField(default=True)
-    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.CASCADE,
+    # PROTECT throughout: deleting what a rule matches on or routes to must not silently drop the rule.
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.PROTECT,
                                  help_text="Matches this category and its subcategories.")
-    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.CASCADE)
-    configuration_item = models.ForeignKey(ConfigurationItem, null=True, blank=True, on_delete=models.CASCADE)
+    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.PROTECT)
+    configuration_item = models.ForeignKey(ConfigurationItem, null=True, blank=True, on_delete=models.PROTECT)
     keywords = models.CharField(max_length=400, blank=True,
                                 help_text="Comma-separated; any one found in title or description matches.")
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="assignment_rules")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="assignment_rules")
 
     class Meta:
         ordering = ["order", "id"]
@@ -161,7 +163,7 @@ class CannedResponse(models.Model):
 
     title = models.CharField(max_length=120)
     body = models.TextField()
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE,
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT,
                              help_text="Offered to this team only; empty = everyone.")
     active = models.BooleanField(default=True)
 

@@ -1,32 +1,127 @@
+import json
+
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import Http404
 
 from servicedesk import models
+from servicedesk.roles import Role, role_of
 from servicedesk.services import audit_record
 
+# Values of these fields never reach the audit trail; it records only that they changed.
+SECRET_FIELDS = {"password", "secret", "token"}
+MASK = "(hidden)"
 
-class AuditedAdmin(admin.ModelAdmin):
-    """Configuration changes made in admin land in the audit trail with the changed fields."""
+
+def audit_snapshot(obj, names=None, *, mask=True) -> dict:
+    """Readable values of `obj`'s fields (all of them, or `names`): related objects by their name,
+    many-to-many as a sorted list of names, secrets masked unless `mask` is False (compare, never store)."""
+    opts = obj._meta
+    fields = [f for f in [*opts.concrete_fields, *opts.many_to_many] if not f.primary_key]
+    if names is not None:
+        fields = [f for f in fields if f.name in names]
+    values = {}
+    for field in fields:
+        if field.many_to_many:
+            value = sorted(str(o) for o in getattr(obj, field.name).all()) if obj.pk else []
+        elif field.is_relation:
+            related = getattr(obj, field.name)
+            value = None if related is None else str(related)
+        else:
+            value = json.loads(json.dumps(field.value_from_object(obj), cls=DjangoJSONEncoder))
+        if mask and field.name in SECRET_FIELDS and value:
+            value = MASK
+        values[field.name] = value
+    return values
+
+
+class AuditedAdminMixin:
+    """Every add, change and delete made in admin lands in the audit trail with the values before and after:
+    the changed fields of the object, its many-to-many lists and its inline rows (e.g. a team's members).
+    Written in admin's own transaction, so a failed save leaves no row."""
 
     def save_model(self, request, obj, form, change):
-        before = {name: form.initial.get(name) for name in form.changed_data} if change else {}
+        names = self._audit_field_names(form) if change else None
+        if change:
+            stored = type(obj)._default_manager.get(pk=obj.pk)  # obj already carries the form's new values
+            form._audit_before = audit_snapshot(stored, names, mask=False)
+        else:
+            form._audit_before = {}
         super().save_model(request, obj, form, change)
-        after = {name: form.cleaned_data.get(name) for name in form.changed_data}
-        audit_record(
-            actor=request.user,
-            action=f"{obj._meta.model_name}.{'changed' if change else 'added'}",
-            obj=obj,
-            changes={"before": _plain(before), "after": _plain(after)},
-        )
+
+    def save_related(self, request, form, formsets, change):
+        inline_before = {
+            self._inline_key(fs): self._inline_rows(fs) for fs in formsets if fs.has_changed()
+        }
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        before = getattr(form, "_audit_before", {})
+        after = audit_snapshot(obj, self._audit_field_names(form) if change else None, mask=False)
+        for key in [k for k in before if k in after and before[k] == after[k]]:
+            del before[key], after[key]  # in the form's changed_data, but the stored value is the same
+        for key in SECRET_FIELDS:
+            if before.get(key):
+                before[key] = MASK
+            if after.get(key):
+                after[key] = f"{MASK} changed" if change else MASK
+        for key, rows in inline_before.items():
+            fs = next(fs for fs in formsets if self._inline_key(fs) == key)
+            now = self._inline_rows(fs)
+            if now != rows:
+                before[key], after[key] = rows, now
+        if change and before == after:
+            return  # saved without changing anything: nothing to record
+        audit_record(actor=request.user, action=f"{obj._meta.model_name}.{'changed' if change else 'added'}",
+                     obj=obj, changes={"before": before, "after": after})
 
     def delete_model(self, request, obj):
-        audit_record(actor=request.user, action=f"{obj._meta.model_name}.deleted", obj=obj)
+        self._audit_deleted(request, obj)
         super().delete_model(request, obj)
 
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:  # the "delete selected" action: one row per object, like a single delete
+            self._audit_deleted(request, obj)
+        super().delete_queryset(request, queryset)
 
-def _plain(values: dict) -> dict:
-    return {k: v if isinstance(v, str | int | float | bool | type(None)) else str(v) for k, v in values.items()}
+    @staticmethod
+    def _audit_deleted(request, obj):
+        audit_record(actor=request.user, action=f"{obj._meta.model_name}.deleted", obj=obj,
+                     changes={"before": audit_snapshot(obj), "after": {}})
+
+    @staticmethod
+    def _audit_field_names(form) -> set[str]:
+        return set(form.changed_data)
+
+    @staticmethod
+    def _inline_key(formset) -> str:
+        return str(formset.model._meta.verbose_name_plural)
+
+    @staticmethod
+    def _inline_rows(formset) -> list[str]:
+        rows = formset.model._default_manager.filter(**{formset.fk.name: formset.instance}) if formset.instance.pk \
+            else []
+        return sorted(str(row) for row in rows)
+
+
+class AuditedAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Base of every configuration admin."""
+
+
+class TicketAdmin(admin.ModelAdmin):
+    """Base of every ticket type's admin (a system check enforces it): read-only, and never deleted.
+    Tickets are cancelled or closed through their services; data-protection erasure is
+    `manage.py erase_ticket`, which removes the files too and leaves an audit row."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class ProfileInline(admin.StackedInline):
@@ -38,7 +133,15 @@ class ProfileInline(admin.StackedInline):
 class MembershipInline(admin.TabularInline):
     model = models.TeamMembership
     extra = 1
+    fields = ["user", "joined_at"]
+    readonly_fields = ["joined_at"]
+    # Offers agents, managers and admins only (TeamMembership.user's limit_choices_to), also to managers.
     autocomplete_fields = ["user"]
+
+
+def _is_autocomplete(request) -> bool:
+    match = getattr(request, "resolver_match", None)
+    return match is not None and match.url_name == "autocomplete"
 
 
 User = get_user_model()
@@ -46,10 +149,25 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     inlines = [ProfileInline]
     list_display = ["username", "email", "first_name", "last_name", "is_staff", "is_active"]
     list_filter = ["groups", "is_staff", "is_active"]
+    # Shown, not edited: re-saving them through the form would only cut their microseconds off.
+    readonly_fields = ["last_login", "date_joined"]
+
+    def has_view_permission(self, request, obj=None):
+        # Managers pick a team's members with admin's autocomplete, which asks this admin for view permission.
+        # They get exactly that JSON search (over agents only, get_queryset) and not the user pages.
+        if super().has_view_permission(request, obj):
+            return True
+        return _is_autocomplete(request) and role_of(request.user) == Role.MANAGER
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.has_perm("auth.view_user"):
+            return queryset
+        return queryset.filter(models.staff_role_users())
 
 
 @admin.register(models.Organisation)
@@ -60,10 +178,37 @@ class OrganisationAdmin(AuditedAdmin):
 
 @admin.register(models.Team)
 class TeamAdmin(AuditedAdmin):
+    """Admins edit every team. A manager sees and edits only the teams they lead: members, assignment
+    strategy, email and description, not the name (routing rules, the API and reports refer to it) nor the
+    lead (that is what gives them this page); they cannot add or delete teams (no permission)."""
+
     list_display = ["name", "lead", "assignment_strategy", "email"]
     search_fields = ["name"]
+    fields = ["name", "lead", "description", "email", "assignment_strategy"]
     autocomplete_fields = ["lead"]
     inlines = [MembershipInline]
+
+    @staticmethod
+    def _manages_all(request) -> bool:
+        return role_of(request.user) == Role.ADMIN
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("lead")
+        return queryset if self._manages_all(request) else queryset.filter(lead=request.user)
+
+    def get_object(self, request, object_id, from_field=None):
+        # Another lead's team answers 404 exactly like a missing one (not admin's redirect to the index).
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No such team")
+        return obj
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or self._manages_all(request) or obj.lead_id == request.user.id)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if self._manages_all(request) else ["name", "lead"]
 
 
 @admin.register(models.Service)

@@ -8,7 +8,7 @@ class ServicedeskConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from servicedesk import roles, tokens
+        from servicedesk import checks, roles, tokens  # noqa: F401  (checks registers itself)
 
         post_migrate.connect(roles.post_migrate_ensure_roles, sender=self)
         tokens.connect_signals()

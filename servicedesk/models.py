@@ -24,6 +24,17 @@ class Organisation(models.Model):
         return self.name
 
 
+def staff_role_users() -> Q:
+    """Users who hold an agent, manager or admin role: the only people a team can have as lead or member
+    (admin pickers and forms). An EXISTS, not a join, so a user in two groups is offered once."""
+    from django.contrib.auth.models import Group
+
+    from servicedesk.roles import STAFF_ROLES
+
+    in_staff_group = Group.objects.filter(user=models.OuterRef("pk"), name__in=[r.value for r in STAFF_ROLES])
+    return Q(models.Exists(in_staff_group)) | Q(is_superuser=True)
+
+
 class Team(models.Model):
     """A support team (assignment group): agents with a lead."""
 
@@ -35,8 +46,10 @@ class Team(models.Model):
     name = models.CharField(max_length=120, unique=True)
     description = models.TextField(blank=True)
     email = models.EmailField(blank=True, help_text="Where team notifications go; members if empty.")
+    # PROTECT: deleting the user who leads a team is refused (admin names the team); pick another lead first.
     lead = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="led_teams"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="led_teams",
+        limit_choices_to=staff_role_users,
     )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams", blank=True
@@ -53,7 +66,8 @@ class Team(models.Model):
 
 class TeamMembership(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships",
+                             limit_choices_to=staff_role_users)
     joined_at = models.DateTimeField(auto_now_add=True)
     # Round-robin assignment picks the member who got a ticket longest ago (never first).
     last_assigned_at = models.DateTimeField(null=True, blank=True)
@@ -70,7 +84,7 @@ class Profile(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     organisation = models.ForeignKey(
-        Organisation, null=True, blank=True, on_delete=models.SET_NULL, related_name="people"
+        Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="people"
     )
     job_title = models.CharField(max_length=120, blank=True)
     phone = models.CharField(max_length=40, blank=True)
@@ -92,7 +106,7 @@ class Service(models.Model):
 
     name = models.CharField(max_length=160, unique=True)
     description = models.TextField(blank=True)
-    owner_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="services")
+    owner_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="services")
     criticality = models.PositiveSmallIntegerField(choices=Criticality.choices, default=Criticality.MEDIUM)
     active = models.BooleanField(default=True)
 
@@ -125,7 +139,7 @@ class ConfigurationItem(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SERVER)
     state = models.CharField(max_length=20, choices=State.choices, default=State.LIVE)
     owner_team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="configuration_items"
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="configuration_items"
     )
     criticality = models.PositiveSmallIntegerField(choices=Criticality.choices, default=Criticality.MEDIUM)
     services = models.ManyToManyField(Service, related_name="configuration_items", blank=True)
@@ -183,7 +197,8 @@ class Ticket(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1, help_text="Raised by every change; stale writes are refused.")
-    # Deleting a ticket deletes its timeline and attachments (they have no foreign key to cascade on).
+    # Tickets are never deleted from admin or the API; `manage.py erase_ticket` (servicedesk.erasure) removes one
+    # with its timeline, attachments and files. These relations let the ORM cascade to both.
     timeline = GenericRelation("servicedesk.TimelineEntry")
     attachments = GenericRelation("servicedesk.Attachment")
 

@@ -1,12 +1,15 @@
 """Write paths of the shared kernel: timeline, attachments, audit, priority, people."""
 
 import mimetypes
+import os
+import re
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.template.defaultfilters import filesizeformat
 
 from servicedesk.errors import InvalidInput
@@ -18,9 +21,11 @@ from servicedesk.models import (
     Profile,
     Team,
     TeamMembership,
+    Ticket,
     TimelineEntry,
+    WebhookDelivery,
 )
-from servicedesk.roles import Role, ensure_roles
+from servicedesk.roles import Role, ensure_roles, role_of
 
 DEFAULT_PRIORITY_MATRIX = {
     (1, 1): 1,
@@ -143,15 +148,89 @@ def attachment_add(*, ticket, upload, by, entry: TimelineEntry | None = None, in
 # --- audit ----------------------------------------------------------------------------------------
 
 
-def audit_record(*, actor, action: str, obj=None, changes: dict | None = None) -> AuditLog:
+def audit_record(
+    *, actor, action: str, obj=None, changes: dict | None = None, object_repr: str | None = None
+) -> AuditLog:
+    if object_repr is None:
+        object_repr = str(obj) if obj is not None else ""
     return AuditLog.objects.create(
         actor=actor if actor is not None and actor.is_authenticated else None,
         action=action,
         content_type=ContentType.objects.get_for_model(obj) if obj is not None else None,
         object_id=str(obj.pk) if obj is not None else "",
-        object_repr=str(obj)[:200] if obj is not None else "",
+        object_repr=object_repr[:200],
         changes=changes or {},
     )
+
+
+# --- erasure --------------------------------------------------------------------------------------
+
+
+def ticket_model_for(number: str):
+    """The concrete ticket model whose NUMBER_PREFIX starts `number` (INC0001001 -> Incident), found among
+    the installed models, so the kernel needs no import of any practice app."""
+    from django.apps import apps
+
+    prefix = re.match(r"[A-Za-z]*", number or "").group(0).upper()
+    for model in apps.get_models():
+        if issubclass(model, Ticket) and model.NUMBER_PREFIX and model.NUMBER_PREFIX == prefix:
+            return model
+    known = sorted(m.NUMBER_PREFIX for m in apps.get_models() if issubclass(m, Ticket) and m.NUMBER_PREFIX)
+    raise InvalidInput(f"number: {number!r} is not a ticket number (known prefixes: {', '.join(known)})",
+                       field="number")
+
+
+@transaction.atomic
+def ticket_erase(*, number: str, by, reason: str) -> AuditLog:
+    """Erase a ticket for data protection: the ticket, its timeline, its attachments and their files, the
+    webhook deliveries about it, and the ticket's content in earlier audit rows (who did what and when stays).
+    One transaction; the files go only once it commits. The audit row names the operator, the reason and
+    the number, nothing else of the ticket."""
+    if not (reason or "").strip():
+        raise InvalidInput("reason: say why the ticket is erased (it goes into the audit trail)", field="reason")
+    if by is None or not by.is_active or role_of(by) != Role.ADMIN:
+        raise InvalidInput("by: only an active admin may erase a ticket", field="by")
+    model = ticket_model_for(number)
+    ticket = model.objects.select_for_update().filter(number=number.upper()).first()
+    if ticket is None:
+        raise InvalidInput(f"number: there is no {model._meta.verbose_name} {number.upper()}", field="number")
+    content_type = ContentType.objects.get_for_model(model)
+    ticket_id, number = ticket.pk, ticket.number
+    attachments = Attachment.objects.filter(content_type=content_type, object_id=ticket_id)
+    files = [name for name in attachments.values_list("file", flat=True) if name]
+    counts = {"attachments": attachments.count()}
+    attachments.delete()
+    counts["timeline_entries"] = TimelineEntry.objects.filter(content_type=content_type, object_id=ticket_id).delete()[0]
+    try:
+        ticket.delete()
+    except ProtectedError as error:
+        blockers = ", ".join(sorted({str(o) for o in error.protected_objects})[:10])
+        raise InvalidInput(f"number: {number} is still referenced by {blockers}", field="number") from error
+    counts["webhook_deliveries"] = WebhookDelivery.objects.filter(payload__number=number).delete()[0]
+    # Earlier audit rows keep actor, action and time; their copy of the ticket's title and values goes.
+    AuditLog.objects.filter(content_type=content_type, object_id=str(ticket_id)).update(
+        object_repr=number, changes={"erased": True}
+    )
+    log = AuditLog.objects.create(
+        actor=by, action="ticket.erased", content_type=content_type, object_id=str(ticket_id),
+        object_repr=number, changes={"number": number, "reason": reason.strip(), **counts, "files": len(files)},
+    )
+    transaction.on_commit(lambda: _files_delete(files))
+    return log
+
+
+def _files_delete(names: list[str]) -> None:
+    from django.core.files.storage import default_storage
+
+    folders = set()
+    for name in names:
+        default_storage.delete(name)
+        folders.add(name.rsplit("/", 1)[0])
+    for folder in folders:  # attachments/<type>/<ticket id>/, empty now on the local file system
+        try:
+            os.rmdir(default_storage.path(folder))
+        except (NotImplementedError, OSError):
+            pass
 
 
 # --- people ---------------------------------------------------------------------------------------

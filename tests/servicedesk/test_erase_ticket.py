@@ -1,0 +1,111 @@
+"""`manage.py erase_ticket`: the one way a ticket is deleted (data protection), with an audit row."""
+
+import io
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+
+from incidents.models import Incident
+from incidents.services import incident_comment_add
+from servicedesk.models import Attachment, AuditLog, TimelineEntry, Webhook, WebhookDelivery
+from servicedesk.services import attachment_add
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator(make_user):
+    return make_user("admin", username="dpo")
+
+
+@pytest.fixture
+def ticket(incident_factory, requester, agent, settings):
+    Webhook.objects.create(name="Chat", url="https://hooks.example.com/x", secret="s")
+    incident = incident_factory(title="Alice Able's laptop was stolen", description="Home address: 1 Main St")
+    incident_comment_add(incident=incident, author=agent, body="Please call us on 555-0100")
+    attachment = attachment_add(ticket=incident, by=requester,
+                                upload=SimpleUploadedFile("police-report.pdf", b"%PDF-1.4 report", "application/pdf"))
+    path = Path(settings.MEDIA_ROOT) / attachment.file.name
+    assert path.exists()
+    return incident, path
+
+
+def erase(number, *args, stdin=None):
+    out = io.StringIO()
+    call_command("erase_ticket", number, *args, stdout=out, stdin=stdin)
+    return out.getvalue()
+
+
+def test_it_erases_the_ticket_its_timeline_attachments_and_files_and_audits_who_and_why(
+    ticket, operator, django_capture_on_commit_callbacks
+):
+    incident, path = ticket
+    assert WebhookDelivery.objects.filter(payload__number=incident.number).exists()
+    with django_capture_on_commit_callbacks() as callbacks:
+        output = erase(incident.number, "--by", "dpo", "--reason", "GDPR art. 17 request #42", "--yes")
+        assert path.exists(), "files go only once the erasure commits"
+    for callback in callbacks:
+        callback()
+
+    assert f"Erased {incident.number}" in output
+    assert not Incident.objects.filter(id=incident.id).exists()
+    assert not TimelineEntry.objects.filter(object_id=incident.id).exists()
+    assert not Attachment.objects.exists()
+    assert not path.exists() and not path.parent.exists()
+    assert not WebhookDelivery.objects.filter(payload__number=incident.number).exists()
+    log = AuditLog.objects.get(action="ticket.erased")
+    assert log.actor == operator and log.object_repr == incident.number
+    assert log.changes["reason"] == "GDPR art. 17 request #42"
+    assert log.changes["attachments"] == 1 and log.changes["files"] == 1 and log.changes["timeline_entries"] >= 3
+    trail = str(list(AuditLog.objects.values_list("object_repr", "changes")))
+    assert "stolen" not in trail and "Main St" not in trail, "no content of the ticket is left in the audit trail"
+    assert AuditLog.objects.filter(action="incident.created", object_repr=incident.number).exists()
+
+
+def test_it_asks_for_the_number_and_erases_nothing_when_not_confirmed(ticket, operator):
+    incident, path = ticket
+    with pytest.raises(CommandError, match="not confirmed: nothing was erased"):
+        erase(incident.number, "--by", "dpo", "--reason", "request", stdin=io.StringIO("yes\n"))
+    assert Incident.objects.filter(id=incident.id).exists() and path.exists()
+    assert not AuditLog.objects.filter(action="ticket.erased").exists()
+
+
+def test_it_erases_after_the_number_is_typed(ticket, operator):
+    incident, _ = ticket
+    output = erase(incident.number.lower(), "--by", "dpo", "--reason", "request",
+                   stdin=io.StringIO(f"{incident.number}\n"))
+    assert f"Type {incident.number} to confirm" in output
+    assert not Incident.objects.filter(id=incident.id).exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--by", "agnes", "--reason", "r"], "by: only an active admin may erase a ticket"),
+    (["--by", "nobody", "--reason", "r"], "--by: there is no user 'nobody'"),
+    (["--by", "dpo", "--reason", "  "], "reason: say why the ticket is erased"),
+])
+def test_it_refuses_a_non_admin_an_unknown_operator_or_no_reason(ticket, operator, args, message):
+    incident, path = ticket
+    with pytest.raises(CommandError, match=message):
+        erase(incident.number, *args, "--yes")
+    assert Incident.objects.filter(id=incident.id).exists() and path.exists()
+
+
+@pytest.mark.parametrize(("number", "message"), [
+    ("XYZ0001", "number: 'XYZ0001' is not a ticket number"),
+    ("INC9999999", "there is no incident INC9999999"),
+])
+def test_it_names_an_unknown_number(operator, number, message):
+    with pytest.raises(CommandError, match=message):
+        erase(number, "--by", "dpo", "--reason", "r", "--yes")
+
+
+def test_it_unlinks_children_of_an_erased_parent_and_keeps_them(incident_factory, operator, agent):
+    from incidents.services import incident_update
+
+    parent, child = incident_factory(title="Mail down"), incident_factory(title="No mail on floor 2")
+    incident_update(incident_id=child.id, actor=agent, parent=parent)
+    erase(parent.number, "--by", "dpo", "--reason", "r", "--yes")
+    child.refresh_from_db()
+    assert child.parent is None
