@@ -138,7 +138,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     list_display = ["id", "handler", "state", "attempts", "short_error", "next_attempt_at", "created_at",
                     "processed_at"]
     list_filter = ["state", "handler"]
-    search_fields = ["=id", "handler", "last_error"]
+    search_fields = ["handler", "last_error"]
     readonly_fields = [f.name for f in models.OutboxMessage._meta.fields]
     actions = ["retry_failed"]
     show_full_result_count = False  # the table grows with every side effect: no COUNT(*) per page

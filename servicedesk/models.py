@@ -357,7 +357,7 @@ class OutboxMessage(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-created_at", "-id"]
+        ordering = ["-id"]  # newest first, read through the primary key
         indexes = [
             # The relay's due query reads only pending rows, in due order: O(due), not O(history).
             models.Index(fields=["next_attempt_at"], name="outbox_pending_due_idx",

@@ -310,3 +310,19 @@ def test_admin_lists_messages_and_queues_failed_ones_again(make_user, client, dj
     assert [cb.args for cb in callbacks] == [(failed.id,)]
     assert AuditLog.objects.filter(action="outboxmessage.retried", actor=admin, changes={"ids": [failed.id]}).exists()
     assert outbox_process(failed.id) == "done"
+
+
+def test_the_migration_gives_deliveries_left_pending_by_the_old_code_an_outbox_message():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from servicedesk.models import Webhook, WebhookDelivery
+
+    migration = import_module("servicedesk.migrations.0004_outbox_idempotency")
+    hook = Webhook.objects.create(name="ops", url="http://127.0.0.1:9/", secret="x")
+    stuck = WebhookDelivery.objects.create(webhook=hook, event="incident.created", payload={})
+    WebhookDelivery.objects.create(webhook=hook, event="incident.created", payload={}, state="delivered")
+    migration.redrive_pending_webhook_deliveries(apps, None)
+    assert list(OutboxMessage.objects.values_list("handler", "payload", "state")) == [
+        ("webhook.deliver", {"delivery_id": stuck.id}, "pending")]
