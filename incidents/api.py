@@ -20,6 +20,7 @@ from servicedesk.api.serializers import (
     TimelineEntrySerializer,
     UserRefField,
 )
+from servicedesk.idempotency import IdempotentCreateMixin
 from servicedesk.models import ConfigurationItem, Service, Team
 from servicedesk.roles import is_staff_role
 from servicedesk.selectors import attachments_visible_to, timeline_visible_to
@@ -136,8 +137,8 @@ def _agents_only(request):
         raise PermissionDenied("Only agents can do this.")
 
 
-class IncidentViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                      viewsets.GenericViewSet):
+class IncidentViewSet(IdempotentCreateMixin, mixins.CreateModelMixin, mixins.ListModelMixin,
+                      mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Incidents visible to the caller: agents see all, requesters only their own (others answer 404).
 
     Filters: status, priority, assignment_group, assignee, requester, service, major, q (full text over title,

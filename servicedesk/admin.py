@@ -274,3 +274,46 @@ class HeartbeatAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(models.OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    """Every side effect waiting, done or failed; failed ones can be queued again."""
+
+    list_display = ["id", "handler", "state", "attempts", "short_error", "next_attempt_at", "created_at",
+                    "processed_at"]
+    list_filter = ["state", "handler"]
+    search_fields = ["handler", "last_error"]
+    readonly_fields = [f.name for f in models.OutboxMessage._meta.fields]
+    actions = ["retry_failed"]
+    show_full_result_count = False  # the table grows with every side effect: no COUNT(*) per page
+
+    @admin.display(description="last error")
+    def short_error(self, obj):
+        return (obj.last_error[:80] + "...") if len(obj.last_error) > 80 else obj.last_error
+
+    @admin.action(description="Retry selected failed messages")
+    def retry_failed(self, request, queryset):
+        from servicedesk.outbox import outbox_retry_failed
+
+        count = outbox_retry_failed(queryset.values_list("id", flat=True), actor=request.user)
+        self.message_user(request, f"{count} failed message(s) queued again.")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    list_display = ["key", "owner", "method", "path", "status_code", "created_at"]
+    search_fields = ["key", "owner"]
+    readonly_fields = [f.name for f in models.IdempotencyKey._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

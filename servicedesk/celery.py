@@ -1,7 +1,8 @@
 """The Celery application. Workers: `celery -A servicedesk worker`; scheduler: `celery -A servicedesk beat`.
 
 Conventions (see docs/architecture.md): tasks take ids and plain values, call one service, are safe to
-run twice, and are queued only through `transaction.on_commit` (servicedesk.tasking.enqueue_on_commit).
+run twice, and are queued only through the outbox (servicedesk.outbox; tasking.enqueue_on_commit), which
+hands them over on commit and re-drives them when the broker was down.
 """
 
 import os

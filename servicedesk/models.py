@@ -363,3 +363,58 @@ class Heartbeat(models.Model):
 
     def __str__(self):
         return f"{self.name} at {self.seen_at}"
+
+
+class OutboxMessage(models.Model):
+    """One side effect (a mail, a webhook delivery, a task) written in the same transaction as the change.
+
+    On commit its id is handed to Celery; whatever is still pending later is re-driven by the relay
+    (servicedesk.outbox). Processing claims the row with SELECT ... FOR UPDATE SKIP LOCKED, so two
+    workers never run one message at the same time, and marks it done in that same transaction.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    handler = models.CharField(max_length=80, help_text='Registered handler key, e.g. "email.send".')
+    payload = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]  # newest first, read through the primary key
+        indexes = [
+            # The relay's due query reads only pending rows, in due order: O(due), not O(history).
+            models.Index(fields=["next_attempt_at"], name="outbox_pending_due_idx",
+                         condition=Q(state="pending")),
+            models.Index(fields=["state", "processed_at"], name="outbox_state_processed_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.handler} #{self.id} ({self.state})"
+
+
+class IdempotencyKey(models.Model):
+    """The first response to a creating POST sent with an `Idempotency-Key` header, replayed to retries."""
+
+    owner = models.CharField(max_length=100, help_text='Who sent it, e.g. "user:12".')
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_owner_key_uniq")]
+
+    def __str__(self):
+        return f"{self.owner} {self.key} -> {self.status_code}"

@@ -1,15 +1,20 @@
-"""Outbound notifications: templated email and signed webhooks, both sent by Celery after commit.
+"""Outbound notifications: templated email and signed webhooks, both outbox messages (servicedesk.outbox).
 
-Email: `email_enqueue(template="incident_created", to=[...], context={...})` renders
-templates/email/<template>.subject.txt, .txt and (optional) .html in the worker.
+Email: `email_enqueue(template="incident_created", to=[...], context={...})` writes an "email.send"
+message in the caller's transaction; the worker renders templates/email/<template>.subject.txt, .txt and
+(optional) .html and sends it. The message is marked done in the transaction that claimed it, so one
+message sends one mail; its Message-ID is derived from the message, so even a re-send after a crash
+carries the same Message-ID.
 
-Webhooks: `webhooks_emit("incident.created", payload)` stores one delivery per interested webhook in the
-caller's transaction and queues them on commit. Each POST carries
+Webhooks: `webhooks_emit("incident.created", payload)` stores one delivery per interested webhook and one
+"webhook.deliver" message per delivery in the caller's transaction. Each POST carries
     X-Servicedesk-Event: incident.created
     X-Servicedesk-Delivery: <delivery id>
     X-Servicedesk-Timestamp: <unix seconds>
     X-Servicedesk-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" keyed with the secret>
-so a receiver can check both origin and freshness (see `webhook_signature`).
+so a receiver can check both origin and freshness (see `webhook_signature`), and drop a repeated delivery
+id (delivery is at least once). 5xx, 429 and an unreachable receiver are retried with exponential backoff
+(9 attempts); a 4xx fails at once. Every attempt is recorded on the delivery.
 """
 
 import hashlib
@@ -18,6 +23,7 @@ import json
 import logging
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from django.conf import settings
@@ -27,30 +33,29 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from servicedesk.models import Webhook, WebhookDelivery
-from servicedesk.tasking import enqueue_on_commit
+from servicedesk.models import OutboxMessage, Webhook, WebhookDelivery
+from servicedesk.outbox import Fail, Retry, outbox_enqueue, outbox_enqueue_many, outbox_handler
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Servicedesk-Webhooks/1"
 WEBHOOK_TIMEOUT_SECONDS = 10
+WEBHOOK_MAX_ATTEMPTS = 9
 
 
 def email_enqueue(*, template: str, to: list[str], context: dict) -> None:
     recipients = sorted({address for address in to if address})
     if not recipients:
         return
-    from servicedesk.tasks import email_send
-
-    context = json.loads(json.dumps(context, cls=DjangoJSONEncoder))  # plain values only over the broker
-    enqueue_on_commit(email_send, template=template, to=recipients, context=context)
+    outbox_enqueue("email.send", {"template": template, "to": recipients, "context": context})
 
 
-def email_render_and_send(*, template: str, to: list[str], context: dict) -> int:
+def email_render_and_send(*, template: str, to: list[str], context: dict, message_id: str = "") -> int:
     context = {"site_url": settings.SITE_URL, **context}
     subject = " ".join(render_to_string(f"email/{template}.subject.txt", context).split())
     text = render_to_string(f"email/{template}.txt", context)
-    message = EmailMultiAlternatives(subject=subject, body=text, to=to)
+    headers = {"Message-ID": message_id} if message_id else None
+    message = EmailMultiAlternatives(subject=subject, body=text, to=to, headers=headers)
     try:
         message.attach_alternative(render_to_string(f"email/{template}.html", context), "text/html")
     except TemplateDoesNotExist:
@@ -58,10 +63,21 @@ def email_render_and_send(*, template: str, to: list[str], context: dict) -> int
     return message.send()
 
 
+def email_message_id(message: OutboxMessage) -> str:
+    """A Message-ID fixed by the outbox message, so a re-sent copy is recognisably the same mail."""
+    domain = urllib.parse.urlsplit(settings.SITE_URL).hostname or "servicedesk"
+    return f"<outbox.{message.id}.{int(message.created_at.timestamp())}@{domain}>"
+
+
+@outbox_handler("email.send", retry_on=(OSError,), max_attempts=9)  # smtplib's errors are OSErrors
+def _email_send(message: OutboxMessage) -> None:
+    payload = message.payload
+    email_render_and_send(template=payload["template"], to=payload["to"], context=payload["context"],
+                          message_id=email_message_id(message))
+
+
 def webhooks_emit(event: str, payload: dict) -> list[int]:
     """Record a delivery for each active webhook that wants `event`; send them after commit."""
-    from servicedesk.tasks import webhook_deliver
-
     body = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
     deliveries = [
         WebhookDelivery(webhook=hook, event=event, payload=body)
@@ -69,9 +85,13 @@ def webhooks_emit(event: str, payload: dict) -> list[int]:
         if hook.wants(event)
     ]
     WebhookDelivery.objects.bulk_create(deliveries)
-    for delivery in deliveries:
-        enqueue_on_commit(webhook_deliver, delivery_id=delivery.id)
+    outbox_enqueue_many("webhook.deliver", [{"delivery_id": d.id} for d in deliveries])
     return [d.id for d in deliveries]
+
+
+def webhook_enqueue(delivery: WebhookDelivery) -> OutboxMessage:
+    """Queue (again) one stored delivery."""
+    return outbox_enqueue("webhook.deliver", {"delivery_id": delivery.id})
 
 
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -136,3 +156,21 @@ def webhook_give_up(delivery_id: int, error: str) -> None:
     WebhookDelivery.objects.filter(id=delivery_id).exclude(state=WebhookDelivery.State.DELIVERED).update(
         state=WebhookDelivery.State.FAILED, error=error[:2000]
     )
+
+
+def _webhook_give_up(message: OutboxMessage, error: str) -> None:
+    webhook_give_up(message.payload["delivery_id"], error)
+
+
+@outbox_handler("webhook.deliver", max_attempts=WEBHOOK_MAX_ATTEMPTS, on_give_up=_webhook_give_up)
+def _webhook_deliver(message: OutboxMessage) -> Retry | Fail | None:
+    """One attempt; the delivery row keeps what happened (attempts, code, error) whatever the outcome."""
+    try:
+        delivery = webhook_send(message.payload["delivery_id"])
+    except WebhookDelivery.DoesNotExist:
+        return Fail("the delivery was deleted")
+    except WebhookTransientError as exc:
+        return Retry(str(exc))
+    if delivery.state == WebhookDelivery.State.FAILED:
+        return Fail(delivery.error)
+    return None

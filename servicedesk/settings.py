@@ -250,6 +250,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     for _folder in ("queue", "control", "processed"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Publishing must fail fast when the broker is down: the outbox relay re-drives what could not be
+    # handed off, so a request never waits on an unreachable broker.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": env_int("CELERY_BROKER_CONNECT_TIMEOUT", 2)}
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECT_TIMEOUT", 2)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -262,10 +267,22 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "servicedesk")
 # Seconds between worker heartbeats, and the age after which /healthz calls the worker down.
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 15)
 WORKER_HEARTBEAT_MAX_AGE = env_int("WORKER_HEARTBEAT_MAX_AGE", 90)
+# Outbox (servicedesk.outbox): the relay runs every OUTBOX_RELAY_SECONDS and re-drives pending messages
+# older than OUTBOX_RELAY_MIN_AGE_SECONDS (younger ones are still on their way through the broker), at most
+# OUTBOX_RELAY_BATCH per run. Done messages are kept OUTBOX_KEEP_DAYS; failed ones until retried or deleted.
+OUTBOX_RELAY_SECONDS = env_int("OUTBOX_RELAY_SECONDS", 30)
+OUTBOX_RELAY_MIN_AGE = timedelta(seconds=env_int("OUTBOX_RELAY_MIN_AGE_SECONDS", 60))
+OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 500)
+OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", 7)
+# How long a stored Idempotency-Key answers retries of a creating POST.
+IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
 # The beat schedule lives here, in one place. django-celery-beat copies it into the database at start,
 # where admins can see, pause and re-time each entry (Admin > Periodic tasks).
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "servicedesk.tasks.worker_heartbeat", "schedule": float(WORKER_HEARTBEAT_SECONDS)},
+    "outbox-relay": {"task": "servicedesk.tasks.outbox_relay", "schedule": float(OUTBOX_RELAY_SECONDS)},
+    "outbox-purge": {"task": "servicedesk.tasks.outbox_purge", "schedule": 3600.0},
+    "idempotency-keys-purge": {"task": "servicedesk.tasks.idempotency_keys_purge", "schedule": 3600.0},
     "incidents-auto-close": {"task": "incidents.tasks.incidents_auto_close", "schedule": 15 * 60.0},
 }
 

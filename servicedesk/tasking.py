@@ -1,13 +1,15 @@
-"""The one way services queue background work: after the transaction commits, never inside it."""
+"""The one way services queue background work: an outbox row in the caller's transaction.
 
-from functools import partial
+`enqueue_on_commit(task, **kwargs)` writes a "task.run" outbox message; once the transaction commits it
+is handed to Celery, and if the broker is down then, the outbox relay runs it later (servicedesk.outbox).
+A rolled-back write therefore never sends mail, calls a webhook or starts fulfilment, and a committed one
+never loses its work. The task body runs inside the outbox claim, so its writes commit with the message's
+"done" mark; kwargs must be JSON values (ids, strings, numbers).
+"""
 
-from django.db import transaction
+from servicedesk.outbox import outbox_enqueue
 
 
 def enqueue_on_commit(task, **kwargs) -> None:
-    """Queue `task.delay(**kwargs)` once the current transaction commits (at once outside one).
-
-    A rolled-back write therefore never sends mail, calls a webhook or starts fulfilment.
-    """
-    transaction.on_commit(partial(task.delay, **kwargs))
+    """Run `task(**kwargs)` in the background once the current transaction commits (at once outside one)."""
+    outbox_enqueue("task.run", {"task": task.name, "kwargs": kwargs})

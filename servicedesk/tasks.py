@@ -1,29 +1,37 @@
 """Kernel tasks: thin wrappers that fetch by id and call one service."""
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 
-from servicedesk import notifications
+from servicedesk import idempotency, notifications, outbox  # noqa: F401 - notifications registers handlers
 from servicedesk.health import heartbeat_record
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, retry_backoff_max=600, max_retries=8)
-def email_send(*, template: str, to: list[str], context: dict) -> int:
-    return notifications.email_render_and_send(template=template, to=to, context=context)
+@shared_task(ignore_result=True)
+def outbox_process(message_id: int) -> str | None:
+    """Run one outbox message handed off on commit; a retry is handed off again with its backoff."""
+    return outbox.outbox_process(message_id, reschedule=True)
 
 
-@shared_task(bind=True, acks_late=True, max_retries=8)
-def webhook_deliver(self, *, delivery_id: int) -> str:
-    try:
-        return notifications.webhook_send(delivery_id).state
-    except notifications.WebhookTransientError as exc:
-        if self.request.retries >= self.max_retries:
-            notifications.webhook_give_up(delivery_id, f"gave up after {self.request.retries + 1} attempts: {exc}")
-            return "failed"
-        raise self.retry(exc=exc, countdown=min(600, 5 * 2**self.request.retries)) from exc
+@shared_task(ignore_result=True)
+def outbox_relay(min_age_seconds: float | None = None) -> int:
+    """Beat: re-drive outbox messages still pending past a short age (see settings.CELERY_BEAT_SCHEDULE)."""
+    min_age = None if min_age_seconds is None else timedelta(seconds=min_age_seconds)
+    return outbox.outbox_relay(min_age=min_age)
+
+
+@shared_task(ignore_result=True)
+def outbox_purge() -> int:
+    return outbox.outbox_purge()
+
+
+@shared_task(ignore_result=True)
+def idempotency_keys_purge() -> int:
+    return idempotency.idempotency_keys_purge()
 
 
 @shared_task(ignore_result=True)

@@ -3,18 +3,20 @@
 import pytest
 
 from incidents import services
-from servicedesk.models import Team, Webhook, WebhookDelivery
+from servicedesk import outbox
+from servicedesk.models import OutboxMessage, Team, Webhook, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
 
 def queued_mail(callbacks) -> list[tuple[str, list[str], str]]:
-    """(template, recipients, headline) of every email queued by the captured on-commit callbacks."""
+    """(template, recipients, headline) of every email handed to the worker by the captured on-commit callbacks."""
     mails = []
     for callback in callbacks:
-        task = callback.func.__self__
-        if task.name == "servicedesk.tasks.email_send":
-            kw = callback.keywords
+        assert callback.func is outbox.hand_off
+        message = OutboxMessage.objects.get(id=callback.args[0])
+        if message.handler == "email.send":
+            kw = message.payload
             mails.append((kw["template"], kw["to"], kw["context"].get("headline", "")))
     return mails
 
@@ -116,11 +118,12 @@ def test_raising_the_priority_renotifies_and_emits_an_escalation(incident_factor
 def test_the_update_email_renders_for_agents_with_a_workspace_link(incident_factory, agent, team):
     from django.core import mail
 
-    from servicedesk.tasks import email_send
+    from servicedesk.notifications import email_enqueue
 
     incident = incident_factory(assignment_group=team)
-    email_send.apply(kwargs={"template": "incident_update", "to": ["agnes@example.com"], "context": {
+    email_enqueue(template="incident_update", to=["agnes@example.com"], context={
         "incident": services.incident_payload(incident), "headline": "Assigned to you: x", "details": "",
-        "audience": "agent"}}).get()
+        "audience": "agent"})
+    assert outbox.outbox_process(OutboxMessage.objects.filter(handler="email.send").latest("id").id) == "done"
     assert mail.outbox[-1].subject == f"[{incident.number}] Assigned to you: x"
     assert f"/agent/incidents/{incident.number}/" in mail.outbox[-1].body

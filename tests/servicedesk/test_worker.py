@@ -3,32 +3,19 @@
 The test commits work the way the application does (services enqueue on commit) and watches the
 worker, started as a separate `celery -A servicedesk worker` process, carry it out."""
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from incidents.services import incident_create
 from servicedesk.celery import app as celery_app
 from servicedesk.models import Heartbeat, Webhook, WebhookDelivery
 from tests.peers import HttpReceiver, SmtpSink
+from tests.workers import celery_worker, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def wait_for(predicate, timeout=45.0, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 @pytest.fixture
@@ -41,36 +28,8 @@ def smtp():
 def worker(smtp, tmp_path):
     """Start `celery -A servicedesk worker` against the test database and the test broker."""
     celery_app.control.purge()  # nothing left over from other tests reaches this worker
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(smtp.port),
-        "SERVICEDESK_VAR_DIR": str(tmp_path),
-        "MEDIA_ROOT": str(tmp_path / "media"),
-    }
-    log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "servicedesk", "worker", "--pool", "solo", "--loglevel", "info",
-         "--without-gossip", "--without-mingle", "--hostname", "test-worker@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        # The worker stamps its heartbeat when it is ready (celery.signals.worker_ready).
-        ready = wait_for(lambda: Heartbeat.objects.filter(name="worker").exists(), timeout=60)
-        if not ready:
-            log.seek(0)
-            pytest.fail(f"the worker did not come up within 60s:\n{log.read()[-3000:]}")
+    with celery_worker(broker_url=settings.CELERY_BROKER_URL, smtp_port=smtp.port, tmp_path=tmp_path) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_a_committed_incident_is_mailed_and_webhooked_by_a_real_worker(worker, smtp, make_user, client):

@@ -1,0 +1,304 @@
+"""The transactional outbox: every side effect is a row written in the same transaction as the change.
+
+    outbox_enqueue("email.send", {"template": ..., "to": [...], "context": {...}})
+
+writes an `OutboxMessage` in the caller's transaction and, once it commits, hands the row's id to Celery
+(`servicedesk.tasks.outbox_process`). A rolled-back write therefore leaves nothing to send, and a committed
+one never loses its side effect: when the broker is unreachable the hand-off is logged (one WARNING line)
+and skipped, the caller's write still succeeds, and the relay (`outbox_relay`, run by beat) re-drives every
+row still pending past a short age.
+
+Processing claims the row with SELECT ... FOR UPDATE SKIP LOCKED, runs its handler inside a savepoint and
+records the outcome in the same transaction, so two workers or relays never run one message at the same
+time, and a message marked done is never run again. Delivery is at least once: a process killed after the
+handler's outside effect but before the commit leaves the row pending, and it runs again. Handlers whose
+effects stay in the database are exactly once (their writes commit with the "done" mark).
+
+Handlers are registered by key, so practice apps plug in their own side effects without the kernel
+importing them (register them in the app's `tasks.py`, which every worker imports):
+
+    @outbox_handler("sla.escalate", retry_on=(SomeTransientError,), max_attempts=5)
+    def escalate(message): ...
+
+A handler returns None (done), `Retry("why")` (keep its writes, try again after a backoff), or
+`Fail("why")` (keep its writes, give up now). Raising one of its `retry_on` exceptions rolls its writes
+back and retries; any other exception rolls back and fails the message at once. After `max_attempts`
+the message fails and the handler's `on_give_up(message, error)` runs. Failed messages are listed in
+admin (Outbox messages), where an action queues them again.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from servicedesk.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+State = OutboxMessage.State
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Returned by a handler: this attempt failed but a later one may succeed; keep what it wrote."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class Fail:
+    """Returned by a handler: the message can never succeed (e.g. the receiver refused it); keep its writes."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class Handler:
+    key: str
+    func: Callable
+    retry_on: tuple[type[BaseException], ...]
+    max_attempts: int
+    on_give_up: Callable | None
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Seconds before the next attempt after `attempts` failed ones: 5, 10, 20, ... up to 10 minutes."""
+        return timedelta(seconds=min(600, 5 * 2 ** max(0, attempts - 1)))
+
+
+_handlers: dict[str, Handler] = {}
+
+
+def outbox_handler(key: str, *, retry_on: tuple[type[BaseException], ...] = (), max_attempts: int = 9,
+                   on_give_up: Callable | None = None):
+    """Register `func(message)` as the handler of outbox messages with this key."""
+
+    def register(func):
+        existing = _handlers.get(key)
+        if existing is not None and existing.func.__qualname__ != func.__qualname__:
+            raise ValueError(f"outbox handler {key!r} is already registered by {existing.func.__qualname__}")
+        _handlers[key] = Handler(key=key, func=func, retry_on=tuple(retry_on), max_attempts=max_attempts,
+                                 on_give_up=on_give_up)
+        return func
+
+    return register
+
+
+def handler_for(key: str) -> Handler | None:
+    if key not in _handlers:
+        # Handlers live in each app's tasks.py; a process that has not imported them yet (a shell, the
+        # test runner) loads them the way the worker does.
+        from servicedesk.celery import app
+
+        app.loader.import_default_modules()
+    return _handlers.get(key)
+
+
+# --- writing ---------------------------------------------------------------------------------------------
+
+
+def _plain(payload: dict) -> dict:
+    """Only JSON values reach the row (dates and decimals become strings), as the handler will read them."""
+    return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+
+
+def outbox_enqueue(handler: str, payload: dict, *, delay: timedelta | None = None) -> OutboxMessage:
+    """Write one message in the current transaction; hand it to Celery once it commits.
+
+    With `delay` the message waits for the relay once it is due (no hand-off on commit).
+    """
+    return outbox_enqueue_many(handler, [payload], delay=delay)[0]
+
+
+def outbox_enqueue_many(handler: str, payloads: list[dict], *, delay: timedelta | None = None
+                        ) -> list[OutboxMessage]:
+    now = timezone.now()
+    messages = OutboxMessage.objects.bulk_create(
+        OutboxMessage(handler=handler, payload=_plain(payload), created_at=now,
+                      next_attempt_at=now + (delay or timedelta(0)))
+        for payload in payloads
+    )
+    if not delay:
+        for message in messages:
+            transaction.on_commit(partial(hand_off, message.id))
+    return messages
+
+
+# --- handing off to Celery -------------------------------------------------------------------------------
+
+# After a failed publish, further hand-offs to that broker are skipped for a few seconds (the relay picks
+# their rows up), so a request that wrote several messages during an outage pays for one failed connect.
+BROKER_DOWN_PAUSE_SECONDS = 10.0
+_broker_down_until: dict[str, float] = {}
+
+
+def hand_off(message_id: int, *, countdown: float | None = None) -> bool:
+    """Publish `outbox_process(message_id)`. Never raises: a broker failure is logged and left to the relay."""
+    from servicedesk.celery import app
+    from servicedesk.tasks import outbox_process
+
+    broker = app.conf.broker_url or ""
+    if _broker_down_until.get(broker, 0.0) > time.monotonic():
+        log.debug("outbox: broker marked down, message %s left to the relay", message_id)
+        return False
+    try:
+        # One connection attempt, bounded by broker_connection_timeout: fail fast rather than hold a request.
+        outbox_process.apply_async(args=[message_id], countdown=countdown, retry=True,
+                                   retry_policy={"max_retries": 0})
+    except Exception as exc:  # noqa: BLE001 - whatever the broker raised, the committed write stands
+        _broker_down_until[broker] = time.monotonic() + BROKER_DOWN_PAUSE_SECONDS
+        log.warning("outbox: could not hand message %s to the broker (%s: %s); the relay will re-drive it",
+                    message_id, exc.__class__.__name__, exc)
+        return False
+    _broker_down_until.pop(broker, None)
+    return True
+
+
+# --- processing ------------------------------------------------------------------------------------------
+
+
+def _due(now):
+    return OutboxMessage.objects.filter(state=State.PENDING, next_attempt_at__lte=now)
+
+
+def outbox_process(message_id: int, *, now=None, reschedule: bool = False) -> str | None:
+    """Claim and run one message if it is pending and due; return its new state.
+
+    None means it was not ours to run: already done or failed, claimed by another worker right now
+    (SKIP LOCKED), or not due yet (a stale duplicate of a rescheduled message). With `reschedule`, a
+    message left pending for a retry is handed to Celery again with the backoff as countdown.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        message = _due(now).select_for_update(skip_locked=True).filter(id=message_id).first()
+        if message is None:
+            return None
+        _run(message)
+        if reschedule and message.state == State.PENDING:
+            countdown = max(0.0, (message.next_attempt_at - timezone.now()).total_seconds())
+            transaction.on_commit(partial(hand_off, message.id, countdown=countdown))
+        return message.state
+
+
+def outbox_relay(*, batch: int | None = None, min_age: timedelta | None = None, time_budget: float = 20.0,
+                 now=None) -> int:
+    """Run pending messages that are due and older than `min_age`, one claimed row at a time.
+
+    The age leaves fresh messages to their on-commit hand-off; what is older was lost on the way (broker
+    down, worker killed) or is waiting for a retry. Several relays at once never run one message twice.
+    Returns how many messages it ran.
+    """
+    batch = batch or settings.OUTBOX_RELAY_BATCH
+    min_age = settings.OUTBOX_RELAY_MIN_AGE if min_age is None else min_age
+    now = now or timezone.now()
+    deadline = time.monotonic() + time_budget
+    ran = 0
+    while ran < batch and time.monotonic() < deadline:
+        with transaction.atomic():
+            message = (_due(now).filter(created_at__lte=now - min_age).order_by("next_attempt_at", "id")
+                       .select_for_update(skip_locked=True).first())
+            if message is None:
+                break
+            _run(message)
+        ran += 1
+    if ran:
+        log.info("outbox relay ran %s message(s)", ran)
+    return ran
+
+
+def _run(message: OutboxMessage) -> None:
+    """Run the claimed (row-locked) message's handler and record the outcome on it."""
+    message.attempts += 1
+    handler = handler_for(message.handler)
+    if handler is None:
+        _finish(message, State.FAILED, f"no handler registered for {message.handler!r}")
+        log.error("outbox: message %s has no handler %r", message.id, message.handler)
+        return
+    try:
+        with transaction.atomic():  # a savepoint: the handler's writes commit with the outcome, or not at all
+            outcome = handler.func(message)
+    except handler.retry_on as exc:
+        outcome = Retry(f"{exc.__class__.__name__}: {exc}")
+    except Exception as exc:
+        log.exception("outbox: message %s (%s) failed", message.id, message.handler)
+        _finish(message, State.FAILED, f"{exc.__class__.__name__}: {exc}")
+        return
+    if isinstance(outcome, Fail):
+        _finish(message, State.FAILED, outcome.error)
+    elif isinstance(outcome, Retry):
+        if message.attempts >= handler.max_attempts:
+            error = f"gave up after {message.attempts} attempts: {outcome.error}"
+            log.warning("outbox: message %s (%s) %s", message.id, message.handler, error)
+            if handler.on_give_up is not None:
+                handler.on_give_up(message, error)
+            _finish(message, State.FAILED, error)
+        else:
+            message.last_error = outcome.error[:4000]
+            message.next_attempt_at = timezone.now() + handler.backoff(message.attempts)
+            message.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+    else:
+        _finish(message, State.DONE, "")
+
+
+def _finish(message: OutboxMessage, state: str, error: str) -> None:
+    message.state = state
+    message.last_error = error[:4000]
+    message.processed_at = timezone.now()
+    message.save(update_fields=["state", "attempts", "last_error", "processed_at"])
+
+
+# --- upkeep ----------------------------------------------------------------------------------------------
+
+
+def outbox_retry_failed(message_ids, *, actor=None) -> int:
+    """Queue failed messages again (admin action): pending, attempts from zero, handed off on commit."""
+    from servicedesk.services import audit_record
+
+    with transaction.atomic():
+        ids = list(OutboxMessage.objects.select_for_update().filter(id__in=list(message_ids), state=State.FAILED)
+                   .values_list("id", flat=True))
+        if not ids:
+            return 0
+        OutboxMessage.objects.filter(id__in=ids).update(state=State.PENDING, attempts=0, processed_at=None,
+                                                       next_attempt_at=timezone.now())
+        audit_record(actor=actor, action="outboxmessage.retried", changes={"ids": ids})
+        for message_id in ids:
+            transaction.on_commit(partial(hand_off, message_id))
+    return len(ids)
+
+
+def outbox_purge(*, now=None, batch: int = 5000) -> int:
+    """Delete done messages older than OUTBOX_KEEP_DAYS (failed ones stay until someone looks)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.OUTBOX_KEEP_DAYS)
+    deleted = 0
+    while True:
+        ids = list(OutboxMessage.objects.filter(state=State.DONE, processed_at__lt=cutoff)
+                   .values_list("id", flat=True)[:batch])
+        if not ids:
+            return deleted
+        deleted += OutboxMessage.objects.filter(id__in=ids).delete()[0]
+
+
+# --- the generic handler behind servicedesk.tasking.enqueue_on_commit -----------------------------------
+
+
+@outbox_handler("task.run", retry_on=(Exception,))
+def _run_task(message: OutboxMessage) -> None:
+    """Run a registered Celery task's body here, in the claim: `{"task": name, "kwargs": {...}}`."""
+    from servicedesk.celery import app
+
+    name = message.payload["task"]
+    if name not in app.tasks:
+        app.loader.import_default_modules()
+    if name not in app.tasks:
+        return Fail(f"no Celery task named {name!r}")
+    app.tasks[name](**message.payload.get("kwargs", {}))
+    return None
