@@ -80,10 +80,18 @@ def number_of(text: str) -> str | None:
     return f"INC{int(match.group(2)):07d}"
 
 
+# The commonest of PostgreSQL's English stop words: it ignores them in a query, and so does the SQLite path,
+# so "printer is jammed" still finds "Printer jammed".
+STOP_WORDS = frozenset(
+    "a an and are as at be been but by for from has have i in is it its me my no not of on or our so that the "
+    "their them then there these they this to was we were what when which who will with you your".split()
+)
+
+
 def fts_query(text: str, *, include_internal: bool) -> str | None:
-    """An FTS5 query requiring every word of `text` (each quoted, so no word is read as an operator);
-    None when the text holds no word. Without internal access only title and description are searched."""
-    words = re.findall(r"\w+", text.lower())
+    """An FTS5 query requiring every word of `text` but stop words (each quoted, so no word is read as an
+    operator); None when no word is left. Without internal access only title and description are searched."""
+    words = [word for word in re.findall(r"\w+", text.lower()) if word not in STOP_WORDS]
     if not words:
         return None
     every_word = " ".join(f'"{word}"' for word in words)

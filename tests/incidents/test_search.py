@@ -38,9 +38,11 @@ def test_it_finds_every_word_apart_for_agents_and_requesters_on_postgresql(clien
 def test_it_quotes_each_word_so_none_is_read_as_an_fts_operator():
     from incidents.search import fts_query
 
-    assert fts_query('VPN OR "slow" NEAR(x)', include_internal=True) == '"vpn" "or" "slow" "near" "x"'
-    assert fts_query("vpn", include_internal=False) == '{title description} : ("vpn")'
+    # FTS5 operators arrive as plain quoted words; "and" is a stop word, dropped as PostgreSQL does.
+    assert fts_query('VPN AND "slow" NEAR(x) col:y', include_internal=True) == '"vpn" "slow" "near" "x" "col" "y"'
+    assert fts_query("vpn NOT", include_internal=False) == '{title description} : ("vpn")'
     assert fts_query("-- !!", include_internal=True) is None
+    assert fts_query("the is of", include_internal=True) is None
 
 
 SCRIPT = r'''
@@ -82,7 +84,8 @@ print(json.dumps({
     "vpn": vpn.number,
     "printer": printer.number,
     "agent": {q: found(agent, q) for q in ("VPN slow", "slow VPN home", "concentrator", "mtu vpn", "fuser",
-                                           "tray jams", "replace fusers", "VPN printer", "!!")},
+                                           "tray jams", "replace fusers", "VPN printer", "!!",
+                                           "the printer is jammed")},
     "requester": {q: found(requester, q) for q in ("VPN slow", "concentrator", "fuser", "tray 2 jams")},
 }))
 '''
@@ -111,6 +114,7 @@ def test_the_local_sqlite_run_finds_every_word_and_words_in_comments(tmp_path):
         "replace fusers": [printer],    # stemmed, like PostgreSQL's english configuration
         "VPN printer": [],              # every word is required
         "!!": [],
+        "the printer is jammed": [printer],  # stop words are not required, as on PostgreSQL
     }
     assert out["requester"] == {
         "VPN slow": [vpn],
