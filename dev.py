@@ -91,18 +91,9 @@ def run(argv: list[str]) -> None:
     say("loading demo data")
     manage("seed_demo", "--tickets", env.get("SD_DEMO_TICKETS", "300"), "--quiet-logins", env=env)
 
-    celery = str(BIN / "celery")
-    procs = {
-        "web": subprocess.Popen(
-            [str(BIN / "gunicorn"), "servicedesk.wsgi", "--bind", f"{host}:{port}", "--workers", "2",
-             "--threads", "4", "--access-logfile", "-", "--log-level", "warning"], cwd=ROOT, env=env),
-        "worker": subprocess.Popen(
-            [celery, "-A", "servicedesk", "worker", "--loglevel", "warning", "--concurrency", "2",
-             "--without-gossip", "--without-mingle"], cwd=ROOT, env=env),
-        "beat": subprocess.Popen(
-            [celery, "-A", "servicedesk", "beat", "--loglevel", "warning",
-             "--pidfile", str(ROOT / "var" / "celerybeat.pid")], cwd=ROOT, env=env),
-    }
+    var_dir = Path(env.get("SERVICEDESK_VAR_DIR", ROOT / "var"))
+    procs = {name: subprocess.Popen(argv, cwd=ROOT, env=env)
+             for name, argv in local_processes(BIN, host, port, var_dir).items()}
 
     def stop(*_):
         for proc in procs.values():
@@ -138,6 +129,20 @@ def run(argv: list[str]) -> None:
         print("\nstopping...", flush=True)
     finally:
         stop()
+
+
+def local_processes(bin_dir: Path, host: str, port: int, var_dir: Path) -> dict[str, list[str]]:
+    """The command lines of the local run's web server, worker and beat (tests/servicedesk/test_local_run.py
+    starts these same three and reads their output)."""
+    celery = str(bin_dir / "celery")
+    return {
+        "web": [str(bin_dir / "gunicorn"), "servicedesk.wsgi", "--bind", f"{host}:{port}", "--workers", "2",
+                "--threads", "4", "--access-logfile", "-", "--log-level", "warning"],
+        "worker": [celery, "-A", "servicedesk", "worker", "--loglevel", "warning", "--concurrency", "2",
+                   "--without-gossip", "--without-mingle", "--hostname", "worker@%h"],
+        "beat": [celery, "-A", "servicedesk", "beat", "--loglevel", "warning",
+                 "--pidfile", str(var_dir / "celerybeat.pid")],
+    }
 
 
 def wait_healthy(url: str, procs: dict, timeout: float) -> str:

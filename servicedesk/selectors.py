@@ -1,5 +1,6 @@
 """Kernel read paths with permission built into the query."""
 
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 
@@ -23,3 +24,13 @@ def attachments_visible_to(ticket, user, *, public_only: bool = False) -> QueryS
     if public_only or not is_staff_role(user):
         qs = qs.filter(internal=False)
     return qs.select_related("uploaded_by")
+
+
+def people_names(usernames) -> dict[str, str]:
+    """Each username's full name (the username itself when the person has none), in one query. Timeline
+    entries store usernames, which never change meaning; people read names."""
+    wanted = {name for name in usernames if isinstance(name, str) and name}
+    if not wanted:
+        return {}
+    rows = get_user_model().objects.filter(username__in=wanted).values_list("username", "first_name", "last_name")
+    return {username: f"{first} {last}".strip() or username for username, first, last in rows}

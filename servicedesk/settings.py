@@ -222,9 +222,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Email: EMAIL_HOST/EMAIL_PORT/... ; the local run prints mail to the console of the worker.
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend"
-    if env_str("EMAIL_HOST")
-    else "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.smtp.EmailBackend" if env_str("EMAIL_HOST") else "servicedesk.mail.ReadableConsoleBackend",
 )
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
@@ -236,8 +234,9 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Servicedesk <servicedesk@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# Celery. REDIS_URL or CELERY_BROKER_URL; default: kombu's filesystem transport under var/broker.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or env_str("REDIS_URL") or "filesystem://"
+# Celery. REDIS_URL or CELERY_BROKER_URL; default: kombu's filesystem transport under var/broker
+# (the host part is ignored by that transport; without one kombu warns at every connection).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or env_str("REDIS_URL") or "filesystem://localhost/"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
@@ -264,6 +263,9 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "servicedesk")
+# Tasks log through `logging`; what they print (the local run's console mail) goes to the worker's stdout
+# as it is, not re-logged as WARNING lines.
+CELERY_WORKER_REDIRECT_STDOUTS = False
 # Seconds between worker heartbeats, and the age after which /healthz calls the worker down.
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 15)
 WORKER_HEARTBEAT_MAX_AGE = env_int("WORKER_HEARTBEAT_MAX_AGE", 90)
@@ -311,18 +313,39 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Operations are tagged by the first path segment after /api/v1/ (incidents, users, auth...), so the
+    # docs group them per resource; the list below orders the groups and says what each holds.
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "TAGS": [
+        {"name": "auth", "description": "Exchange a username and password for an API token."},
+        {"name": "me", "description": "The caller: profile, role and teams."},
+        {"name": "incidents", "description": "Incidents: list, search, create, update, lifecycle actions, "
+                                             "comments and attachments."},
+        {"name": "attachments", "description": "Download an attachment of a ticket the caller may see."},
+        {"name": "users", "description": "People (agents see everyone, requesters only themselves)."},
+        {"name": "teams", "description": "Assignment groups and their members."},
+        {"name": "organisations", "description": "Customer organisations."},
+        {"name": "services", "description": "Business and technical services."},
+        {"name": "configuration-items", "description": "Configuration items of the services."},
+    ],
 }
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # Answers that are the expected outcome (a 403 for a requester on an agent page, /healthz's 503 while
+    # the worker starts) are not logged as errors with tracebacks; see servicedesk/logs.py.
+    "filters": {"expected_responses": {"()": "servicedesk.logs.ExpectedResponses"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # axes logs each failed sign-in as a WARNING (kept) and every success as INFO (dropped).
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "django.request": {"filters": ["expected_responses"]},
+    },
 }
 
 if PRODUCTION:

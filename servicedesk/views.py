@@ -1,3 +1,5 @@
+import logging
+
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -17,12 +19,19 @@ from servicedesk.models import Attachment
 from servicedesk.roles import is_staff_role
 from servicedesk.tokens import api_token_revoke, api_tokens_of, api_tokens_revoke_all
 
+log = logging.getLogger(__name__)
+
 
 @require_GET
 @never_cache
 def healthz(request):
-    """200 when database, broker and a recent worker heartbeat are all there; 503 naming what is down."""
+    """200 when database, broker and a recent worker heartbeat are all there; 503 naming what is down.
+    A worker that has never beaten yet is the normal state of a start, not worth a warning."""
     ok, report = health_report()
+    if not ok:
+        starting = report["down"] == ["worker"] and report["worker_heartbeat_age_seconds"] is None
+        log.log(logging.DEBUG if starting else logging.WARNING, "health: %s down (%s)",
+                ", ".join(report["down"]), "; ".join(f"{part}: {report[part]}" for part in report["down"]))
     return JsonResponse(report, status=200 if ok else 503)
 
 

@@ -30,7 +30,7 @@ from incidents.selectors import incidents_for_detail, incidents_visible_to
 from incidents.states import ALLOWED, OPEN, HoldReason, Status
 from servicedesk.errors import DomainError, StaleVersion
 from servicedesk.roles import is_staff_role
-from servicedesk.selectors import attachments_visible_to, timeline_visible_to
+from servicedesk.selectors import attachments_visible_to, people_names, timeline_visible_to
 from servicedesk.services import attachment_add
 from servicedesk.workspace import agent_render, agent_required
 
@@ -129,26 +129,32 @@ CHANGE_LABELS = {**EDIT_LABELS, "configuration_item": "Configuration item", "ass
                  "major": "Major"}
 
 
-def _change_value(name: str, value, statuses: dict):
+PERSON_FIELDS = {"assignee", "requester"}  # changes store usernames: shown as the people's names
+
+
+def _change_value(name: str, value, statuses: dict, people: dict):
     if name == "status":
         return statuses.get(value, value)
     if name == "major":
         return "Yes" if value else "No"
+    if name in PERSON_FIELDS:
+        return people.get(value, value)
     return value
 
 
 def timeline_for(incident, user, *, public_only: bool = False) -> list:
-    """The visible timeline, with each field change spelled for people (labels, status names)."""
+    """The visible timeline, with each field change spelled for people (labels, status and people's names)."""
     entries = list(timeline_visible_to(incident, user, public_only=public_only))
     statuses = dict(Status.choices)
-    for entry in entries:
-        if entry.kind == "change":
-            changes = (entry.data or {}).get("changes") or {}
-            entry.change_list = [
-                (CHANGE_LABELS.get(name, name.replace("_", " ").capitalize()),
-                 _change_value(name, c.get("old"), statuses), _change_value(name, c.get("new"), statuses))
-                for name, c in changes.items()
-            ]
+    changed = [(e, (e.data or {}).get("changes") or {}) for e in entries if e.kind == "change"]
+    people = people_names(c.get(end) for _, changes in changed for name, c in changes.items()
+                          if name in PERSON_FIELDS for end in ("old", "new"))
+    for entry, changes in changed:
+        entry.change_list = [
+            (CHANGE_LABELS.get(name, name.replace("_", " ").capitalize()),
+             _change_value(name, c.get("old"), statuses, people), _change_value(name, c.get("new"), statuses, people))
+            for name, c in changes.items()
+        ]
     return entries
 
 

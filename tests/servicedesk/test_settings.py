@@ -48,9 +48,13 @@ def test_it_reads_database_broker_and_hosts_from_the_environment(tmp_path):
 def test_it_defaults_to_an_embedded_sqlite_file_and_filesystem_broker(tmp_path):
     out = settings_in_subprocess(
         {"SERVICEDESK_VAR_DIR": str(tmp_path)},
-        "[s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME'], s.CELERY_BROKER_URL, s.DEBUG]",
+        "[s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME'], s.CELERY_BROKER_URL, s.DEBUG, "
+        "s.EMAIL_BACKEND, s.CELERY_WORKER_REDIRECT_STDOUTS]",
     )
-    assert out == f"['django.db.backends.sqlite3', '{tmp_path}/servicedesk.sqlite3', 'filesystem://', False]"
+    # A host in the broker URL: without one kombu warns "No hostname was supplied" at every connection.
+    # Mail is printed readably by the worker itself, not re-logged as WARNING lines.
+    assert out == (f"['django.db.backends.sqlite3', '{tmp_path}/servicedesk.sqlite3', 'filesystem://localhost/', "
+                   "False, 'servicedesk.mail.ReadableConsoleBackend', False]")
 
 
 def test_it_refuses_production_without_a_real_secret_key(tmp_path):
