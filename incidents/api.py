@@ -33,8 +33,11 @@ class IncidentSerializer(serializers.ModelSerializer):
     configuration_item = IdOrNameField(queryset=ConfigurationItem.objects.all(), required=False, allow_null=True)
     category = IdOrNameField(queryset=Category.objects.all(), required=False, allow_null=True)
     assignment_group = IdOrNameField(queryset=Team.objects.all(), required=False, allow_null=True)
-    impact = serializers.IntegerField(min_value=1, max_value=3, default=3)
-    urgency = serializers.IntegerField(min_value=1, max_value=3, default=3)
+    impact = serializers.IntegerField(
+        min_value=1, max_value=3, required=False,
+        help_text="Agents only (a requester who sends it gets 400). Default: the service's default impact, else 3.")
+    urgency = serializers.IntegerField(min_value=1, max_value=3, default=3,
+                                       help_text="How badly it stops the requester: 1 high to 3 low.")
     parent = serializers.SlugRelatedField(slug_field="number", read_only=True)
     children = serializers.SerializerMethodField()
 
@@ -175,7 +178,7 @@ class IncidentViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Ret
             description=data.get("description", ""),
             requester=(data.get("requester") or user) if staff else user,
             created_by=user,
-            impact=data["impact"],
+            impact=data.get("impact"),  # incidents.impact decides who may set it
             urgency=data["urgency"],
             channel=data.get("channel", Channel.API) if staff else Channel.API,
             service=data.get("service"),

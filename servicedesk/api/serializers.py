@@ -84,7 +84,7 @@ class ServiceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Service
-        fields = ["id", "name", "description", "owner_team", "criticality", "active"]
+        fields = ["id", "name", "description", "owner_team", "criticality", "default_impact", "active"]
 
 
 class ConfigurationItemSerializer(serializers.ModelSerializer):
