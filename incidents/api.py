@@ -260,11 +260,12 @@ class IncidentViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Ret
         incident = self.get_object()
         if request.method == "GET":
             entries = timeline_visible_to(incident, request.user)[:TIMELINE_LIMIT]
-            return Response(TimelineEntrySerializer(entries, many=True).data)
+            return Response(TimelineEntrySerializer(entries, many=True, context={"request": request}).data)
         data = CommentCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         entry = services.incident_comment_add(incident=incident, author=request.user, **data.validated_data)
-        return Response(TimelineEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+        return Response(TimelineEntrySerializer(entry, context={"request": request}).data,
+                        status=status.HTTP_201_CREATED)
 
     @extend_schema(request={"multipart/form-data": AttachmentUploadSerializer},
                    responses={200: AttachmentSerializer(many=True), 201: AttachmentSerializer})
