@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: an oversized body is refused (413) before anything reads it.
+    "servicedesk.uploads.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -134,8 +136,11 @@ STORAGES = {
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
 
-# Attachments: a size limit and an allow-list of content types (by the file name's extension).
+# Attachments: a size limit and an allow-list of content types, judged from the file's content
+# (servicedesk.uploads). A request body larger than one attachment plus the margin is refused with 413
+# before it is read; form fields other than files may take DATA_UPLOAD_MAX_MEMORY_SIZE (Django answers 400).
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+REQUEST_BODY_MARGIN_BYTES = 1024 * 1024
 ATTACHMENT_ALLOWED_TYPES = env_list(
     "ATTACHMENT_ALLOWED_TYPES",
     [
