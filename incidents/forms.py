@@ -171,7 +171,22 @@ class BulkForm(forms.Form):
                 self.add_error(name, message)
         if action == "assign" and not (data.get("assignee") or data.get("assignment_group")):
             self.add_error("assignee", "choose an agent and/or a group")
+        data["versions"] = self._versions(data.get("numbers") or [])
         return data
+
+    def _versions(self, numbers) -> dict[str, int]:
+        """Each row sends `version_<number>`: the version the queue page showed. A stale one is refused for
+        that incident alone (reported by number); a row without one is not checked."""
+        versions = {}
+        for number in numbers:
+            raw = (self.data.get(f"version_{number}") or "").strip()
+            if not raw:
+                continue
+            if not raw.isdigit():
+                self.add_error(None, f"version_{number}: give the version you read, a number")
+                continue
+            versions[number] = int(raw)
+        return versions
 
     def error_text(self) -> str:
         return "; ".join(f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors)

@@ -211,7 +211,9 @@ def saved_view_delete(request, view_id: int):
 
 
 def _bulk_apply(data: dict, incident, user) -> None:
-    action, common = data["action"], {"incident_id": incident.id, "actor": user}
+    action = data["action"]
+    # The version the agent's queue page showed for this row: someone else's change since is not overwritten.
+    common = {"incident_id": incident.id, "actor": user, "version": data["versions"].get(incident.number)}
     if action == "assign_me":
         services.incident_assign(**common, assignee=user)
     elif action == "assign":
@@ -263,6 +265,8 @@ def bulk(request):
         try:
             with transaction.atomic():
                 _bulk_apply(data, incident, request.user)
+        except StaleVersion as exc:
+            failures.append(f"Not changed: {exc.message}")  # it starts with the number, says who and when
         except DomainError as exc:
             failures.append(f"{number}: {exc.message}")
         else:
