@@ -16,7 +16,8 @@ class IncidentReportForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 6}),
                                   label="Details", help_text="What happened, since when, what you tried.")
     service = forms.ModelChoiceField(queryset=Service.objects.filter(active=True), required=False,
-                                     label="Affected service", empty_label="I don't know")
+                                     label="Affected service", empty_label="I don't know",
+                                     help_text="If you know it: it tells us how many people may be affected.")
     urgency = forms.TypedChoiceField(coerce=int, initial=3, label="How urgent is it for you?",
                                      choices=[(1, "High: I cannot work"), (2, "Medium: I am slowed down"),
                                               (3, "Low: it can wait")])
