@@ -34,8 +34,11 @@ class IncidentSerializer(serializers.ModelSerializer):
     configuration_item = IdOrNameField(queryset=ConfigurationItem.objects.all(), required=False, allow_null=True)
     category = IdOrNameField(queryset=Category.objects.all(), required=False, allow_null=True)
     assignment_group = IdOrNameField(queryset=Team.objects.all(), required=False, allow_null=True)
-    impact = serializers.IntegerField(min_value=1, max_value=3, default=3)
-    urgency = serializers.IntegerField(min_value=1, max_value=3, default=3)
+    impact = serializers.IntegerField(
+        min_value=1, max_value=3, required=False,
+        help_text="Agents only (a requester who sends it gets 400). Default: the service's default impact, else 3.")
+    urgency = serializers.IntegerField(min_value=1, max_value=3, default=3,
+                                       help_text="How badly it stops the requester: 1 high to 3 low.")
     parent = serializers.SlugRelatedField(slug_field="number", read_only=True)
     children = serializers.SerializerMethodField()
 
@@ -176,7 +179,7 @@ class IncidentViewSet(IdempotentCreateMixin, mixins.CreateModelMixin, mixins.Lis
             description=data.get("description", ""),
             requester=(data.get("requester") or user) if staff else user,
             created_by=user,
-            impact=data["impact"],
+            impact=data.get("impact"),  # incidents.impact decides who may set it
             urgency=data["urgency"],
             channel=data.get("channel", Channel.API) if staff else Channel.API,
             service=data.get("service"),
@@ -258,11 +261,12 @@ class IncidentViewSet(IdempotentCreateMixin, mixins.CreateModelMixin, mixins.Lis
         incident = self.get_object()
         if request.method == "GET":
             entries = timeline_visible_to(incident, request.user)[:TIMELINE_LIMIT]
-            return Response(TimelineEntrySerializer(entries, many=True).data)
+            return Response(TimelineEntrySerializer(entries, many=True, context={"request": request}).data)
         data = CommentCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         entry = services.incident_comment_add(incident=incident, author=request.user, **data.validated_data)
-        return Response(TimelineEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+        return Response(TimelineEntrySerializer(entry, context={"request": request}).data,
+                        status=status.HTTP_201_CREATED)
 
     @extend_schema(request={"multipart/form-data": AttachmentUploadSerializer},
                    responses={200: AttachmentSerializer(many=True), 201: AttachmentSerializer})

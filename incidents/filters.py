@@ -30,6 +30,16 @@ class IncidentFilter(django_filters.FilterSet):
         model = Incident
         fields = ["status", "priority", "assignment_group", "assignee", "requester", "service", "major"]
 
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, request=request, **kwargs)
+        user = getattr(request, "user", None)
+        if user is None or not is_staff_role(user):
+            # For agents an unknown username is a 400 naming the field. A requester must not learn which
+            # usernames exist: their people filters only narrow their own incidents (the queryset), so
+            # another person's name answers exactly like a name nobody has: no rows.
+            for name in ("requester", "assignee"):
+                self.filters[name] = django_filters.CharFilter(field_name=f"{name}__username")
+
     def filter_q(self, queryset, name, value):
         user = getattr(self.request, "user", None)
         return search_filter(queryset, value, include_internal=bool(user and is_staff_role(user)))

@@ -16,7 +16,8 @@ class IncidentReportForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 6}),
                                   label="Details", help_text="What happened, since when, what you tried.")
     service = forms.ModelChoiceField(queryset=Service.objects.filter(active=True), required=False,
-                                     label="Affected service", empty_label="I don't know")
+                                     label="Affected service", empty_label="I don't know",
+                                     help_text="If you know it: it tells us how many people may be affected.")
     urgency = forms.TypedChoiceField(coerce=int, initial=3, label="How urgent is it for you?",
                                      choices=[(1, "High: I cannot work"), (2, "Medium: I am slowed down"),
                                               (3, "Low: it can wait")])
@@ -171,7 +172,22 @@ class BulkForm(forms.Form):
                 self.add_error(name, message)
         if action == "assign" and not (data.get("assignee") or data.get("assignment_group")):
             self.add_error("assignee", "choose an agent and/or a group")
+        data["versions"] = self._versions(data.get("numbers") or [])
         return data
+
+    def _versions(self, numbers) -> dict[str, int]:
+        """Each row sends `version_<number>`: the version the queue page showed. A stale one is refused for
+        that incident alone (reported by number); a row without one is not checked."""
+        versions = {}
+        for number in numbers:
+            raw = (self.data.get(f"version_{number}") or "").strip()
+            if not raw:
+                continue
+            if not raw.isdigit():
+                self.add_error(None, f"version_{number}: give the version you read, a number")
+                continue
+            versions[number] = int(raw)
+        return versions
 
     def error_text(self) -> str:
         return "; ".join(f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors)

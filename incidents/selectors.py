@@ -48,7 +48,7 @@ def incidents_for_list(user) -> QuerySet[Incident]:
 
 # What a queue row shows; nothing else is read.
 ROW_FIELDS = (
-    "id", "number", "title", "priority", "status", "hold_reason", "major", "created_at", "updated_at",
+    "id", "number", "title", "priority", "status", "hold_reason", "major", "created_at", "updated_at", "version",
     "requester_id", "assignee_id", "assignment_group_id", "service_id",
 )
 

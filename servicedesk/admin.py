@@ -213,8 +213,8 @@ class TeamAdmin(AuditedAdmin):
 
 @admin.register(models.Service)
 class ServiceAdmin(AuditedAdmin):
-    list_display = ["name", "owner_team", "criticality", "active"]
-    list_filter = ["criticality", "active", "owner_team"]
+    list_display = ["name", "owner_team", "criticality", "default_impact", "active"]
+    list_filter = ["criticality", "default_impact", "active", "owner_team"]
     search_fields = ["name"]
 
 

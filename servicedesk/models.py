@@ -108,10 +108,21 @@ class Service(models.Model):
     description = models.TextField(blank=True)
     owner_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="services")
     criticality = models.PositiveSmallIntegerField(choices=Criticality.choices, default=Criticality.MEDIUM)
+    # Requesters say how badly they are stopped (urgency); how widely an outage hurts (impact) is the desk's
+    # judgement, set per service here and applied to incidents raised by requesters (incidents.impact).
+    default_impact = models.PositiveSmallIntegerField(
+        choices=[(1, "1 · High"), (2, "2 · Medium"), (3, "3 · Low")], default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(3)],
+        help_text="Impact given to incidents that requesters raise against this service.",
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(default_impact__gte=1, default_impact__lte=3),
+                                   name="service_default_impact_range"),
+        ]
 
     def __str__(self):
         return self.name

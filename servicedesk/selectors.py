@@ -19,6 +19,20 @@ def timeline_visible_to(ticket, user, *, public_only: bool = False) -> QuerySet[
     return qs.order_by("created_at", "id")
 
 
+# What a requester may read of a public entry's `data`: the lifecycle facts already told in its body and the
+# attachment it points at. Everything else (routing, auto-assignment, priorities...) is the desk's business;
+# keys not listed here are never shown to requesters, so a new internal fact is hidden by default.
+PUBLIC_DATA_KEYS = frozenset({"event", "old", "new", "hold_reason", "reason", "attachment_id"})
+
+
+def timeline_data_visible_to(entry: TimelineEntry, user, *, public_only: bool = False) -> dict:
+    """The entry's `data` as this user may read it: all of it for agents, the allow-listed keys otherwise."""
+    data = entry.data or {}
+    if not public_only and is_staff_role(user):
+        return data
+    return {key: value for key, value in data.items() if key in PUBLIC_DATA_KEYS}
+
+
 def attachments_visible_to(ticket, user, *, public_only: bool = False) -> QuerySet[Attachment]:
     qs = Attachment.objects.filter(content_type=ContentType.objects.get_for_model(ticket), object_id=ticket.pk)
     if public_only or not is_staff_role(user):

@@ -1,6 +1,5 @@
 """Write paths of the shared kernel: timeline, attachments, audit, priority, people."""
 
-import mimetypes
 import os
 import re
 from collections.abc import Iterable
@@ -26,6 +25,7 @@ from servicedesk.models import (
     WebhookDelivery,
 )
 from servicedesk.roles import Role, ensure_roles, role_of
+from servicedesk.uploads import UNKNOWN_BINARY, sniff_content_type
 
 DEFAULT_PRIORITY_MATRIX = {
     (1, 1): 1,
@@ -101,8 +101,9 @@ def timeline_changes(*, ticket, author, changes: dict[str, tuple], internal: boo
 # --- attachments ----------------------------------------------------------------------------------
 
 
-def attachment_validate(*, filename: str, size: int, declared_type: str | None = None) -> str:
-    """Return the attachment's content type, or raise InvalidInput naming what is wrong."""
+def attachment_validate(*, filename: str, size: int, upload=None) -> str:
+    """Return the attachment's content type, judged from its content, or raise InvalidInput naming what is
+    wrong. The name and the type the sender declared are not trusted (servicedesk.uploads)."""
     limit = settings.ATTACHMENT_MAX_BYTES
     if size > limit:
         raise InvalidInput(
@@ -111,12 +112,13 @@ def attachment_validate(*, filename: str, size: int, declared_type: str | None =
         )
     if size == 0:
         raise InvalidInput(f"file: {filename!r} is empty", field="file", )
-    guessed, _ = mimetypes.guess_type(filename, strict=False)
     allowed = set(settings.ATTACHMENT_ALLOWED_TYPES)
-    mime = guessed or declared_type or "application/octet-stream"
+    mime = sniff_content_type(upload, filename) if upload is not None else UNKNOWN_BINARY
     if mime not in allowed:
+        what = ("of no type we recognise (binary content, or text that is not UTF-8)" if mime == UNKNOWN_BINARY
+                else f"of type {mime}")
         raise InvalidInput(
-            f"file: {filename!r} is of type {mime}, which is not accepted "
+            f"file: {filename!r} is {what}, which is not accepted "
             f"(accepted: {', '.join(sorted(allowed))})",
             field="file",
         )
@@ -127,7 +129,7 @@ def attachment_validate(*, filename: str, size: int, declared_type: str | None =
 def attachment_add(*, ticket, upload, by, entry: TimelineEntry | None = None, internal: bool = False) -> Attachment:
     """Store an uploaded file against a ticket after checking size and type."""
     filename = upload.name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1][:200]
-    mime = attachment_validate(filename=filename, size=upload.size, declared_type=getattr(upload, "content_type", None))
+    mime = attachment_validate(filename=filename, size=upload.size, upload=upload)
     attachment = Attachment(
         content_type=ContentType.objects.get_for_model(ticket),
         object_id=ticket.pk,

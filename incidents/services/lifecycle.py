@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from incidents.impact import impact_for
 from incidents.models import Channel, Incident, IncidentSettings, ResolutionCode
 from incidents.search import search_refresh
 from incidents.services.notify import (
@@ -67,7 +68,7 @@ def incident_create(
     requester,
     created_by,
     description: str = "",
-    impact: int = 3,
+    impact: int | None = None,
     urgency: int = 3,
     channel: str = Channel.PORTAL,
     service=None,
@@ -83,6 +84,7 @@ def incident_create(
         raise InvalidInput("title: say in a few words what is wrong", field="title")
     if channel not in Channel.values:
         raise InvalidInput(f"channel must be one of {', '.join(Channel.values)}", field="channel")
+    impact = impact_for(creator=created_by, service=service, impact=impact)  # requesters may not set it
     now = now or timezone.now()
     routed = assignment_group is None
     group = assignment_group or route(title=title, description=description, category=category, service=service,

@@ -45,7 +45,7 @@ def portal_report(request):
             with transaction.atomic():
                 incident = services.incident_create(
                     title=data["title"], description=data["description"], requester=request.user,
-                    created_by=request.user, urgency=data["urgency"], impact=3, channel=Channel.PORTAL,
+                    created_by=request.user, urgency=data["urgency"], channel=Channel.PORTAL,
                     service=data["service"],
                 )
                 if data.get("attachment"):

@@ -22,7 +22,7 @@ from incidents.models import SavedView
 from incidents.search import number_of
 from incidents.selectors import incidents_visible_to
 from incidents.states import HoldReason, Status
-from servicedesk.errors import DomainError
+from servicedesk.errors import DomainError, StaleVersion
 from servicedesk.workspace import agent_render, agent_required, safe_next
 
 PAGE_SIZE = 25
@@ -164,7 +164,9 @@ def saved_view_delete(request, view_id: int):
 
 
 def _bulk_apply(data: dict, incident, user) -> None:
-    action, common = data["action"], {"incident_id": incident.id, "actor": user}
+    action = data["action"]
+    # The version the agent's queue page showed for this row: someone else's change since is not overwritten.
+    common = {"incident_id": incident.id, "actor": user, "version": data["versions"].get(incident.number)}
     if action == "assign_me":
         services.incident_assign(**common, assignee=user)
     elif action == "assign":
@@ -216,6 +218,8 @@ def bulk(request):
         try:
             with transaction.atomic():
                 _bulk_apply(data, incident, request.user)
+        except StaleVersion as exc:
+            failures.append(f"Not changed: {exc.message}")  # it starts with the number, says who and when
         except DomainError as exc:
             failures.append(f"{number}: {exc.message}")
         else:

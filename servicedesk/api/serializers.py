@@ -5,6 +5,7 @@ from rest_framework import serializers
 from servicedesk.api import fields
 from servicedesk.models import Attachment, ConfigurationItem, Organisation, Service, Team, TimelineEntry
 from servicedesk.roles import role_of
+from servicedesk.selectors import timeline_data_visible_to
 
 REF_SCHEMA = {
     "type": "object",
@@ -75,7 +76,7 @@ class ServiceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Service
-        fields = ["id", "name", "description", "owner_team", "criticality", "active"]
+        fields = ["id", "name", "description", "owner_team", "criticality", "default_impact", "active"]
 
 
 class ConfigurationItemSerializer(serializers.ModelSerializer):
@@ -88,11 +89,20 @@ class ConfigurationItemSerializer(serializers.ModelSerializer):
 
 
 class TimelineEntrySerializer(serializers.ModelSerializer):
+    """A timeline entry. `data` is filtered for the request's user (servicedesk.selectors): requesters get
+    only the allow-listed lifecycle keys, never the desk's routing facts. Without a request in the context
+    it shows the public keys only."""
+
     author = UserRefField(read_only=True)
+    data = serializers.SerializerMethodField()
 
     class Meta:
         model = TimelineEntry
         fields = ["id", "kind", "internal", "author", "body", "data", "created_at"]
+
+    def get_data(self, entry) -> dict:
+        request = self.context.get("request")
+        return timeline_data_visible_to(entry, request.user if request is not None else None)
 
 
 class CommentCreateSerializer(serializers.Serializer):

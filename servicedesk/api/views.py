@@ -51,7 +51,10 @@ class OrganisationViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class TeamViewSet(viewsets.ReadOnlyModelViewSet):
+    """Teams with their members and lead: for agents (requesters get 403; their tickets name the group)."""
+
     serializer_class = TeamSerializer
+    permission_classes = [IsStaffRole]
     queryset = Team.objects.select_related("lead").prefetch_related(
         Prefetch("members", queryset=get_user_model().objects.only("id", "username"))
     )

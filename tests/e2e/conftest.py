@@ -48,18 +48,44 @@ def browser():
             chromium.close()
 
 
+# Every Content-Security-Policy violation is reported on the console, whatever chromium itself logs about it.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+                " in " + e.sourceFile + ":" + e.lineNumber + " " + (e.sample || ""));
+});
+"""
+# The one kind of console line a passing test may cause: the browser noting an HTTP error status the app gave
+# on purpose (a 400 form, a 409 conflict, a 403/404 page). Everything else on the console fails the test.
+EXPECTED_CONSOLE = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d ")
+
+
 @pytest.fixture
-def new_page(browser):
+def console_problems():
+    """What the pages of this test said on their console (and every CSP violation), unexpected lines only.
+    A test that provokes one on purpose reads it here and clears the list."""
+    return []
+
+
+@pytest.fixture
+def new_page(browser, console_problems):
     """Open a fresh browser context (own cookies) and return its page; as many as a test needs.
-    Any uncaught JavaScript error on any page fails the test."""
+    Any uncaught JavaScript error, any console message and any CSP violation on any page fails the test."""
     contexts = []
     js_errors = []
+
+    def on_console(message):
+        if not EXPECTED_CONSOLE.match(message.text):
+            where = message.page.url if message.page else message.location.get("url", "")
+            console_problems.append(f"{message.type}: {message.text} (on {where})")
 
     def open_page(*, javascript: bool = True):
         context = browser.new_context(
             viewport={"width": 1366, "height": 900}, locale="en-GB", java_script_enabled=javascript
         )
         context.set_default_timeout(10_000)
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
+        context.on("console", on_console)
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: js_errors.append(f"{page.url}: {error}"))
@@ -69,6 +95,7 @@ def new_page(browser):
     for context in contexts:
         context.close()
     assert not js_errors, f"JavaScript errors: {js_errors}"
+    assert not console_problems, "Console messages or CSP violations:\n" + "\n".join(console_problems)
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ def create_incident(requester, title, **kwargs):
     from incidents.services import incident_create
 
     kwargs.setdefault("description", f"{title}. It started this morning.")
-    return incident_create(title=title, requester=requester, created_by=requester, **kwargs)
+    kwargs.setdefault("created_by", requester)
+    return incident_create(title=title, requester=requester, **kwargs)
 
 
 def network_service():
@@ -255,13 +256,13 @@ def test_the_agent_dashboard_lists_open_incidents_most_urgent_first(page, live_s
         (dan, "Wi-Fi in meeting room Atlas keeps disconnecting", 3, 1, vpn),
     ]
     created = [
-        create_incident(who, title, impact=impact, urgency=urgency, service=service)
+        create_incident(who, title, impact=impact, urgency=urgency, service=service, created_by=bob)
         for who, title, impact, urgency, service in specs
     ]
     Incident.objects.filter(pk=created[1].pk).update(status="in_progress", assignee=bob, major=True)
     Incident.objects.filter(pk=created[3].pk).update(status="on_hold", hold_reason="awaiting_vendor")
     Incident.objects.filter(pk=created[6].pk).update(status="in_progress", assignee=bob)
-    resolved = create_incident(alice, "Keyboard missing a key", impact=3, urgency=3)
+    resolved = create_incident(alice, "Keyboard missing a key", urgency=3)
     Incident.objects.filter(pk=resolved.pk).update(status="resolved")
 
     login(page, live_server, "bob")

@@ -31,7 +31,8 @@ def create_incident(requester, title, **kwargs):
     from incidents.services import incident_create
 
     kwargs.setdefault("description", f"{title}. It started this morning.")
-    return incident_create(title=title, requester=requester, created_by=requester, **kwargs)
+    kwargs.setdefault("created_by", requester)
+    return incident_create(title=title, requester=requester, **kwargs)
 
 
 def no_reload_marker(page):
@@ -51,7 +52,7 @@ def test_an_agent_triages_an_incident_from_the_queue_to_resolved(new_page, live_
     alice = provision_user("alice", "requester", name="Alice Martin")
     dan = provision_user("dan", "requester", name="Dan Osei")
     bob = provision_user("bob", "agent", name="Bob Keller")
-    target = create_incident(alice, "Outlook cannot reach the mail server", urgency=1, impact=2)
+    target = create_incident(alice, "Outlook cannot reach the mail server", urgency=1, impact=2, created_by=bob)
     create_incident(dan, "Request for a second monitor cable", urgency=3)
     theirs = create_incident(dan, "Laptop fan is very loud", urgency=2)
     incident_assign(incident_id=theirs.id, actor=bob, assignee=bob)
@@ -178,7 +179,7 @@ def test_the_second_of_two_agents_editing_one_incident_sees_the_conflict(new_pag
     alice = provision_user("alice", "requester", name="Alice Martin")
     provision_user("bob", "agent", name="Bob Keller")
     provision_user("carol", "agent", name="Carol Diaz")
-    incident = create_incident(alice, "Shared drive is read-only", impact=3, urgency=3)
+    incident = create_incident(alice, "Shared drive is read-only", urgency=3)
     url = f"{live_server.url}/agent/incidents/{incident.number}/"
 
     bob = login(new_page(), live_server, "bob")
@@ -224,7 +225,8 @@ def test_bulk_actions_saved_views_and_a_major_incident(new_page, live_server):
     alice = provision_user("alice", "requester", name="Alice Martin")
     dan = provision_user("dan", "requester", name="Dan Osei")
     bob = provision_user("bob", "agent", name="Bob Keller")
-    major = create_incident(alice, "Checkout returns 502 for every customer", impact=1, urgency=1, major=True)
+    major = create_incident(alice, "Checkout returns 502 for every customer", impact=1, urgency=1, major=True,
+                            created_by=bob)
     children = [create_incident(who, title, urgency=2) for who, title in (
         (alice, "Cannot pay for my order"), (dan, "Shop says 'bad gateway'"), (dan, "Payment page is blank"))]
     for child in children:

@@ -8,11 +8,12 @@ pytestmark = pytest.mark.django_db
 
 def test_a_requester_raises_an_incident_and_gets_a_number_and_a_priority(client_for, requester):
     response = client_for(requester).post(
-        "/api/v1/incidents/", {"title": "Outlook crashes", "impact": 2, "urgency": 1}, format="json"
+        "/api/v1/incidents/", {"title": "Outlook crashes", "urgency": 1}, format="json"
     )
     assert response.status_code == 201, response.json()
     body = response.json()
-    assert body["number"].startswith("INC") and body["priority"] == 2 and body["status"] == "new"
+    # Impact 3 (no service, so the default) x urgency 1.
+    assert body["number"].startswith("INC") and body["priority"] == 3 and body["status"] == "new"
     assert body["requester"] == {"username": "alice", "name": "Alice Able"}
     assert body["channel"] == "api" and body["version"] == 1
     incident = Incident.objects.get(number=body["number"])
@@ -71,7 +72,7 @@ def test_the_list_runs_a_constant_number_of_queries(client_for, agent, requester
 
 
 def test_filters_narrow_the_list(client_for, agent, requester, incident_factory):
-    incident_factory(title="a", impact=1, urgency=1)
+    incident_factory(title="a", impact=1, urgency=1, created_by=agent)
     incident_factory(title="b")
     api = client_for(agent)
     assert [i["title"] for i in api.get("/api/v1/incidents/?priority=1").json()["results"]] == ["a"]

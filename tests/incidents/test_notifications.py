@@ -35,15 +35,15 @@ def test_the_requester_is_told_about_creation(requester, incident_factory, djang
     assert queued_mail(callbacks) == [("incident_created", ["alice@example.com"], "")]
 
 
-def test_an_unassigned_p1_alerts_the_team(incident_factory, team, django_capture_on_commit_callbacks):
+def test_an_unassigned_p1_alerts_the_team(incident_factory, team, agent, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        incident = incident_factory(impact=1, urgency=1, assignment_group=team)
+        incident = incident_factory(impact=1, urgency=1, assignment_group=team, created_by=agent)
     assert ("incident_update", ["desk@example.com"], f"Unassigned P1: {incident.title}") in queued_mail(callbacks)
 
 
-def test_a_p3_does_not_alert_the_team(incident_factory, team, django_capture_on_commit_callbacks):
+def test_a_p3_does_not_alert_the_team(incident_factory, team, agent, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        incident_factory(impact=2, urgency=2, assignment_group=team)
+        incident_factory(impact=2, urgency=2, assignment_group=team, created_by=agent)
     assert [m[0] for m in queued_mail(callbacks)] == ["incident_created"]
 
 

@@ -48,8 +48,10 @@ def agent_client(client, agent):
 
 
 @pytest.fixture
-def make(incident_factory, requester):
+def make(incident_factory, requester, agent):
     def create(title="Printer on floor 3 is jammed", **kwargs):
+        if "impact" in kwargs:
+            kwargs.setdefault("created_by", agent)  # only the desk sets an impact (incidents.impact)
         return incident_factory(title=title, **kwargs)
 
     return create
