@@ -37,14 +37,14 @@ def test_the_timeline_shows_assignees_by_name_not_username(client, agent, nina, 
 
 
 def test_the_names_cost_one_query_however_many_changes(agent, nina, incident_factory, django_assert_num_queries):
-    from incidents.views import _timeline
+    from incidents.views.incident import timeline_for
 
     incident = incident_factory(title="VPN is very slow")
     for person in (nina, agent, nina, agent):
         group = Team.objects.get(name="Network" if person == nina else "Service Desk")
         services.incident_assign(incident_id=incident.id, actor=agent, assignment_group=group, assignee=person)
     with django_assert_num_queries(2):  # the entries, and every name they mention
-        entries = _timeline(incident, agent)
+        entries = timeline_for(incident, agent)
     last = {label: (old, new) for label, old, new in [e for e in entries if e.kind == "change"][-1].change_list}
     assert last["Assignee"] == ("Nina Netwright", "Agnes Agent")
 
