@@ -109,10 +109,9 @@ class AuditedAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Base of every configuration admin."""
 
 
-class TicketAdmin(admin.ModelAdmin):
-    """Base of every ticket type's admin (a system check enforces it): read-only, and never deleted.
-    Tickets are cancelled or closed through their services; data-protection erasure is
-    `manage.py erase_ticket`, which removes the files too and leaves an audit row."""
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the application (tickets, the audit trail): shown, never added, edited or deleted
+    in admin."""
 
     def has_add_permission(self, request):
         return False
@@ -122,6 +121,12 @@ class TicketAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class TicketAdmin(ReadOnlyAdmin):
+    """Base of every ticket type's admin (a system check enforces it): read-only, and never deleted.
+    Tickets are cancelled or closed through their services; data-protection erasure is
+    `manage.py erase_ticket`, which removes the files too and leaves an audit row."""
 
 
 class ProfileInline(admin.StackedInline):
@@ -251,21 +256,12 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     list_display = ["at", "actor", "action", "object_repr"]
     list_filter = ["action"]
     search_fields = ["object_repr", "action", "actor__username"]
     list_select_related = ["actor"]
     readonly_fields = ["at", "actor", "action", "content_type", "object_id", "object_repr", "changes"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(models.Heartbeat)
