@@ -2,11 +2,13 @@
 the portal's "Report an issue" tile and "My tickets" rows, global search, webhook events, API routes and demo
 data. Imported once by IncidentsConfig.ready(); nothing in the kernel imports this app."""
 
+from urllib.parse import urlencode
+
 from django.urls import reverse
 
 from incidents import workspace
-from incidents.search import number_of, search_filter
-from incidents.selectors import incidents_for_rows, incidents_visible_to
+from incidents.search import search_filter
+from incidents.selectors import incident_number_visible, incidents_for_rows
 from servicedesk.registry import (
     DemoStep,
     NavItem,
@@ -80,13 +82,13 @@ def _mine(user, limit: int) -> list[TicketRow]:
 def _search(user, q: str, limit: int) -> SearchResults:
     agent = is_staff_role(user)
     found = search_filter(incidents_for_rows(user), q, include_internal=agent).order_by("-updated_at", "-id")
-    more = f"{reverse('agent:search')}?q={q}" if agent else ""
+    more = f"{reverse('agent:search')}?{urlencode({'q': q})}" if agent else ""
     return SearchResults([_row(i, for_agent=agent) for i in found[:limit]], more_url=more)
 
 
 def _find_number(user, text: str) -> str | None:
-    number = number_of(text)
-    if number is None or not incidents_visible_to(user).filter(number=number).exists():
+    number = incident_number_visible(user, text)
+    if number is None:
         return None
     return reverse("agent:incident" if is_staff_role(user) else "portal:incident", kwargs={"number": number})
 
@@ -98,7 +100,13 @@ def _seed(options: dict) -> str:
 
 
 def register() -> None:
+    from django.db.models.signals import post_delete
+
     from incidents.api import IncidentViewSet
+    from incidents.models import Incident
+    from incidents.search import search_forget
+
+    post_delete.connect(search_forget, sender=Incident, dispatch_uid="incidents-search-forget")
 
     registry.workspace_section(WorkspaceSection("home", "", _home_nav, order=0))
     registry.workspace_section(WorkspaceSection("queues", "Incidents", _queues_nav, order=10))

@@ -72,6 +72,14 @@ def _refresh_sqlite(ids: list[int], content_type_id: int) -> None:
             )
 
 
+def search_forget(sender, instance, **kwargs) -> None:
+    """A deleted incident (data-protection erasure) leaves no words behind: on PostgreSQL its tsvector went
+    with its row; the SQLite FTS5 table is separate, so its row goes here (post_delete, see incidents.plugin)."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {FTS_TABLE} WHERE rowid = %s", [instance.pk])
+
+
 def number_of(text: str) -> str | None:
     """'INC0001042', 'inc1042' or '1042' -> 'INC0001042'; anything else -> None."""
     match = NUMBER.match(text or "")

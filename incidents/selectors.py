@@ -18,6 +18,16 @@ def incidents_visible_to(user) -> QuerySet[Incident]:
     return qs.filter(requester=user)
 
 
+def incident_number_visible(user, text: str) -> str | None:
+    """The number `text` names ('INC0001042', 'inc1042', '1042') if that incident is one `user` may see."""
+    from incidents.search import number_of
+
+    number = number_of(text)
+    if number is None or not incidents_visible_to(user).filter(number=number).exists():
+        return None
+    return number
+
+
 def _names():
     """Related rows as lists show them: a few columns each, fetched by one `id IN (...)` query per relation.
 

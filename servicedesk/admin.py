@@ -110,8 +110,9 @@ class AuditedAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by the application (tickets, the audit trail): shown, never added, edited or deleted
-    in admin."""
+    """Rows written only by the application (tickets, the audit trail, outbox messages and deliveries, stored
+    API responses): shown, never added, edited or deleted in admin. Deleting a pending outbox row would drop
+    a side effect that was promised; its admin queues failed ones again with an action instead."""
 
     def has_add_permission(self, request):
         return False
@@ -173,6 +174,15 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
         if request.user.has_perm("auth.view_user"):
             return queryset
         return queryset.filter(models.staff_role_users())
+
+    def user_change_password(self, request, id, form_url=""):
+        """Admin's own password form saves through the form, not save_model: audit it here (the value never)."""
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            user = self.get_object(request, id)
+            audit_record(actor=request.user, action="user.changed", obj=user,
+                         changes={"before": {"password": MASK}, "after": {"password": f"{MASK} changed"}})
+        return response
 
 
 @admin.register(models.Organisation)
@@ -245,14 +255,11 @@ class WebhookAdmin(AuditedAdmin):
 
 
 @admin.register(models.WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["event", "webhook", "state", "attempts", "response_code", "created_at", "delivered_at"]
     list_filter = ["state", "webhook"]
     list_select_related = ["webhook"]
     readonly_fields = [f.name for f in models.WebhookDelivery._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(models.AuditLog)
@@ -273,7 +280,7 @@ class HeartbeatAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(ReadOnlyAdmin):
     """Every side effect waiting, done or failed; failed ones can be queued again."""
 
     list_display = ["id", "handler", "state", "attempts", "short_error", "next_attempt_at", "created_at",
@@ -295,21 +302,11 @@ class OutboxMessageAdmin(admin.ModelAdmin):
         count = outbox_retry_failed(queryset.values_list("id", flat=True), actor=request.user)
         self.message_user(request, f"{count} failed message(s) queued again.")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(models.IdempotencyKey)
-class IdempotencyKeyAdmin(admin.ModelAdmin):
+class IdempotencyKeyAdmin(ReadOnlyAdmin):
     list_display = ["key", "owner", "method", "path", "status_code", "created_at"]
     search_fields = ["key", "owner"]
     readonly_fields = [f.name for f in models.IdempotencyKey._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -238,7 +238,11 @@ def _run(message: OutboxMessage) -> None:
             error = f"gave up after {message.attempts} attempts: {outcome.error}"
             log.warning("outbox: message %s (%s) %s", message.id, message.handler, error)
             if handler.on_give_up is not None:
-                handler.on_give_up(message, error)
+                try:
+                    with transaction.atomic():  # its failure must not undo the "failed" mark (retry for ever)
+                        handler.on_give_up(message, error)
+                except Exception:
+                    log.exception("outbox: on_give_up of message %s (%s) failed", message.id, message.handler)
             _finish(message, State.FAILED, error)
         else:
             message.last_error = outcome.error[:4000]

@@ -15,7 +15,9 @@ from servicedesk.errors import InvalidInput
 from servicedesk.models import (
     Attachment,
     AuditLog,
+    IdempotencyKey,
     Organisation,
+    OutboxMessage,
     PriorityRule,
     Profile,
     Team,
@@ -209,6 +211,10 @@ def ticket_erase(*, number: str, by, reason: str) -> AuditLog:
         blockers = ", ".join(sorted({str(o) for o in error.protected_objects})[:10])
         raise InvalidInput(f"number: {number} is still referenced by {blockers}", field="number") from error
     counts["webhook_deliveries"] = WebhookDelivery.objects.filter(payload__number=number).delete()[0]
+    # Copies of the ticket kept for retries and replays: side effects about it (mail, webhooks, tasks) and
+    # stored API responses. Matching the number in the stored JSON finds them whatever their shape.
+    counts["outbox_messages"] = OutboxMessage.objects.filter(payload__icontains=number).delete()[0]
+    counts["idempotency_keys"] = IdempotencyKey.objects.filter(response_body__icontains=number).delete()[0]
     # Earlier audit rows keep actor, action and time; their copy of the ticket's title and values goes.
     AuditLog.objects.filter(content_type=content_type, object_id=str(ticket_id)).update(
         object_repr=number, changes={"erased": True}

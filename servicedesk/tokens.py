@@ -54,6 +54,11 @@ def api_tokens_revoke_all(*, user, actor=None, reason: str = "revoked by owner")
 def _note_password_change(sender, instance, raw=False, update_fields=None, **kwargs):
     if raw or instance.pk is None or (update_fields is not None and "password" not in update_fields):
         return
+    # set_password() keeps the new raw password until save; Django's re-hash at login (a stronger hasher,
+    # more iterations) clears it first: the same password in a new hash is not a change.
+    if getattr(instance, "_password", None) is None:
+        instance._sd_password_changed = False
+        return
     stored = sender.objects.filter(pk=instance.pk).values_list("password", flat=True).first()
     instance._sd_password_changed = stored is not None and stored != instance.password
 

@@ -20,6 +20,8 @@ def incident_payload(incident: Incident) -> dict:
         "number": incident.number,
         "title": incident.title,
         "status": incident.status,
+        "status_label": incident.get_status_display(),
+        "requester_status": incident.requester_status,  # the portal's words ("Waiting for your reply")
         "hold_reason": incident.hold_reason,
         "priority": incident.priority,
         "impact": incident.impact,

@@ -19,8 +19,7 @@ from incidents.forms import (
     SavedViewForm,
 )
 from incidents.models import SavedView
-from incidents.search import number_of
-from incidents.selectors import incidents_visible_to
+from incidents.selectors import incident_number_visible, incidents_visible_to
 from incidents.states import HoldReason, Status
 from servicedesk.errors import DomainError, StaleVersion
 from servicedesk.workspace import agent_render, agent_required, safe_next
@@ -104,8 +103,8 @@ def queue(request, key: str):
 def search(request):
     """A number the agent can see opens that incident; anything else lists matches of every status,
     searched over title, description, comments and internal notes."""
-    number = number_of(request.GET.get("q", ""))
-    if number and incidents_visible_to(request.user).filter(number=number).exists():
+    number = incident_number_visible(request.user, request.GET.get("q", ""))
+    if number:
         return redirect("agent:incident", number=number)
     return _render_queue(request, workspace.SEARCH, request.GET)
 

@@ -57,8 +57,9 @@ def test_an_agent_sets_both_or_gets_the_services_default(client_for, agent, requ
 
 def test_the_portal_uses_the_same_rule(client, requester, payroll):
     client.force_login(requester)
+    # A forged form field: the portal has no impact field, and whatever is posted is not applied.
     response = client.post("/portal/report/", {"title": "Payslips are empty", "service": payroll.id, "urgency": 2,
-                                               "impact": 1})
+                                               "impact": 3})
     assert response.status_code == 302
     incident = Incident.objects.get()
     assert (incident.impact, incident.urgency, incident.priority) == (1, 2, 2)  # the service's, not the posted one

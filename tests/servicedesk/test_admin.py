@@ -120,6 +120,29 @@ def test_it_audits_a_user_edit_in_admin_without_the_password(admin_client, make_
     assert log.changes == {"before": {"first_name": "Nina"}, "after": {"first_name": "Nina-Maria"}}
 
 
+def test_it_audits_a_password_set_in_admin_without_its_value(admin_client, make_user):
+    nina = make_user("agent", username="nina")
+    new = "Another-pass-2026!"
+    response = admin_client.post(f"/admin/auth/user/{nina.id}/password/",
+                                 {"password1": new, "password2": new, "usable_password": "true"})
+    assert response.status_code == 302
+    nina.refresh_from_db()
+    assert nina.check_password(new)
+    log = last_audit("user.changed")
+    assert log.object_id == str(nina.id) and log.actor.username == "root"
+    assert log.changes == {"before": {"password": "(hidden)"}, "after": {"password": "(hidden) changed"}}
+    assert new not in str(log.changes)
+
+
+@pytest.mark.parametrize("model", ["outboxmessage", "webhookdelivery", "idempotencykey", "auditlog"])
+def test_rows_the_application_writes_cannot_be_deleted_in_admin(admin_client, model):
+    """Deleting a pending outbox row would drop a promised mail or webhook; none of these is deleted by hand."""
+    page = admin_client.get(f"/admin/servicedesk/{model}/")
+    assert page.status_code == 200
+    assert b'value="delete_selected"' not in page.content
+    assert admin_client.get(f"/admin/servicedesk/{model}/1/delete/").status_code == 403
+
+
 # --- configuration in use is protected ------------------------------------------------------------
 
 

@@ -109,3 +109,27 @@ def test_it_unlinks_children_of_an_erased_parent_and_keeps_them(incident_factory
     erase(parent.number, "--by", "dpo", "--reason", "r", "--yes")
     child.refresh_from_db()
     assert child.parent is None
+
+
+def test_it_erases_the_copies_kept_for_retries_and_replays(ticket, operator, client_for, agent):
+    """Outbox messages (mail and webhooks about the ticket) and a stored API response carry its content."""
+    from servicedesk.models import IdempotencyKey, OutboxMessage
+
+    incident, _ = ticket
+    created = client_for(agent).post("/api/v1/incidents/", {"title": "Stolen badge of Alice Able",
+                                                            "requester": "alice"},
+                                     format="json", HTTP_IDEMPOTENCY_KEY="erase-me-1")
+    assert created.status_code == 201
+    number = created.json()["number"]
+    assert OutboxMessage.objects.filter(payload__icontains=number).exists()
+    assert IdempotencyKey.objects.filter(key="erase-me-1").exists()
+    other = OutboxMessage.objects.filter(payload__icontains=incident.number).count()
+    assert other > 0
+
+    erase(number, "--by", "dpo", "--reason", "request #43", "--yes")
+
+    assert not OutboxMessage.objects.filter(payload__icontains=number).exists()
+    assert not IdempotencyKey.objects.filter(key="erase-me-1").exists()
+    assert OutboxMessage.objects.filter(payload__icontains=incident.number).count() == other  # others stay
+    log = AuditLog.objects.get(action="ticket.erased")
+    assert log.changes["idempotency_keys"] == 1 and log.changes["outbox_messages"] >= 1

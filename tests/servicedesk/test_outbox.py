@@ -50,6 +50,16 @@ def _write(message):
     return None
 
 
+def _give_up_badly(message, error):
+    Organisation.objects.create(name=f"give-up-{message.id}")
+    raise RuntimeError("the give-up hook has a bug")
+
+
+@outbox_handler("tests.give-up-badly", retry_on=(Flaky,), max_attempts=1, on_give_up=_give_up_badly)
+def _always_flaky(message):
+    raise Flaky("down")
+
+
 @pytest.fixture(autouse=True)
 def _clear_runs():
     ran.clear()
@@ -144,6 +154,16 @@ def test_a_transient_exception_rolls_the_handlers_writes_back_and_retries_with_b
     message.refresh_from_db()
     assert (message.state, message.attempts) == ("failed", 3)
     assert message.last_error == "gave up after 3 attempts: Flaky: try later"
+
+
+def test_a_give_up_hook_that_fails_still_leaves_the_message_failed_not_retried_for_ever(caplog):
+    message = make_message("tests.give-up-badly")
+    assert outbox_process(message.id) == "failed"
+    message.refresh_from_db()
+    assert (message.state, message.attempts) == ("failed", 1)
+    assert message.last_error == "gave up after 1 attempts: Flaky: down"
+    assert not Organisation.objects.filter(name=f"give-up-{message.id}").exists()  # the hook's writes undone
+    assert "on_give_up of message" in caplog.text
 
 
 def test_a_returned_retry_keeps_what_the_handler_recorded():

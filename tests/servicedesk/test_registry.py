@@ -128,6 +128,9 @@ def test_global_search_sends_agents_to_the_workspace(agent_client, incident_fact
     page = agent_client.get("/search/", {"q": "badge"}).content.decode()
     assert f'data-number="{incident.number}"' in page
     assert 'href="/agent/search/?q=badge"' in page
+    # The way on to the incident search keeps the whole query, whatever characters it holds.
+    page = agent_client.get("/search/", {"q": "badge & door #2"}).content.decode()
+    assert 'href="/agent/search/?q=badge+%26+door+%232"' in page
 
 
 @pytest.mark.django_db
