@@ -2,7 +2,7 @@
 
 PostgreSQL: a tsvector of title (A), description (B) and the comments and notes of the timeline (C), stored
 on the row and kept fresh by the services. SQLite (the local run): the same three fields in an FTS5 table
-(`incidents_incident_fts`, created by migration 0009 on SQLite only) with the Porter stemmer, refreshed by
+(`incidents_incident_fts`, created by migration 0010 on SQLite only) with the Porter stemmer, refreshed by
 the same services through `search_refresh`. Requesters search title and description only, on both.
 """
 

@@ -45,9 +45,10 @@ SERVICES = [
     ("Data warehouse", "Database", 3, [("dwh-pg", "database")]),
 ]
 
+
 @transaction.atomic
 def seed_base(stdout=None) -> dict:
-    """Organisation, teams, users, services, CIs, categories and the priority matrix. Idempotent."""
+    """Organisation, teams, users, services, CIs and the priority matrix. Idempotent."""
     ensure_roles()
     priority_matrix_ensure_default()
     organisation, _ = Organisation.objects.get_or_create(name=ORGANISATION, defaults={"email_domain": "example.com"})

@@ -208,7 +208,7 @@ class Ticket(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1, help_text="Raised by every change; stale writes are refused.")
-    # Tickets are never deleted from admin or the API; `manage.py erase_ticket` (servicedesk.erasure) removes one
+    # Tickets are never deleted from admin or the API; `manage.py erase_ticket` (servicedesk.services.ticket_erase) removes one
     # with its timeline, attachments and files. These relations let the ORM cascade to both.
     timeline = GenericRelation("servicedesk.TimelineEntry")
     attachments = GenericRelation("servicedesk.Attachment")

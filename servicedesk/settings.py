@@ -110,7 +110,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Cache: on Redis whenever the broker is Redis, so every web process shares it (DRF throttle counters);
+# Cache: on Redis whenever the broker is Redis, so every web process shares it;
 # per-process memory otherwise (the local run). CACHE_URL overrides. clear() drops only our own keys, so
 # sharing the broker's Redis database never wipes Celery's queues.
 _redis = env_str("CELERY_BROKER_URL") or env_str("REDIS_URL")
@@ -341,7 +341,7 @@ SPECTACULAR_SETTINGS = {
 
 # Content-Security-Policy (django-csp): everything from this origin only, and no inline script or style
 # anywhere: page behaviour lives in static/js, htmx is configured by a <meta> tag with eval off, and icons'
-# and error pages' styles are in static/css. The API's Redoc page alone may inject styles (servicedesk.urls).
+# and error pages' styles are in static/css.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],

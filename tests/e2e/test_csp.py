@@ -1,7 +1,7 @@
 """The Content-Security-Policy holds on every kind of page, and the harness notices a violation.
 
 Every browser test fails on any CSP violation or console message (conftest.new_page); these walk the pages
-no other browser test opens: the API docs (Swagger UI, Redoc) and Django admin."""
+no other browser test opens: the API docs (Swagger UI) and Django admin."""
 
 import pytest
 from playwright.sync_api import expect
