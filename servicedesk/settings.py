@@ -336,6 +336,8 @@ SPECTACULAR_SETTINGS = {
         {"name": "organisations", "description": "Customer organisations."},
         {"name": "services", "description": "Business and technical services."},
         {"name": "configuration-items", "description": "Configuration items of the services."},
+        {"name": "sla", "description": "Service level configuration: SLA policies with their targets and "
+                                       "escalation steps, business calendars with working hours and holidays."},
     ],
 }
 

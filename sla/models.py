@@ -1,0 +1,316 @@
+"""Service level configuration: business calendars (weekly hours, holidays), SLA policies with their targets
+and escalation steps, and OLA targets per team. Admins edit them in Django admin; clocks per ticket read them.
+
+Foreign keys between configuration are PROTECT (a calendar in use by a policy cannot be deleted, nor a team an
+escalation step reassigns to); rows that belong to their parent (intervals, holidays, targets, steps) go with
+it. `sla` imports no ticket app: a policy names its ticket type by key (sla.registry)."""
+
+import re
+import zoneinfo
+from datetime import time
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from sla.registry import validate_ticket_type
+
+PRIORITY_CHOICES = [(1, "P1 · Critical"), (2, "P2 · High"), (3, "P3 · Medium"), (4, "P4 · Low"), (5, "P5 · Planning")]
+PRIORITY_VALIDATORS = [MinValueValidator(1), MaxValueValidator(5)]
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_timezone(value: str) -> None:
+    if value not in _zone_names():
+        raise ValidationError(f"Unknown time zone {value!r}: use an IANA name such as Europe/London or UTC.")
+
+
+def default_timezone() -> str:
+    return settings.TIME_ZONE
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class BusinessCalendar(models.Model):
+    """When the clock runs: weekly working intervals in a time zone, minus holidays; or always (24x7)."""
+
+    name = models.CharField(max_length=120, unique=True)
+    timezone = models.CharField(max_length=64, default=default_timezone, validators=[validate_timezone],
+                                help_text="IANA time zone of the working hours, e.g. Europe/London.")
+    is_24x7 = models.BooleanField("24x7", default=False,
+                                  help_text="Every minute counts; working intervals and holidays are ignored.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def as_clock_calendar(self):
+        """The pure `sla.clock.Calendar` for this calendar. Reads `intervals` and `holidays` through `.all()`, so
+        a queryset that prefetched them costs no query per calendar."""
+        from sla.clock import Calendar
+
+        if self.is_24x7:
+            return Calendar.always(self.timezone)
+        week: dict[int, list[tuple[time, time]]] = {day: [] for day in range(7)}
+        for interval in sorted(self.intervals.all(), key=lambda i: (i.weekday, i.start)):
+            week[interval.weekday].append((interval.start, interval.end))
+        return Calendar(tz=self.timezone, week=week, holidays=frozenset(h.date for h in self.holidays.all()))
+
+
+_DAY = 24 * 3600
+_WEEK = 7 * _DAY
+
+
+def _seconds(t: time) -> int:
+    return t.hour * 3600 + t.minute * 60 + t.second
+
+
+def interval_span(weekday: int, start: time, end: time) -> tuple[int, int]:
+    """Seconds from Monday 00:00 of the interval's start and end; an end at or before the start is the next
+    day's (an overnight shift, start == end a full 24 hours)."""
+    begin = weekday * _DAY + _seconds(start)
+    finish = weekday * _DAY + _seconds(end)
+    if finish <= begin:
+        finish += _DAY
+    return begin, finish
+
+
+def find_overlap(rows):
+    """The first pair of rows (each `(key, weekday, start, end)`) whose working times overlap, or None.
+    Overnight shifts run into the next day, Sunday's into Monday's."""
+    spans = [(key, *interval_span(day, start, end)) for key, day, start, end in rows]
+    for i, (key_a, a0, a1) in enumerate(spans):
+        for key_b, b0, b1 in spans[i + 1:]:
+            for shift in (-_WEEK, 0, _WEEK):
+                if a0 < b1 + shift and b0 + shift < a1:
+                    return key_a, key_b
+    return None
+
+
+def describe_interval(weekday: int, start: time, end: time) -> str:
+    overnight = " (overnight)" if end <= start else ""
+    return f"{Weekday(weekday).label} {start:%H:%M}-{end:%H:%M}{overnight}"
+
+
+class WorkingInterval(models.Model):
+    """Working time on one weekday, e.g. Monday 09:00-17:00. An end at or before the start is an overnight
+    shift (Friday 22:00-06:00 runs into Saturday 06:00). Intervals of a calendar never overlap."""
+
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="intervals")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start = models.TimeField()
+    end = models.TimeField(help_text="At or before the start: an overnight shift ending the next day.")
+
+    class Meta:
+        ordering = ["calendar", "weekday", "start"]
+        constraints = [
+            models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="sla_interval_weekday_range"),
+        ]
+
+    def __str__(self):
+        return describe_interval(self.weekday, self.start, self.end)
+
+    def clean(self):
+        # Admin's inline formset checks every row of the calendar together (rows may move at once); a row
+        # saved on its own is checked against the stored ones.
+        if getattr(self, "_overlap_checked_by_formset", False) or not self.calendar_id or self.start is None \
+                or self.end is None or self.weekday is None:
+            return
+        others = WorkingInterval.objects.filter(calendar_id=self.calendar_id).exclude(pk=self.pk)
+        rows = [(None, self.weekday, self.start, self.end)] + [(o, o.weekday, o.start, o.end) for o in others]
+        clash = find_overlap(rows)
+        if clash and clash[0] is None:
+            raise ValidationError({"start": f"Overlaps {clash[1]} of this calendar."})
+
+
+class Holiday(models.Model):
+    """A day on which a calendar's working intervals do not count."""
+
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="holidays")
+    date = models.DateField()
+    name = models.CharField(max_length=120)
+
+    class Meta:
+        ordering = ["calendar", "date"]
+        constraints = [models.UniqueConstraint(fields=["calendar", "date"], name="sla_holiday_unique_date")]
+
+    def __str__(self):
+        return f"{self.date:%Y-%m-%d} {self.name}"
+
+
+PAUSE_STATUS = re.compile(r"^[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?$")
+
+
+def default_pause_statuses() -> list[str]:
+    return ["on_hold:awaiting_caller"]
+
+
+class SlaPolicy(models.Model):
+    """Targets for the tickets it applies to. A ticket gets the first active policy, by `order`, whose ticket
+    type matches, whose priority, service and organisation match or are left empty, and that has a target for
+    the ticket's priority (sla.selectors.policy_for)."""
+
+    name = models.CharField(max_length=120, unique=True)
+    order = models.PositiveIntegerField(default=100, help_text="Lower first; the first matching policy wins.")
+    active = models.BooleanField(default=True)
+    ticket_type = models.CharField(max_length=40, default="incident", validators=[validate_ticket_type],
+                                   help_text="The kind of ticket, e.g. incident.")
+    priority = models.PositiveSmallIntegerField(null=True, blank=True, choices=PRIORITY_CHOICES,
+                                                validators=PRIORITY_VALIDATORS, help_text="Empty: any priority.")
+    service = models.ForeignKey("servicedesk.Service", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="sla_policies", help_text="Empty: any service.")
+    organisation = models.ForeignKey("servicedesk.Organisation", null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="sla_policies", help_text="Empty: any organisation.")
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="policies")
+    warning_percent = models.PositiveSmallIntegerField(
+        default=75, validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text="Warn when this share of a target has elapsed (1-99).")
+    pause_statuses = models.JSONField(
+        default=default_pause_statuses, blank=True,
+        help_text='Statuses in which the clocks stop: "status" or "status:hold_reason", e.g. '
+                  '["on_hold:awaiting_caller"] (on hold only while awaiting the caller) or ["on_hold"] (any hold).')
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+        constraints = [
+            models.CheckConstraint(condition=Q(warning_percent__gte=1, warning_percent__lte=99),
+                                   name="sla_policy_warning_range"),
+            models.CheckConstraint(condition=Q(priority__isnull=True) | Q(priority__gte=1, priority__lte=5),
+                                   name="sla_policy_priority_range"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        statuses = self.pause_statuses
+        if not isinstance(statuses, list) or not all(isinstance(s, str) for s in statuses):
+            raise ValidationError({"pause_statuses": 'Give a list of statuses, e.g. ["on_hold:awaiting_caller"].'})
+        bad = [s for s in statuses if not PAUSE_STATUS.match(s)]
+        if bad:
+            raise ValidationError({"pause_statuses": f"{', '.join(map(repr, bad))}: write status or "
+                                                     "status:hold_reason in lower case, e.g. on_hold:awaiting_caller."})
+
+
+class SlaTarget(models.Model):
+    """A policy's targets for one priority, in business minutes of the policy's calendar."""
+
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="targets")
+    priority = models.PositiveSmallIntegerField(choices=PRIORITY_CHOICES, validators=PRIORITY_VALIDATORS)
+    first_response_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    resolution_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+
+    class Meta:
+        ordering = ["policy", "priority"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "priority"], name="sla_target_unique_priority"),
+            models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=5), name="sla_target_priority_range"),
+            models.CheckConstraint(condition=Q(first_response_minutes__gte=1, resolution_minutes__gte=1),
+                                   name="sla_target_positive"),
+            models.CheckConstraint(condition=Q(resolution_minutes__gte=models.F("first_response_minutes")),
+                                   name="sla_target_resolution_after_response"),
+        ]
+
+    def __str__(self):
+        return f"P{self.priority}: respond {self.first_response_minutes} min, resolve {self.resolution_minutes} min"
+
+    def clean(self):
+        response, resolution = self.first_response_minutes, self.resolution_minutes
+        if response is not None and resolution is not None and 0 < resolution < response:
+            raise ValidationError({"resolution_minutes": f"Must be at least the first response target "
+                                                         f"({response} min)."})
+
+
+class EscalationStep(models.Model):
+    """What happens when a clock of the policy reaches its warning threshold or breaches."""
+
+    class When(models.TextChoices):
+        WARNING = "warning", "At warning"
+        BREACH = "breach", "At breach"
+
+    class Action(models.TextChoices):
+        NOTIFY_ASSIGNEE = "notify_assignee", "Notify the assignee"
+        NOTIFY_TEAM_LEAD = "notify_team_lead", "Notify the team lead"
+        WEBHOOK = "webhook", "Call a webhook"
+        REASSIGN_TEAM = "reassign_team", "Reassign to a team"
+        RAISE_PRIORITY = "raise_priority", "Raise the priority by one"
+
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="escalation_steps")
+    when = models.CharField(max_length=10, choices=When.choices)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    team = models.ForeignKey("servicedesk.Team", null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="sla_escalation_steps", help_text="For “Reassign to a team”.")
+    webhook = models.ForeignKey("servicedesk.Webhook", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="sla_escalation_steps", help_text="For “Call a webhook”.")
+
+    class Meta:
+        ordering = ["policy", "-when", "id"]  # warning before breach
+        constraints = [
+            models.CheckConstraint(condition=~Q(action="reassign_team") | Q(team__isnull=False),
+                                   name="sla_step_reassign_has_team"),
+            models.CheckConstraint(condition=~Q(action="webhook") | Q(webhook__isnull=False),
+                                   name="sla_step_webhook_has_webhook"),
+        ]
+
+    def __str__(self):
+        target = self.team if self.action == self.Action.REASSIGN_TEAM else \
+            self.webhook if self.action == self.Action.WEBHOOK else None
+        suffix = f": {target}" if target is not None else ""
+        return f"{self.get_when_display()}: {self.get_action_display()}{suffix}"
+
+    def clean(self):
+        errors = {}
+        if self.action == self.Action.REASSIGN_TEAM and not self.team_id:
+            errors["team"] = "Choose the team to reassign to."
+        if self.action != self.Action.REASSIGN_TEAM and self.team_id:
+            errors["team"] = "Only “Reassign to a team” uses a team; leave it empty."
+        if self.action == self.Action.WEBHOOK and not self.webhook_id:
+            errors["webhook"] = "Choose the webhook to call."
+        if self.action != self.Action.WEBHOOK and self.webhook_id:
+            errors["webhook"] = "Only “Call a webhook” uses a webhook; leave it empty."
+        if errors:
+            raise ValidationError(errors)
+
+
+class OlaTarget(models.Model):
+    """An operational level target: business minutes a ticket of this priority may spend assigned to the team
+    (each assignment to the team starts its own OLA clock), counted on the team's calendar."""
+
+    team = models.ForeignKey("servicedesk.Team", on_delete=models.PROTECT, related_name="ola_targets")
+    priority = models.PositiveSmallIntegerField(choices=PRIORITY_CHOICES, validators=PRIORITY_VALIDATORS)
+    minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="ola_targets")
+
+    class Meta:
+        ordering = ["team", "priority"]
+        verbose_name = "OLA target"
+        constraints = [
+            models.UniqueConstraint(fields=["team", "priority"], name="sla_ola_unique_team_priority"),
+            models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=5), name="sla_ola_priority_range"),
+            models.CheckConstraint(condition=Q(minutes__gte=1), name="sla_ola_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.team} P{self.priority}: {self.minutes} min"
+

@@ -1,0 +1,69 @@
+"""Every write of the SLA configuration that is not a plain admin form: importing public holidays and
+ensuring the default calendars and policies."""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from servicedesk.services import audit_record
+from sla.models import BusinessCalendar, Holiday
+
+YEAR_MIN, YEAR_MAX, YEARS_AT_ONCE = 1950, 2100, 10
+
+
+@dataclass(frozen=True)
+class HolidayImport:
+    added: int
+    kept: int
+
+
+def holidays_check(*, country: str, subdivision: str = "", year_from: int, year_to: int) -> tuple[str, str]:
+    """The country and subdivision codes, normalised, or a ValidationError naming each bad field."""
+    import holidays
+
+    supported = holidays.list_supported_countries()
+    country = (country or "").strip().upper()
+    subdivision = (subdivision or "").strip().upper()
+    errors = {}
+    if country not in supported:
+        errors["country"] = f"Unknown country code {country!r}: use an ISO 3166 code such as GB, DE or US."
+    elif subdivision and subdivision not in supported[country]:
+        known = ", ".join(supported[country]) or "none"
+        errors["subdivision"] = f"{country} has no subdivision {subdivision!r}; known: {known}."
+    for name, year in (("year_from", year_from), ("year_to", year_to)):
+        if not isinstance(year, int) or not YEAR_MIN <= year <= YEAR_MAX:
+            errors[name] = f"Give a year from {YEAR_MIN} to {YEAR_MAX}."
+    if not errors.keys() & {"year_from", "year_to"}:
+        if year_to < year_from:
+            errors["year_to"] = "Must not be before the first year."
+        elif year_to - year_from + 1 > YEARS_AT_ONCE:
+            errors["year_to"] = f"Import at most {YEARS_AT_ONCE} years at once."
+    if errors:
+        raise ValidationError(errors)
+    return country, subdivision
+
+
+@transaction.atomic
+def holidays_import(*, calendar_id: int, country: str, subdivision: str = "", year_from: int, year_to: int,
+                    actor) -> HolidayImport:
+    """Add the public holidays of a country (and subdivision) for a range of years to a calendar. Dates the
+    calendar already has are kept as they are (also hand-entered ones), so running it twice adds nothing."""
+    country, subdivision = holidays_check(country=country, subdivision=subdivision, year_from=year_from,
+                                          year_to=year_to)
+    import holidays
+
+    # The lock serialises two imports into one calendar, so neither trips over the other's new rows.
+    calendar = BusinessCalendar.objects.select_for_update().get(id=calendar_id)
+    found = holidays.country_holidays(country, subdiv=subdivision or None, years=range(year_from, year_to + 1))
+    have = set(calendar.holidays.filter(date__in=list(found)).values_list("date", flat=True))
+    new = [Holiday(calendar=calendar, date=day, name=name[:120]) for day, name in sorted(found.items())
+           if day not in have]
+    if not new:
+        return HolidayImport(added=0, kept=len(have))  # nothing changed: nothing to record
+    Holiday.objects.bulk_create(new)
+    where = f"{country}-{subdivision}" if subdivision else country
+    audit_record(actor=actor, action="businesscalendar.holidays_imported", obj=calendar, changes={
+        "before": {}, "after": {"source": f"{where} {year_from}-{year_to}", "holidays": [str(h) for h in new]},
+    })
+    return HolidayImport(added=len(new), kept=len(have))
