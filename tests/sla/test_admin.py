@@ -117,3 +117,17 @@ def test_agents_cannot_open_the_import_form(client, make_user, office):
     client.force_login(make_user("agent"))
     response = client.get(f"/admin/sla/businesscalendar/{office.id}/import-holidays/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_admin_refuses_the_same_holiday_date_twice_in_one_save(admin_client):
+    data = changeform_data(admin_client.get(ADD_CALENDAR))
+    data.update({"name": "Twice", "timezone": "UTC", "holidays-TOTAL_FORMS": "2",
+                 "holidays-0-date": "2026-12-25", "holidays-0-name": "Christmas",
+                 "holidays-1-date": "2026-12-25", "holidays-1-name": "Again"})
+
+    response = admin_client.post(ADD_CALENDAR, data)
+
+    assert response.status_code == 200
+    formset = next(f.formset for f in response.context["inline_admin_formsets"] if f.formset.prefix == "holidays")
+    assert formset.non_form_errors() == ["Please correct the duplicate data for date."]
+    assert not BusinessCalendar.objects.filter(name="Twice").exists()
