@@ -21,6 +21,7 @@ from servicedesk.registry import (
     registry,
 )
 from servicedesk.roles import is_staff_role
+from sla.registry import ticket_type as sla_ticket_type
 
 EVENTS = {
     "incident.created": "An incident was raised",
@@ -119,3 +120,4 @@ def register() -> None:
     registry.notification_events("incidents", EVENTS)
     registry.api_route("incidents", IncidentViewSet, basename="incident")
     registry.demo_step(DemoStep("incidents", _seed, after=("sla",)))
+    sla_ticket_type("incident", "Incident")  # SLA policies may apply to incidents

@@ -74,6 +74,9 @@ def test_incidents_register_every_contribution():
     assert {"incident.created", "incident.resolved", "incident.commented"} <= set(registry.event_names())
     assert "incidents" in [r.prefix for r in registry.routes]
     assert "incidents" in [s.app for s in registry.demo_steps()]
+    from sla.registry import ticket_types
+
+    assert ticket_types()["incident"] == "Incident"
 
 
 @pytest.fixture
