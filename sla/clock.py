@@ -30,6 +30,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
@@ -48,6 +49,7 @@ _DAY_US = 86_400 * _US
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _ONE_US = timedelta(microseconds=1)
+_DAY = timedelta(days=1)
 
 Pause = tuple[datetime, datetime | None]
 
@@ -76,6 +78,7 @@ class Calendar:
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     _days: tuple = field(init=False, repr=False, compare=False)
     _week_us: int = field(init=False, repr=False, compare=False)
+    _day_us: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _sorted_holidays: tuple[date, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -97,6 +100,7 @@ class Calendar:
         set_(self, "_zone", zone)
         set_(self, "_days", days)
         set_(self, "_week_us", week_us)
+        set_(self, "_day_us", tuple(sum(_nominal_us(i) for i in day) for day in days))
         set_(self, "_sorted_holidays", tuple(sorted(holidays)))
 
     @classmethod
@@ -150,6 +154,11 @@ def _normalise_week(week) -> tuple:
         pairs.sort()
         result.append(tuple(pairs))
     return tuple(result)
+
+
+def _nominal_us(interval) -> int:
+    start_us, end_us, end_offset = interval[:3]
+    return end_us - start_us + end_offset * _DAY_US
 
 
 def _check_week(week) -> tuple[tuple, int]:
@@ -256,29 +265,50 @@ def _spans(cal: Calendar, day: date) -> list[tuple[int, int]]:
     return result
 
 
-def _plain_week(cal: Calendar, day: date) -> bool:
-    """True when the intervals starting on day..day+6 add up to exactly the nominal weekly hours.
+@lru_cache(maxsize=1024)
+def _offset_changes(zone: ZoneInfo, year: int) -> tuple[date, ...]:
+    """Dates of `year` whose local midnight has another UTC offset than the midnight before.
 
-    That holds when none of those dates is a holiday and the UTC offset is the same at every local midnight
-    from `day` to `day`+8 (the last intervals may run to the morning of `day`+8 at the latest). An offset
-    that changed and changed back between two midnights would go unseen: in tzdata no two offset changes
-    of a zone are less than about four days apart.
+    One look-up per day of the year, once per zone and year (cached).
     """
+    day = date(year, 1, 1)
+    previous = datetime.combine(day - _DAY, time(), tzinfo=zone).utcoffset()
+    changes = []
+    while day.year == year:
+        offset = datetime.combine(day, time(), tzinfo=zone).utcoffset()
+        if offset != previous:
+            changes.append(day)
+        previous = offset
+        day += _DAY
+    return tuple(changes)
+
+
+def _next_irregular(cal: Calendar, day: date) -> date:
+    """The first date from `day` on whose intervals may not have their nominal length.
+
+    That is a holiday, or a day whose intervals (which end by the second midnight after it) may straddle an
+    offset change: the two days before a date whose midnight offset differs from the previous midnight's.
+    Every day before the returned date therefore counts exactly its nominal hours. Offset changes are found
+    at midnights; two changes between two midnights would go unseen, but in tzdata no two offset changes of
+    a zone are less than about four days apart. Looks at most two years ahead (a later date is returned
+    as irregular, which only costs one ordinary day's work).
+    """
+    found = date(min(day.year + 2, 9999), 1, 1)
     holidays = cal._sorted_holidays
     i = bisect_left(holidays, day)
-    if i < len(holidays) and holidays[i] <= day + timedelta(days=6):
-        return False
-    zone = cal._zone
-    first = datetime(day.year, day.month, day.day, tzinfo=zone).utcoffset()
-    for k in range(1, 9):
-        d = day + timedelta(days=k)
-        if datetime(d.year, d.month, d.day, tzinfo=zone).utcoffset() != first:
-            return False
-    return True
+    if i < len(holidays) and holidays[i] < found:
+        found = holidays[i]
+    after = day + _DAY
+    for year in (after.year, min(after.year + 1, 9999)):
+        changes = _offset_changes(cal._zone, year)
+        j = bisect_left(changes, after)
+        if j < len(changes):
+            found = min(found, max(day, changes[j] - 2 * _DAY))
+            break
+    return found
 
 
 _WEEK = timedelta(days=7)
-_DAY = timedelta(days=1)
 
 
 def _add_us(cal: Calendar, start: int, amount: int) -> int:
@@ -286,12 +316,21 @@ def _add_us(cal: Calendar, start: int, amount: int) -> int:
         return start
     first_day = _local_date(cal, start)
     day = first_day - _DAY  # an overnight interval of the day before may still be running
-    week_us = cal._week_us
+    week_us, day_us = cal._week_us, cal._day_us
+    irregular = day
     while True:
-        # Whole weeks at once: only past the start's own date, and only while more than a week remains.
-        while day > first_day and amount > week_us and _plain_week(cal, day):
-            amount -= week_us
-            day += _WEEK
+        if day > first_day:
+            # Days before `irregular` count their nominal hours: skip whole weeks, then whole days, while
+            # more than that remains; the day where the target is reached is walked interval by interval.
+            if day >= irregular:
+                irregular = _next_irregular(cal, day)
+            weeks = min((irregular - day).days // 7, (amount - 1) // week_us)
+            if weeks > 0:
+                amount -= weeks * week_us
+                day += weeks * _WEEK
+            while day < irregular and amount > day_us[day.weekday()]:
+                amount -= day_us[day.weekday()]
+                day += _DAY
         for a, b in _spans(cal, day):
             if b <= start:
                 continue
@@ -309,14 +348,23 @@ def _between_us(cal: Calendar, start: int, end: int) -> int:
     first_day = _local_date(cal, start)
     last_day = _local_date(cal, end)
     day = first_day - _DAY
-    week_us = cal._week_us
+    week_us, day_us = cal._week_us, cal._day_us
+    irregular = day
     total = 0
     while day <= last_day:
-        # A whole week lies inside (start, end) when it starts after the start's date and its intervals
-        # (which end by day+8 00:00 local) end no later than the end's date.
-        while day > first_day and day + timedelta(days=8) <= last_day and _plain_week(cal, day):
-            total += week_us
-            day += _WEEK
+        # A day's intervals end before its second midnight: a day after the start's date and at least two
+        # days before the end's date lies wholly inside (start, end).
+        if day > first_day:
+            if day >= irregular:
+                irregular = _next_irregular(cal, day)
+            inner = min(irregular, last_day - _DAY)  # days before this one are plain and inside
+            weeks = (inner - day).days // 7
+            if weeks > 0:
+                total += weeks * week_us
+                day += weeks * _WEEK
+            while day < inner:
+                total += day_us[day.weekday()]
+                day += _DAY
         for a, b in _spans(cal, day):
             if a < start:
                 a = start

@@ -122,6 +122,17 @@ def test_it_counts_an_overnight_shift_across_a_dst_change_at_its_real_length(tz,
     assert add_business_time(start, hours * H, night) == at(tz, morning.year, morning.month, morning.day, 6)
 
 
+def test_it_counts_the_short_and_the_long_dst_night_within_a_month_of_night_shifts():
+    # 30 nights of 22:00-06:00 hold 239 h when one is the 7 h spring night, 241 h with the 9 h autumn one.
+    nights = Calendar("Europe/Berlin", every_day((22, 6)))
+    spring = at("Europe/Berlin", 2026, 3, 15, 12)
+    assert add_business_time(spring, 240 * H, nights) == at("Europe/Berlin", 2026, 4, 14, 23)
+    assert business_seconds_between(spring, at("Europe/Berlin", 2026, 4, 14, 12), nights) == 239 * H
+    autumn = at("Europe/Berlin", 2026, 10, 10, 12)
+    assert add_business_time(autumn, 240 * H, nights) == at("Europe/Berlin", 2026, 11, 9, 5)
+    assert business_seconds_between(autumn, at("Europe/Berlin", 2026, 11, 9, 12), nights) == 241 * H
+
+
 def test_it_counts_an_interval_holding_the_change_at_its_real_length():
     cal = Calendar("Europe/Berlin", every_day((0, 6)))
     assert business_seconds_between(at("Europe/Berlin", 2026, 3, 29), at("Europe/Berlin", 2026, 3, 29, 12),
