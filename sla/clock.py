@@ -259,7 +259,7 @@ def _spans(cal: Calendar, day: date) -> list[tuple[int, int]]:
     result = []
     for start_us, end_us, end_offset, start, end in cal._days[day.weekday()]:
         a = _wall_us(cal, day, start, start_us)
-        b = _wall_us(cal, day + timedelta(days=end_offset) if end_offset else day, end, end_us)
+        b = _wall_us(cal, day + _DAY if end_offset else day, end, end_us)
         if b > a:  # an interval entirely inside a spring gap is empty
             result.append((a, b))
     return result

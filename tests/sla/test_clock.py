@@ -5,13 +5,17 @@ overnight shifts); hypothesis properties hold it everywhere else, one of them ag
 slot-by-slot oracle that only asks "is this instant inside working hours?".
 """
 
+import ast
+import sys
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import sla.clock
 from sla.clock import Calendar, add_business_time, business_seconds_between, deadline, is_open, next_opening
 
 H = 3600
@@ -33,6 +37,15 @@ def week(*days_intervals):
 
 def every_day(*intervals):
     return week(*[(day, intervals) for day in range(7)])
+
+
+def test_it_imports_only_the_standard_library():
+    tree = ast.parse(Path(sla.clock.__file__).read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported - set(sys.stdlib_module_names)
 
 
 # --- hand cases --------------------------------------------------------------------------------------
