@@ -96,14 +96,7 @@ def run(argv: list[str]) -> None:
              for name, argv in local_processes(BIN, host, port, var_dir).items()}
 
     def stop(*_):
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs)
 
     signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
     url = f"http://{host}:{port}"
@@ -143,6 +136,18 @@ def local_processes(bin_dir: Path, host: str, port: int, var_dir: Path) -> dict[
         "beat": [celery, "-A", "servicedesk", "beat", "--loglevel", "warning",
                  "--pidfile", str(var_dir / "celerybeat.pid")],
     }
+
+
+def stop_processes(procs: dict, timeout: float = 15) -> None:
+    """Terminate every process, give them `timeout` seconds to finish their work, then kill what is left."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def wait_healthy(url: str, procs: dict, timeout: float) -> str:

@@ -65,6 +65,24 @@ def agent(make_user):
 
 
 @pytest.fixture
+def admin_user(make_user):
+    return make_user("admin", username="root")
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def agent_client(client, agent):
+    """Django's test client signed in as the agent (session, as the workspace is used)."""
+    client.force_login(agent)
+    return client
+
+
+@pytest.fixture
 def api_client():
     from rest_framework.test import APIClient
 

@@ -13,12 +13,6 @@ from servicedesk.models import AuditLog, ConfigurationItem, Service, Team, Ticke
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_client(client, make_user):
-    client.force_login(make_user("admin", username="root"))
-    return client
-
-
 def test_an_admin_cannot_delete_an_incident_in_admin(admin_client, incident_factory):
     incident = incident_factory()
 

@@ -71,12 +71,6 @@ def test_a_cancel_sent_after_someone_elses_edit_is_refused(client_for, agent, be
 # --- the workspace ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def agent_client(client, agent):
-    client.force_login(agent)
-    return client
-
-
 def test_the_queue_sends_each_rows_version_with_the_bulk_form(agent_client, agent, incident_factory):
     incident = services.incident_update(incident_id=incident_factory().id, actor=agent, urgency=2)
     html = agent_client.get("/agent/queue/all/").content.decode()

@@ -42,12 +42,6 @@ def bert(make_user, network):
 
 
 @pytest.fixture
-def agent_client(client, agent):
-    client.force_login(agent)
-    return client
-
-
-@pytest.fixture
 def make(incident_factory, requester, agent):
     def create(title="Printer on floor 3 is jammed", **kwargs):
         if "impact" in kwargs:

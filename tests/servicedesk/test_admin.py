@@ -20,17 +20,6 @@ from tests.admin_forms import changeform_data
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_user(make_user):
-    return make_user("admin", username="root")
-
-
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def last_audit(action):
     return AuditLog.objects.filter(action=action).order_by("-id").first()
 

@@ -116,13 +116,7 @@ def test_the_local_run_starts_quietly_and_prints_readable_mail(tmp_path):
         subject = f"Subject: [{number}] We received your report: VPN drops every few minutes — café wifi"
         wait_for(lambda: subject in outputs["worker"].read_text(), 60, "the worker printed no mail", outputs)
     finally:
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        dev.stop_processes(procs, timeout=20)
 
     text = {name: path.read_text() for name, path in outputs.items()}
     noise = [f"{name}: {line}" for name, out in text.items() for line in out.splitlines() if NOISE.search(line)]

@@ -79,12 +79,6 @@ def test_incidents_register_every_contribution():
     assert ticket_types()["incident"] == "Incident"
 
 
-@pytest.fixture
-def agent_client(client, agent):
-    client.force_login(agent)
-    return client
-
-
 def test_the_workspace_sidebar_grows_by_registration(agent_client, monkeypatch):
     section = WorkspaceSection("changes", "Changes", lambda request, current: [
         NavItem("Awaiting CAB", "/agent/changes/cab/", count=3, testid="nav-changes-cab"),

@@ -6,17 +6,6 @@ from sla.models import BusinessCalendar, SlaPolicy, SlaTarget, WorkingInterval
 
 
 @pytest.fixture
-def admin_user(make_user):
-    return make_user("admin", username="root")
-
-
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def office(db):
     calendar = BusinessCalendar.objects.create(name="London office", timezone="Europe/London")
     WorkingInterval.objects.bulk_create(
