@@ -64,23 +64,21 @@ class SearchGroup:
     results: SearchResults
 
 
-def search_everything(user, q: str, limit: int = 10) -> list[SearchGroup]:
+def _providers_for(user) -> list:
     staff = is_staff_role(user)
-    return [
-        SearchGroup(p.key, p.label, p.search(user, q, limit))
-        for p in registry.providers
-        if staff or not p.for_agents_only
-    ]
+    return [p for p in registry.providers if staff or not p.for_agents_only]
+
+
+def search_everything(user, q: str, limit: int = 10) -> list[SearchGroup]:
+    return [SearchGroup(p.key, p.label, p.search(user, q, limit)) for p in _providers_for(user)]
 
 
 def find_number(user, text: str) -> str | None:
     """The URL of the ticket `text` names, if some app has one this user may open."""
-    staff = is_staff_role(user)
-    for provider in registry.providers:
-        if staff or not provider.for_agents_only:
-            url = provider.find_number(user, text)
-            if url:
-                return url
+    for provider in _providers_for(user):
+        url = provider.find_number(user, text)
+        if url:
+            return url
     return None
 
 
