@@ -93,6 +93,9 @@ class Incident(Ticket):
                          name="incident_open_group_idx", condition=Q(status__in=OPEN_STATUSES)),
             models.Index(fields=["priority", "-updated_at", "-id"], name="incident_open_unassigned_idx",
                          condition=Q(status__in=OPEN_STATUSES, assignee__isnull=True)),
+            # "SLA due" order and the "Breaching soon" queue: open incidents by their next SLA deadline.
+            models.Index(fields=["sla_due_at", "id"], name="incident_open_sla_due_idx",
+                         condition=Q(status__in=OPEN_STATUSES)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=Status.values), name="incident_status_valid"),

@@ -120,4 +120,6 @@ def register() -> None:
     registry.notification_events("incidents", EVENTS)
     registry.api_route("incidents", IncidentViewSet, basename="incident")
     registry.demo_step(DemoStep("incidents", _seed, after=("sla",)))
-    sla_ticket_type("incident", "Incident")  # SLA policies may apply to incidents
+    from incidents.sla import IncidentSlaAdapter
+
+    sla_ticket_type("incident", "Incident", adapter=IncidentSlaAdapter())  # SLA policies may apply to incidents

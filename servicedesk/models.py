@@ -208,6 +208,9 @@ class Ticket(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1, help_text="Raised by every change; stale writes are refused.")
+    # The earliest deadline of the ticket's running SLA clocks (empty when none runs), kept by the ticket's
+    # services from what the SLA clocks answer, so queues sort and filter by it through an index.
+    sla_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Tickets are never deleted from admin or the API; `manage.py erase_ticket` (servicedesk.services.ticket_erase) removes one
     # with its timeline, attachments and files. These relations let the ORM cascade to both.
     timeline = GenericRelation("servicedesk.TimelineEntry")

@@ -32,7 +32,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
@@ -110,23 +110,25 @@ def _plain(payload: dict) -> dict:
     return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
 
 
-def outbox_enqueue(handler: str, payload: dict, *, delay: timedelta | None = None) -> OutboxMessage:
+def outbox_enqueue(handler: str, payload: dict, *, delay: timedelta | None = None,
+                   not_before: datetime | None = None) -> OutboxMessage:
     """Write one message in the current transaction; hand it to Celery once it commits.
 
-    With `delay` the message waits for the relay once it is due (no hand-off on commit).
+    With `delay`, or `not_before` in the future, the message waits for the relay once it is due (no hand-off
+    on commit).
     """
-    return outbox_enqueue_many(handler, [payload], delay=delay)[0]
+    return outbox_enqueue_many(handler, [payload], delay=delay, not_before=not_before)[0]
 
 
-def outbox_enqueue_many(handler: str, payloads: list[dict], *, delay: timedelta | None = None
-                        ) -> list[OutboxMessage]:
+def outbox_enqueue_many(handler: str, payloads: list[dict], *, delay: timedelta | None = None,
+                        not_before: datetime | None = None) -> list[OutboxMessage]:
     now = timezone.now()
+    due = max(now + (delay or timedelta(0)), not_before or now)
     messages = OutboxMessage.objects.bulk_create(
-        OutboxMessage(handler=handler, payload=_plain(payload), created_at=now,
-                      next_attempt_at=now + (delay or timedelta(0)))
+        OutboxMessage(handler=handler, payload=_plain(payload), created_at=now, next_attempt_at=due)
         for payload in payloads
     )
-    if not delay:
+    if due <= now:
         for message in messages:
             transaction.on_commit(partial(hand_off, message.id))
     return messages

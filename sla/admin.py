@@ -12,10 +12,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from servicedesk.admin import AuditedAdmin
+from servicedesk.admin import AuditedAdmin, ReadOnlyAdmin
 from sla import models
 from sla.registry import ticket_types
-from sla.services import holidays_import
+from sla.services import holidays_import, sweep_schedule_apply
 
 
 class IntervalFormSet(BaseInlineFormSet):
@@ -148,3 +148,36 @@ class OlaTargetAdmin(AuditedAdmin):
     list_display = ["team", "priority", "minutes", "calendar"]
     list_filter = ["team", "calendar"]
     list_select_related = ["team", "calendar"]
+
+
+@admin.register(models.TeamWorkingHours)
+class TeamWorkingHoursAdmin(AuditedAdmin):
+    list_display = ["team", "calendar", "hold_escalations"]
+    list_select_related = ["team", "calendar"]
+
+
+@admin.register(models.SlaSettings)
+class SlaSettingsAdmin(AuditedAdmin):
+    """One row; saving it re-times the sweep's beat entry."""
+
+    fields = ["sweep_interval_seconds"]
+
+    def has_add_permission(self, request):
+        return not models.SlaSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        sweep_schedule_apply(obj.sweep_interval_seconds)
+
+
+@admin.register(models.SlaClock)
+class SlaClockAdmin(ReadOnlyAdmin):
+    """Clocks are written only by the ticket services and the sweep; shown here to answer "why this state"."""
+
+    list_display = ["ticket_type", "ticket_id", "kind", "state", "priority", "policy_name", "due_at", "breached_at"]
+    list_filter = ["state", "kind", "ticket_type"]
+    search_fields = ["=ticket_id", "policy_name"]
+    list_select_related = ["calendar"]

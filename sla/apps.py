@@ -6,6 +6,7 @@ class SlaConfig(AppConfig):
     verbose_name = "Service level management"
 
     def ready(self):
-        from sla import plugin
+        from sla import plugin, signals
 
         plugin.register()
+        signals.connect()

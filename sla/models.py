@@ -55,6 +55,9 @@ class BusinessCalendar(models.Model):
     is_24x7 = models.BooleanField("24x7", default=False,
                                   help_text="Every minute counts; working intervals and holidays are ignored.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Raised whenever the calendar, one of its intervals or holidays changes (signals in sla.signals), so the
+    # clocks' cache of built calendars (sla.clocks.clock_calendar) knows when a copy is stale.
+    revision = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -314,3 +317,125 @@ class OlaTarget(models.Model):
     def __str__(self):
         return f"{self.team} P{self.priority}: {self.minutes} min"
 
+
+
+class TeamWorkingHours(models.Model):
+    """When a team works. Escalations to its people (notify the assignee or the team lead) wait for the next
+    opening of this calendar when `hold_escalations` is set, except for P1 tickets, which go out at once."""
+
+    team = models.OneToOneField("servicedesk.Team", on_delete=models.CASCADE, related_name="working_hours")
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="teams")
+    hold_escalations = models.BooleanField(
+        default=True, help_text="Hold escalation mails to this team's people until its working hours (P1 excepted).")
+
+    class Meta:
+        verbose_name = "team working hours"
+        verbose_name_plural = "team working hours"
+
+    def __str__(self):
+        return f"{self.team}: {self.calendar}"
+
+
+class SlaSettings(models.Model):
+    """One row: how often the breach sweep runs. Saving it re-times the beat entry "sla-sweep"."""
+
+    sweep_interval_seconds = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(5), MaxValueValidator(3600)],
+        help_text="Seconds between two runs of the SLA sweep (5-3600). Warnings and breaches are noticed at "
+                  "most this late.")
+
+    class Meta:
+        verbose_name = "SLA settings"
+        verbose_name_plural = "SLA settings"
+
+    def __str__(self):
+        return "SLA settings"
+
+    @classmethod
+    def current(cls) -> "SlaSettings":
+        return cls.objects.get_or_create(pk=1)[0]
+
+
+class ClockKind(models.TextChoices):
+    FIRST_RESPONSE = "first_response", "First response"
+    RESOLUTION = "resolution", "Resolution"
+    OLA = "ola", "OLA"
+
+
+class ClockState(models.TextChoices):
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    MET = "met", "Met"
+    BREACHED = "breached", "Breached"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_CLOCK_STATES = (ClockState.RUNNING, ClockState.PAUSED)
+
+
+class SlaClock(models.Model):
+    """One clock of one ticket: first response, resolution, or the time with one team (OLA).
+
+    A ticket is named by its type key and id (`sla` imports no ticket app). Business time is counted on
+    `calendar`: `elapsed_seconds` is what elapsed before `running_since` (the start of the current running
+    segment; empty while paused or stopped). `due_at` and `warn_at` are absolute instants, recomputed at every
+    event by sla.clocks and empty unless running; the sweep finds what is due through the partial indexes
+    below. `warned_at` and `breached_at` mark each threshold once. `segments` lists the running and paused
+    stretches with their reasons, to explain the deadline.
+
+    While the ticket is open the state is running or paused (and `breached_at` says whether it is late); when
+    the clock stops it becomes met, breached (stopped after its target) or cancelled.
+    """
+
+    ticket_type = models.CharField(max_length=40)
+    ticket_id = models.BigIntegerField()
+    kind = models.CharField(max_length=16, choices=ClockKind.choices)
+    state = models.CharField(max_length=10, choices=ClockState.choices, default=ClockState.RUNNING)
+    policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="clocks")
+    policy_name = models.CharField(max_length=120, blank=True, help_text="The policy's name when the clock started.")
+    team = models.ForeignKey("servicedesk.Team", null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+", help_text="OLA clocks: the team; SLA clocks: the team at the stop.")
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="clocks")
+    priority = models.PositiveSmallIntegerField(validators=PRIORITY_VALIDATORS)
+    target_seconds = models.PositiveIntegerField()
+    warning_percent = models.PositiveSmallIntegerField(default=75)
+    pause_statuses = models.JSONField(default=list, blank=True)
+    started_at = models.DateTimeField()
+    running_since = models.DateTimeField(null=True, blank=True)
+    elapsed_seconds = models.FloatField(default=0.0)
+    due_at = models.DateTimeField(null=True, blank=True)
+    warn_at = models.DateTimeField(null=True, blank=True)
+    warned_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    segments = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["ticket_type", "ticket_id", "kind", "started_at"]
+        verbose_name = "SLA clock"
+        indexes = [
+            models.Index(fields=["ticket_type", "ticket_id"], name="sla_clock_ticket_idx"),
+            # The sweep reads only these: running clocks not yet warned / not yet breached, by instant.
+            models.Index(fields=["warn_at"], name="sla_clock_warn_due_idx",
+                         condition=Q(state="running", warned_at__isnull=True, warn_at__isnull=False)),
+            models.Index(fields=["due_at"], name="sla_clock_breach_due_idx",
+                         condition=Q(state="running", breached_at__isnull=True, due_at__isnull=False)),
+            # Reports read stopped clocks by stop time.
+            models.Index(fields=["ticket_type", "stopped_at"], name="sla_clock_stopped_idx",
+                         condition=Q(stopped_at__isnull=False)),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket_type", "ticket_id", "kind"], name="sla_clock_one_active",
+                                    condition=Q(state__in=["running", "paused"])),
+            models.CheckConstraint(condition=Q(state__in=ClockState.values), name="sla_clock_state_valid"),
+            models.CheckConstraint(condition=~Q(state="running") | Q(running_since__isnull=False),
+                                   name="sla_clock_running_has_start"),
+        ]
+
+    def __str__(self):
+        return f"{self.ticket_type} {self.ticket_id} {self.get_kind_display()} ({self.state})"
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_CLOCK_STATES

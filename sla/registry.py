@@ -6,20 +6,80 @@ app has registered a type, any well-formed key is accepted, so configuration can
 """
 
 import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from django.core.exceptions import ValidationError
 
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 _types: dict[str, str] = {}
+_adapters: dict[str, "TicketAdapter"] = {}
 
 
-def ticket_type(key: str, label: str) -> None:
+@dataclass(frozen=True)
+class TicketFacts:
+    """What the clocks need to know of a ticket, handed to sla.clocks.clocks_sync by the ticket's services.
+
+    `status` is the ticket's status, with the hold reason after a colon when it has one
+    ("on_hold:awaiting_caller"), matched against a policy's pause statuses; `status_label` is how people read
+    it ("On hold (awaiting caller)"), written as the reason of a pause."""
+
+    ticket_type: str
+    ticket_id: int
+    priority: int
+    status: str
+    status_label: str
+    created_at: datetime
+    team_id: int | None = None
+    service_id: int | None = None
+    organisation_id: int | None = None
+    responded: bool = False  # the first response was given: the first response clock stops
+    resolved: bool = False  # resolved (or closed): the resolution and OLA clocks stop
+    cancelled: bool = False  # cancelled: every running clock is cancelled
+
+
+@dataclass(frozen=True)
+class TicketInfo:
+    """How escalations name a ticket and reach its people."""
+
+    number: str
+    title: str
+    priority: int
+    url: str  # the agent's page of the ticket, site-relative
+    team_id: int | None
+    team_name: str
+    assignee_email: str
+    team_lead_email: str
+
+
+class TicketAdapter(Protocol):
+    """What `sla` asks of a ticket app, registered with `ticket_type(..., adapter=...)`. Escalations that change
+    the ticket go through the ticket app's own services, which then sync the clocks."""
+
+    def info(self, ticket_id: int) -> TicketInfo | None: ...
+
+    def note(self, ticket_id: int, body: str, data: dict) -> None:
+        """Write an internal line on the ticket's timeline (a warning or a breach)."""
+
+    def reassign(self, ticket_id: int, team_id: int, reason: str) -> None: ...
+
+    def raise_priority(self, ticket_id: int, reason: str) -> None: ...
+
+
+def ticket_type(key: str, label: str, adapter: TicketAdapter | None = None) -> None:
     if not KEY.match(key):
         raise ValueError(f"SLA ticket type {key!r}: use lower-case letters, digits and _ (e.g. 'incident')")
     if key in _types and _types[key] != label:
         raise ValueError(f"SLA ticket type {key!r} is already registered as {_types[key]!r}")
     _types[key] = label
+    if adapter is not None:
+        _adapters[key] = adapter
+
+
+def adapter_for(key: str) -> TicketAdapter | None:
+    return _adapters.get(key)
 
 
 def ticket_types() -> dict[str, str]:

@@ -11,6 +11,7 @@ from incidents.services.lifecycle import (
     incident_comment_add,
     incident_create,
     incident_hold,
+    incident_priority_raise,
     incident_reopen,
     incident_resolve,
     incident_resume,
@@ -24,7 +25,7 @@ from incidents.services.workspace import canned_render, saved_view_create, saved
 
 __all__ = [
     "EDITABLE", "canned_render", "incident_assign", "incident_cancel", "incident_close", "incident_comment_add",
-    "incident_create", "incident_hold", "incident_payload", "incident_reopen", "incident_resolve",
+    "incident_create", "incident_hold", "incident_payload", "incident_priority_raise", "incident_reopen", "incident_resolve",
     "incident_resume", "incident_transition", "incident_update", "incidents_auto_close", "pick_assignee", "route",
     "saved_view_create", "saved_view_delete",
 ]

@@ -21,6 +21,7 @@ from incidents.services.notify import (
     team_addresses,
 )
 from incidents.services.routing import pick_assignee, route
+from incidents.sla import incident_sla_sync
 from incidents.states import OPEN, HoldReason, Status, check_transition
 from servicedesk.errors import InvalidInput, StaleVersion, TransitionNotAllowed
 from servicedesk.models import Team, TeamMembership, TimelineEntry
@@ -123,6 +124,7 @@ def incident_create(
     )
     audit_record(actor=created_by, action="incident.created", obj=incident,
                  changes={"priority": incident.priority, "status": incident.status})
+    incident_sla_sync(incident, now=now, reason="Incident raised")
     search_refresh([incident.id])
     email_enqueue(template="incident_created", to=[requester.email], context={"incident": incident_payload(incident)})
     if assignee is not None and assignee != created_by:
@@ -180,6 +182,10 @@ def incident_update(*, incident_id: int, actor, version: int | None = None, **ch
                  changes={k: {"old": a, "new": b} for k, (a, b) in diff.items()})
     if {"title", "description"} & set(fields):
         search_refresh([incident.id])
+    if {"priority", "service"} & set(fields):
+        incident_sla_sync(incident, reason=", ".join(
+            f"{name.capitalize()} {_plain(old[name]) or 'none'} → {_plain(getattr(incident, name)) or 'none'}"
+            for name in ("priority", "service") if name in fields))
     if incident.priority < old["priority"]:
         to = [incident.assignee.email] if incident.assignee_id else team_addresses(incident.assignment_group)
         notify_people(incident, to=to, audience="agent", details=f"It was P{old['priority']}.",
@@ -189,6 +195,22 @@ def incident_update(*, incident_id: int, actor, version: int | None = None, **ch
         timeline_add(ticket=incident, kind=TimelineEntry.Kind.SYSTEM, author=actor, body="Declared a major incident")
         webhooks_emit("incident.major", incident_payload(incident))
     return incident
+
+
+def incident_priority_raise(*, incident_id: int, actor, reason: str = "") -> Incident:
+    """Raise the priority by one level (an SLA escalation step): lower the urgency, then the impact, by as
+    little as the priority matrix needs. Goes through incident_update, so it is recorded and notified."""
+    incident = Incident.objects.only("impact", "urgency", "priority", "status").get(id=incident_id)
+    if incident.priority <= 1:
+        return incident
+    for impact, urgency in sorted(
+        ((i, u) for i in range(1, incident.impact + 1) for u in range(1, incident.urgency + 1)),
+        key=lambda pair: (-(pair[0] + pair[1]), -pair[0]),  # the smallest move first, urgency before impact
+    ):
+        if priority_for(impact=impact, urgency=urgency) < incident.priority:
+            return incident_update(incident_id=incident_id, actor=actor, impact=impact, urgency=urgency)
+    raise TransitionNotAllowed(f"priority: no impact and urgency give a priority above P{incident.priority}"
+                               + (f" ({reason})" if reason else ""), field="priority")
 
 
 def _check_parent(incident: Incident, parent: Incident) -> None:
@@ -247,6 +269,9 @@ def incident_assign(*, incident_id: int, actor, assignment_group=_UNSET, assigne
     })
     audit_record(actor=actor, action="incident.assigned", obj=incident,
                  changes={"group": str(group) if group else None, "assignee": person.username if person else None})
+    if group != old_group or incident.status != old_status:
+        incident_sla_sync(incident, reason=f"Assigned to {group}" if group != old_group and group else
+                          "Work started" if incident.status != old_status else "Group removed")
     if person is not None and person != old_assignee and person != actor:
         notify_people(incident, to=[person.email], audience="agent", headline=f"Assigned to you: {incident.title}",
                 details=f"Assigned by {actor.get_full_name() or actor.username}." if actor else "")
@@ -342,6 +367,7 @@ def incident_transition(
     timeline_add(ticket=incident, kind=TimelineEntry.Kind.SYSTEM, author=actor, body=body,
                  data={"event": event, "old": old_status, "new": to, "hold_reason": incident.hold_reason,
                        "reason": reason.strip()})
+    incident_sla_sync(incident, now=now, reason=body)
     audit_record(actor=actor, action=f"incident.{event}", obj=incident,
                  changes={"status": {"old": old_status, "new": to}, "reason": reason.strip()})
 
@@ -432,6 +458,8 @@ def incident_comment_add(*, incident: Incident, author, body: str, internal: boo
         locked.first_responded_at = entry.created_at
         fields.append("first_responded_at")
     _save(locked, author, fields)
+    if "first_responded_at" in fields:
+        incident_sla_sync(locked, now=entry.created_at, reason="First public reply")
     search_refresh([locked.id])
     if from_requester and not internal:
         if locked.status == Status.RESOLVED:

@@ -1,0 +1,75 @@
+"""Incidents and their SLA clocks: the facts every incident service hands to sla.clocks, and the adapter
+through which SLA escalations read and change an incident (always through incidents' own services).
+
+Registered with sla.registry in incidents.plugin. First response: the first public reply by an agent, or the
+resolution (which reaches the requester); assigning an incident does not count.
+"""
+
+from django.urls import reverse
+
+from incidents.models import Incident
+from incidents.states import Status
+from servicedesk.models import Profile, TimelineEntry
+from servicedesk.services import timeline_add
+from sla.clocks import clocks_sync
+from sla.registry import TicketFacts, TicketInfo
+
+TICKET_TYPE = "incident"
+
+
+def incident_facts(incident: Incident) -> TicketFacts:
+    status = f"{incident.status}:{incident.hold_reason}" if incident.hold_reason else incident.status
+    label = incident.get_status_display()
+    if incident.hold_reason:
+        label += f" ({incident.get_hold_reason_display().lower()})"
+    organisation_id = Profile.objects.filter(user_id=incident.requester_id).values_list(
+        "organisation_id", flat=True).first()
+    return TicketFacts(
+        ticket_type=TICKET_TYPE, ticket_id=incident.id, priority=incident.priority, status=status,
+        status_label=label, created_at=incident.created_at, team_id=incident.assignment_group_id,
+        service_id=incident.service_id, organisation_id=organisation_id,
+        responded=incident.first_responded_at is not None,
+        resolved=incident.status in (Status.RESOLVED, Status.CLOSED),
+        cancelled=incident.status == Status.CANCELLED,
+    )
+
+
+def incident_sla_sync(incident: Incident, *, now=None, reason: str = "") -> None:
+    """Move the incident's clocks after a change (inside the service's transaction, the row locked) and keep
+    `sla_due_at` for the queues."""
+    summary = clocks_sync(incident_facts(incident), now=now, reason=reason)
+    if incident.sla_due_at != summary.due_at:
+        Incident.objects.filter(id=incident.id).update(sla_due_at=summary.due_at)
+        incident.sla_due_at = summary.due_at
+
+
+class IncidentSlaAdapter:
+    """What SLA escalations ask of an incident (sla.registry.TicketAdapter)."""
+
+    def info(self, ticket_id: int) -> TicketInfo | None:
+        incident = Incident.objects.select_related("assignee", "assignment_group__lead").filter(id=ticket_id).first()
+        if incident is None:
+            return None
+        group = incident.assignment_group
+        return TicketInfo(
+            number=incident.number, title=incident.title, priority=incident.priority,
+            url=reverse("agent:incident", kwargs={"number": incident.number}),
+            team_id=group.id if group else None, team_name=group.name if group else "",
+            assignee_email=incident.assignee.email if incident.assignee_id else "",
+            team_lead_email=group.lead.email if group and group.lead_id else "",
+        )
+
+    def note(self, ticket_id: int, body: str, data: dict) -> None:
+        timeline_add(ticket=Incident(id=ticket_id), kind=TimelineEntry.Kind.SYSTEM, body=body, internal=True,
+                     data=data)
+
+    def reassign(self, ticket_id: int, team_id: int, reason: str) -> None:
+        from incidents.services import incident_assign
+        from servicedesk.models import Team
+
+        incident_assign(incident_id=ticket_id, actor=None, assignment_group=Team.objects.get(id=team_id))
+
+    def raise_priority(self, ticket_id: int, reason: str) -> None:
+        from incidents.services import incident_priority_raise
+
+        incident_priority_raise(incident_id=ticket_id, actor=None, reason=reason)

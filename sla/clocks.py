@@ -1,0 +1,388 @@
+"""Per-ticket clocks: first response, resolution and OLA, kept in step with their ticket.
+
+A ticket app calls `clocks_sync(facts)` from each of its service functions, inside the transaction that
+changed the ticket (and after locking the ticket's row). `clocks_sync` compares the stored clocks with the
+facts and moves each one: start, pause, resume, re-target (priority or policy changed: the elapsed business
+time is kept), stop (met or breached), cancel, restart (a reopened ticket's resolution clock), and for OLAs
+stop the old team's clock and start the new team's. Every move recomputes the absolute `due_at` and
+`warn_at` and writes a segment with its reason, so the deadline can be explained. It returns a summary the
+ticket stores for its queues (the earliest due instant of its running SLA clocks).
+
+What counts, also in docs/sla.md:
+- The first response clock stops at the first public reply by an agent, or when the ticket is resolved
+  (the resolution reaches the requester). Assigning a ticket does not stop it: nobody told the requester.
+- The resolution clock stops when the ticket is resolved and starts again, keeping its elapsed time, when
+  it is reopened; the resolved stretch shows as a pause.
+- A clock pauses while the ticket's status is one of the policy's pause statuses ("on_hold" or
+  "on_hold:awaiting_caller"). OLA clocks pause on the same statuses.
+- Warnings and breaches are marked by the sweep (sla.sweep), once each, and never undone: an escalation
+  that went out stays. A clock stopped after its target is breached even if the sweep had not got there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from sla import clock as engine
+from sla.models import (
+    ACTIVE_CLOCK_STATES,
+    BusinessCalendar,
+    ClockKind,
+    ClockState,
+    OlaTarget,
+    SlaClock,
+    SlaPolicy,
+    SlaTarget,
+)
+from sla.registry import TicketFacts
+from sla.selectors import policy_for
+
+SLA_KINDS = (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION)
+DEFAULT_PAUSE = ["on_hold:awaiting_caller"]
+
+
+@dataclass(frozen=True)
+class SlaSummary:
+    """What a ticket keeps of its clocks for queues: the earliest due instant of its running SLA clocks (None
+    when none runs), and the state to colour it by."""
+
+    due_at: datetime | None
+    state: str | None  # "running", "paused", "breached" (a running or paused clock is late), or None
+
+
+# --- calendars --------------------------------------------------------------------------------------------
+
+_calendars: dict[int, tuple[tuple, engine.Calendar]] = {}
+
+
+def clock_calendar(calendar: BusinessCalendar) -> engine.Calendar:
+    """The pure calendar of a BusinessCalendar, built once per revision of it (sla.signals raises the revision
+    on every change of the calendar, its intervals or holidays). Costs no query when the copy is fresh."""
+    key = (calendar.revision, calendar.created_at)
+    cached = _calendars.get(calendar.id)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    fresh = BusinessCalendar.objects.prefetch_related("intervals", "holidays").get(id=calendar.id)
+    built = fresh.as_clock_calendar()
+    _calendars[calendar.id] = ((fresh.revision, fresh.created_at), built)
+    return built
+
+
+# --- one clock --------------------------------------------------------------------------------------------
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+def _open(clock: SlaClock, state: str, at: datetime, reason: str) -> None:
+    clock.segments.append({"state": state, "from": _iso(at), "to": None, "seconds": None, "reason": reason})
+
+
+def _close(clock: SlaClock, at: datetime, seconds: float, ended_by: str = "") -> None:
+    if not clock.segments or clock.segments[-1]["to"] is not None:
+        return
+    last = clock.segments[-1]
+    last["to"], last["seconds"] = _iso(at), round(seconds)
+    if ended_by:
+        last["ended_by"] = ended_by
+
+
+def _segment_start(clock: SlaClock, default: datetime) -> datetime:
+    if clock.segments and clock.segments[-1]["to"] is None:
+        return parse_datetime(clock.segments[-1]["from"])
+    return default
+
+
+def elapsed_seconds(clock: SlaClock, cal: engine.Calendar, now: datetime) -> float:
+    """Business seconds the clock has run until `now` (until its stop when stopped)."""
+    if clock.state == ClockState.RUNNING and clock.running_since is not None:
+        return clock.elapsed_seconds + engine.business_seconds_between(clock.running_since, now, cal)
+    return clock.elapsed_seconds
+
+
+def remaining_seconds(clock: SlaClock, cal: engine.Calendar, now: datetime) -> float:
+    """Business seconds left before the target (negative when late)."""
+    return clock.target_seconds - elapsed_seconds(clock, cal, now)
+
+
+def _schedule(clock: SlaClock, cal: engine.Calendar) -> None:
+    """`due_at` and `warn_at` from the running segment's start and what elapsed before it."""
+    if clock.state != ClockState.RUNNING:
+        clock.due_at = clock.warn_at = None
+        return
+    clock.due_at = engine.add_business_time(
+        clock.running_since, max(0.0, clock.target_seconds - clock.elapsed_seconds), cal)
+    if clock.warned_at is None:
+        threshold = clock.target_seconds * clock.warning_percent / 100
+        clock.warn_at = engine.add_business_time(clock.running_since, max(0.0, threshold - clock.elapsed_seconds),
+                                                 cal)
+    else:
+        clock.warn_at = None
+
+
+def _bank(clock: SlaClock, cal: engine.Calendar, now: datetime, ended_by: str = "") -> None:
+    """Close the current segment at `now`, adding a running one's business time to `elapsed_seconds`."""
+    if clock.state == ClockState.RUNNING:
+        ran = engine.business_seconds_between(clock.running_since, now, cal)
+        clock.elapsed_seconds += ran
+        _close(clock, now, ran, ended_by)
+    elif clock.state == ClockState.PAUSED:
+        _close(clock, now, engine.business_seconds_between(_segment_start(clock, now), now, cal), ended_by)
+    clock.running_since = None
+
+
+def _pause(clock: SlaClock, cal, now, reason: str) -> None:
+    _bank(clock, cal, now)
+    clock.state = ClockState.PAUSED
+    _open(clock, "paused", now, reason)
+    _schedule(clock, cal)
+
+
+def _resume(clock: SlaClock, cal, now, reason: str) -> None:
+    _bank(clock, cal, now)
+    clock.state, clock.running_since = ClockState.RUNNING, now
+    _open(clock, "running", now, reason)
+    _schedule(clock, cal)
+
+
+def _stop(clock: SlaClock, cal, now, reason: str, *, cancel: bool = False) -> None:
+    _bank(clock, cal, now, ended_by=reason)
+    clock.stopped_at = now
+    if cancel:
+        clock.state = ClockState.CANCELLED
+    else:
+        late = clock.breached_at is not None or clock.elapsed_seconds > clock.target_seconds
+        clock.state = ClockState.BREACHED if late else ClockState.MET
+        if late and clock.breached_at is None:
+            clock.breached_at = now  # stopped late before the sweep saw it: breached, with nothing to escalate
+    _schedule(clock, cal)
+
+
+def _restart(clock: SlaClock, cal, now, reason: str, paused_by: str) -> None:
+    """A reopened ticket's resolution clock runs on from its elapsed time; the resolved stretch is a pause."""
+    stopped = clock.stopped_at or now
+    clock.segments.append({"state": "paused", "from": _iso(stopped), "to": _iso(now),
+                           "seconds": round(engine.business_seconds_between(stopped, now, cal)),
+                           "reason": "Resolved"})
+    clock.stopped_at = None
+    if paused_by:
+        clock.state = ClockState.PAUSED
+        _open(clock, "paused", now, paused_by)
+    else:
+        clock.state, clock.running_since = ClockState.RUNNING, now
+        _open(clock, "running", now, reason)
+    _schedule(clock, cal)
+
+
+def _retarget(clock: SlaClock, old_cal, new_cal, now, *, target: int, priority: int, reason: str,
+              policy: SlaPolicy | None = None) -> None:
+    """A new target (priority or policy changed): the business time elapsed so far is kept."""
+    state = clock.state
+    _bank(clock, old_cal, now)
+    clock.target_seconds, clock.priority = target, priority
+    if policy is not None:
+        clock.policy, clock.policy_name, clock.calendar = policy, policy.name, policy.calendar
+        clock.warning_percent, clock.pause_statuses = policy.warning_percent, list(policy.pause_statuses)
+    if state == ClockState.RUNNING:
+        clock.running_since = now
+        _open(clock, "running", now, reason)
+    else:
+        _open(clock, "paused", now, f"{reason}; still paused")
+    _schedule(clock, new_cal)
+
+
+def _new_clock(facts: TicketFacts, kind: str, *, calendar, target: int, now, reason: str, paused_by: str,
+               policy: SlaPolicy | None = None, warning_percent: int = 75, pause_statuses=None) -> SlaClock:
+    clock = SlaClock(
+        ticket_type=facts.ticket_type, ticket_id=facts.ticket_id, kind=kind, policy=policy,
+        policy_name=policy.name if policy else "", team_id=facts.team_id, calendar=calendar,
+        priority=facts.priority, target_seconds=target,
+        warning_percent=policy.warning_percent if policy else warning_percent,
+        pause_statuses=list(policy.pause_statuses) if policy else list(pause_statuses or DEFAULT_PAUSE),
+        started_at=now, segments=[],
+    )
+    if paused_by:
+        clock.state = ClockState.PAUSED
+        _open(clock, "paused", now, paused_by)
+    else:
+        clock.state, clock.running_since = ClockState.RUNNING, now
+        _open(clock, "running", now, reason)
+    _schedule(clock, clock_calendar(calendar))
+    return clock
+
+
+def pauses_on(statuses, status: str) -> bool:
+    """Whether a ticket in `status` ("on_hold:awaiting_caller") is paused by these pause statuses."""
+    return status in statuses or status.split(":", 1)[0] in statuses
+
+
+def _duration(seconds: int) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+# --- a ticket's clocks ------------------------------------------------------------------------------------
+
+
+def _policy(facts: TicketFacts) -> SlaPolicy | None:
+    policy = policy_for(facts.ticket_type, facts.priority, facts.service_id, facts.organisation_id)
+    if policy is None:
+        return None
+    target = SlaTarget.objects.filter(policy=policy, priority=facts.priority).values(
+        "first_response_minutes", "resolution_minutes").first()
+    policy.target_seconds = {ClockKind.FIRST_RESPONSE: target["first_response_minutes"] * 60,
+                             ClockKind.RESOLUTION: target["resolution_minutes"] * 60}
+    return policy
+
+
+def clocks_sync(facts: TicketFacts, *, now: datetime | None = None, reason: str = "") -> SlaSummary:
+    """Bring the ticket's clocks in step with `facts` (see the module's docstring); returns their summary.
+
+    Call it inside the transaction that changed the ticket. The clocks' rows are locked, so a sweep marking
+    one of them at the same moment finishes first and its mark is kept."""
+    now = now or timezone.now()
+    reason = reason or "Ticket changed"
+    clocks = list(
+        SlaClock.objects.select_for_update(of=("self",)).select_related("calendar")
+        .filter(ticket_type=facts.ticket_type, ticket_id=facts.ticket_id)
+        .exclude(kind=ClockKind.OLA, state__in=[ClockState.MET, ClockState.BREACHED, ClockState.CANCELLED])
+        .order_by("id")
+    )
+    latest = {clock.kind: clock for clock in clocks}  # the last clock of each kind
+    closed = facts.resolved or facts.cancelled
+    changed: list[SlaClock] = []
+    created: list[SlaClock] = []
+
+    sla_clocks = [latest[k] for k in SLA_KINDS if k in latest]
+    needs_policy = (not sla_clocks and not closed) or any(c.active for c in sla_clocks) or (
+        ClockKind.RESOLUTION in latest and not closed)
+    policy = _policy(facts) if needs_policy else None
+
+    for kind in SLA_KINDS:
+        clock = latest.get(kind)
+        done = facts.responded or facts.resolved if kind == ClockKind.FIRST_RESPONSE else facts.resolved
+        if clock is None:
+            if policy is not None and not done and not facts.cancelled and not sla_clocks:
+                paused_by = facts.status_label if pauses_on(policy.pause_statuses, facts.status) else ""
+                created.append(_new_clock(facts, kind, calendar=policy.calendar, policy=policy, now=now,
+                                          target=policy.target_seconds[kind], reason=reason, paused_by=paused_by))
+            continue
+        cal = clock_calendar(clock.calendar)
+        before = (clock.state, clock.due_at, clock.target_seconds, clock.policy_id, len(clock.segments))
+        if clock.active:
+            clock.team_id = facts.team_id
+            if facts.cancelled:
+                _stop(clock, cal, now, reason, cancel=True)
+            elif done:
+                _stop(clock, cal, now, reason)
+            elif policy is None:
+                _stop(clock, cal, now, f"No SLA policy covers P{facts.priority}", cancel=True)
+            else:
+                _follow(clock, cal, policy, facts, now, reason)
+        elif kind == ClockKind.RESOLUTION and clock.state in (ClockState.MET, ClockState.BREACHED) and not closed:
+            paused_by = facts.status_label if pauses_on(clock.pause_statuses, facts.status) else ""
+            _restart(clock, cal, now, reason, paused_by)
+            if policy is not None:
+                _follow(clock, cal, policy, facts, now, reason)
+        if (clock.state, clock.due_at, clock.target_seconds, clock.policy_id, len(clock.segments)) != before:
+            changed.append(clock)
+
+    _sync_ola(facts, latest.get(ClockKind.OLA), now, reason, pause_statuses=(
+        policy.pause_statuses if policy is not None else DEFAULT_PAUSE), changed=changed, created=created)
+
+    for clock in changed:
+        clock.save()
+    if created:
+        SlaClock.objects.bulk_create(created)
+    return summarise([c for c in (*sla_clocks, *created) if c.kind in SLA_KINDS])
+
+
+def _follow(clock: SlaClock, cal, policy: SlaPolicy, facts: TicketFacts, now, reason: str) -> None:
+    """An active SLA clock follows the ticket: re-target when priority or policy changed, pause or resume."""
+    target = policy.target_seconds[clock.kind]
+    if policy.id != clock.policy_id or target != clock.target_seconds or facts.priority != clock.priority:
+        why = f"P{clock.priority} → P{facts.priority}" if facts.priority != clock.priority else \
+            f"Policy {policy.name}"
+        _retarget(clock, cal, clock_calendar(policy.calendar), now, target=target, priority=facts.priority,
+                  policy=policy, reason=f"{why}: target {_duration(clock.target_seconds)} → {_duration(target)}")
+        cal = clock_calendar(clock.calendar)
+    paused = pauses_on(clock.pause_statuses, facts.status)
+    if paused and clock.state == ClockState.RUNNING:
+        _pause(clock, cal, now, facts.status_label)
+    elif not paused and clock.state == ClockState.PAUSED:
+        _resume(clock, cal, now, reason)
+
+
+def _sync_ola(facts: TicketFacts, clock: SlaClock | None, now, reason: str, *, pause_statuses, changed, created):
+    closed = facts.resolved or facts.cancelled
+    if clock is not None:
+        cal = clock_calendar(clock.calendar)
+        if closed or clock.team_id != facts.team_id:
+            _stop(clock, cal, now, reason, cancel=facts.cancelled)
+            changed.append(clock)
+            clock = None
+    if closed or facts.team_id is None:
+        return
+    if clock is not None and clock.priority == facts.priority:
+        before = clock.state
+        paused = pauses_on(clock.pause_statuses, facts.status)
+        if paused and clock.state == ClockState.RUNNING:
+            _pause(clock, cal, now, facts.status_label)
+        elif not paused and clock.state == ClockState.PAUSED:
+            _resume(clock, cal, now, reason)
+        if clock.state != before:
+            changed.append(clock)
+        return
+    target = OlaTarget.objects.filter(team_id=facts.team_id, priority=facts.priority).select_related(
+        "calendar").first()
+    if clock is not None:  # the priority changed
+        if target is None:
+            _stop(clock, cal, now, f"No OLA target for P{facts.priority}", cancel=True)
+        else:
+            _retarget(clock, cal, clock_calendar(target.calendar), now, target=target.minutes * 60,
+                      priority=facts.priority,
+                      reason=f"P{clock.priority} → P{facts.priority}: target {_duration(clock.target_seconds)} → "
+                             f"{_duration(target.minutes * 60)}")
+            clock.calendar = target.calendar
+        changed.append(clock)
+        return
+    if target is not None:
+        paused_by = facts.status_label if pauses_on(pause_statuses, facts.status) else ""
+        created.append(_new_clock(facts, ClockKind.OLA, calendar=target.calendar, target=target.minutes * 60,
+                                  now=now, reason=reason, paused_by=paused_by, pause_statuses=pause_statuses))
+
+
+def summarise(clocks) -> SlaSummary:
+    running = [c for c in clocks if c.state == ClockState.RUNNING and c.due_at is not None]
+    active = [c for c in clocks if c.state in ACTIVE_CLOCK_STATES]
+    due = min((c.due_at for c in running), default=None)
+    if any(c.breached_at is not None for c in active):
+        state = "breached"
+    elif running:
+        state = "running"
+    elif active:
+        state = "paused"
+    else:
+        state = None
+    return SlaSummary(due_at=due, state=state)
+
+
+def clocks_of(ticket_type: str, ticket_ids) -> dict[int, list[SlaClock]]:
+    """Every clock of these tickets, in one query: ticket id -> clocks (first response, resolution, then OLAs
+    by start). For API fields and queue columns."""
+    by_ticket: dict[int, list[SlaClock]] = {}
+    order = {ClockKind.FIRST_RESPONSE: 0, ClockKind.RESOLUTION: 1, ClockKind.OLA: 2}
+    rows = SlaClock.objects.filter(ticket_type=ticket_type, ticket_id__in=list(ticket_ids)).select_related(
+        "calendar", "team")
+    for clock in sorted(rows, key=lambda c: (order[c.kind], c.started_at, c.id)):
+        by_ticket.setdefault(clock.ticket_id, []).append(clock)
+    return by_ticket
+
