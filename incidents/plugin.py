@@ -120,6 +120,11 @@ def register() -> None:
     registry.notification_events("incidents", EVENTS)
     registry.api_route("incidents", IncidentViewSet, basename="incident")
     registry.demo_step(DemoStep("incidents", _seed, after=("sla",)))
-    from incidents.sla import IncidentSlaAdapter
+    from django.db.models.signals import post_delete
+
+    from incidents.models import Incident
+    from incidents.sla import IncidentSlaAdapter, clocks_drop_with_incident
+
+    post_delete.connect(clocks_drop_with_incident, sender=Incident, dispatch_uid="incidents.sla.clocks_drop")
 
     sla_ticket_type("incident", "Incident", adapter=IncidentSlaAdapter())  # SLA policies may apply to incidents

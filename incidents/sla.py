@@ -11,10 +11,15 @@ from incidents.models import Incident
 from incidents.states import Status
 from servicedesk.models import Profile, TimelineEntry
 from servicedesk.services import timeline_add
-from sla.clocks import clocks_sync
+from sla.clocks import clocks_delete, clocks_sync
 from sla.registry import TicketFacts, TicketInfo
 
 TICKET_TYPE = "incident"
+
+
+def clocks_drop_with_incident(sender, instance, **kwargs) -> None:
+    """An erased incident takes its clocks with it (connected to post_delete in incidents.plugin)."""
+    clocks_delete(TICKET_TYPE, [instance.pk])
 
 
 def incident_facts(incident: Incident) -> TicketFacts:

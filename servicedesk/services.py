@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, Q
 from django.template.defaultfilters import filesizeformat
 
 from servicedesk.errors import InvalidInput
@@ -210,7 +210,9 @@ def ticket_erase(*, number: str, by, reason: str) -> AuditLog:
     except ProtectedError as error:
         blockers = ", ".join(sorted({str(o) for o in error.protected_objects})[:10])
         raise InvalidInput(f"number: {number} is still referenced by {blockers}", field="number") from error
-    counts["webhook_deliveries"] = WebhookDelivery.objects.filter(payload__number=number).delete()[0]
+    # Deliveries about the ticket name it at the top (ticket events) or under "ticket" (SLA escalations).
+    counts["webhook_deliveries"] = WebhookDelivery.objects.filter(
+        Q(payload__number=number) | Q(payload__ticket__number=number)).delete()[0]
     # Copies of the ticket kept for retries and replays: side effects about it (mail, webhooks, tasks) and
     # stored API responses. Matching the number in the stored JSON finds them whatever their shape.
     counts["outbox_messages"] = OutboxMessage.objects.filter(payload__icontains=number).delete()[0]

@@ -386,3 +386,8 @@ def clocks_of(ticket_type: str, ticket_ids) -> dict[int, list[SlaClock]]:
         by_ticket.setdefault(clock.ticket_id, []).append(clock)
     return by_ticket
 
+
+
+def clocks_delete(ticket_type: str, ticket_ids) -> int:
+    """Remove the clocks of tickets that are erased."""
+    return SlaClock.objects.filter(ticket_type=ticket_type, ticket_id__in=list(ticket_ids)).delete()[0]

@@ -135,8 +135,19 @@ def test_reassign_raise_priority_and_webhook_steps(always_policy, incident_facto
     assert deliveries.count() == 2
 
 
-def test_escalating_an_erased_ticket_is_a_no_op(always_policy, incident_factory):
+def test_erasing_a_ticket_takes_its_clocks_and_sla_deliveries_and_escalation_is_then_a_no_op(
+        always_policy, incident_factory, admin_user):
+    from servicedesk.services import ticket_erase
+
+    hook = Webhook.objects.create(name="Pager", url="http://127.0.0.1:9/hook", secret="s")
+    EscalationStep.objects.create(policy=always_policy, when="breach", action="webhook", webhook=hook)
     incident = incident_factory(now=timezone.now() - timedelta(hours=2))
     sla_sweep(now=timezone.now())
-    Incident.objects.filter(id=incident.id).delete()
-    assert len(run_escalations()) == 2
+    first = OutboxMessage.objects.filter(handler="sla.escalate").order_by("id").first()
+    outbox_process(first.id)
+    assert WebhookDelivery.objects.filter(event="sla.breached").count() == 1
+    ticket_erase(number=incident.number, by=admin_user, reason="Data protection request")
+    assert not SlaClock.objects.filter(ticket_id=incident.id).exists()
+    assert not WebhookDelivery.objects.filter(event="sla.breached").exists()
+    assert len(run_escalations()) == 1  # the other clock's escalation: nothing left to do
+    assert not TimelineEntry.objects.filter(object_id=incident.id, data__event__startswith="sla.").exists()
