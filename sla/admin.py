@@ -14,8 +14,69 @@ from django.utils.html import format_html
 
 from servicedesk.admin import AuditedAdmin, ReadOnlyAdmin
 from sla import models
+from sla.clocks import clock_calendar
 from sla.registry import ticket_types
 from sla.services import holidays_import, sweep_schedule_apply
+from sla.whatif import PolicyDraft, calendar_whatif, draft_calendar, policy_whatif
+
+PREVIEW = "_preview"
+
+
+def previewing(request) -> bool:
+    """A change form posted with its "Preview changes" button."""
+    return request.method == "POST" and PREVIEW in request.POST
+
+
+class HeldForPreview:
+    """Mixed into the change form of a preview: validated exactly as a save would validate it, then reported
+    not valid, so admin saves nothing (not even `save(commit=False)`) and renders the posted form and its
+    inlines again, with their errors if any. `valid_for_preview` keeps the real answer."""
+
+    valid_for_preview = False
+
+    def is_valid(self):
+        self.valid_for_preview = super().is_valid()
+        return False
+
+
+def kept_rows(formset):
+    """The inline rows a save would keep, as their (unsaved) instances: stored rows not marked for deletion
+    and new rows that were filled in."""
+    for form in formset.forms:
+        if not form.has_changed() and form.instance.pk is None:
+            continue  # an empty extra row
+        if form.cleaned_data.get("DELETE"):
+            continue
+        yield form.instance
+
+
+class WhatIfPreviewAdmin(AuditedAdmin):
+    """A "Preview changes" button beside Save on the change form: the posted form and inlines are validated
+    as a save would (errors shown the normal way); when valid, the same form comes back, nothing saved, with
+    the open tickets' deadlines now and after the change (sla.whatif). Save then saves as usual."""
+
+    change_form_template = "admin/sla/whatif_change_form.html"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if previewing(request):
+            form = type(form.__name__, (HeldForPreview, form), {})
+        return form
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if previewing(request) and change and obj is not None:
+            form = context["adminform"].form
+            formsets = [inline.formset for inline in context["inline_admin_formsets"]]
+            if getattr(form, "valid_for_preview", False) and all(fs.is_valid() for fs in formsets):
+                context["whatif_notes"] = []
+                try:
+                    context["whatif"] = self.whatif(form, formsets, context["whatif_notes"])
+                except ValueError as error:  # a calendar the clocks cannot count on
+                    context["whatif_error"] = str(error)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def whatif(self, form, formsets, notes: list):
+        raise NotImplementedError
 
 
 class IntervalFormSet(BaseInlineFormSet):
@@ -64,7 +125,7 @@ class HolidayImportForm(forms.Form):
 
 
 @admin.register(models.BusinessCalendar)
-class BusinessCalendarAdmin(AuditedAdmin):
+class BusinessCalendarAdmin(WhatIfPreviewAdmin):
     list_display = ["name", "timezone", "is_24x7"]
     search_fields = ["name"]
     fields = ["name", "timezone", "is_24x7", "import_holidays"]
@@ -106,6 +167,18 @@ class BusinessCalendarAdmin(AuditedAdmin):
         }
         return TemplateResponse(request, "admin/sla/businesscalendar/import_holidays.html", context)
 
+    def whatif(self, form, formsets, notes):
+        calendar = form.instance
+        intervals, holidays = [], []
+        for formset in formsets:
+            if formset.model is models.WorkingInterval:
+                intervals = [(i.weekday, i.start, i.end) for i in kept_rows(formset)]
+            elif formset.model is models.Holiday:
+                holidays = [h.date for h in kept_rows(formset)]
+        edited = draft_calendar(tz=calendar.timezone, is_24x7=calendar.is_24x7, intervals=intervals,
+                                holidays=holidays)
+        return calendar_whatif(calendar.pk, edited)
+
 
 class SlaTargetInline(admin.TabularInline):
     model = models.SlaTarget
@@ -131,7 +204,7 @@ class SlaPolicyForm(forms.ModelForm):
 
 
 @admin.register(models.SlaPolicy)
-class SlaPolicyAdmin(AuditedAdmin):
+class SlaPolicyAdmin(WhatIfPreviewAdmin):
     form = SlaPolicyForm
     list_display = ["name", "order", "active", "ticket_type", "priority", "service", "organisation", "calendar",
                     "warning_percent"]
@@ -141,6 +214,26 @@ class SlaPolicyAdmin(AuditedAdmin):
     fields = ["name", "order", "active", "ticket_type", "priority", "service", "organisation", "calendar",
               "warning_percent", "pause_statuses"]
     inlines = [SlaTargetInline, EscalationStepInline]
+
+    def whatif(self, form, formsets, notes):
+        policy = form.instance
+        targets = {}
+        for formset in formsets:
+            if formset.model is models.SlaTarget:
+                targets = {t.priority: {models.ClockKind.FIRST_RESPONSE: t.first_response_minutes * 60,
+                                        models.ClockKind.RESOLUTION: t.resolution_minutes * 60}
+                           for t in kept_rows(formset)}
+        changed = set(form.changed_data)
+        if "pause_statuses" in changed:
+            notes.append("Pause statuses take effect at each ticket's next change; here every clock stays running "
+                         "or paused as it is.")
+        if changed & {"service", "organisation"}:
+            notes.append("Which service or organisation the policy covers is checked at each ticket's next change; "
+                         "not previewed here.")
+        draft = PolicyDraft(calendar=clock_calendar(policy.calendar), targets=targets,
+                            warning_percent=policy.warning_percent, ticket_type=policy.ticket_type,
+                            priority=policy.priority, active=policy.active)
+        return policy_whatif(policy.pk, draft)
 
 
 @admin.register(models.OlaTarget)

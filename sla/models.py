@@ -68,14 +68,23 @@ class BusinessCalendar(models.Model):
     def as_clock_calendar(self):
         """The pure `sla.clock.Calendar` for this calendar. Reads `intervals` and `holidays` through `.all()`, so
         a queryset that prefetched them costs no query per calendar."""
-        from sla.clock import Calendar
-
         if self.is_24x7:
-            return Calendar.always(self.timezone)
-        week: dict[int, list[tuple[time, time]]] = {day: [] for day in range(7)}
-        for interval in sorted(self.intervals.all(), key=lambda i: (i.weekday, i.start)):
-            week[interval.weekday].append((interval.start, interval.end))
-        return Calendar(tz=self.timezone, week=week, holidays=frozenset(h.date for h in self.holidays.all()))
+            return build_clock_calendar(self.timezone, True)
+        return build_clock_calendar(self.timezone, False, [(i.weekday, i.start, i.end) for i in self.intervals.all()],
+                                    [h.date for h in self.holidays.all()])
+
+
+def build_clock_calendar(tz: str, is_24x7: bool, intervals=(), holidays=()):
+    """The pure `sla.clock.Calendar` of a time zone, the 24x7 flag, intervals as (weekday, start, end) and
+    holiday dates (ignored when 24x7). Also for a calendar as edited and not saved (sla.whatif)."""
+    from sla.clock import Calendar
+
+    if is_24x7:
+        return Calendar.always(tz)
+    week: dict[int, list[tuple[time, time]]] = {day: [] for day in range(7)}
+    for weekday, start, end in sorted(intervals, key=lambda i: (i[0], i[1])):
+        week[weekday].append((start, end))
+    return Calendar(tz=tz, week=week, holidays=frozenset(holidays))
 
 
 _DAY = 24 * 3600
