@@ -5,6 +5,7 @@ Registered with sla.registry in incidents.plugin. First response: the first publ
 resolution (which reaches the requester); assigning an incident does not count.
 """
 
+from django.db import transaction
 from django.urls import reverse
 
 from incidents.models import Incident
@@ -39,10 +40,10 @@ def incident_facts(incident: Incident) -> TicketFacts:
     )
 
 
-def incident_sla_sync(incident: Incident, *, now=None, reason: str = "") -> None:
+def incident_sla_sync(incident: Incident, *, now=None, reason: str = "", recount: bool = False) -> None:
     """Move the incident's clocks after a change (inside the service's transaction, the row locked) and keep
     `sla_due_at` for the queues."""
-    summary = clocks_sync(incident_facts(incident), now=now, reason=reason)
+    summary = clocks_sync(incident_facts(incident), now=now, reason=reason, recount=recount)
     if incident.sla_due_at != summary.due_at:
         Incident.objects.filter(id=incident.id).update(sla_due_at=summary.due_at)
         incident.sla_due_at = summary.due_at
@@ -67,6 +68,12 @@ class IncidentSlaAdapter:
     def note(self, ticket_id: int, body: str, data: dict) -> None:
         timeline_add(ticket=Incident(id=ticket_id), kind=TimelineEntry.Kind.SYSTEM, body=body, internal=True,
                      data=data)
+
+    @transaction.atomic
+    def resync(self, ticket_id: int, *, reason: str, recount: bool = False) -> None:
+        incident = Incident.objects.select_for_update().filter(id=ticket_id).first()
+        if incident is not None:
+            incident_sla_sync(incident, reason=reason, recount=recount)
 
     def reassign(self, ticket_id: int, team_id: int, reason: str) -> None:
         from incidents.services import incident_assign

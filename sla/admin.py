@@ -16,6 +16,7 @@ from servicedesk.admin import AuditedAdmin, ReadOnlyAdmin
 from sla import models
 from sla.clocks import clock_calendar
 from sla.registry import ticket_types
+from sla.retime import retime_enqueue
 from sla.services import holidays_import, sweep_schedule_apply
 from sla.whatif import PolicyDraft, calendar_whatif, draft_calendar, policy_whatif
 
@@ -78,6 +79,14 @@ class WhatIfPreviewAdmin(AuditedAdmin):
     def whatif(self, form, formsets, notes: list):
         raise NotImplementedError
 
+    retime_key = ""  # "policy_id" or "calendar_id"
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change:  # the open tickets follow, once this save commits (sla.retime)
+            retime_enqueue(**{self.retime_key: form.instance.pk},
+                           reason=f"{form.instance._meta.verbose_name.capitalize()} {form.instance} changed")
+
 
 class IntervalFormSet(BaseInlineFormSet):
     """Checks a calendar's intervals together: rows may be moved at once, so each row alone is not compared
@@ -104,6 +113,9 @@ class IntervalFormSet(BaseInlineFormSet):
                     break
             else:
                 seen.append((day, start, end))
+        if not seen and not self.instance.is_24x7 and not any(self.errors):
+            # Clocks on a calendar without hours would never reach a deadline: refuse it before it is used.
+            raise ValidationError("Give the calendar at least one working interval, or tick 24x7.")
 
 
 class WorkingIntervalInline(admin.TabularInline):
@@ -126,6 +138,7 @@ class HolidayImportForm(forms.Form):
 
 @admin.register(models.BusinessCalendar)
 class BusinessCalendarAdmin(WhatIfPreviewAdmin):
+    retime_key = "calendar_id"
     list_display = ["name", "timezone", "is_24x7"]
     search_fields = ["name"]
     fields = ["name", "timezone", "is_24x7", "import_holidays"]
@@ -205,6 +218,7 @@ class SlaPolicyForm(forms.ModelForm):
 
 @admin.register(models.SlaPolicy)
 class SlaPolicyAdmin(WhatIfPreviewAdmin):
+    retime_key = "policy_id"
     form = SlaPolicyForm
     list_display = ["name", "order", "active", "ticket_type", "priority", "service", "organisation", "calendar",
                     "warning_percent"]

@@ -243,11 +243,25 @@ def _policy(facts: TicketFacts) -> SlaPolicy | None:
     return policy
 
 
-def clocks_sync(facts: TicketFacts, *, now: datetime | None = None, reason: str = "") -> SlaSummary:
+def recount_elapsed(clock: SlaClock, cal: engine.Calendar) -> float:
+    """The business seconds of the clock's closed running segments, counted again on `cal` (the same as the
+    stored `elapsed_seconds` while its calendar has not changed)."""
+    total = 0.0
+    for segment in clock.segments:
+        if segment["state"] == "running" and segment["to"] is not None:
+            total += engine.business_seconds_between(parse_datetime(segment["from"]), parse_datetime(segment["to"]),
+                                                     cal)
+    return total
+
+
+def clocks_sync(facts: TicketFacts, *, now: datetime | None = None, reason: str = "",
+                recount: bool = False) -> SlaSummary:
     """Bring the ticket's clocks in step with `facts` (see the module's docstring); returns their summary.
 
     Call it inside the transaction that changed the ticket. The clocks' rows are locked, so a sweep marking
-    one of them at the same moment finishes first and its mark is kept."""
+    one of them at the same moment finishes first and its mark is kept. With `recount` (a calendar or policy
+    was saved: sla.retime), the active clocks' elapsed time is counted again on their calendar as it is now,
+    as the what-if preview showed it."""
     now = now or timezone.now()
     reason = reason or "Ticket changed"
     clocks = list(
@@ -276,9 +290,12 @@ def clocks_sync(facts: TicketFacts, *, now: datetime | None = None, reason: str 
                                           target=policy.target_seconds[kind], reason=reason, paused_by=paused_by))
             continue
         cal = clock_calendar(clock.calendar)
-        before = (clock.state, clock.due_at, clock.target_seconds, clock.policy_id, len(clock.segments))
+        before = (clock.state, clock.due_at, clock.target_seconds, clock.policy_id, len(clock.segments),
+                  clock.elapsed_seconds, clock.team_id)
         if clock.active:
             clock.team_id = facts.team_id
+            if recount:
+                clock.elapsed_seconds = recount_elapsed(clock, cal)
             if facts.cancelled:
                 _stop(clock, cal, now, reason, cancel=True)
             elif done:
@@ -292,13 +309,15 @@ def clocks_sync(facts: TicketFacts, *, now: datetime | None = None, reason: str 
             _restart(clock, cal, now, reason, paused_by)
             if policy is not None:
                 _follow(clock, cal, policy, facts, now, reason)
-        if (clock.state, clock.due_at, clock.target_seconds, clock.policy_id, len(clock.segments)) != before:
+        if (clock.state, clock.due_at, clock.target_seconds, clock.policy_id, len(clock.segments),
+                clock.elapsed_seconds, clock.team_id) != before:
             changed.append(clock)
 
     _sync_ola(facts, latest.get(ClockKind.OLA), now, reason, pause_statuses=(
-        policy.pause_statuses if policy is not None else DEFAULT_PAUSE), changed=changed, created=created)
+        policy.pause_statuses if policy is not None else DEFAULT_PAUSE), changed=changed, created=created,
+        recount=recount)
 
-    for clock in changed:
+    for clock in {id(c): c for c in changed}.values():
         clock.save()
     if created:
         SlaClock.objects.bulk_create(created)
@@ -319,12 +338,19 @@ def _follow(clock: SlaClock, cal, policy: SlaPolicy, facts: TicketFacts, now, re
         _pause(clock, cal, now, facts.status_label)
     elif not paused and clock.state == ClockState.PAUSED:
         _resume(clock, cal, now, reason)
+    else:
+        _schedule(clock, cal)  # the calendar may have changed since the last move
 
 
-def _sync_ola(facts: TicketFacts, clock: SlaClock | None, now, reason: str, *, pause_statuses, changed, created):
+def _sync_ola(facts: TicketFacts, clock: SlaClock | None, now, reason: str, *, pause_statuses, changed, created,
+              recount: bool = False):
     closed = facts.resolved or facts.cancelled
     if clock is not None:
         cal = clock_calendar(clock.calendar)
+        if recount:
+            clock.elapsed_seconds = recount_elapsed(clock, cal)
+            _schedule(clock, cal)
+            changed.append(clock)
         if closed or clock.team_id != facts.team_id:
             _stop(clock, cal, now, reason, cancel=facts.cancelled)
             changed.append(clock)
@@ -332,7 +358,7 @@ def _sync_ola(facts: TicketFacts, clock: SlaClock | None, now, reason: str, *, p
     if closed or facts.team_id is None:
         return
     if clock is not None and clock.priority == facts.priority:
-        before = clock.state
+        before = clock.state if not recount else None
         paused = pauses_on(clock.pause_statuses, facts.status)
         if paused and clock.state == ClockState.RUNNING:
             _pause(clock, cal, now, facts.status_label)

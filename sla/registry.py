@@ -67,6 +67,9 @@ class TicketAdapter(Protocol):
 
     def raise_priority(self, ticket_id: int, reason: str) -> None: ...
 
+    def resync(self, ticket_id: int, *, reason: str, recount: bool = False) -> None:
+        """Lock the ticket and call sla.clocks.clocks_sync with its facts (a policy or calendar was saved)."""
+
 
 def ticket_type(key: str, label: str, adapter: TicketAdapter | None = None) -> None:
     if not KEY.match(key):

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from servicedesk.services import audit_record
 from sla.models import BusinessCalendar, Holiday
+from sla.retime import retime_enqueue
 from sla.signals import calendar_changed
 
 YEAR_MIN, YEAR_MAX, YEARS_AT_ONCE = 1950, 2100, 10
@@ -63,8 +64,9 @@ def holidays_import(*, calendar_id: int, country: str, subdivision: str = "", ye
     if not new:
         return HolidayImport(added=0, kept=len(have))  # nothing changed: nothing to record
     Holiday.objects.bulk_create(new)
-    calendar_changed(calendar.id)  # bulk_create sends no post_save
     where = f"{country}-{subdivision}" if subdivision else country
+    calendar_changed(calendar.id)  # bulk_create sends no post_save
+    retime_enqueue(calendar_id=calendar.id, reason=f"Holidays of {where} {year_from}-{year_to} added to {calendar}")
     audit_record(actor=actor, action="businesscalendar.holidays_imported", obj=calendar, changes={
         "before": {}, "after": {"source": f"{where} {year_from}-{year_to}", "holidays": [str(h) for h in new]},
     })

@@ -3,7 +3,7 @@ also registers the "sla.escalate" outbox handler (every worker imports each app'
 
 from celery import shared_task
 
-from sla import escalations  # noqa: F401 - registers the outbox handler
+from sla import escalations, retime  # noqa: F401 - register their outbox handlers
 from sla.sweep import sla_sweep as _sweep
 
 

@@ -275,17 +275,22 @@ def test_calendar_preview_with_a_new_holiday_saves_no_holiday(admin_client, poli
     assert AuditLog.objects.count() == audited
 
 
-def test_a_calendar_preview_without_hours_says_so_instead_of_failing(admin_client, office):
+def test_a_calendar_without_hours_is_refused_on_preview_and_on_save(admin_client, office):
     url = f"/admin/sla/businesscalendar/{office.id}/change/"
     data = changeform_data(admin_client.get(url))
     for i in range(5):
         data[f"intervals-{i}-DELETE"] = "on"
 
-    response = admin_client.post(url, {**data, "_preview": "Preview changes"})
-
-    assert response.status_code == 200
-    assert "no working hours at all" in response.context["whatif_error"]
+    for button in ({"_preview": "Preview changes"}, {"_save": "Save"}):
+        response = admin_client.post(url, {**data, **button})
+        assert response.status_code == 200
+        assert "whatif" not in response.context
+        formset = response.context["inline_admin_formsets"][0].formset
+        assert formset.non_form_errors() == ["Give the calendar at least one working interval, or tick 24x7."]
     assert office.intervals.count() == 5
+    data["is_24x7"] = "on"  # a 24x7 calendar needs none
+    assert admin_client.post(url, {**data, "_save": "Save"}).status_code == 302
+    assert office.intervals.count() == 0
 
 
 def test_the_add_form_and_other_sla_admins_have_no_preview_button(admin_client):
