@@ -53,9 +53,15 @@ class IncidentSlaAdapter:
     """What SLA escalations ask of an incident (sla.registry.TicketAdapter)."""
 
     def info(self, ticket_id: int) -> TicketInfo | None:
-        incident = Incident.objects.select_related("assignee", "assignment_group__lead").filter(id=ticket_id).first()
-        if incident is None:
-            return None
+        return self.infos([ticket_id]).get(ticket_id)
+
+    def infos(self, ticket_ids) -> dict[int, TicketInfo]:
+        """Many incidents in one query (SLA reports list pages of breached tickets)."""
+        rows = Incident.objects.select_related("assignee", "assignment_group__lead").filter(id__in=list(ticket_ids))
+        return {incident.id: self._info(incident) for incident in rows}
+
+    @staticmethod
+    def _info(incident: Incident) -> TicketInfo:
         group = incident.assignment_group
         return TicketInfo(
             number=incident.number, title=incident.title, priority=incident.priority,

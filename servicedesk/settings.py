@@ -337,7 +337,8 @@ SPECTACULAR_SETTINGS = {
         {"name": "services", "description": "Business and technical services."},
         {"name": "configuration-items", "description": "Configuration items of the services."},
         {"name": "sla", "description": "Service level configuration: SLA policies with their targets and "
-                                       "escalation steps, business calendars with working hours and holidays."},
+                                       "escalation steps, business calendars with working hours and holidays; "
+                                       "the compliance report for managers."},
     ],
 }
 

@@ -20,7 +20,10 @@ urlpatterns = [
     path("profile/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("profile/tokens/revoke-all/", views.profile_tokens_revoke_all, name="profile-tokens-revoke-all"),
     path("profile/tokens/<str:token_id>/revoke/", views.profile_token_revoke, name="profile-token-revoke"),
-    path("agent/", include(("incidents.urls_agent", "agent"))),
+    path("agent/", include(([
+        path("", include("incidents.urls_agent")),
+        path("sla/", include("sla.urls_agent")),
+    ], "agent"))),
     path("portal/", include(([
         path("", views.portal_home, name="home"),
         path("", include("incidents.urls_portal")),

@@ -60,6 +60,9 @@ class TicketAdapter(Protocol):
 
     def info(self, ticket_id: int) -> TicketInfo | None: ...
 
+    # Optional: `infos(ticket_ids) -> {ticket_id: TicketInfo}` names many tickets in one query (reports list
+    # pages of them); without it they are named one `info()` call at a time.
+
     def note(self, ticket_id: int, body: str, data: dict) -> None:
         """Write an internal line on the ticket's timeline (a warning or a breach)."""
 
