@@ -40,6 +40,9 @@ EVENTS = {
 }
 
 
+HOT_QUEUES = {"major", "breaching"}  # a count in these needs someone now: drawn red
+
+
 def _home_nav(request, current: str) -> list[NavItem]:
     return [NavItem("Dashboard", reverse("agent:dashboard"), "i-inbox", current=current == "dashboard")]
 
@@ -49,7 +52,7 @@ def _queues_nav(request, current: str) -> list[NavItem]:
     return [
         NavItem(
             queue.label, reverse("agent:queue", kwargs={"key": queue.key}), queue.icon, count=counts.get(queue.key),
-            current=current == f"queue:{queue.key}", hot=queue.key == "major" and bool(counts.get(queue.key)),
+            current=current == f"queue:{queue.key}", hot=queue.key in HOT_QUEUES and bool(counts.get(queue.key)),
             testid=f"nav-queue-{queue.key}",
         )
         for queue in workspace.QUEUES

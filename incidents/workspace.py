@@ -7,6 +7,7 @@ correlated subquery, never a query per row.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
@@ -19,9 +20,12 @@ from django.utils.timesince import timesince
 from incidents.filters import IncidentFilter
 from incidents.models import CannedResponse, Category, Incident, ResolutionCode, SavedView
 from incidents.selectors import incidents_for_rows, incidents_visible_to
+from incidents.sla import TICKET_TYPE
 from incidents.states import OPEN, Status
 from servicedesk.models import ConfigurationItem, Service, Team, TeamMembership
 from servicedesk.roles import STAFF_ROLES
+from sla.clocks import clocks_of
+from sla.display import clock_views, most_urgent
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ QUEUES = [
     Queue("all", "All open", "i-circle-dot", "Every open incident"),
     Queue("hold", "On hold", "i-pause", "Waiting for the caller, a vendor or a change"),
     Queue("major", "Major", "i-flame", "Major incidents, open ones first, with their linked incidents"),
+    Queue("breaching", "Breaching soon", "i-clock", "Open incidents due within the hour or already late",
+          default_sort="sla"),
     # "Recent" is about what moved lately, so it sorts by the last change rather than by priority.
     Queue("recent", "Recent", "i-clock", "Every status, latest change first", default_sort="-updated_at"),
 ]
@@ -59,7 +65,10 @@ SORTS = {
     "assignee": ("assignment_group__name", "assignee__first_name", "assignee__username"),
     "updated_at": ("updated_at",),
     "created_at": ("created_at",),
+    "sla": ("sla_due_at",),
 }
+# "Breaching soon": open incidents whose next SLA deadline (Ticket.sla_due_at) is at most this far ahead.
+BREACHING_WINDOW = timedelta(hours=1)
 STATUS_RANK = Case(
     *[When(status=s, then=Value(i)) for i, s in enumerate(Status.values)], output_field=IntegerField()
 )
@@ -70,8 +79,10 @@ def my_team_ids(user):
     return TeamMembership.objects.filter(user=user).values("team_id")
 
 
-def queue_condition(user, key: str) -> Q:
+def queue_condition(user, key: str, now=None) -> Q:
     open_q = Q(status__in=OPEN)
+    if key == "breaching":
+        return open_q & Q(sla_due_at__lte=(now or timezone.now()) + BREACHING_WINDOW)
     return {
         "mine": open_q & Q(assignee=user),
         "team": open_q & Q(assignee__isnull=True, assignment_group__in=my_team_ids(user)),
@@ -84,12 +95,13 @@ def queue_condition(user, key: str) -> Q:
     }[key]
 
 
-def queue_counts(user) -> dict[str, int]:
+def queue_counts(user, now=None) -> dict[str, int]:
     """Every open queue's count (open majors for "major") and the P1/P2 tile, in one aggregate query.
 
     It reads only open incidents (the partial queue index), so its cost follows the open workload, not the
     history: "recent" (every status) has no count for that reason."""
     return incidents_visible_to(user).filter(status__in=OPEN).aggregate(
+        breaching=Count("id", filter=queue_condition(user, "breaching", now)),
         mine=Count("id", filter=queue_condition(user, "mine")),
         team=Count("id", filter=queue_condition(user, "team")),
         unassigned=Count("id", filter=queue_condition(user, "unassigned")),
@@ -124,6 +136,11 @@ def sort_key(raw: str | None, default: str) -> str:
 def ordering(sort: str) -> list:
     desc = sort.startswith("-")
     key = sort.lstrip("-")
+    if key == "sla":
+        # Next deadline first, incidents without a running clock last; ascending it is the order of the partial
+        # index incident_open_sla_due_idx (sla_due_at, id), so an open queue's page is an index scan.
+        due = F("sla_due_at")
+        return [due.desc(nulls_last=True), F("id").desc()] if desc else [due.asc(nulls_last=True), F("id").asc()]
     order = [F(c).desc(nulls_last=True) if desc else F(c).asc(nulls_last=True) for c in SORTS[key]]
     if key != "updated_at":
         order.append(F("updated_at").desc())
@@ -175,6 +192,21 @@ def with_ago(page):
     return page
 
 
+def with_sla(page, now=None):
+    """Give each row of an evaluated page `sla_clock`: the view of its most urgent SLA clock (sla.display), or None.
+    The clocks of the whole page come in one query."""
+    now = now or timezone.now()
+    found = clocks_of(TICKET_TYPE, [incident.id for incident in page.object_list])
+    for incident in page.object_list:
+        incident.sla_clock = most_urgent(clock_views(found.get(incident.id, []), now, ola=False))
+    return page
+
+
+def rows_page(queryset, per_page: int, number):
+    """One page of queue rows with their "updated" words and SLA cells: the page and one query for its clocks."""
+    return with_sla(with_ago(Paginator(queryset, per_page).get_page(number)))
+
+
 def per_page_of(raw) -> int:
     try:
         value = int(raw)
@@ -190,7 +222,7 @@ def queue_page(request, queue: Queue, params: QueryDict) -> dict:
     per_page = per_page_of(params.get("per_page"))
     base = queue_queryset(request.user, queue.key, sort)
     filterset = IncidentFilter(filter_data(params), queryset=base, request=request)
-    page = with_ago(Paginator(filterset.qs, per_page).get_page(params.get("page")))
+    page = rows_page(filterset.qs, per_page, params.get("page"))
     return {
         "queue": queue,
         "filterset": filterset,

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents import services, workspace
@@ -27,12 +28,15 @@ from incidents.forms import (
 )
 from incidents.search import number_of
 from incidents.selectors import incidents_for_detail, incidents_visible_to
+from incidents.sla import TICKET_TYPE
 from incidents.states import ALLOWED, OPEN, HoldReason, Status
 from servicedesk.errors import DomainError, StaleVersion
 from servicedesk.roles import is_staff_role
 from servicedesk.selectors import attachments_visible_to, people_names, timeline_visible_to
 from servicedesk.services import attachment_add
 from servicedesk.workspace import agent_render, agent_required
+from sla.clocks import clocks_of
+from sla.display import clock_views
 
 # --- the incident page ------------------------------------------------------------------------------
 
@@ -172,6 +176,7 @@ def _incident_context(request, incident, **extra) -> dict:
         "facts": facts,
         "title_editable": incident.status not in (Status.CLOSED, Status.CANCELLED),
         "children": workspace.children_of(incident, user),
+        "sla_clocks": clock_views(clocks_of(TICKET_TYPE, [incident.id]).get(incident.id, []), timezone.now()),
         "canned_responses": list(workspace.canned_responses_for(user)),
         "hold_reasons": HoldReason.choices,
         "resolution_codes": codes,

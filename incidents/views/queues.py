@@ -5,7 +5,6 @@ the query; every write goes through incidents.services, one transaction per inci
 
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect
@@ -34,7 +33,7 @@ PAGE_SIZE = 25
 def dashboard(request):
     """Tiles with counts per queue (each a link to it) and the open incidents, most urgent first."""
     incidents = workspace.queue_queryset(request.user, "all", "priority")
-    page = workspace.with_ago(Paginator(incidents, PAGE_SIZE).get_page(request.GET.get("page")))
+    page = workspace.rows_page(incidents, PAGE_SIZE, request.GET.get("page"))
     return agent_render(request, "incidents/agent_dashboard.html",
                         {"page": page, "counts": workspace.queue_counts_of(request), "params": request.GET},
                         current_nav="dashboard")
@@ -44,9 +43,10 @@ COLUMNS = [
     ("number", "Number"),
     ("priority", "Priority"),
     ("title", "Title"),
+    # The service is the requester's second line (as the assignee is the group's): room for the SLA column.
     ("requester", "Requester"),
-    ("service", "Service"),
     ("status", "Status"),
+    ("sla", "SLA due"),
     ("assignee", "Group / Assignee"),
     ("updated_at", "Updated"),
 ]

@@ -103,8 +103,10 @@ def test_the_sidebar_counts_each_queue(agent_client, world):
     page = agent_client.get("/agent/").content.decode()
     counts = dict(re.findall(r'data-testid="nav-queue-(\w+)".*?data-testid="nav-count">(\d+)<', page, re.S))
     # "major" counts the open ones (the queue also shows closed majors below them); "recent" (every status)
-    # has no count: counting the whole history on every page would cost O(history).
-    assert counts == {"mine": "2", "team": "1", "unassigned": "4", "all": "7", "hold": "1", "major": "1"}
+    # has no count: counting the whole history on every page would cost O(history). Every incident here is P5,
+    # first response due in two business days: none breaching soon.
+    assert counts == {"mine": "2", "team": "1", "unassigned": "4", "all": "7", "hold": "1", "major": "1",
+                      "breaching": "0"}
 
 
 def test_all_queue_counts_come_from_one_aggregate_query(world, agent, django_assert_num_queries):
@@ -190,10 +192,41 @@ def bulk_incidents(count: int, requesters, teams, agents_, services_):
     return numbers
 
 
+def bulk_clocks(numbers):
+    """First response and resolution clocks for bulk-made incidents, on the 24x7 calendar: running (some late,
+    one breached by the sweep) or paused; `sla_due_at` kept as the services would. Inserted in one statement."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sla.clocks import clock_calendar
+    from sla.models import BusinessCalendar, SlaClock
+
+    always = BusinessCalendar.objects.get(name="24x7")
+    clock_calendar(always)  # built once per process; a warm copy costs no query, as in a running server
+    now = timezone.now()
+    clocks = []
+    for i, incident in enumerate(Incident.objects.filter(number__in=numbers).order_by("id")):
+        start = now - timedelta(minutes=10 + 7 * i)
+        paused = i % 4 == 3
+        for kind, target in (("first_response", 1800), ("resolution", 4 * 3600)):
+            clocks.append(SlaClock(
+                ticket_type="incident", ticket_id=incident.id, kind=kind, calendar=always, priority=incident.priority,
+                target_seconds=target, started_at=start, state="paused" if paused else "running",
+                running_since=None if paused else start, elapsed_seconds=600 if paused else 0,
+                due_at=None if paused else start + timedelta(seconds=target),
+                breached_at=now if i % 5 == 1 and kind == "first_response" else None,
+                segments=[{"state": "running", "from": start.isoformat(), "to": None, "seconds": None,
+                           "reason": "Incident raised"}]))
+        if not paused:
+            Incident.objects.filter(id=incident.id).update(sla_due_at=start + timedelta(seconds=1800))
+    SlaClock.objects.bulk_create(clocks)
+
+
 # session, user, role; sidebar counts (one aggregate) and saved views; four pick lists (teams, agents, services,
 # resolution codes); the paginator's count and the page itself; one look-up each for the page's requesters,
-# assignees, groups and services (prefetched by id). Whatever the number of rows.
-QUEUE_QUERY_BOUND = 15
+# assignees, groups and services (prefetched by id); the page's SLA clocks. Whatever the number of rows.
+QUEUE_QUERY_BOUND = 16
 
 
 @pytest.mark.parametrize("count", [10, 100])
@@ -202,11 +235,19 @@ def test_the_queue_runs_a_constant_number_of_queries(
     requesters = [make_user("requester", username=f"req{i}", first_name=f"R{i}") for i in range(4)]
     services_ = [Service.objects.create(name=f"Service {i}") for i in range(3)]
     numbers = bulk_incidents(count, requesters, [service_desk, network], [agent, bert], services_)
+    bulk_clocks(numbers)
 
+    for queue in ("all", "breaching"):
+        with django_assert_max_num_queries(QUEUE_QUERY_BOUND):
+            response = agent_client.get(f"/agent/queue/{queue}/?per_page=100")
+        assert set(rows(response)) == set(numbers) if queue == "all" else set(rows(response)) <= set(numbers)
     with django_assert_max_num_queries(QUEUE_QUERY_BOUND):
-        response = agent_client.get("/agent/queue/all/?per_page=100")
+        response = agent_client.get("/agent/queue/all/?per_page=100&sort=sla")
+    page = response.content.decode()
     assert set(rows(response)) == set(numbers)
-    assert "linked</span>" in response.content.decode()
+    assert "linked</span>" in page
+    assert page.count('data-testid="sla-due"') == count  # every row shows its clock
+    assert 'data-tone="breached"' in page and 'data-tone="paused"' in page and "late " in page
 
 
 # --- search ---------------------------------------------------------------------------------------
