@@ -83,9 +83,9 @@ class Incident(Ticket):
             models.Index(fields=["major", "status"], name="incident_major_idx", condition=Q(major=True)),
             # Queues list open incidents most urgent first: these partial indexes hold only open rows, in
             # queue order, so a page is an index scan that stops after 50 rows, whatever the history size.
-            # Covering: the sidebar counts (status, assignee, group, major, priority) are an index-only scan.
+            # Covering: the sidebar counts (status, assignee, group, major, priority, SLA due) are an index-only scan.
             models.Index(fields=["priority", "-updated_at", "-id"], name="incident_open_queue_cov_idx",
-                         include=["status", "assignee", "assignment_group", "major"],
+                         include=["status", "assignee", "assignment_group", "major", "sla_due_at"],
                          condition=Q(status__in=OPEN_STATUSES)),
             models.Index(fields=["assignee", "priority", "-updated_at", "-id"], name="incident_open_mine_idx",
                          condition=Q(status__in=OPEN_STATUSES)),
