@@ -348,6 +348,7 @@ def test_the_migration_gives_deliveries_left_pending_by_the_old_code_an_outbox_m
         ("webhook.deliver", {"delivery_id": stuck.id}, "pending")]
 
 
+@pytest.mark.filterwarnings("ignore::celery.exceptions.DuplicateTaskNameWarning")  # sla.tasks imported again
 def test_threads_that_first_look_up_a_handler_at_once_all_find_it(monkeypatch):
     """A process that has not imported the apps' tasks modules loads them on the first lookup. Celery's
     autodiscovery returns nothing to a second thread while a first one is importing (its _RACE_PROTECTION
