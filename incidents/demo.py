@@ -1,8 +1,20 @@
 """Incident management's demo data: categories paired with the services they concern, canned responses,
-assignment rules and, on request, many realistic incidents inserted in bulk (for demos and benchmarks).
-Registered as this app's `seed_demo` step in incidents.plugin; runs after the kernel's demo data. Idempotent."""
+assignment rules, a handful of showcase incidents whose SLA clocks are in telling states and, on request, many
+realistic incidents inserted in bulk (for demos and benchmarks). Registered as this app's `seed_demo` step in
+incidents.plugin; runs after the kernel's demo data (and sla's default policies). Idempotent.
+
+SLA clocks: the showcase incidents are raised and moved through incidents' services with `now=` in the past, so
+their clocks are what the services would have made (running, paused awaiting the caller, past due for the
+first sweep to breach and escalate, resolved within and after target). Bulk-inserted incidents get their
+clocks afterwards (at most DEMO_CLOCKS open and DEMO_HISTORY finished ones, so large N stays fast): the newest
+resolved, closed and cancelled ones replay their history (raised, first reply, resolved), so they are met or
+breached; open ones start their clocks when the demo is loaded (segment "Demo data loaded"), so they run
+towards deadlines ahead instead of all being breached at the first sweep, which would mail an escalation for
+each.
+"""
 
 import random
+from dataclasses import replace
 from datetime import timedelta
 
 from django.contrib.contenttypes.models import ContentType
@@ -13,11 +25,14 @@ from django.utils import timezone
 
 from incidents.models import AssignmentRule, CannedResponse, Category, Channel, Incident
 from incidents.search import search_refresh
-from incidents.states import HoldReason, Status
+from incidents.sla import TICKET_TYPE, incident_facts, incident_sla_sync
+from incidents.states import OPEN, HoldReason, Status
 from servicedesk.demo import demo_requesters
 from servicedesk.models import Service, Team, TimelineEntry
 from servicedesk.numbering import number_block
 from servicedesk.services import DEFAULT_PRIORITY_MATRIX
+from sla.clocks import clocks_sync
+from sla.models import SlaClock
 
 CATEGORIES = {
     "Hardware": ["Laptop", "Printer", "Peripheral"],
@@ -209,9 +224,104 @@ def seed_tickets(total: int, *, seed: int = 2026, now=None, intake_per_day: floa
     return missing
 
 
+# --- SLA clocks ---------------------------------------------------------------------------------------
+
+# title, service, category, (impact, urgency), [(minutes before the seed, step)], what its clocks show. P2 runs
+# on the 24x7 calendar, so those states hold on any weekday; the P3 one runs on office hours.
+SHOWCASE = [
+    ("Payroll export fails for the whole finance team", "ERP", ("Software", "Error"), (1, 2),
+     [(9 * 60, "raise"), (8 * 60 + 50, "start")], "past due: the first sweep breaches it and mails the lead"),
+    ("New starter cannot log in to the CRM", "CRM", ("Access", "Password"), (1, 2),
+     [(25, "raise"), (20, "start"), (10, "hold")], "paused awaiting the caller after 15 running minutes"),
+    ("Team printer on floor 2 prints blank pages", "Printing", ("Hardware", "Printer"), (2, 2),
+     [(10, "raise"), (5, "start")], "running on office hours"),
+    ("Checkout page timed out for some customers", "Checkout", ("Software", "Error"), (1, 2),
+     [(180, "raise"), (175, "start"), (160, "resolve")], "resolved in 20 minutes: both clocks met"),
+    ("Shared mailbox stopped receiving mail", "E-mail", ("Software", "Error"), (1, 2),
+     [(12 * 60, "raise"), (11 * 60, "start"), (120, "resolve")], "resolved after 10 hours: both breached"),
+]
+# Bulk-inserted incidents given clocks, at most: open ones (one sync each) and finished ones (a replay of three
+# syncs each, the newest). `dev.py run`'s 300 incidents all get theirs; large N stays fast.
+DEMO_CLOCKS = 300
+DEMO_HISTORY = 60
+
+
+def seed_showcase(now=None) -> int:
+    """Raise the showcase incidents through the services, each step at its own past instant. Returns how many
+    it made (those whose title exists are left alone)."""
+    from django.contrib.auth import get_user_model
+
+    from incidents.services import incident_create, incident_transition
+
+    now = now or timezone.now()
+    users = get_user_model().objects.in_bulk(["requester", "agent"], field_name="username")
+    desk = Team.objects.filter(name="Service Desk").first()
+    if len(users) < 2 or desk is None:
+        return 0
+    existing = set(Incident.objects.filter(title__in=[s[0] for s in SHOWCASE]).values_list("title", flat=True))
+    services = {s.name: s for s in Service.objects.all()}
+    categories = {(c.parent.name, c.name): c for c in Category.objects.filter(parent__isnull=False)
+                  .select_related("parent")}
+    made = 0
+    for title, service, category, (impact, urgency), steps, _shows in SHOWCASE:
+        if title in existing:
+            continue
+        incident = None
+        for minutes, step in steps:
+            at = now - timedelta(minutes=minutes)
+            if step == "raise":
+                incident = incident_create(title=title, requester=users["requester"], created_by=users["agent"],
+                                           impact=impact, urgency=urgency, service=services.get(service),
+                                           category=categories.get(category),
+                                           assignment_group=desk, assignee=users["agent"], channel=Channel.PHONE,
+                                           now=at)
+            elif step == "start":
+                incident_transition(incident_id=incident.id, to=Status.IN_PROGRESS, actor=users["agent"], now=at)
+            elif step == "hold":
+                incident_transition(incident_id=incident.id, to=Status.ON_HOLD, actor=users["agent"], now=at,
+                                    hold_reason=HoldReason.AWAITING_CALLER, reason="Asked for the error message")
+            elif step == "resolve":
+                incident_transition(incident_id=incident.id, to=Status.RESOLVED, actor=users["agent"], now=at,
+                                    resolution_code="fixed", resolution_notes="Restarted the stuck service.")
+        made += 1
+    return made
+
+
+def seed_clocks(*, now=None, limit: int = DEMO_CLOCKS, history: int = DEMO_HISTORY) -> int:
+    """Clocks for incidents that have none (bulk-inserted ones): at most `limit` open ones and `history`
+    finished ones, newest first. Returns how many incidents got clocks."""
+    now = now or timezone.now()
+    with_clocks = SlaClock.objects.filter(ticket_type=TICKET_TYPE).values("ticket_id")
+    bare = Incident.objects.exclude(id__in=with_clocks).select_related("requester").order_by("-created_at")
+    open_ones = list(bare.filter(status__in=OPEN)[:limit])
+    closed_ones = list(bare.exclude(status__in=OPEN)[:history])
+    for incident in open_ones:
+        incident_sla_sync(incident, now=now, reason="Demo data loaded")
+    for incident in closed_ones:
+        _replay(incident)
+    return len(open_ones) + len(closed_ones)
+
+
+def _replay(incident: Incident) -> None:
+    """A finished incident's clocks as its services would have moved them: raised, first reply, resolved (or
+    cancelled), each at its recorded instant."""
+    end = incident.resolved_at or incident.closed_at or incident.updated_at
+    raised = replace(incident_facts(incident), status=Status.NEW, status_label=Status.NEW.label,
+                     responded=False, resolved=False, cancelled=False)
+    clocks_sync(raised, now=incident.created_at, reason="Incident raised")
+    replied = incident.first_responded_at
+    if replied is not None and incident.created_at < replied < end:
+        clocks_sync(replace(raised, status=Status.IN_PROGRESS, status_label=Status.IN_PROGRESS.label,
+                            responded=True), now=replied, reason="First public reply")
+    incident_sla_sync(incident, now=max(end, incident.created_at),
+                      reason="Cancelled" if incident.status == Status.CANCELLED else "Resolved")
+
+
 @transaction.atomic
 def seed_incidents(*, tickets: int = 0) -> str:
     teams = {team.name: team for team in Team.objects.all()}
     seed_workspace(teams)
+    showcase = seed_showcase()
     made = seed_tickets(tickets) if tickets else 0
-    return f"{made} incidents generated"
+    clocked = seed_clocks()
+    return f"{showcase} showcase and {made} generated incidents; clocks for {clocked} more"

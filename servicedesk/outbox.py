@@ -29,6 +29,7 @@ admin (Outbox messages), where an action queues them again.
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class Handler:
 
 
 _handlers: dict[str, Handler] = {}
+_loading = threading.Lock()
 
 
 def outbox_handler(key: str, *, retry_on: tuple[type[BaseException], ...] = (), max_attempts: int = 9,
@@ -94,12 +96,19 @@ def outbox_handler(key: str, *, retry_on: tuple[type[BaseException], ...] = (), 
 
 def handler_for(key: str) -> Handler | None:
     if key not in _handlers:
-        # Handlers live in each app's tasks.py; a process that has not imported them yet (a shell, the
-        # test runner) loads them the way the worker does.
-        from servicedesk.celery import app
-
-        app.loader.import_default_modules()
+        _import_task_modules()
     return _handlers.get(key)
+
+
+def _import_task_modules() -> None:
+    """Handlers live in each app's tasks.py; a process that has not imported them yet (a shell, the test
+    runner) loads them the way the worker does. One thread at a time: while one thread runs Celery's
+    autodiscovery, a second thread's call returns at once with nothing imported (celery.loaders.base
+    `_RACE_PROTECTION`), and that thread would fail its message for want of a handler."""
+    from servicedesk.celery import app
+
+    with _loading:
+        app.loader.import_default_modules()
 
 
 # --- writing ---------------------------------------------------------------------------------------------
@@ -303,7 +312,7 @@ def _run_task(message: OutboxMessage) -> None:
 
     name = message.payload["task"]
     if name not in app.tasks:
-        app.loader.import_default_modules()
+        _import_task_modules()
     if name not in app.tasks:
         return Fail(f"no Celery task named {name!r}")
     app.tasks[name](**message.payload.get("kwargs", {}))

@@ -13,6 +13,8 @@ breached without a stale warning first.
 from typing import NamedTuple
 
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from servicedesk.outbox import outbox_enqueue_many
@@ -28,24 +30,22 @@ class SweepResult(NamedTuple):
 
 def _sweep_stage(stage: str, now, batch: int) -> int:
     at_field, mark_field = ("due_at", "breached_at") if stage == "breach" else ("warn_at", "warned_at")
+    changes = {mark_field: now, "warn_at": None}  # a marked warning has no instant left to wait for
+    if stage == "breach":
+        changes["warned_at"] = Coalesce("warned_at", Value(now))  # breached before warned: the warning is moot
     done = 0
     while True:
         with transaction.atomic():
-            clocks = list(
+            ids = list(
                 SlaClock.objects.select_for_update(skip_locked=True)
                 .filter(state=ClockState.RUNNING, **{f"{mark_field}__isnull": True, f"{at_field}__lte": now})
-                .order_by(at_field)
-                .only("id", "warned_at", "breached_at", "warn_at")[:batch]
+                .order_by(at_field).values_list("id", flat=True)[:batch]
             )
-            for clock in clocks:
-                setattr(clock, mark_field, now)
-                if stage == "breach" and clock.warned_at is None:
-                    clock.warned_at = now  # breached before it was warned: the warning is moot
-                clock.warn_at = None if clock.warned_at is not None else clock.warn_at
-            SlaClock.objects.bulk_update(clocks, ["warned_at", "breached_at", "warn_at"])
-            outbox_enqueue_many("sla.escalate", [{"clock_id": c.id, "stage": stage, "at": now} for c in clocks])
-        done += len(clocks)
-        if len(clocks) < batch:
+            if ids:  # one UPDATE for the batch: every claimed clock gets the same marks
+                SlaClock.objects.filter(id__in=ids).update(**changes)
+                outbox_enqueue_many("sla.escalate", [{"clock_id": i, "stage": stage, "at": now} for i in ids])
+        done += len(ids)
+        if len(ids) < batch:
             return done
 
 

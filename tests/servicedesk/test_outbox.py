@@ -346,3 +346,31 @@ def test_the_migration_gives_deliveries_left_pending_by_the_old_code_an_outbox_m
     migration.redrive_pending_webhook_deliveries(apps, None)
     assert list(OutboxMessage.objects.values_list("handler", "payload", "state")) == [
         ("webhook.deliver", {"delivery_id": stuck.id}, "pending")]
+
+
+@pytest.mark.filterwarnings("ignore::celery.exceptions.DuplicateTaskNameWarning")  # sla.tasks imported again
+def test_threads_that_first_look_up_a_handler_at_once_all_find_it(monkeypatch):
+    """A process that has not imported the apps' tasks modules loads them on the first lookup. Celery's
+    autodiscovery returns nothing to a second thread while a first one is importing (its _RACE_PROTECTION
+    flag), so without the lookup's own lock that second thread failed its message: "no handler"."""
+    import sys
+
+    import sla
+
+    # As in a fresh process: the escalation handler and the modules that register it are not loaded yet.
+    monkeypatch.delitem(outbox._handlers, "sla.escalate", raising=False)
+    for name in ("tasks", "escalations"):
+        monkeypatch.delitem(sys.modules, f"sla.{name}", raising=False)
+        monkeypatch.delattr(sla, name, raising=False)
+    barrier, found = threading.Barrier(8), []
+
+    def look_up():
+        barrier.wait(timeout=10)
+        found.append(outbox.handler_for("sla.escalate"))
+
+    threads = [threading.Thread(target=look_up) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(found) == 8 and None not in found
