@@ -18,6 +18,12 @@ def outbox_process(message_id: int) -> str | None:
 
 
 @shared_task(ignore_result=True)
+def outbox_process_many(message_ids: list[int]) -> int:
+    """Run several outbox messages written together (outbox.hand_off_chunk), each claimed on its own."""
+    return sum(outbox.outbox_process(message_id, reschedule=True) is not None for message_id in message_ids)
+
+
+@shared_task(ignore_result=True)
 def outbox_relay(min_age_seconds: float | None = None) -> int:
     """Beat: re-drive outbox messages still pending past a short age (see settings.CELERY_BEAT_SCHEDULE)."""
     min_age = None if min_age_seconds is None else timedelta(seconds=min_age_seconds)

@@ -89,6 +89,22 @@ def test_it_writes_the_message_in_the_callers_transaction(django_capture_on_comm
     assert [(cb.func, cb.args) for cb in callbacks] == [(outbox.hand_off, (message.id,))]
 
 
+def test_many_messages_written_together_go_to_the_broker_in_chunks(django_capture_on_commit_callbacks):
+    from servicedesk.outbox import outbox_enqueue_many
+    from servicedesk.tasks import outbox_process_many
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        messages = outbox_enqueue_many("tests.record", [{"n": n} for n in range(120)])
+    assert [cb.func for cb in callbacks] == [outbox.hand_off_chunk] * 3
+    chunks = [cb.args[0] for cb in callbacks]
+    assert [len(c) for c in chunks] == [50, 50, 20]
+    assert sum(chunks, []) == [m.id for m in messages]
+    # What the worker runs for a chunk: each message claimed and run once, a second run finds nothing to do.
+    assert outbox_process_many(chunks[2]) == 20
+    assert OutboxMessage.objects.filter(id__in=chunks[2], state="done").count() == 20
+    assert outbox_process_many(chunks[2]) == 0
+
+
 def test_a_delayed_message_is_not_handed_off_but_waits_for_the_relay(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         message = outbox_enqueue("tests.record", {}, delay=timedelta(minutes=10))
