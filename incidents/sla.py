@@ -28,8 +28,11 @@ def incident_facts(incident: Incident) -> TicketFacts:
     label = incident.get_status_display()
     if incident.hold_reason:
         label += f" ({incident.get_hold_reason_display().lower()})"
-    organisation_id = Profile.objects.filter(user_id=incident.requester_id).values_list(
-        "organisation_id", flat=True).first()
+    requester = incident.requester
+    try:  # read with the incident when the caller's query selected requester__profile (the services do)
+        organisation_id = requester.profile.organisation_id
+    except Profile.DoesNotExist:
+        organisation_id = None
     return TicketFacts(
         ticket_type=TICKET_TYPE, ticket_id=incident.id, priority=incident.priority, status=status,
         status_label=label, created_at=incident.created_at, team_id=incident.assignment_group_id,

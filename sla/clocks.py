@@ -36,7 +36,6 @@ from sla.models import (
     OlaTarget,
     SlaClock,
     SlaPolicy,
-    SlaTarget,
 )
 from sla.registry import TicketFacts
 from sla.selectors import policy_for
@@ -236,10 +235,8 @@ def _policy(facts: TicketFacts) -> SlaPolicy | None:
     policy = policy_for(facts.ticket_type, facts.priority, facts.service_id, facts.organisation_id)
     if policy is None:
         return None
-    target = SlaTarget.objects.filter(policy=policy, priority=facts.priority).values(
-        "first_response_minutes", "resolution_minutes").first()
-    policy.target_seconds = {ClockKind.FIRST_RESPONSE: target["first_response_minutes"] * 60,
-                             ClockKind.RESOLUTION: target["resolution_minutes"] * 60}
+    policy.target_seconds = {ClockKind.FIRST_RESPONSE: policy.first_response_minutes * 60,
+                             ClockKind.RESOLUTION: policy.resolution_minutes * 60}
     return policy
 
 

@@ -36,7 +36,7 @@ from servicedesk.services import audit_record, priority_for, timeline_add, timel
 def _lock(incident_id: int) -> Incident:
     return (
         Incident.objects.select_for_update(of=("self",))
-        .select_related("requester", "assignee", "assignment_group", "service", "updated_by")
+        .select_related("requester__profile", "assignee", "assignment_group", "service", "updated_by")
         .get(id=incident_id)
     )
 
