@@ -130,4 +130,8 @@ def register() -> None:
 
     post_delete.connect(clocks_drop_with_incident, sender=Incident, dispatch_uid="incidents.sla.clocks_drop")
 
-    sla_ticket_type("incident", "Incident", adapter=IncidentSlaAdapter())  # SLA policies may apply to incidents
+    from incidents.states import HoldReason, Status
+
+    statuses = [*Status.values, *(f"{Status.ON_HOLD}:{reason}" for reason in HoldReason.values)]
+    # SLA policies may apply to incidents; their pause statuses name these.
+    sla_ticket_type("incident", "Incident", adapter=IncidentSlaAdapter(), statuses=statuses)

@@ -239,14 +239,14 @@ class SlaPolicyAdmin(WhatIfPreviewAdmin):
                            for t in kept_rows(formset)}
         changed = set(form.changed_data)
         if "pause_statuses" in changed:
-            notes.append("Pause statuses take effect at each ticket's next change; here every clock stays running "
-                         "or paused as it is.")
+            notes.append("Pause statuses apply when the change is saved; here every clock stays running or paused "
+                         "as it is.")
         if changed & {"service", "organisation"}:
-            notes.append("Which service or organisation the policy covers is checked at each ticket's next change; "
-                         "not previewed here.")
+            notes.append("Which service or organisation the policy covers is checked again for each open ticket "
+                         "when the change is saved; not previewed here.")
         draft = PolicyDraft(calendar=clock_calendar(policy.calendar), targets=targets,
                             warning_percent=policy.warning_percent, ticket_type=policy.ticket_type,
-                            priority=policy.priority, active=policy.active)
+                            priority=policy.priority, active=policy.active, calendar_id=policy.calendar_id)
         return policy_whatif(policy.pk, draft)
 
 
@@ -255,6 +255,16 @@ class OlaTargetAdmin(AuditedAdmin):
     list_display = ["team", "priority", "minutes", "calendar"]
     list_filter = ["team", "calendar"]
     list_select_related = ["team", "calendar"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The team's open OLA clocks follow once this save commits (sla.retime).
+        retime_enqueue(ola_team_id=obj.team_id, reason=f"OLA target {obj} saved")
+
+    def delete_model(self, request, obj):
+        team_id = obj.team_id
+        super().delete_model(request, obj)
+        retime_enqueue(ola_team_id=team_id, reason=f"OLA target {obj} deleted")
 
 
 @admin.register(models.TeamWorkingHours)

@@ -8,7 +8,7 @@ stop the old team's clock and start the new team's. Every move recomputes the ab
 `warn_at` and writes a segment with its reason, so the deadline can be explained. It returns a summary the
 ticket stores for its queues (the earliest due instant of its running SLA clocks).
 
-What counts, also in docs/sla.md:
+What counts, also in docs/architecture.md (SLA clocks per ticket):
 - The first response clock stops at the first public reply by an agent, or when the ticket is resolved
   (the resolution reaches the requester). Assigning a ticket does not stop it: nobody told the requester.
 - The resolution clock stops when the ticket is resolved and starts again, keeping its elapsed time, when
@@ -61,14 +61,19 @@ _calendars: dict[int, tuple[tuple, engine.Calendar]] = {}
 def clock_calendar(calendar: BusinessCalendar) -> engine.Calendar:
     """The pure calendar of a BusinessCalendar, built once per revision of it (sla.signals raises the revision
     on every change of the calendar, its intervals or holidays). Costs no query when the copy is fresh."""
-    key = (calendar.revision, calendar.created_at)
+    key = (calendar.revision, _aware(calendar.created_at))
     cached = _calendars.get(calendar.id)
     if cached is not None and cached[0] == key:
         return cached[1]
     fresh = BusinessCalendar.objects.prefetch_related("intervals", "holidays").get(id=calendar.id)
     built = fresh.as_clock_calendar()
-    _calendars[calendar.id] = ((fresh.revision, fresh.created_at), built)
+    _calendars[calendar.id] = ((fresh.revision, _aware(fresh.created_at)), built)
     return built
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    # A hand-written query on SQLite returns naive UTC datetimes; the ORM returns aware ones.
+    return timezone.make_aware(at, timezone.UTC) if at is not None and timezone.is_naive(at) else at
 
 
 # --- one clock --------------------------------------------------------------------------------------------
@@ -79,14 +84,17 @@ def _iso(at: datetime) -> str:
 
 
 def _open(clock: SlaClock, state: str, at: datetime, reason: str) -> None:
-    clock.segments.append({"state": state, "from": _iso(at), "to": None, "seconds": None, "reason": reason})
+    # Each segment names the calendar it is counted on, so re-counting after a calendar edit touches only
+    # the stretches that ran on that calendar (recount_elapsed).
+    clock.segments.append({"state": state, "from": _iso(at), "to": None, "seconds": None, "reason": reason,
+                           "calendar": clock.calendar_id})
 
 
 def _close(clock: SlaClock, at: datetime, seconds: float, ended_by: str = "") -> None:
     if not clock.segments or clock.segments[-1]["to"] is not None:
         return
     last = clock.segments[-1]
-    last["to"], last["seconds"] = _iso(at), round(seconds)
+    last["to"], last["seconds"] = _iso(at), round(seconds, 3)
     if ended_by:
         last["ended_by"] = ended_by
 
@@ -162,12 +170,13 @@ def _stop(clock: SlaClock, cal, now, reason: str, *, cancel: bool = False) -> No
     _schedule(clock, cal)
 
 
-def _restart(clock: SlaClock, cal, now, reason: str, paused_by: str) -> None:
-    """A reopened ticket's resolution clock runs on from its elapsed time; the resolved stretch is a pause."""
+def _restart(clock: SlaClock, cal, now, reason: str, paused_by: str, why_stopped: str = "Resolved") -> None:
+    """A stopped clock runs on from its elapsed time: a reopened ticket's resolution clock, or a clock that lost
+    its policy and is covered again. The stopped stretch shows as a pause (`why_stopped`)."""
     stopped = clock.stopped_at or now
     clock.segments.append({"state": "paused", "from": _iso(stopped), "to": _iso(now),
-                           "seconds": round(engine.business_seconds_between(stopped, now, cal)),
-                           "reason": "Resolved"})
+                           "seconds": round(engine.business_seconds_between(stopped, now, cal), 3),
+                           "reason": why_stopped, "calendar": clock.calendar_id})
     clock.stopped_at = None
     if paused_by:
         clock.state = ClockState.PAUSED
@@ -179,14 +188,17 @@ def _restart(clock: SlaClock, cal, now, reason: str, paused_by: str) -> None:
 
 
 def _retarget(clock: SlaClock, old_cal, new_cal, now, *, target: int, priority: int, reason: str,
-              policy: SlaPolicy | None = None) -> None:
-    """A new target (priority or policy changed): the business time elapsed so far is kept."""
+              policy: SlaPolicy | None = None, calendar: BusinessCalendar | None = None) -> None:
+    """A new target (priority, policy or calendar changed): the business time elapsed so far is kept, and
+    from now on counts on the new calendar."""
     state = clock.state
     _bank(clock, old_cal, now)
     clock.target_seconds, clock.priority = target, priority
     if policy is not None:
-        clock.policy, clock.policy_name, clock.calendar = policy, policy.name, policy.calendar
+        clock.policy, clock.policy_name, calendar = policy, policy.name, policy.calendar
         clock.warning_percent, clock.pause_statuses = policy.warning_percent, list(policy.pause_statuses)
+    if calendar is not None:
+        clock.calendar = calendar
     if state == ClockState.RUNNING:
         clock.running_since = now
         _open(clock, "running", now, reason)
@@ -240,14 +252,21 @@ def _policy(facts: TicketFacts) -> SlaPolicy | None:
     return policy
 
 
-def recount_elapsed(clock: SlaClock, cal: engine.Calendar) -> float:
-    """The business seconds of the clock's closed running segments, counted again on `cal` (the same as the
-    stored `elapsed_seconds` while its calendar has not changed)."""
+def recount_elapsed(clock: SlaClock, cal: engine.Calendar, calendar_id: int | None = None) -> float:
+    """The business seconds of the clock's closed running segments, those that ran on calendar `calendar_id`
+    (the clock's own by default) counted again on `cal`, its edited version; stretches that ran on another
+    calendar (before a policy moved the clock) keep what they counted. Equals `elapsed_seconds` while the
+    calendar is unchanged."""
+    calendar_id = clock.calendar_id if calendar_id is None else calendar_id
     total = 0.0
     for segment in clock.segments:
-        if segment["state"] == "running" and segment["to"] is not None:
+        if segment["state"] != "running" or segment["to"] is None:
+            continue
+        if segment.get("calendar", calendar_id) == calendar_id:
             total += engine.business_seconds_between(parse_datetime(segment["from"]), parse_datetime(segment["to"]),
                                                      cal)
+        else:
+            total += segment["seconds"] or 0.0
     return total
 
 
@@ -273,9 +292,7 @@ def clocks_sync(facts: TicketFacts, *, now: datetime | None = None, reason: str 
     created: list[SlaClock] = []
 
     sla_clocks = [latest[k] for k in SLA_KINDS if k in latest]
-    needs_policy = (not sla_clocks and not closed) or any(c.active for c in sla_clocks) or (
-        ClockKind.RESOLUTION in latest and not closed)
-    policy = _policy(facts) if needs_policy else None
+    policy = _policy(facts) if not closed else None
 
     for kind in SLA_KINDS:
         clock = latest.get(kind)
@@ -287,8 +304,9 @@ def clocks_sync(facts: TicketFacts, *, now: datetime | None = None, reason: str 
                                           target=policy.target_seconds[kind], reason=reason, paused_by=paused_by))
             continue
         cal = clock_calendar(clock.calendar)
-        before = (clock.state, clock.due_at, clock.target_seconds, clock.policy_id, len(clock.segments),
-                  clock.elapsed_seconds, clock.team_id)
+        before = (clock.state, clock.due_at, clock.warn_at, clock.target_seconds, clock.policy_id,
+                  len(clock.segments), clock.elapsed_seconds, clock.team_id, clock.warning_percent,
+                  list(clock.pause_statuses))
         if clock.active:
             clock.team_id = facts.team_id
             if recount:
@@ -306,8 +324,15 @@ def clocks_sync(facts: TicketFacts, *, now: datetime | None = None, reason: str 
             _restart(clock, cal, now, reason, paused_by)
             if policy is not None:
                 _follow(clock, cal, policy, facts, now, reason)
-        if (clock.state, clock.due_at, clock.target_seconds, clock.policy_id, len(clock.segments),
-                clock.elapsed_seconds, clock.team_id) != before:
+        elif clock.state == ClockState.CANCELLED and policy is not None and not done and not facts.cancelled:
+            # It stopped because no policy covered the ticket (a cancelled ticket stays cancelled): covered again,
+            # it runs on with the time it had.
+            paused_by = facts.status_label if pauses_on(policy.pause_statuses, facts.status) else ""
+            _restart(clock, cal, now, reason, paused_by, why_stopped="No SLA policy covered it")
+            _follow(clock, cal, policy, facts, now, reason)
+        if (clock.state, clock.due_at, clock.warn_at, clock.target_seconds, clock.policy_id,
+                len(clock.segments), clock.elapsed_seconds, clock.team_id, clock.warning_percent,
+                list(clock.pause_statuses)) != before:
             changed.append(clock)
 
     _sync_ola(facts, latest.get(ClockKind.OLA), now, reason, pause_statuses=(
@@ -324,12 +349,16 @@ def clocks_sync(facts: TicketFacts, *, now: datetime | None = None, reason: str 
 def _follow(clock: SlaClock, cal, policy: SlaPolicy, facts: TicketFacts, now, reason: str) -> None:
     """An active SLA clock follows the ticket: re-target when priority or policy changed, pause or resume."""
     target = policy.target_seconds[clock.kind]
-    if policy.id != clock.policy_id or target != clock.target_seconds or facts.priority != clock.priority:
+    if policy.id != clock.policy_id or target != clock.target_seconds or facts.priority != clock.priority \
+            or policy.calendar_id != clock.calendar_id:
         why = f"P{clock.priority} → P{facts.priority}" if facts.priority != clock.priority else \
-            f"Policy {policy.name}"
+            f"Policy {policy.name}" if policy.id != clock.policy_id else \
+            f"Calendar {policy.calendar.name}" if policy.calendar_id != clock.calendar_id else f"Policy {policy.name}"
         _retarget(clock, cal, clock_calendar(policy.calendar), now, target=target, priority=facts.priority,
                   policy=policy, reason=f"{why}: target {_duration(clock.target_seconds)} → {_duration(target)}")
         cal = clock_calendar(clock.calendar)
+    # Settings that need no re-target: a saved warning threshold or pause statuses apply from now.
+    clock.warning_percent, clock.pause_statuses = policy.warning_percent, list(policy.pause_statuses)
     paused = pauses_on(clock.pause_statuses, facts.status)
     if paused and clock.state == ClockState.RUNNING:
         _pause(clock, cal, now, facts.status_label)
@@ -354,8 +383,8 @@ def _sync_ola(facts: TicketFacts, clock: SlaClock | None, now, reason: str, *, p
             clock = None
     if closed or facts.team_id is None:
         return
-    if clock is not None and clock.priority == facts.priority:
-        before = clock.state if not recount else None
+    if clock is not None and clock.priority == facts.priority and not recount:
+        before = clock.state
         paused = pauses_on(clock.pause_statuses, facts.status)
         if paused and clock.state == ClockState.RUNNING:
             _pause(clock, cal, now, facts.status_label)
@@ -366,15 +395,21 @@ def _sync_ola(facts: TicketFacts, clock: SlaClock | None, now, reason: str, *, p
         return
     target = OlaTarget.objects.filter(team_id=facts.team_id, priority=facts.priority).select_related(
         "calendar").first()
-    if clock is not None:  # the priority changed
+    if clock is not None:  # the priority changed, or an OLA target was saved (recount)
         if target is None:
             _stop(clock, cal, now, f"No OLA target for P{facts.priority}", cancel=True)
-        else:
+        elif (target.minutes * 60, target.calendar_id, facts.priority) != (
+                clock.target_seconds, clock.calendar_id, clock.priority):
+            why = f"P{clock.priority} → P{facts.priority}" if clock.priority != facts.priority else "OLA target"
             _retarget(clock, cal, clock_calendar(target.calendar), now, target=target.minutes * 60,
-                      priority=facts.priority,
-                      reason=f"P{clock.priority} → P{facts.priority}: target {_duration(clock.target_seconds)} → "
-                             f"{_duration(target.minutes * 60)}")
-            clock.calendar = target.calendar
+                      priority=facts.priority, calendar=target.calendar,
+                      reason=f"{why}: target {_duration(clock.target_seconds)} → {_duration(target.minutes * 60)}")
+        else:  # unchanged target: follow the status
+            paused = pauses_on(clock.pause_statuses, facts.status)
+            if paused and clock.state == ClockState.RUNNING:
+                _pause(clock, cal, now, facts.status_label)
+            elif not paused and clock.state == ClockState.PAUSED:
+                _resume(clock, cal, now, reason)
         changed.append(clock)
         return
     if target is not None:

@@ -42,10 +42,18 @@ def escalation_payload(clock: SlaClock, info: TicketInfo, stage: str, now: datet
         "policy": clock.policy_name,
         "target_seconds": clock.target_seconds,
         "due_at": clock.due_at.isoformat() if clock.due_at else None,
+        "due_local": _local(clock.due_at),
         "remaining_seconds": round(remaining),
         "ticket": {"type": clock.ticket_type, "number": info.number, "title": info.title,
                    "priority": info.priority, "team": info.team_name, "url": info.url},
     }
+
+
+def _local(at: datetime | None) -> str:
+    """An instant as people read it, in the site's time zone: "Mon 30 Nov 2026, 12:00 (Europe/London)"."""
+    if at is None:
+        return ""
+    return f"{timezone.localtime(at):%a %d %b %Y, %H:%M} ({timezone.get_current_timezone_name()})"
 
 
 def _hold_until(team_id: int | None, priority: int, now: datetime) -> datetime | None:
@@ -102,7 +110,9 @@ def _run_step(step_action: str, step, clock, info: TicketInfo, payload: dict, ad
 
 @outbox_handler("sla.escalate", max_attempts=5)
 def escalate(message):
-    clock = SlaClock.objects.select_related("calendar", "policy").filter(id=message.payload["clock_id"]).first()
+    # Locked: a ticket change moving this clock waits for the escalation, and the other way round.
+    clock = SlaClock.objects.select_for_update(of=("self",)).select_related("calendar", "policy").filter(
+        id=message.payload["clock_id"]).first()
     if clock is None:
         return None  # the ticket was erased
     stage = message.payload["stage"]
@@ -112,6 +122,12 @@ def escalate(message):
         return Fail(f"no SLA adapter registered for ticket type {clock.ticket_type!r}")
     info = adapter.info(clock.ticket_id)
     if info is None:
+        return None
+    if not clock.active:
+        # Stopped between the sweep and now (answered, resolved, cancelled): nothing left to escalate.
+        adapter.note(clock.ticket_id, f"{clock.get_kind_display()} {STAGE_WORDS[stage]}, but the clock "
+                                      f"{clock.get_state_display().lower()} meanwhile: no escalation",
+                     {"event": f"sla.{STAGE_WORDS[stage]}", "clock": clock.kind, "steps": []})
         return None
     payload = escalation_payload(clock, info, stage, now)
     if clock.kind == ClockKind.OLA:

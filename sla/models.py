@@ -16,7 +16,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from sla.registry import validate_ticket_type
+from sla.registry import pause_statuses_known, validate_ticket_type
 
 PRIORITY_CHOICES = [(1, "P1 · Critical"), (2, "P2 · High"), (3, "P3 · Medium"), (4, "P4 · Low"), (5, "P5 · Planning")]
 PRIORITY_VALIDATORS = [MinValueValidator(1), MaxValueValidator(5)]
@@ -223,6 +223,11 @@ class SlaPolicy(models.Model):
         if bad:
             raise ValidationError({"pause_statuses": f"{', '.join(map(repr, bad))}: write status or "
                                                      "status:hold_reason in lower case, e.g. on_hold:awaiting_caller."})
+        known = pause_statuses_known(self.ticket_type)
+        unknown = [s for s in statuses if known and s not in known]
+        if unknown:
+            raise ValidationError({"pause_statuses": f"{', '.join(map(repr, unknown))}: not a status of "
+                                                     f"{self.ticket_type}; known: {', '.join(sorted(known))}."})
 
 
 class SlaTarget(models.Model):
@@ -401,7 +406,8 @@ class SlaClock(models.Model):
     kind = models.CharField(max_length=16, choices=ClockKind.choices)
     state = models.CharField(max_length=10, choices=ClockState.choices, default=ClockState.RUNNING)
     policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="clocks")
-    policy_name = models.CharField(max_length=120, blank=True, help_text="The policy's name when the clock started.")
+    policy_name = models.CharField(max_length=120, blank=True,
+                                   help_text="The name of the policy the clock counts under (kept if it is deleted).")
     team = models.ForeignKey("servicedesk.Team", null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="+", help_text="OLA clocks: the team; SLA clocks: the team at the stop.")
     calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="clocks")

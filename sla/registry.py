@@ -16,6 +16,7 @@ KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 _types: dict[str, str] = {}
 _adapters: dict[str, "TicketAdapter"] = {}
+_statuses: dict[str, frozenset[str]] = {}
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,9 @@ class TicketAdapter(Protocol):
         """Lock the ticket and call sla.clocks.clocks_sync with its facts (a policy or calendar was saved)."""
 
 
-def ticket_type(key: str, label: str, adapter: TicketAdapter | None = None) -> None:
+def ticket_type(key: str, label: str, adapter: TicketAdapter | None = None, statuses=()) -> None:
+    """Register a ticket type. `statuses` are what its facts' `status` may be ("on_hold",
+    "on_hold:awaiting_caller", ...): a policy's pause statuses are checked against them."""
     if not KEY.match(key):
         raise ValueError(f"SLA ticket type {key!r}: use lower-case letters, digits and _ (e.g. 'incident')")
     if key in _types and _types[key] != label:
@@ -82,6 +85,13 @@ def ticket_type(key: str, label: str, adapter: TicketAdapter | None = None) -> N
     _types[key] = label
     if adapter is not None:
         _adapters[key] = adapter
+    if statuses:
+        _statuses[key] = frozenset(statuses)
+
+
+def pause_statuses_known(key: str) -> frozenset[str]:
+    """The statuses a ticket type registered (empty: not known yet, anything well-formed is accepted)."""
+    return _statuses.get(key, frozenset())
 
 
 def adapter_for(key: str) -> TicketAdapter | None:

@@ -9,20 +9,22 @@ each batch re-queueing the rest, so a policy with thousands of open tickets neve
 """
 
 from servicedesk.outbox import outbox_enqueue, outbox_handler
-from sla.models import ACTIVE_CLOCK_STATES, SlaClock
+from sla.models import ACTIVE_CLOCK_STATES, ClockKind, SlaClock
 from sla.registry import adapter_for
 
 BATCH = 200
 
 
-def retime_enqueue(*, policy_id: int | None = None, calendar_id: int | None = None, reason: str) -> None:
-    """Queue the re-timing of the clocks of a saved policy or calendar (call it in the saving transaction)."""
-    outbox_enqueue("sla.retime", {"policy_id": policy_id, "calendar_id": calendar_id, "reason": reason,
-                                  "after": 0})
+def retime_enqueue(*, policy_id: int | None = None, calendar_id: int | None = None, ola_team_id: int | None = None,
+                   reason: str) -> None:
+    """Queue the re-timing of the clocks of a saved policy, calendar or team's OLA targets (call it in the
+    saving transaction)."""
+    outbox_enqueue("sla.retime", {"policy_id": policy_id, "calendar_id": calendar_id, "ola_team_id": ola_team_id,
+                                  "reason": reason, "after": 0})
 
 
-def clocks_retime(*, policy_id: int | None = None, calendar_id: int | None = None, reason: str, after: int = 0,
-                  batch: int = BATCH) -> tuple[int, int | None]:
+def clocks_retime(*, policy_id: int | None = None, calendar_id: int | None = None, ola_team_id: int | None = None,
+                  reason: str, after: int = 0, batch: int = BATCH) -> tuple[int, int | None]:
     """Re-sync the tickets of the next `batch` active clocks after id `after`; returns (tickets re-synced,
     the id to continue after, or None when done)."""
     clocks = SlaClock.objects.filter(state__in=ACTIVE_CLOCK_STATES, id__gt=after)
@@ -30,6 +32,8 @@ def clocks_retime(*, policy_id: int | None = None, calendar_id: int | None = Non
         clocks = clocks.filter(policy_id=policy_id)
     if calendar_id is not None:
         clocks = clocks.filter(calendar_id=calendar_id)
+    if ola_team_id is not None:
+        clocks = clocks.filter(kind=ClockKind.OLA, team_id=ola_team_id)
     rows = list(clocks.order_by("id").values_list("id", "ticket_type", "ticket_id")[:batch])
     tickets = dict.fromkeys((ticket_type, ticket_id) for _, ticket_type, ticket_id in rows)
     for ticket_type, ticket_id in tickets:
@@ -43,7 +47,8 @@ def clocks_retime(*, policy_id: int | None = None, calendar_id: int | None = Non
 def _retime(message):
     payload = message.payload
     _, cursor = clocks_retime(policy_id=payload.get("policy_id"), calendar_id=payload.get("calendar_id"),
-                              reason=payload["reason"], after=payload.get("after", 0))
+                              ola_team_id=payload.get("ola_team_id"), reason=payload["reason"],
+                              after=payload.get("after", 0))
     if cursor is not None:
         outbox_enqueue("sla.retime", {**payload, "after": cursor})
     return None

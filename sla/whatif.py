@@ -21,10 +21,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from sla import clock as engine
-from sla.clocks import clock_calendar
+from sla.clocks import clock_calendar, recount_elapsed
 from sla.models import (
     ACTIVE_CLOCK_STATES,
     PRIORITY_CHOICES,
@@ -50,18 +49,22 @@ class PolicyDraft:
     ticket_type: str | None = None  # None: as each clock's
     priority: int | None = None  # the policy's priority filter; None: any
     active: bool = True
+    calendar_id: int | None = None  # the policy's calendar; None: each clock's own
 
     def plan(self, clock: SlaClock) -> Plan:
+        def lost(why):
+            return Plan(self.calendar, None, self.warning_percent, why, self.calendar_id)
+
         if not self.active:
-            return Plan(self.calendar, None, self.warning_percent, "The policy would be inactive")
+            return lost("The policy would be inactive")
         if self.ticket_type is not None and self.ticket_type != clock.ticket_type:
-            return Plan(self.calendar, None, self.warning_percent, f"The policy would apply to {self.ticket_type}")
+            return lost(f"The policy would apply to {self.ticket_type}")
         if self.priority is not None and self.priority != clock.priority:
-            return Plan(self.calendar, None, self.warning_percent, f"The policy would apply to P{self.priority} only")
+            return lost(f"The policy would apply to P{self.priority} only")
         target = self.targets.get(clock.priority, {}).get(clock.kind)
         if target is None:
-            return Plan(self.calendar, None, self.warning_percent, f"No P{clock.priority} target in the policy")
-        return Plan(self.calendar, target, self.warning_percent)
+            return lost(f"No P{clock.priority} target in the policy")
+        return Plan(self.calendar, target, self.warning_percent, calendar_id=self.calendar_id)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class Plan:
     target_seconds: int | None
     warning_percent: int
     lost: str = ""
+    # The id of the calendar counted on: the clock's own (perhaps edited), or another one a policy moves it to.
+    calendar_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -209,16 +214,18 @@ def draft_calendar(*, tz: str, is_24x7: bool, intervals: Iterable = (), holidays
     return build_clock_calendar(tz, is_24x7, intervals, holidays)
 
 
-def _elapsed(clock: SlaClock, cal: engine.Calendar, current: engine.Calendar) -> float:
-    """Business seconds the clock ran before its current running segment (all of it when paused), on `cal`."""
-    if cal == current:
-        return clock.elapsed_seconds
-    total = 0.0
-    for segment in clock.segments or ():
-        if segment.get("state") == "running" and segment.get("to"):
-            start, end = parse_datetime(segment["from"]), parse_datetime(segment["to"])
-            total += engine.business_seconds_between(start, end, cal)
-    return total
+def _counted(clock: SlaClock, plan: Plan, current: engine.Calendar, now: datetime) -> tuple[datetime, float]:
+    """From when, and with how much elapsed, the clock would count on under `plan`, as sla.clocks does it.
+
+    Its own calendar, edited: the stretches that ran on it are counted again (recount_elapsed) and the rest
+    runs from the current segment's start. Another calendar (the policy moves it): what ran so far is kept,
+    the current segment up to now counted on the old calendar, and from now on the new one counts."""
+    running = clock.state == ClockState.RUNNING and clock.running_since is not None
+    if plan.calendar_id is None or plan.calendar_id == clock.calendar_id:
+        elapsed = clock.elapsed_seconds if plan.calendar == current else recount_elapsed(clock, plan.calendar)
+        return (clock.running_since if running else now), elapsed
+    ran = engine.business_seconds_between(clock.running_since, now, current) if running else 0.0
+    return now, clock.elapsed_seconds + ran
 
 
 def outcome(clock: SlaClock, plan: Plan, *, now: datetime, current: engine.Calendar) -> Outcome:
@@ -235,12 +242,12 @@ def outcome(clock: SlaClock, plan: Plan, *, now: datetime, current: engine.Calen
     if plan.target_seconds is None:
         return Outcome(clock, old_due, None, old_remaining, None, None, plan.lost, late_before, False, False)
 
-    elapsed = _elapsed(clock, plan.calendar, current)
+    start, elapsed = _counted(clock, plan, current, now)
     target = plan.target_seconds
     if running:
-        new_due = engine.add_business_time(clock.running_since, max(0.0, target - elapsed), plan.calendar)
+        new_due = engine.add_business_time(start, max(0.0, target - elapsed), plan.calendar)
         threshold = target * plan.warning_percent / 100
-        warn_at = engine.add_business_time(clock.running_since, max(0.0, threshold - elapsed), plan.calendar)
+        warn_at = engine.add_business_time(start, max(0.0, threshold - elapsed), plan.calendar)
         late_after = new_due <= now
         warns = clock.warned_at is None and warn_at <= now and not late_after
         return Outcome(clock, old_due, new_due, None, None, (new_due - old_due).total_seconds(), "", late_before,
@@ -266,11 +273,18 @@ def whatif(clocks: Iterable[SlaClock], plan_for: Callable[[SlaClock], Plan], *, 
                       key=_size)
     shown = outcomes[:limit]
     infos: dict[tuple[str, int], TicketInfo | None] = {}
+    wanted: dict[str, set[int]] = {}
     for row in shown:
-        key = (row.clock.ticket_type, row.clock.ticket_id)
-        if key not in infos:
-            adapter = adapter_for(key[0])
-            infos[key] = adapter.info(key[1]) if adapter is not None else None
+        wanted.setdefault(row.clock.ticket_type, set()).add(row.clock.ticket_id)
+    for ticket_type, ids in wanted.items():  # one query per ticket type when the adapter names many at once
+        adapter = adapter_for(ticket_type)
+        if adapter is None:
+            found = {}
+        elif hasattr(adapter, "infos"):
+            found = adapter.infos(sorted(ids))
+        else:
+            found = {ticket_id: adapter.info(ticket_id) for ticket_id in ids}
+        infos.update({(ticket_type, ticket_id): found.get(ticket_id) for ticket_id in ids})
     return WhatIf(
         rows=[replace(row, info=infos[(row.clock.ticket_type, row.clock.ticket_id)]) for row in shown],
         total=len(outcomes), more=len(outcomes) - len(shown), now=now,
@@ -293,4 +307,5 @@ def calendar_whatif(calendar_id: int, calendar: engine.Calendar, *, now: datetim
                     limit: int = ROW_LIMIT) -> WhatIf:
     """The active clocks counting on a calendar (SLA and OLA) under its edited form: same targets."""
     return whatif(_active_clocks(calendar_id=calendar_id),
-                  lambda c: Plan(calendar, c.target_seconds, c.warning_percent), now=now, limit=limit)
+                  lambda c: Plan(calendar, c.target_seconds, c.warning_percent, calendar_id=calendar_id), now=now,
+                  limit=limit)

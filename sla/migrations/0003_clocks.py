@@ -58,7 +58,7 @@ class Migration(migrations.Migration):
                 ('ticket_id', models.BigIntegerField()),
                 ('kind', models.CharField(choices=[('first_response', 'First response'), ('resolution', 'Resolution'), ('ola', 'OLA')], max_length=16)),
                 ('state', models.CharField(choices=[('running', 'Running'), ('paused', 'Paused'), ('met', 'Met'), ('breached', 'Breached'), ('cancelled', 'Cancelled')], default='running', max_length=10)),
-                ('policy_name', models.CharField(blank=True, help_text="The policy's name when the clock started.", max_length=120)),
+                ('policy_name', models.CharField(blank=True, help_text="The name of the policy the clock counts under (kept if it is deleted).", max_length=120)),
                 ('priority', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)])),
                 ('target_seconds', models.PositiveIntegerField()),
                 ('warning_percent', models.PositiveSmallIntegerField(default=75)),
