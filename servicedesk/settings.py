@@ -339,6 +339,8 @@ SPECTACULAR_SETTINGS = {
         {"name": "sla", "description": "Service level configuration: SLA policies with their targets and "
                                        "escalation steps, business calendars with working hours and holidays; "
                                        "the compliance report for managers."},
+        {"name": "catalog", "description": "The service catalog: items the caller may order, with their order "
+                                           "forms."},
     ],
 }
 

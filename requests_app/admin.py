@@ -1,0 +1,87 @@
+from django import forms
+from django.contrib import admin
+
+from requests_app.models import Audience, CatalogCategory, CatalogField, CatalogItem
+from servicedesk.admin import AuditedAdmin
+
+
+@admin.register(CatalogCategory)
+class CatalogCategoryAdmin(AuditedAdmin):
+    list_display = ["name", "order", "icon"]
+    list_editable = ["order"]
+    search_fields = ["name"]
+
+
+class FieldFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        """Field names once per item, the error on each repeated name (Django's own unique check would name
+        neither the field nor the row)."""
+        super().clean()
+        rows = [f for f in self.forms if f.has_changed() or f.instance.pk]
+        rows = [f for f in rows if not self._should_delete_form(f) and f.cleaned_data.get("name")]
+        seen = set()
+        for form in rows:
+            name = form.cleaned_data["name"]
+            if name in seen:
+                form.add_error("name", f"The name {name!r} is used by another field of this item.")
+            seen.add(name)
+
+    def validate_unique(self):
+        pass  # replaced by clean() above, which names the field
+
+
+class FieldInline(admin.StackedInline):
+    model = CatalogField
+    formset = FieldFormSet
+    extra = 0
+    ordering = ["order", "id"]
+    fieldsets = [
+        (None, {"fields": [("order", "name", "label"), ("type", "required"), "help_text"]}),
+        ("Choices (choice and multiple-choice fields)", {"fields": ["choices"]}),
+        ("Validation", {"fields": [("min_value", "max_value"), ("max_length", "regex")]}),
+    ]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "choices":
+            field.widget = forms.Textarea(attrs={"rows": 4, "cols": 40})
+        return field
+
+
+class CatalogItemForm(forms.ModelForm):
+    class Meta:
+        model = CatalogItem
+        fields = ["name", "category", "order", "icon", "description", "active", "audience", "organisations",
+                  "groups", "fulfilment_team", "handler", "handler_settings", "sla_policy", "delivery_amount",
+                  "delivery_unit"]
+
+    def clean(self):
+        data = super().clean()
+        audience = data.get("audience")
+        if audience == Audience.ORGANISATIONS and not data.get("organisations"):
+            self.add_error("organisations", "Choose at least one organisation, or let everyone order it.")
+        if audience == Audience.GROUPS and not data.get("groups"):
+            self.add_error("groups", "Choose at least one group, or let everyone order it.")
+        return data
+
+
+@admin.register(CatalogItem)
+class CatalogItemAdmin(AuditedAdmin):
+    form = CatalogItemForm
+    list_display = ["name", "category", "active", "audience", "fulfilment_team", "handler", "delivery"]
+    list_filter = ["active", "category", "audience", "fulfilment_team"]
+    list_select_related = ["category", "fulfilment_team"]
+    search_fields = ["name", "description"]
+    autocomplete_fields = ["fulfilment_team"]
+    filter_horizontal = ["organisations", "groups"]
+    fieldsets = [
+        (None, {"fields": ["name", "category", "order", "icon", "description", "active"]}),
+        ("Who may order it", {"fields": ["audience", "organisations", "groups"]}),
+        ("Fulfilment", {"fields": ["fulfilment_team", "handler", "handler_settings", "sla_policy",
+                                   ("delivery_amount", "delivery_unit")]}),
+    ]
+    inlines = [FieldInline]
+
+    @admin.display(description="expected delivery")
+    def delivery(self, obj):
+        return obj.expected_delivery or "-"

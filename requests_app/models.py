@@ -1,0 +1,222 @@
+"""The service catalog: categories of things people can order, and the items with their order forms.
+
+Who may order an item is part of the item (`audience`, with its organisations or groups), and the catalog
+API reads it in its query (requests_app.selectors.catalog_items_for). An item's form is an ordered list of
+`CatalogField`s checked by the pure engine in requests_app.forms_engine. Requests (tickets), approvals and
+automated fulfilment build on these in later parts of issue 8.
+"""
+
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from requests_app import forms_engine
+
+ICON_VALIDATOR = RegexValidator(r"^i-[a-z0-9-]+$", "An icon name such as i-lock (see the icon set).")
+HANDLER_VALIDATOR = RegexValidator(r"^[a-z][a-z0-9_]*$", "A handler key such as password_reset.")
+
+
+@lru_cache(maxsize=1)
+def known_icons() -> frozenset[str]:
+    """Icon names of the shared SVG sprite (templates/includes/icons.svg); empty if it cannot be read."""
+    import re
+
+    try:
+        text = (settings.BASE_DIR / "templates" / "includes" / "icons.svg").read_text()
+    except OSError:
+        return frozenset()
+    return frozenset(re.findall(r'<symbol id="(i-[a-z0-9-]+)"', text))
+
+
+def _icon_errors(icon: str) -> dict[str, str]:
+    icons = known_icons()
+    if icon and icons and icon not in icons:
+        return {"icon": f"No icon named {icon!r}. Known: {', '.join(sorted(icons))}."}
+    return {}
+
+
+class CatalogCategory(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    icon = models.CharField(max_length=40, blank=True, validators=[ICON_VALIDATOR],
+                            help_text="Icon name of the portal's icon set, e.g. i-lock.")
+    order = models.PositiveIntegerField(default=100, help_text="Lower first.")
+
+    class Meta:
+        ordering = ["order", "name"]
+        verbose_name = "catalog category"
+        verbose_name_plural = "catalog categories"
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        errors = _icon_errors(self.icon)
+        if errors:
+            raise ValidationError(errors)
+
+
+class Audience(models.TextChoices):
+    EVERYONE = "everyone", "Everyone"
+    ORGANISATIONS = "organisations", "People of the chosen organisations"
+    GROUPS = "groups", "Members of the chosen groups"
+
+
+class DeliveryUnit(models.TextChoices):
+    MINUTES = "minutes", "minutes"
+    HOURS = "hours", "hours"
+    BUSINESS_HOURS = "business_hours", "business hours"
+    BUSINESS_DAYS = "business_days", "business days"
+    DAYS = "days", "days"
+
+
+class CatalogItem(models.Model):
+    """Something people order: who may, what they must tell (the form), who delivers it and how soon."""
+
+    Audience = Audience
+    DeliveryUnit = DeliveryUnit
+
+    name = models.CharField(max_length=160, unique=True)
+    description = models.TextField(blank=True)
+    icon = models.CharField(max_length=40, blank=True, validators=[ICON_VALIDATOR],
+                            help_text="Icon name of the portal's icon set, e.g. i-lock.")
+    category = models.ForeignKey(CatalogCategory, on_delete=models.PROTECT, related_name="items")
+    order = models.PositiveIntegerField(default=100, help_text="Lower first within its category.")
+    active = models.BooleanField(default=True, help_text="Inactive items cannot be ordered and are not listed.")
+
+    audience = models.CharField(
+        max_length=20, choices=Audience.choices, default=Audience.EVERYONE,
+        help_text="Who may order it: everyone, or only people of the organisations or groups chosen below.")
+    organisations = models.ManyToManyField("servicedesk.Organisation", blank=True, related_name="catalog_items",
+                                           help_text="When ordering is for chosen organisations.")
+    groups = models.ManyToManyField("auth.Group", blank=True, related_name="catalog_items",
+                                    help_text="When ordering is for chosen groups.")
+
+    # Approval policy: added by the approvals part of issue 8 (see requires_approval).
+
+    fulfilment_team = models.ForeignKey(
+        "servicedesk.Team", on_delete=models.PROTECT, related_name="catalog_items",
+        help_text="Delivers it, or takes over when the automated handler fails.")
+    handler = models.CharField(
+        "automated handler", max_length=60, blank=True, validators=[HANDLER_VALIDATOR],
+        help_text="Key of the handler that fulfils it with no one in the loop (e.g. password_reset); "
+                  "empty: the team fulfils it by hand.")
+    handler_settings = models.JSONField(default=dict, blank=True,
+                                        help_text="Settings for the handler, a JSON object.")
+    sla_policy = models.ForeignKey("sla.SlaPolicy", null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="catalog_items", verbose_name="SLA policy",
+                                   help_text="Empty: the policies' own matching rules decide.")
+    delivery_amount = models.PositiveIntegerField(
+        "expected delivery", null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="How soon people can expect it, shown when they order: e.g. 3 with business days.")
+    delivery_unit = models.CharField("unit", max_length=20, choices=DeliveryUnit.choices, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category__order", "category__name", "order", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(delivery_amount__isnull=True, delivery_unit="")
+                | (Q(delivery_amount__gte=1) & ~Q(delivery_unit="")),
+                violation_error_message="Give both the expected delivery and its unit, or neither.",
+                name="catalog_item_delivery_amount_with_unit"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def automated(self) -> bool:
+        return bool(self.handler)
+
+    @property
+    def requires_approval(self) -> bool:
+        # Nothing needs approval until the approvals part of issue 8 adds the item's approval policy.
+        return False
+
+    @property
+    def expected_delivery(self) -> str:
+        """As people read it: "3 business days", "1 hour"; "" when not set."""
+        if not self.delivery_amount or not self.delivery_unit:
+            return ""
+        label = DeliveryUnit(self.delivery_unit).label
+        if self.delivery_amount == 1:
+            label = label[:-1]  # every unit's label is a plural ending in s
+        return f"{self.delivery_amount} {label}"
+
+    def clean(self):
+        errors = _icon_errors(self.icon)
+        if (self.delivery_amount is None) != (not self.delivery_unit):
+            key = "delivery_unit" if self.delivery_amount else "delivery_amount"
+            errors[key] = "Give both the expected delivery and its unit, or neither."
+        if not isinstance(self.handler_settings, dict):
+            errors["handler_settings"] = 'A JSON object, e.g. {"group": "VPN users"}.'
+        elif self.handler_settings and not self.handler:
+            errors["handler_settings"] = "Settings are for an automated handler: name the handler too."
+        if errors:
+            raise ValidationError(errors)
+
+
+class FieldType(models.TextChoices):
+    TEXT = forms_engine.TEXT, forms_engine.TYPES[forms_engine.TEXT]
+    LONG_TEXT = forms_engine.LONG_TEXT, forms_engine.TYPES[forms_engine.LONG_TEXT]
+    NUMBER = forms_engine.NUMBER, forms_engine.TYPES[forms_engine.NUMBER]
+    CHOICE = forms_engine.CHOICE, forms_engine.TYPES[forms_engine.CHOICE]
+    MULTI_CHOICE = forms_engine.MULTI_CHOICE, forms_engine.TYPES[forms_engine.MULTI_CHOICE]
+    DATE = forms_engine.DATE, forms_engine.TYPES[forms_engine.DATE]
+    USER = forms_engine.USER, forms_engine.TYPES[forms_engine.USER]
+    BOOLEAN = forms_engine.BOOLEAN, forms_engine.TYPES[forms_engine.BOOLEAN]
+
+
+class CatalogField(models.Model):
+    """One question of an item's order form. Its `name` is the key of the answer (in the API and the stored
+    request); the checks of its definition and of answers live in requests_app.forms_engine."""
+
+    Type = FieldType
+
+    item = models.ForeignKey(CatalogItem, on_delete=models.CASCADE, related_name="fields")
+    order = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=60, help_text="Key of the answer: lower case, digits, underscores "
+                                                     "(e.g. needed_by). Unique within the item.")
+    label = models.CharField(max_length=200)
+    type = models.CharField(max_length=20, choices=Type.choices, default=forms_engine.TEXT)
+    required = models.BooleanField(default=False, help_text="For yes/no fields: an answer (yes or no) is needed.")
+    help_text = models.CharField(max_length=300, blank=True)
+    choices = models.TextField(blank=True, help_text="Choice and multiple-choice fields: one choice per line.")
+    min_value = models.DecimalField("minimum", max_digits=15, decimal_places=4, null=True, blank=True,
+                                    help_text="Number fields.")
+    max_value = models.DecimalField("maximum", max_digits=15, decimal_places=4, null=True, blank=True,
+                                    help_text="Number fields.")
+    max_length = models.PositiveIntegerField(
+        "maximum length", null=True, blank=True,
+        help_text=f"Text fields; at most {forms_engine.TEXT_CAP['text']} for text, "
+                  f"{forms_engine.TEXT_CAP['long_text']} for long text.")
+    regex = models.CharField("pattern", max_length=300, blank=True,
+                             help_text=r"Text fields: a regular expression the whole answer must match, "
+                                       r"e.g. [A-Z]{2}\d{4}.")
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name = "form field"
+        verbose_name_plural = "form fields"
+        constraints = [
+            models.UniqueConstraint(fields=["item", "name"], name="catalog_field_name_unique_per_item"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_type_display()})"
+
+    @property
+    def choice_list(self) -> list[str]:
+        return forms_engine.parse_choices(self.choices)
+
+    def clean(self):
+        errors = forms_engine.definition_errors(self)
+        if errors:
+            raise ValidationError(errors)
