@@ -22,7 +22,7 @@ What counts, also in docs/architecture.md (SLA clocks per ticket):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -73,7 +73,7 @@ def clock_calendar(calendar: BusinessCalendar) -> engine.Calendar:
 
 def _aware(at: datetime | None) -> datetime | None:
     # A hand-written query on SQLite returns naive UTC datetimes; the ORM returns aware ones.
-    return timezone.make_aware(at, timezone.UTC) if at is not None and timezone.is_naive(at) else at
+    return timezone.make_aware(at, UTC) if at is not None and timezone.is_naive(at) else at
 
 
 # --- one clock --------------------------------------------------------------------------------------------

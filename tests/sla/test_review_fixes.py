@@ -10,7 +10,16 @@ from django.utils import timezone
 from incidents.services import incident_assign, incident_comment_add, incident_hold, incident_update
 from servicedesk.models import OutboxMessage, Team, TimelineEntry
 from servicedesk.outbox import outbox_process
-from sla.models import BusinessCalendar, ClockKind, EscalationStep, Holiday, OlaTarget, SlaClock, SlaPolicy, SlaTarget
+from sla.models import (
+    BusinessCalendar,
+    ClockKind,
+    EscalationStep,
+    Holiday,
+    OlaTarget,
+    SlaClock,
+    SlaPolicy,
+    SlaTarget,
+)
 from sla.retime import clocks_retime
 from sla.sweep import sla_sweep
 from sla.whatif import calendar_whatif, draft_calendar
