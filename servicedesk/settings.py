@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "requests_app",
     "problems",
     "monitoring",
+    "knowledge",
 ]
 
 MIDDLEWARE = [
@@ -322,6 +323,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Apps whose choice fields share a name with another app's ("status") name their enum here.
+    "ENUM_NAME_OVERRIDES": {"ArticleStatusEnum": "knowledge.models.ArticleStatus"},
     # Operations are tagged by the first path segment after /api/v1/ (incidents, users, auth...), so the
     # docs group them per resource; the list below orders the groups and says what each holds.
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
@@ -341,6 +344,7 @@ SPECTACULAR_SETTINGS = {
                                        "the compliance report for managers."},
         {"name": "catalog", "description": "The service catalog: items the caller may order, with their order "
                                            "forms."},
+        {"name": "kb", "description": "Knowledge base: search and read articles, say whether one helped."},
     ],
 }
 

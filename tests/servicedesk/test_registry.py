@@ -12,7 +12,7 @@ from django.urls import reverse
 from servicedesk.registry import DemoStep, NavItem, Registry, WorkspaceSection, registry
 
 ROOT = Path(__file__).resolve().parents[2]
-PRACTICES = {"incidents", "requests_app", "problems", "sla", "monitoring"}
+PRACTICES = {"incidents", "requests_app", "problems", "sla", "monitoring", "knowledge"}
 # The URL configuration and settings may name the apps (they list what is installed); nothing else may.
 MAY_NAME_APPS = {"servicedesk/urls.py", "servicedesk/settings.py"}
 

@@ -1,0 +1,59 @@
+"""What the knowledge base adds to the kernel (servicedesk.registry): the portal's "Knowledge base" tile, a
+global-search provider, the API route and demo articles. Imported once by KnowledgeConfig.ready(); nothing
+in the kernel imports this app."""
+
+import re
+
+from django.urls import reverse
+
+from servicedesk.registry import DemoStep, PortalTile, SearchProvider, SearchResults, TicketRow, registry
+
+NUMBER = re.compile(r"^\s*KB0*(\d{1,9})\s*$", re.IGNORECASE)
+
+
+def _row(article) -> TicketRow:
+    return TicketRow(
+        kind="article", number=article.number, title=article.title, status=article.status,
+        status_label=article.get_status_display() if article.audience == "public" else "Agents only",
+        updated_at=article.updated_at, url=reverse("portal:kb-article", kwargs={"slug": article.slug}),
+        snippet=article.category.name if article.category_id else "",
+    )
+
+
+def _search(user, q: str, limit: int) -> SearchResults:
+    from knowledge.selectors import articles_for_list
+
+    # No more_url: the kernel's search page words that link as the agents' filtered search of a ticket type.
+    return SearchResults([_row(article) for article in articles_for_list(user, q)[:limit]])
+
+
+def _find_number(user, text: str) -> str | None:
+    """"KB00012" opens that article when `user` may read it."""
+    match = NUMBER.match(text or "")
+    if not match:
+        return None
+    from knowledge.selectors import articles_visible_to
+
+    slug = articles_visible_to(user).filter(id=int(match.group(1))).values_list("slug", flat=True).first()
+    return reverse("portal:kb-article", kwargs={"slug": slug}) if slug else None
+
+
+def _seed(options: dict) -> str:
+    from knowledge.demo import seed_articles
+
+    return seed_articles()
+
+
+def register() -> None:
+    from django.db.models.signals import post_delete
+
+    from knowledge.api import ArticleViewSet
+    from knowledge.models import Article
+    from knowledge.search import search_forget
+
+    post_delete.connect(search_forget, sender=Article, dispatch_uid="knowledge-search-forget")
+    registry.portal_tile(PortalTile("kb", "Knowledge base", "Answers to common questions, step by step",
+                                    "portal:kb", icon="i-info", order=50))
+    registry.search_provider(SearchProvider("knowledge", "Knowledge base", _search, _find_number, order=50))
+    registry.api_route("kb/articles", ArticleViewSet, basename="kb-article")
+    registry.demo_step(DemoStep("knowledge", _seed))

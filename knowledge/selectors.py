@@ -1,0 +1,43 @@
+"""Reads of the knowledge base with the reader's permission in the query.
+
+Requesters see published articles for everyone; agents (and managers, admins) also agents-only articles and
+drafts. Retired articles leave lists and search for everyone; agents can still open one by its address."""
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from knowledge.models import Article, ArticleStatus, Audience, Vote
+from knowledge.search import search_ranked
+from servicedesk.models import Service
+from servicedesk.roles import is_staff_role
+
+
+def articles_visible_to(user) -> QuerySet:
+    """Every article `user` may open."""
+    if user is None or not user.is_authenticated:
+        return Article.objects.none()
+    if is_staff_role(user):
+        return Article.objects.all()
+    return Article.objects.filter(status=ArticleStatus.PUBLISHED, audience=Audience.PUBLIC)
+
+
+def articles_for_list(user, q: str = "") -> QuerySet:
+    """What `user` finds in the knowledge base (ranked by `q` when given), in a constant number of queries:
+    category joined, linked services in one prefetch."""
+    articles = articles_visible_to(user).filter(
+        Q(status=ArticleStatus.PUBLISHED) | Q(status=ArticleStatus.DRAFT)
+    ).select_related("category").prefetch_related(
+        Prefetch("services", queryset=Service.objects.only("id", "name").order_by("name"))
+    ).defer("body", "body_html", "search_vector")
+    if q and q.strip():
+        return search_ranked(articles, q)
+    return articles.order_by("category__order", "category__name", "title", "id")
+
+
+def article_for_reader(user, slug: str):
+    """The article `user` may open at this address, or None."""
+    return articles_visible_to(user).select_related("category", "author").prefetch_related("services") \
+        .filter(slug=slug).first()
+
+
+def vote_of(user, article) -> Vote | None:
+    return Vote.objects.filter(article=article, user=user).first()

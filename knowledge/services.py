@@ -1,0 +1,152 @@
+"""Every write to the knowledge base.
+
+`article_save` is the one path that stores an article's content (article_create, article_update and admin go
+through it): it renders the body once (knowledge.rendering), adds an ArticleVersion when the title or body
+changed, and refreshes the search document. Publishing and retiring are their own services and leave an audit
+row; votes and views change counters with F() expressions, never read-modify-write.
+"""
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.text import slugify
+
+from knowledge.models import Article, ArticleStatus, ArticleVersion, Audience, Vote
+from knowledge.rendering import render_markdown
+from knowledge.search import search_refresh
+from servicedesk.errors import InvalidInput, StaleVersion, TransitionNotAllowed
+from servicedesk.services import audit_record
+
+EDITABLE = ("title", "body", "category", "audience", "slug")
+
+
+def _unique_slug(title: str, *, exclude_id=None) -> str:
+    base = slugify(title)[:180] or "article"
+    slug, n = base, 1
+    taken = Article.objects.exclude(id=exclude_id)
+    while taken.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def _check(article: Article) -> None:
+    if not (article.title or "").strip():
+        raise InvalidInput("title must not be empty", field="title")
+    if not (article.body or "").strip():
+        raise InvalidInput("body must not be empty", field="body")
+    if article.audience not in Audience.values:
+        raise InvalidInput(f"audience must be one of {', '.join(Audience.values)}", field="audience")
+
+
+@transaction.atomic
+def article_save(*, article: Article, actor) -> Article:
+    """Store `article` as edited (new or changed): render, version, index. Saving it unchanged adds nothing."""
+    article.title = (article.title or "").strip()
+    _check(article)
+    if not article.slug:
+        article.slug = _unique_slug(article.title, exclude_id=article.id)
+    latest = None
+    if article.id:
+        latest = article.versions.order_by("-number").first()
+    changed = latest is None or (latest.title, latest.body) != (article.title, article.body)
+    if changed:
+        article.body_html = render_markdown(article.body)
+        article.version = latest.number + 1 if latest else 1
+    if article.id is None and article.author_id is None and actor is not None and actor.is_authenticated:
+        article.author = actor
+    article.save()
+    if changed:
+        ArticleVersion.objects.create(article=article, number=article.version, title=article.title,
+                                      body=article.body, edited_by=actor if actor and actor.is_authenticated
+                                      else None)
+        search_refresh([article.id])
+    return article
+
+
+def article_create(*, title: str, body: str, author, category=None, audience: str = Audience.PUBLIC,
+                   services=(), slug: str = "") -> Article:
+    """A new draft (version 1)."""
+    with transaction.atomic():
+        article = article_save(
+            article=Article(title=title, body=body, category=category, audience=audience, slug=slug,
+                            author=author),
+            actor=author,
+        )
+        if services:
+            article.services.set(services)
+    return article
+
+
+@transaction.atomic
+def article_update(*, article_id: int, actor, version: int | None = None, services=None, **changes) -> Article:
+    """Change some of title, body, category, audience, slug (and the linked services). `version`, when given,
+    must be the one the editor started from (409 otherwise)."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+    article = Article.objects.select_for_update().get(id=article_id)
+    if version is not None and version != article.version:
+        raise StaleVersion("the article was changed since you opened it; reload it", field="version")
+    for name, value in changes.items():
+        setattr(article, name, value)
+    article = article_save(article=article, actor=actor)
+    if services is not None:
+        article.services.set(services)
+    return article
+
+
+def _set_status(article_id: int, actor, to: str, allowed_from: set[str]) -> Article:
+    article = Article.objects.select_for_update().get(id=article_id)
+    if article.status == to:
+        return article  # a repeated click changes nothing
+    if article.status not in allowed_from:
+        raise TransitionNotAllowed(f"a {article.get_status_display().lower()} article cannot be {to}",
+                                   field="status")
+    before = article.status
+    article.status = to
+    fields = ["status", "updated_at"]
+    if to == ArticleStatus.PUBLISHED:
+        article.published_at = timezone.now()
+        fields.append("published_at")
+    article.save(update_fields=fields)
+    audit_record(actor=actor, action=f"article.{to}", obj=article,
+                 changes={"before": {"status": before}, "after": {"status": to}})
+    return article
+
+
+@transaction.atomic
+def article_publish(*, article_id: int, actor) -> Article:
+    """Draft or retired -> published: readers can find it (public ones in the portal too)."""
+    return _set_status(article_id, actor, ArticleStatus.PUBLISHED, {ArticleStatus.DRAFT, ArticleStatus.RETIRED})
+
+
+@transaction.atomic
+def article_retire(*, article_id: int, actor) -> Article:
+    """Published or draft -> retired: out of lists and search; agents can still open it."""
+    return _set_status(article_id, actor, ArticleStatus.RETIRED, {ArticleStatus.PUBLISHED, ArticleStatus.DRAFT})
+
+
+class AlreadyVoted(TransitionNotAllowed):
+    """409: one vote per person per article."""
+
+
+def article_vote(*, article_id: int, user, helpful: bool) -> Vote:
+    """Record `user`'s answer to "Was this helpful?". A second vote on the same article is refused
+    (AlreadyVoted, 409): the unique constraint decides, so two simultaneous clicks count once."""
+    if not isinstance(helpful, bool):
+        raise InvalidInput("helpful must be true or false", field="helpful")
+    try:
+        with transaction.atomic():
+            vote = Vote.objects.create(article_id=article_id, user=user, helpful=helpful)
+            counter = "helpful_count" if helpful else "not_helpful_count"
+            Article.objects.filter(id=article_id).update(**{counter: F(counter) + 1})
+    except IntegrityError:
+        raise AlreadyVoted("you have already voted on this article", field="helpful") from None
+    return vote
+
+
+def article_viewed(*, article_id: int) -> None:
+    """Count one reading of the article, in the database (concurrent readers never lose a count); does not
+    touch updated_at."""
+    Article.objects.filter(id=article_id).update(view_count=F("view_count") + 1)
