@@ -114,3 +114,24 @@ def incident_factory(requester):
         return incident_create(requester=requester, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def smtp():
+    """A local SMTP sink (tests/peers.py) receiving what a real worker sends."""
+    from tests.peers import SmtpSink
+
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def worker(smtp, tmp_path):
+    """Start `celery -A servicedesk worker` against the test database and the test broker, mailing to `smtp`.
+    Tests using it need `django_db(transaction=True)`: the worker reads what they commit."""
+    from servicedesk.celery import app as celery_app
+    from tests.workers import celery_worker
+
+    celery_app.control.purge()  # nothing left over from other tests reaches this worker
+    with celery_worker(broker_url=settings.CELERY_BROKER_URL, smtp_port=smtp.port, tmp_path=tmp_path) as proc:
+        yield proc

@@ -6,30 +6,15 @@ worker, started as a separate `celery -A servicedesk worker` process, carry it o
 import time
 
 import pytest
-from django.conf import settings
 from django.db import transaction
 
 from incidents.services import incident_create
 from servicedesk.celery import app as celery_app
 from servicedesk.models import Heartbeat, Webhook, WebhookDelivery
-from tests.peers import HttpReceiver, SmtpSink
-from tests.workers import celery_worker, wait_for
+from tests.peers import HttpReceiver
+from tests.workers import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def smtp():
-    with SmtpSink() as sink:
-        yield sink
-
-
-@pytest.fixture
-def worker(smtp, tmp_path):
-    """Start `celery -A servicedesk worker` against the test database and the test broker."""
-    celery_app.control.purge()  # nothing left over from other tests reaches this worker
-    with celery_worker(broker_url=settings.CELERY_BROKER_URL, smtp_port=smtp.port, tmp_path=tmp_path) as proc:
-        yield proc
 
 
 def test_a_committed_incident_is_mailed_and_webhooked_by_a_real_worker(worker, smtp, make_user, client):

@@ -1,7 +1,5 @@
 """A saved policy or calendar reaches the open tickets: their clocks are re-timed as the preview showed."""
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -13,12 +11,7 @@ from sla.models import ClockKind, SlaClock, SlaPolicy, SlaTarget
 from sla.retime import clocks_retime
 from sla.whatif import PolicyDraft, policy_whatif
 from tests.admin_forms import changeform_data
-
-LONDON = ZoneInfo("Europe/London")
-
-
-def at(*args) -> datetime:
-    return datetime(*args, tzinfo=LONDON)
+from tests.sla.london import at
 
 
 @pytest.fixture

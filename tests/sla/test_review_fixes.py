@@ -1,7 +1,6 @@
 """Clocks after configuration changes and late escalations: cases a review found."""
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -23,12 +22,7 @@ from sla.models import (
 from sla.retime import clocks_retime
 from sla.sweep import sla_sweep
 from sla.whatif import calendar_whatif, draft_calendar
-
-LONDON = ZoneInfo("Europe/London")
-
-
-def at(*args) -> datetime:
-    return datetime(*args, tzinfo=LONDON)
+from tests.sla.london import at
 
 
 def clock(incident, kind=ClockKind.RESOLUTION) -> SlaClock:

@@ -2,7 +2,6 @@
 policy's steps once, through the outbox."""
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -12,8 +11,7 @@ from servicedesk.models import OutboxMessage, Team, TimelineEntry, Webhook, Webh
 from servicedesk.outbox import outbox_process
 from sla.models import BusinessCalendar, EscalationStep, SlaClock, SlaPolicy, SlaTarget, TeamWorkingHours
 from sla.sweep import sla_sweep
-
-LONDON = ZoneInfo("Europe/London")
+from tests.sla.london import LONDON
 
 
 @pytest.fixture

@@ -5,30 +5,15 @@ whose mail reaches a real SMTP sink."""
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from servicedesk.celery import app as celery_app
 from servicedesk.models import OutboxMessage, Team, TimelineEntry
 from sla.defaults import ALWAYS, ensure_defaults
 from sla.models import BusinessCalendar, EscalationStep, SlaClock, SlaPolicy, SlaTarget
-from tests.peers import SmtpSink
-from tests.workers import celery_worker, wait_for
+from tests.workers import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def smtp():
-    with SmtpSink() as sink:
-        yield sink
-
-
-@pytest.fixture
-def worker(smtp, tmp_path):
-    celery_app.control.purge()  # nothing left over from other tests reaches this worker
-    with celery_worker(broker_url=settings.CELERY_BROKER_URL, smtp_port=smtp.port, tmp_path=tmp_path) as proc:
-        yield proc
 
 
 def subjects(smtp) -> list[str]:

@@ -1,7 +1,6 @@
 """Per-ticket clocks driven by incidents' services: start, pause, resume, re-target, stop, restart, OLA."""
 
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -18,12 +17,7 @@ from incidents.services import (
 )
 from servicedesk.models import Team
 from sla.models import BusinessCalendar, ClockState, Holiday, OlaTarget, SlaClock, SlaPolicy, SlaTarget
-
-LONDON = ZoneInfo("Europe/London")
-
-
-def at(*args) -> datetime:
-    return datetime(*args, tzinfo=LONDON)
+from tests.sla.london import at
 
 
 def clocks(incident) -> dict[str, SlaClock]:

@@ -1,8 +1,7 @@
 """What if: open tickets' deadlines under an edited, unsaved policy or calendar (sla.whatif), and admin's
 "Preview changes" button that shows them and saves nothing."""
 
-from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import date, time
 
 import pytest
 
@@ -12,16 +11,13 @@ from sla import clock as engine
 from sla.models import BusinessCalendar, ClockKind, Holiday, SlaClock, SlaPolicy, SlaTarget
 from sla.whatif import PolicyDraft, calendar_whatif, draft_calendar, duration_text, policy_whatif
 from tests.admin_forms import changeform_data
+from tests.sla.london import at
 
 pytestmark = pytest.mark.django_db
 
-LONDON = ZoneInfo("Europe/London")
 HOUR = 3600
 OFFICE_WEEK = [(day, time(9), time(17)) for day in range(5)]
 
-
-def at(*args) -> datetime:
-    return datetime(*args, tzinfo=LONDON)
 
 
 @pytest.fixture
