@@ -1,8 +1,8 @@
 from django import forms
 from django.contrib import admin
 
-from requests_app.models import Audience, CatalogCategory, CatalogField, CatalogItem
-from servicedesk.admin import AuditedAdmin
+from requests_app.models import Audience, CatalogCategory, CatalogField, CatalogItem, ServiceRequest
+from servicedesk.admin import AuditedAdmin, TicketAdmin
 
 
 @admin.register(CatalogCategory)
@@ -85,3 +85,14 @@ class CatalogItemAdmin(AuditedAdmin):
     @admin.display(description="expected delivery")
     def delivery(self, obj):
         return obj.expected_delivery or "-"
+
+
+@admin.register(ServiceRequest)
+class ServiceRequestAdmin(TicketAdmin):
+    """Read-only and never deleted here: requests change through the API's actions, which go through
+    requests_app.services; erasure is `manage.py erase_ticket`."""
+
+    list_display = ["number", "item", "requester", "status", "assignment_group", "created_at"]
+    list_filter = ["status", "assignment_group"]
+    search_fields = ["number", "title", "requester__username"]
+    list_select_related = ["item", "requester", "assignment_group"]

@@ -1,11 +1,21 @@
-"""The catalog API: the items a person may order, with their order forms. Read-only in this part of issue 8;
-requests (POST /api/v1/requests/) come with the request lifecycle."""
+"""The catalog API (the items a person may order, with their order forms; read-only) and the service requests
+API (order an item, list and read requests, cancel, fulfil, close)."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import serializers, viewsets
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
 
-from requests_app.models import CatalogCategory, CatalogField, CatalogItem
-from requests_app.selectors import catalog_items_for_api
+from requests_app import services
+from requests_app.forms_engine import AnswersInvalid
+from requests_app.models import CatalogCategory, CatalogField, CatalogItem, ServiceRequest
+from requests_app.selectors import catalog_items_for_api, requests_for
+from servicedesk.api.fields import UserRefField
+from servicedesk.errors import InvalidInput
+from servicedesk.idempotency import IdempotentCreateMixin
+from servicedesk.models import Team
+from servicedesk.roles import is_staff_role
 
 
 class CategoryRefSerializer(serializers.ModelSerializer):
@@ -58,3 +68,128 @@ class CatalogItemViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return catalog_items_for_api(self.request.user)
+
+
+# --- service requests -----------------------------------------------------------------------------
+
+
+class ItemRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CatalogItem
+        fields = ["id", "name"]
+
+
+class TeamRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = ["id", "name"]
+
+
+class ServiceRequestSerializer(serializers.ModelSerializer):
+    item = ItemRefSerializer(read_only=True)
+    requester = UserRefField(read_only=True)
+    assignee = UserRefField(read_only=True)
+    assignment_group = TeamRefSerializer(read_only=True, allow_null=True)
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+
+    class Meta:
+        model = ServiceRequest
+        fields = ["number", "title", "item", "answers", "status", "status_label", "priority", "requester",
+                  "assignment_group", "assignee", "created_at", "updated_at", "fulfilled_at", "closed_at",
+                  "version"]
+        read_only_fields = fields
+
+
+class RequestSubmitSerializer(serializers.Serializer):
+    item = serializers.IntegerField(help_text="The id of a catalog item the caller may order.")
+    answers = serializers.JSONField(required=False, default=dict,
+                                    help_text="Field name -> answer, checked against the item's form.")
+
+
+class RequestVersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField(required=False, help_text="The version you read; a stale one answers 409.")
+
+
+class RequestCancelSerializer(RequestVersionSerializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class RequestFulfilSerializer(RequestVersionSerializer):
+    note = serializers.CharField(help_text="What was delivered; the requester reads it.")
+
+
+class _SubmitMixin:
+    """POST: order an item through requests_app.services.request_submit (wrapped by IdempotentCreateMixin)."""
+
+    def create(self, request, *args, **kwargs):
+        data = RequestSubmitSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = CatalogItem.objects.filter(id=data.validated_data["item"]).first()
+        if item is None:
+            raise InvalidInput(f"item: no catalog item {data.validated_data['item']} that you may order",
+                               field="item")
+        try:
+            made = services.request_submit(item=item, answers=data.validated_data["answers"],
+                                           requester=request.user, created_by=request.user)
+        except AnswersInvalid as bad:
+            if set(bad.errors) == {"answers"}:  # not an object at all
+                raise ValidationError({"answers": [bad.errors["answers"]]}) from bad
+            raise ValidationError({"answers": {name: [message] for name, message in bad.errors.items()}}) from bad
+        return self._respond(made, status.HTTP_201_CREATED)
+
+
+def _agents_only(request) -> None:
+    if not is_staff_role(request.user):
+        raise PermissionDenied("Only agents can do this.")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Service requests I may see (agents: all; others: their own)"),
+    retrieve=extend_schema(summary="One service request (404 if it is not mine to see)"),
+    create=extend_schema(summary="Order a catalog item", request=RequestSubmitSerializer,
+                         responses={201: ServiceRequestSerializer}),
+)
+class ServiceRequestViewSet(IdempotentCreateMixin, _SubmitMixin, mixins.ListModelMixin,
+                            mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Service requests: orders of catalog items. Requesters see only their own (another's number answers 404);
+    agents see all. Filters: status, item."""
+
+    serializer_class = ServiceRequestSerializer
+    lookup_field = "number"
+    filterset_fields = ["status", "item"]
+    ordering_fields = ["created_at", "updated_at"]
+
+    def get_queryset(self):
+        return requests_for(self.request.user)
+
+    def _respond(self, service_request, code=status.HTTP_200_OK):
+        service_request = self.get_queryset().get(id=service_request.id)
+        return Response(ServiceRequestSerializer(service_request, context=self.get_serializer_context()).data,
+                        status=code)
+
+    def _action(self, request, serializer_class, service, *, agents_only=True):
+        if agents_only:
+            _agents_only(request)
+        service_request = self.get_object()
+        data = serializer_class(data=request.data)
+        data.is_valid(raise_exception=True)
+        done = service(request_id=service_request.id, actor=request.user, **data.validated_data)
+        return self._respond(done)
+
+    @extend_schema(request=RequestCancelSerializer, responses={200: ServiceRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, number=None):
+        """The requester or an agent withdraws a request not yet fulfilled."""
+        return self._action(request, RequestCancelSerializer, services.request_cancel, agents_only=False)
+
+    @extend_schema(request=RequestFulfilSerializer, responses={200: ServiceRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def fulfil(self, request, number=None):
+        """Agents: in fulfilment -> fulfilled, with a note for the requester."""
+        return self._action(request, RequestFulfilSerializer, services.request_fulfil)
+
+    @extend_schema(request=RequestVersionSerializer, responses={200: ServiceRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def close(self, request, number=None):
+        """Agents: close a fulfilled or rejected request."""
+        return self._action(request, RequestVersionSerializer, services.request_close)

@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models import Q
 
 from requests_app import forms_engine
+from requests_app.states import OPEN, Status
+from servicedesk.models import Ticket
 
 ICON_VALIDATOR = RegexValidator(r"^i-[a-z0-9-]+$", "An icon name such as i-lock (see the icon set).")
 HANDLER_VALIDATOR = RegexValidator(r"^[a-z][a-z0-9_]*$", "A handler key such as password_reset.")
@@ -220,3 +222,39 @@ class CatalogField(models.Model):
         errors = forms_engine.definition_errors(self)
         if errors:
             raise ValidationError(errors)
+
+
+class ServiceRequest(Ticket):
+    """An order of a catalog item: the answers to its form, who asked, and where it stands
+    (requests_app.states). Written only through requests_app.services."""
+
+    NUMBER_PREFIX = "REQ"
+    Status = Status
+
+    item = models.ForeignKey(CatalogItem, on_delete=models.PROTECT, related_name="requests")
+    answers = models.JSONField(default=dict, blank=True, help_text="The cleaned answers to the item's form.")
+    priority = models.PositiveSmallIntegerField(default=4)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUBMITTED)
+    assignment_group = models.ForeignKey("servicedesk.Team", null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="service_requests")
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="assigned_service_requests")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    fulfilled_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "service request"
+        indexes = [
+            models.Index(fields=["requester", "-created_at"], name="request_requester_idx"),
+            models.Index(fields=["assignment_group", "created_at"], name="request_open_team_idx",
+                         condition=Q(status__in=sorted(OPEN))),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=Status.values), name="request_status_valid"),
+            models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=5), name="request_priority_1_5"),
+        ]

@@ -1,7 +1,11 @@
-"""What the service catalog adds to the kernel (servicedesk.registry): its API and its demo catalog.
-Imported once by RequestsAppConfig.ready(); nothing in the kernel imports this app."""
+"""What the service catalog and service requests add to the kernel (servicedesk.registry): their API, the
+portal's "My tickets" rows, the SLA ticket type "request" and the demo catalog. Imported once by
+RequestsAppConfig.ready(); nothing in the kernel imports this app."""
 
-from servicedesk.registry import DemoStep, registry
+from django.urls import reverse
+
+from servicedesk.registry import DemoStep, TicketRow, TicketSource, registry
+from sla.registry import ticket_type as sla_ticket_type
 
 
 def _seed(options: dict) -> str:
@@ -10,8 +14,32 @@ def _seed(options: dict) -> str:
     return seed_catalog()
 
 
+def _mine(user, limit: int) -> list[TicketRow]:
+    """Requests the person raised, newest change first (one query). No portal page exists for a request yet:
+    the row links to its API representation."""
+    from requests_app.selectors import requests_for
+
+    rows = requests_for(user).filter(requester=user).order_by("-updated_at", "-id")[:limit]
+    return [
+        TicketRow(kind="request", number=r.number, title=r.title, status=r.status,
+                  status_label=r.get_status_display(), updated_at=r.updated_at,
+                  url=reverse("request-detail", kwargs={"number": r.number}), snippet=r.item.name)
+        for r in rows
+    ]
+
+
 def register() -> None:
-    from requests_app.api import CatalogItemViewSet
+    from django.db.models.signals import post_delete
+
+    from requests_app.api import CatalogItemViewSet, ServiceRequestViewSet
+    from requests_app.models import ServiceRequest
+    from requests_app.sla import RequestSlaAdapter, clocks_drop_with_request
+    from requests_app.states import Status
 
     registry.api_route("catalog/items", CatalogItemViewSet, basename="catalog-item")
+    registry.api_route("requests", ServiceRequestViewSet, basename="request")
+    registry.ticket_source(TicketSource("requests", "Requests", _mine, order=20))
     registry.demo_step(DemoStep("requests_app", _seed, after=("sla",)))
+    post_delete.connect(clocks_drop_with_request, sender=ServiceRequest, dispatch_uid="requests_app.sla.clocks_drop")
+    # SLA policies may apply to service requests; their pause statuses name these.
+    sla_ticket_type("request", "Service request", adapter=RequestSlaAdapter(), statuses=Status.values)

@@ -28,3 +28,17 @@ def catalog_items_for_api(user):
     return catalog_items_for(user).select_related("category").prefetch_related(
         Prefetch("fields", queryset=CatalogField.objects.order_by("order", "id")),
     ).order_by("category__order", "category__name", "order", "name", "id")
+
+
+def requests_for(user):
+    """Service requests `user` may see, with what the API shows of them in the same query: agents see all,
+    anyone else only the requests they raised."""
+    from requests_app.models import ServiceRequest
+    from servicedesk.roles import is_staff_role
+
+    if user is None or not user.is_authenticated:
+        return ServiceRequest.objects.none()
+    rows = ServiceRequest.objects.select_related("item", "requester", "assignment_group", "assignee")
+    if not is_staff_role(user):
+        rows = rows.filter(requester=user)
+    return rows.order_by("-created_at", "-id")

@@ -104,7 +104,7 @@ def test_it_reports_each_team_against_the_hand_computed_figures(client_for, mana
     body = client_for(manager).get(f"{URL}?{MARCH}&group_by=team").json()
 
     assert body["from"] == "2026-03-01" and body["to"] == "2026-03-31" and body["group_by"] == "team"
-    assert body["kinds"] == ["first_response", "resolution"] and body["ticket_types"] == ["incident"]
+    assert body["kinds"] == ["first_response", "resolution"] and body["ticket_types"] == ["incident", "request"]  # every registered type
     assert body["groups"] == [
         {"key": desk.id, "label": "Desk",
          "first_response": figures(1, 1, 0, 100.0, 300.0, 300.0),

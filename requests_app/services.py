@@ -1,0 +1,213 @@
+"""Every write to a service request goes through here: one function per change, one transaction each.
+
+Each function locks the row, checks the version when the caller sent one, checks the move against
+requests_app.states, bumps the version, writes a timeline entry and an audit row, moves the SLA clocks and
+queues mail through the outbox (sent on commit). Nothing else assigns `ServiceRequest.status`.
+"""
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from requests_app.forms_engine import validate_answers
+from requests_app.models import CatalogItem, ServiceRequest
+from requests_app.selectors import catalog_items_for
+from requests_app.sla import request_sla_sync
+from requests_app.states import FINAL, Status, check_transition
+from servicedesk.errors import InvalidInput, StaleVersion, TransitionNotAllowed
+from servicedesk.models import TimelineEntry
+from servicedesk.notifications import email_enqueue
+from servicedesk.numbering import number_next
+from servicedesk.roles import is_staff_role
+from servicedesk.services import audit_record, timeline_add
+
+DEFAULT_PRIORITY = 4
+# Until this many things are done, the requester (or an agent) may still cancel.
+CANCELLABLE = frozenset({Status.SUBMITTED, Status.PENDING_APPROVAL, Status.APPROVED, Status.IN_FULFILMENT,
+                         Status.FAILED})
+
+
+def _lock(request_id: int) -> ServiceRequest:
+    return (
+        ServiceRequest.objects.select_for_update(of=("self",))
+        .select_related("requester__profile", "item", "assignment_group", "assignee", "updated_by")
+        .get(id=request_id)
+    )
+
+
+def _check_version(request: ServiceRequest, version: int | None) -> None:
+    if version is None or int(version) == request.version:
+        return
+    who = (request.updated_by.get_full_name() or request.updated_by.username) if request.updated_by else "someone"
+    when = timezone.localtime(request.updated_at).strftime("%Y-%m-%d %H:%M:%S")
+    raise StaleVersion(
+        f"{request.number} was changed by {who} at {when} (version {request.version}, you sent {version}); "
+        "reload it and apply your change again",
+        field="version",
+    )
+
+
+def _save(request: ServiceRequest, actor, fields: list[str]) -> None:
+    request.version = F("version") + 1
+    request.updated_by = actor if actor is not None and actor.is_authenticated else None
+    request.save(update_fields=[*fields, "version", "updated_by", "updated_at"])
+    request.refresh_from_db(fields=["version", "updated_at"])
+
+
+def request_payload(request: ServiceRequest) -> dict:
+    """What mail templates read of a request (plain values: it travels through the outbox as JSON)."""
+    requester = request.requester
+    return {
+        "number": request.number,
+        "title": request.title,
+        "item": request.item.name,
+        "status": request.status,
+        "status_label": request.get_status_display(),
+        "expected_delivery": request.item.expected_delivery,
+        "requester_name": requester.get_full_name() or requester.username,
+        "team": request.assignment_group.name if request.assignment_group_id else "",
+    }
+
+
+def _move(request: ServiceRequest, to: str, *, actor, body: str, now, extra: dict | None = None,
+          internal: bool = False) -> None:
+    """Change the status (checked), save, and record it on the timeline and in the audit log."""
+    old = request.status
+    check_transition(old, to)
+    request.status = to
+    fields = ["status"]
+    for name, value in (extra or {}).items():
+        setattr(request, name, value)
+        fields.append(name)
+    _save(request, actor, fields)
+    timeline_add(ticket=request, kind=TimelineEntry.Kind.SYSTEM, author=actor, body=body, internal=internal,
+                 data={"event": "status", "from": old, "to": to})
+    audit_record(actor=actor, action=f"request.{to}", obj=request,
+                 changes={"status": {"old": old, "new": to}})
+
+
+# --- submit ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def request_submit(*, item: CatalogItem, answers, requester, created_by, now=None) -> ServiceRequest:
+    """Order `item` for `requester`: the item must be one the requester may order, the answers must fit its
+    form (AnswersInvalid names every bad field; nothing is stored). Items needing approval wait for it; the
+    others go straight to the item's fulfilment team."""
+    if not catalog_items_for(requester).filter(id=item.id).exists():
+        raise InvalidInput(f"item: no catalog item {item.id} that {requester.username} may order", field="item")
+    cleaned = validate_answers(item.fields.all(), answers)
+    now = now or timezone.now()
+    actor = created_by if created_by is not None and created_by.is_authenticated else None
+    request = ServiceRequest.objects.create(
+        number=number_next(ServiceRequest.NUMBER_PREFIX),
+        title=item.name[:200],
+        requester=requester,
+        item=item,
+        answers=cleaned,
+        priority=DEFAULT_PRIORITY,
+        status=Status.SUBMITTED,
+        created_at=now,
+        created_by=actor,
+        updated_by=actor,
+    )
+    timeline_add(ticket=request, kind=TimelineEntry.Kind.SYSTEM, author=created_by,
+                 body=f"Requested {item.name}", data={"event": "created", "item": item.id})
+    audit_record(actor=created_by, action="request.submitted", obj=request,
+                 changes={"item": item.name, "status": request.status})
+    if item.requires_approval:  # the approvals part of issue 8 creates the approvals here
+        _move(request, Status.PENDING_APPROVAL, actor=created_by, body="Waiting for approval", now=now)
+    else:
+        request.assignment_group = item.fulfilment_team
+        _move(request, Status.IN_FULFILMENT, actor=created_by, now=now,
+              body=f"Sent to {item.fulfilment_team.name} for fulfilment",
+              extra={"assignment_group": item.fulfilment_team})
+    request_sla_sync(request, now=now, reason="Request submitted")
+    email_enqueue(template="request_submitted", to=[requester.email],
+                  context={"request": request_payload(request)})
+    return request
+
+
+# --- lifecycle ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def request_cancel(*, request_id: int, actor, version: int | None = None, reason: str = "") -> ServiceRequest:
+    """The requester or an agent withdraws a request that is not yet fulfilled (or closed)."""
+    request = _lock(request_id)
+    _check_version(request, version)
+    if actor is not None and not is_staff_role(actor) and request.requester_id != actor.id:
+        raise TransitionNotAllowed(f"only the requester or an agent can cancel {request.number}")
+    if request.status not in CANCELLABLE:
+        raise TransitionNotAllowed(
+            f"{request.number} is {request.get_status_display().lower()}: it can no longer be cancelled",
+            field="status")
+    now = timezone.now()
+    body = "Cancelled" + (f": {reason.strip()}" if reason.strip() else "")
+    _move(request, Status.CANCELLED, actor=actor, body=body, now=now, extra={"closed_at": now})
+    request_sla_sync(request, now=now, reason="Request cancelled")
+    return request
+
+
+@transaction.atomic
+def request_fulfil(*, request_id: int, actor, note: str, version: int | None = None) -> ServiceRequest:
+    """An agent delivered it: in fulfilment -> fulfilled, saying what was done (shown to the requester)."""
+    note = (note or "").strip()
+    if not note:
+        raise InvalidInput("note: say what was delivered", field="note")
+    request = _lock(request_id)
+    _check_version(request, version)
+    now = timezone.now()
+    _move(request, Status.FULFILLED, actor=actor, body=f"Fulfilled: {note}", now=now, extra={"fulfilled_at": now})
+    request_sla_sync(request, now=now, reason="Request fulfilled")
+    return request
+
+
+@transaction.atomic
+def request_close(*, request_id: int, actor, version: int | None = None) -> ServiceRequest:
+    """Close a fulfilled (or rejected) request; closed is final."""
+    request = _lock(request_id)
+    _check_version(request, version)
+    now = timezone.now()
+    _move(request, Status.CLOSED, actor=actor, body="Closed", now=now, extra={"closed_at": now})
+    request_sla_sync(request, now=now, reason="Request closed")
+    return request
+
+
+@transaction.atomic
+def request_assign(*, request_id: int, actor, assignment_group, reason: str = "",
+                   version: int | None = None) -> ServiceRequest:
+    """Hand an open request to another team (SLA escalations use it); the assignee is cleared."""
+    request = _lock(request_id)
+    _check_version(request, version)
+    if request.status in FINAL:
+        raise TransitionNotAllowed(f"{request.number} is {request.get_status_display().lower()}: it cannot change")
+    old = request.assignment_group.name if request.assignment_group_id else None
+    request.assignment_group = assignment_group
+    request.assignee = None
+    _save(request, actor, ["assignment_group", "assignee"])
+    timeline_add(ticket=request, kind=TimelineEntry.Kind.CHANGE, author=actor, internal=True,
+                 body=f"Team {old or 'none'} → {assignment_group.name}" + (f" ({reason})" if reason else ""),
+                 data={"assignment_group": [old, assignment_group.name]})
+    audit_record(actor=actor, action="request.assigned", obj=request,
+                 changes={"assignment_group": {"old": old, "new": assignment_group.name}})
+    request_sla_sync(request, reason=f"Team → {assignment_group.name}")
+    return request
+
+
+@transaction.atomic
+def request_priority_raise(*, request_id: int, actor, reason: str = "") -> ServiceRequest:
+    """Raise an open request's priority by one step (SLA escalations use it); P1 stays P1."""
+    request = _lock(request_id)
+    if request.status in FINAL or request.priority <= 1:
+        return request
+    old = request.priority
+    request.priority = old - 1
+    _save(request, actor, ["priority"])
+    timeline_add(ticket=request, kind=TimelineEntry.Kind.CHANGE, author=actor, internal=True,
+                 body=f"Priority P{old} → P{request.priority}" + (f" ({reason})" if reason else ""),
+                 data={"priority": [old, request.priority]})
+    audit_record(actor=actor, action="request.priority_raised", obj=request,
+                 changes={"priority": {"old": old, "new": request.priority}})
+    request_sla_sync(request, reason=f"Priority P{old} → P{request.priority}")
+    return request
