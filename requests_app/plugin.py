@@ -15,15 +15,14 @@ def _seed(options: dict) -> str:
 
 
 def _mine(user, limit: int) -> list[TicketRow]:
-    """Requests the person raised, newest change first (one query). No portal page exists for a request yet:
-    the row links to its API representation."""
+    """Requests the person raised, newest change first (one query), linking to their portal pages."""
     from requests_app.selectors import requests_for
 
     rows = requests_for(user).filter(requester=user).order_by("-updated_at", "-id")[:limit]
     return [
         TicketRow(kind="request", number=r.number, title=r.title, status=r.status,
                   status_label=r.get_status_display(), updated_at=r.updated_at,
-                  url=reverse("request-detail", kwargs={"number": r.number}), snippet=r.item.name)
+                  url=reverse("portal:request", kwargs={"number": r.number}), snippet=r.item.name)
         for r in rows
     ]
 

@@ -28,6 +28,7 @@ urlpatterns = [
         path("", views.portal_home, name="home"),
         path("", include("incidents.urls_portal")),
         path("kb/", include("knowledge.urls_portal")),
+        path("requests/", include("requests_app.urls_portal")),
     ], "portal"))),
     path("admin/", admin.site.urls),
     path("api/v1/attachments/<int:attachment_id>/download/", views.attachment_download,
