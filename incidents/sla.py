@@ -5,15 +5,13 @@ Registered with sla.registry in incidents.plugin. First response: the first publ
 resolution (which reaches the requester); assigning an incident does not count.
 """
 
-from django.db import transaction
 from django.urls import reverse
 
 from incidents.models import Incident
 from incidents.states import Status
-from servicedesk.models import Profile, TimelineEntry
-from servicedesk.services import timeline_add
+from servicedesk.models import Profile
 from sla.clocks import clocks_delete, clocks_sync
-from sla.registry import TicketFacts, TicketInfo
+from sla.registry import TicketFacts, TicketModelAdapter
 
 TICKET_TYPE = "incident"
 
@@ -52,37 +50,16 @@ def incident_sla_sync(incident: Incident, *, now=None, reason: str = "", recount
         incident.sla_due_at = summary.due_at
 
 
-class IncidentSlaAdapter:
+class IncidentSlaAdapter(TicketModelAdapter):
     """What SLA escalations ask of an incident (sla.registry.TicketAdapter)."""
 
-    def info(self, ticket_id: int) -> TicketInfo | None:
-        return self.infos([ticket_id]).get(ticket_id)
+    model = Incident
 
-    def infos(self, ticket_ids) -> dict[int, TicketInfo]:
-        """Many incidents in one query (SLA reports list pages of breached tickets)."""
-        rows = Incident.objects.select_related("assignee", "assignment_group__lead").filter(id__in=list(ticket_ids))
-        return {incident.id: self._info(incident) for incident in rows}
+    def url(self, incident) -> str:
+        return reverse("agent:incident", kwargs={"number": incident.number})
 
-    @staticmethod
-    def _info(incident: Incident) -> TicketInfo:
-        group = incident.assignment_group
-        return TicketInfo(
-            number=incident.number, title=incident.title, priority=incident.priority,
-            url=reverse("agent:incident", kwargs={"number": incident.number}),
-            team_id=group.id if group else None, team_name=group.name if group else "",
-            assignee_email=incident.assignee.email if incident.assignee_id else "",
-            team_lead_email=group.lead.email if group and group.lead_id else "",
-        )
-
-    def note(self, ticket_id: int, body: str, data: dict) -> None:
-        timeline_add(ticket=Incident(id=ticket_id), kind=TimelineEntry.Kind.SYSTEM, body=body, internal=True,
-                     data=data)
-
-    @transaction.atomic
-    def resync(self, ticket_id: int, *, reason: str, recount: bool = False) -> None:
-        incident = Incident.objects.select_for_update().filter(id=ticket_id).first()
-        if incident is not None:
-            incident_sla_sync(incident, reason=reason, recount=recount)
+    def sync(self, incident, *, reason: str, recount: bool) -> None:
+        incident_sla_sync(incident, reason=reason, recount=recount)
 
     def reassign(self, ticket_id: int, team_id: int, reason: str) -> None:
         from incidents.services import incident_assign

@@ -6,15 +6,13 @@ to fulfilment, so its first-response clock is met at once); the resolution clock
 fulfilled or closed. Priority is the request's own (4 unless set).
 """
 
-from django.db import transaction
 from django.urls import reverse
 
 from requests_app.models import ServiceRequest
 from requests_app.states import Status
-from servicedesk.models import Profile, TimelineEntry
-from servicedesk.services import timeline_add
+from servicedesk.models import Profile
 from sla.clocks import clocks_delete, clocks_sync
-from sla.registry import TicketFacts, TicketInfo
+from sla.registry import TicketFacts, TicketModelAdapter
 
 TICKET_TYPE = "request"
 NOT_STARTED = frozenset({Status.SUBMITTED, Status.PENDING_APPROVAL, Status.APPROVED})
@@ -48,38 +46,16 @@ def request_sla_sync(request: ServiceRequest, *, now=None, reason: str = "", rec
         request.sla_due_at = summary.due_at
 
 
-class RequestSlaAdapter:
+class RequestSlaAdapter(TicketModelAdapter):
     """What SLA escalations ask of a service request (sla.registry.TicketAdapter)."""
 
-    def info(self, ticket_id: int) -> TicketInfo | None:
-        return self.infos([ticket_id]).get(ticket_id)
+    model = ServiceRequest
 
-    def infos(self, ticket_ids) -> dict[int, TicketInfo]:
-        rows = ServiceRequest.objects.select_related("assignee", "assignment_group__lead").filter(
-            id__in=list(ticket_ids))
-        return {request.id: self._info(request) for request in rows}
+    def url(self, request) -> str:
+        return reverse("request-detail", kwargs={"number": request.number})
 
-    @staticmethod
-    def _info(request: ServiceRequest) -> TicketInfo:
-        group = request.assignment_group
-        return TicketInfo(
-            number=request.number, title=request.title, priority=request.priority,
-            url=reverse("request-detail", kwargs={"number": request.number}),
-            team_id=group.id if group else None, team_name=group.name if group else "",
-            assignee_email=request.assignee.email if request.assignee_id else "",
-            team_lead_email=group.lead.email if group and group.lead_id else "",
-        )
-
-    def note(self, ticket_id: int, body: str, data: dict) -> None:
-        timeline_add(ticket=ServiceRequest(id=ticket_id), kind=TimelineEntry.Kind.SYSTEM, body=body, internal=True,
-                     data=data)
-
-    @transaction.atomic
-    def resync(self, ticket_id: int, *, reason: str, recount: bool = False) -> None:
-        request = ServiceRequest.objects.select_for_update(of=("self",)).select_related(
-            "requester__profile").filter(id=ticket_id).first()
-        if request is not None:
-            request_sla_sync(request, reason=reason, recount=recount)
+    def sync(self, request, *, reason: str, recount: bool) -> None:
+        request_sla_sync(request, reason=reason, recount=recount)
 
     def reassign(self, ticket_id: int, team_id: int, reason: str) -> None:
         from requests_app.services import request_assign

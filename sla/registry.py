@@ -75,6 +75,54 @@ class TicketAdapter(Protocol):
         """Lock the ticket and call sla.clocks.clocks_sync with its facts (a policy or calendar was saved)."""
 
 
+class TicketModelAdapter:
+    """The part of a TicketAdapter that is the same for every ticket model with the kernel's ticket shape
+    (number, title, priority, assignment_group with its lead, assignee): naming tickets, writing the timeline
+    line, re-syncing under the row's lock. A ticket app subclasses it, sets `model`, and gives `url(ticket)`,
+    `sync(ticket, reason=, recount=)` (its own clock sync), `reassign` and `raise_priority`."""
+
+    model = None
+
+    def url(self, ticket) -> str:
+        raise NotImplementedError
+
+    def sync(self, ticket, *, reason: str, recount: bool) -> None:
+        raise NotImplementedError
+
+    def info(self, ticket_id: int) -> TicketInfo | None:
+        return self.infos([ticket_id]).get(ticket_id)
+
+    def infos(self, ticket_ids) -> dict[int, TicketInfo]:
+        """Many tickets in one query (SLA reports list pages of breached tickets)."""
+        rows = self.model.objects.select_related("assignee", "assignment_group__lead").filter(id__in=list(ticket_ids))
+        return {ticket.id: self._info(ticket) for ticket in rows}
+
+    def _info(self, ticket) -> TicketInfo:
+        group = ticket.assignment_group
+        return TicketInfo(
+            number=ticket.number, title=ticket.title, priority=ticket.priority, url=self.url(ticket),
+            team_id=group.id if group else None, team_name=group.name if group else "",
+            assignee_email=ticket.assignee.email if ticket.assignee_id else "",
+            team_lead_email=group.lead.email if group and group.lead_id else "",
+        )
+
+    def note(self, ticket_id: int, body: str, data: dict) -> None:
+        from servicedesk.models import TimelineEntry
+        from servicedesk.services import timeline_add
+
+        timeline_add(ticket=self.model(id=ticket_id), kind=TimelineEntry.Kind.SYSTEM, body=body, internal=True,
+                     data=data)
+
+    def resync(self, ticket_id: int, *, reason: str, recount: bool = False) -> None:
+        from django.db import transaction
+
+        with transaction.atomic():
+            ticket = self.model.objects.select_for_update(of=("self",)).select_related(
+                "requester__profile").filter(id=ticket_id).first()
+            if ticket is not None:
+                self.sync(ticket, reason=reason, recount=recount)
+
+
 def ticket_type(key: str, label: str, adapter: TicketAdapter | None = None, statuses=()) -> None:
     """Register a ticket type. `statuses` are what its facts' `status` may be ("on_hold",
     "on_hold:awaiting_caller", ...): a policy's pause statuses are checked against them."""
