@@ -6,7 +6,6 @@ queues mail through the outbox (sent on commit). Nothing else assigns `ServiceRe
 """
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from requests_app.forms_engine import validate_answers
@@ -14,12 +13,13 @@ from requests_app.models import CatalogItem, ServiceRequest
 from requests_app.selectors import catalog_items_for
 from requests_app.sla import request_sla_sync
 from requests_app.states import FINAL, Status, check_transition
-from servicedesk.errors import InvalidInput, StaleVersion, TransitionNotAllowed
+from servicedesk.errors import InvalidInput, TransitionNotAllowed
 from servicedesk.models import TimelineEntry
 from servicedesk.notifications import email_enqueue
 from servicedesk.numbering import number_next
 from servicedesk.roles import is_staff_role
 from servicedesk.services import audit_record, timeline_add
+from servicedesk.tickets import ticket_check_version, ticket_lock, ticket_save
 
 DEFAULT_PRIORITY = 4
 # Until this many things are done, the requester (or an agent) may still cancel.
@@ -28,30 +28,8 @@ CANCELLABLE = frozenset({Status.SUBMITTED, Status.PENDING_APPROVAL, Status.APPRO
 
 
 def _lock(request_id: int) -> ServiceRequest:
-    return (
-        ServiceRequest.objects.select_for_update(of=("self",))
-        .select_related("requester__profile", "item", "assignment_group", "assignee", "updated_by")
-        .get(id=request_id)
-    )
+    return ticket_lock(ServiceRequest, request_id, "requester__profile", "item", "assignment_group", "assignee")
 
-
-def _check_version(request: ServiceRequest, version: int | None) -> None:
-    if version is None or int(version) == request.version:
-        return
-    who = (request.updated_by.get_full_name() or request.updated_by.username) if request.updated_by else "someone"
-    when = timezone.localtime(request.updated_at).strftime("%Y-%m-%d %H:%M:%S")
-    raise StaleVersion(
-        f"{request.number} was changed by {who} at {when} (version {request.version}, you sent {version}); "
-        "reload it and apply your change again",
-        field="version",
-    )
-
-
-def _save(request: ServiceRequest, actor, fields: list[str]) -> None:
-    request.version = F("version") + 1
-    request.updated_by = actor if actor is not None and actor.is_authenticated else None
-    request.save(update_fields=[*fields, "version", "updated_by", "updated_at"])
-    request.refresh_from_db(fields=["version", "updated_at"])
 
 
 def request_payload(request: ServiceRequest) -> dict:
@@ -79,7 +57,7 @@ def _move(request: ServiceRequest, to: str, *, actor, body: str, now, extra: dic
     for name, value in (extra or {}).items():
         setattr(request, name, value)
         fields.append(name)
-    _save(request, actor, fields)
+    ticket_save(request, actor, fields)
     timeline_add(ticket=request, kind=TimelineEntry.Kind.SYSTEM, author=actor, body=body, internal=internal,
                  data={"event": "status", "from": old, "to": to})
     audit_record(actor=actor, action=f"request.{to}", obj=request,
@@ -135,7 +113,7 @@ def request_submit(*, item: CatalogItem, answers, requester, created_by, now=Non
 def request_cancel(*, request_id: int, actor, version: int | None = None, reason: str = "") -> ServiceRequest:
     """The requester or an agent withdraws a request that is not yet fulfilled (or closed)."""
     request = _lock(request_id)
-    _check_version(request, version)
+    ticket_check_version(request, version)
     if actor is not None and not is_staff_role(actor) and request.requester_id != actor.id:
         raise TransitionNotAllowed(f"only the requester or an agent can cancel {request.number}")
     if request.status not in CANCELLABLE:
@@ -156,7 +134,7 @@ def request_fulfil(*, request_id: int, actor, note: str, version: int | None = N
     if not note:
         raise InvalidInput("note: say what was delivered", field="note")
     request = _lock(request_id)
-    _check_version(request, version)
+    ticket_check_version(request, version)
     now = timezone.now()
     _move(request, Status.FULFILLED, actor=actor, body=f"Fulfilled: {note}", now=now, extra={"fulfilled_at": now})
     request_sla_sync(request, now=now, reason="Request fulfilled")
@@ -167,7 +145,7 @@ def request_fulfil(*, request_id: int, actor, note: str, version: int | None = N
 def request_close(*, request_id: int, actor, version: int | None = None) -> ServiceRequest:
     """Close a fulfilled (or rejected) request; closed is final."""
     request = _lock(request_id)
-    _check_version(request, version)
+    ticket_check_version(request, version)
     now = timezone.now()
     _move(request, Status.CLOSED, actor=actor, body="Closed", now=now, extra={"closed_at": now})
     request_sla_sync(request, now=now, reason="Request closed")
@@ -179,13 +157,13 @@ def request_assign(*, request_id: int, actor, assignment_group, reason: str = ""
                    version: int | None = None) -> ServiceRequest:
     """Hand an open request to another team (SLA escalations use it); the assignee is cleared."""
     request = _lock(request_id)
-    _check_version(request, version)
+    ticket_check_version(request, version)
     if request.status in FINAL:
         raise TransitionNotAllowed(f"{request.number} is {request.get_status_display().lower()}: it cannot change")
     old = request.assignment_group.name if request.assignment_group_id else None
     request.assignment_group = assignment_group
     request.assignee = None
-    _save(request, actor, ["assignment_group", "assignee"])
+    ticket_save(request, actor, ["assignment_group", "assignee"])
     timeline_add(ticket=request, kind=TimelineEntry.Kind.CHANGE, author=actor, internal=True,
                  body=f"Team {old or 'none'} → {assignment_group.name}" + (f" ({reason})" if reason else ""),
                  data={"assignment_group": [old, assignment_group.name]})
@@ -203,7 +181,7 @@ def request_priority_raise(*, request_id: int, actor, reason: str = "") -> Servi
         return request
     old = request.priority
     request.priority = old - 1
-    _save(request, actor, ["priority"])
+    ticket_save(request, actor, ["priority"])
     timeline_add(ticket=request, kind=TimelineEntry.Kind.CHANGE, author=actor, internal=True,
                  body=f"Priority P{old} → P{request.priority}" + (f" ({reason})" if reason else ""),
                  data={"priority": [old, request.priority]})

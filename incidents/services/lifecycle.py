@@ -8,7 +8,6 @@ assigns `Incident.status` (the API marks it read-only, admin shows incidents rea
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from incidents.impact import impact_for
@@ -23,41 +22,20 @@ from incidents.services.notify import (
 from incidents.services.routing import pick_assignee, route
 from incidents.sla import incident_sla_sync
 from incidents.states import OPEN, HoldReason, Status, check_transition
-from servicedesk.errors import InvalidInput, StaleVersion, TransitionNotAllowed
+from servicedesk.errors import InvalidInput, TransitionNotAllowed
 from servicedesk.models import Team, TeamMembership, TimelineEntry
 from servicedesk.notifications import email_enqueue, webhooks_emit
 from servicedesk.numbering import number_next
 from servicedesk.roles import is_staff_role
 from servicedesk.services import audit_record, priority_for, timeline_add, timeline_changes
+from servicedesk.tickets import ticket_check_version, ticket_lock, ticket_save
 
 # --- helpers --------------------------------------------------------------------------------------
 
 
 def _lock(incident_id: int) -> Incident:
-    return (
-        Incident.objects.select_for_update(of=("self",))
-        .select_related("requester__profile", "assignee", "assignment_group", "service", "updated_by")
-        .get(id=incident_id)
-    )
+    return ticket_lock(Incident, incident_id, "requester__profile", "assignee", "assignment_group", "service")
 
-
-def _check_version(incident: Incident, version: int | None) -> None:
-    if version is None or int(version) == incident.version:
-        return
-    who = incident.updated_by.get_full_name() or incident.updated_by.username if incident.updated_by else "someone"
-    when = timezone.localtime(incident.updated_at).strftime("%Y-%m-%d %H:%M:%S")
-    raise StaleVersion(
-        f"{incident.number} was changed by {who} at {when} (version {incident.version}, you sent {version}); "
-        "reload it and apply your change again",
-        field="version",
-    )
-
-
-def _save(incident: Incident, actor, fields: list[str]) -> None:
-    incident.version = F("version") + 1
-    incident.updated_by = actor if actor is not None and actor.is_authenticated else None
-    incident.save(update_fields=[*fields, "version", "updated_by", "updated_at"])
-    incident.refresh_from_db(fields=["version", "updated_at"])
 
 # --- create ---------------------------------------------------------------------------------------
 
@@ -156,7 +134,7 @@ def incident_update(*, incident_id: int, actor, version: int | None = None, **ch
     if unknown:
         raise InvalidInput(f"{sorted(unknown)[0]}: not editable here", field=sorted(unknown)[0])
     incident = _lock(incident_id)
-    _check_version(incident, version)
+    ticket_check_version(incident, version)
     if incident.status in (Status.CLOSED, Status.CANCELLED):
         raise TransitionNotAllowed(f"{incident.number} is {incident.get_status_display().lower()}: it cannot change")
     if "title" in changes and not (changes["title"] or "").strip():
@@ -174,7 +152,7 @@ def incident_update(*, incident_id: int, actor, version: int | None = None, **ch
             fields.append("priority")
     if not fields:
         return incident  # nothing changed: no version bump, no timeline entry
-    _save(incident, actor, fields)
+    ticket_save(incident, actor, fields)
     diff = {name: (_plain(old[name]), _plain(getattr(incident, name))) for name in fields}
     # Field changes are the desk's business (priorities, routing): internal, never shown on the portal.
     timeline_changes(ticket=incident, author=actor, changes=diff, internal=True)
@@ -242,7 +220,7 @@ def incident_assign(*, incident_id: int, actor, assignment_group=_UNSET, assigne
                     version: int | None = None) -> Incident:
     """Set the group and/or the assignee. Assigning a person to a new incident starts it."""
     incident = _lock(incident_id)
-    _check_version(incident, version)
+    ticket_check_version(incident, version)
     if incident.status not in OPEN:
         raise TransitionNotAllowed(
             f"{incident.number} is {incident.get_status_display().lower()}: reopen it before assigning", field="status"
@@ -261,7 +239,7 @@ def incident_assign(*, incident_id: int, actor, assignment_group=_UNSET, assigne
         fields.append("status")
     if (group, person, incident.status) == (old_group, old_assignee, old_status):
         return incident  # a retried call changes nothing
-    _save(incident, actor, fields)
+    ticket_save(incident, actor, fields)
     timeline_changes(ticket=incident, author=actor, internal=True, changes={
         "assignment_group": (str(old_group) if old_group else None, str(group) if group else None),
         "assignee": (old_assignee.username if old_assignee else None, person.username if person else None),
@@ -306,7 +284,7 @@ def incident_transition(
     if to not in Status.values:
         raise InvalidInput(f"status: unknown status {to!r}", field="status")
     incident = _lock(incident_id)
-    _check_version(incident, version)
+    ticket_check_version(incident, version)
     if expect is not None and incident.status != expect[0]:
         raise TransitionNotAllowed(f"{expect[1]}; this one is {incident.get_status_display().lower()}",
                                    field="status")
@@ -353,7 +331,7 @@ def incident_transition(
     elif to == Status.CLOSED:
         incident.closed_at = now
         fields.append("closed_at")
-    _save(incident, actor, fields)
+    ticket_save(incident, actor, fields)
 
     label = Status(to).label
     if to == Status.ON_HOLD:
@@ -457,7 +435,7 @@ def incident_comment_add(*, incident: Incident, author, body: str, internal: boo
     if not internal and not from_requester and is_staff_role(author) and locked.first_responded_at is None:
         locked.first_responded_at = entry.created_at
         fields.append("first_responded_at")
-    _save(locked, author, fields)
+    ticket_save(locked, author, fields)
     if "first_responded_at" in fields:
         incident_sla_sync(locked, now=entry.created_at, reason="First public reply")
     search_refresh([locked.id])
