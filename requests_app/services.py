@@ -15,10 +15,10 @@ from requests_app.sla import request_sla_sync
 from requests_app.states import FINAL, Status, check_transition
 from servicedesk.errors import InvalidInput, TransitionNotAllowed
 from servicedesk.models import TimelineEntry
-from servicedesk.notifications import email_enqueue
+from servicedesk.notifications import email_enqueue, team_addresses
 from servicedesk.numbering import number_next
 from servicedesk.roles import is_staff_role
-from servicedesk.services import audit_record, timeline_add
+from servicedesk.services import attachment_add, audit_record, timeline_add
 from servicedesk.tickets import ticket_check_version, ticket_lock, ticket_save
 
 DEFAULT_PRIORITY = 4
@@ -96,14 +96,57 @@ def request_submit(*, item: CatalogItem, answers, requester, created_by, now=Non
     if item.requires_approval:  # the approvals part of issue 8 creates the approvals here
         _move(request, Status.PENDING_APPROVAL, actor=created_by, body="Waiting for approval", now=now)
     else:
-        request.assignment_group = item.fulfilment_team
-        _move(request, Status.IN_FULFILMENT, actor=created_by, now=now,
-              body=f"Sent to {item.fulfilment_team.name} for fulfilment",
-              extra={"assignment_group": item.fulfilment_team})
+        fulfilment_start(request, actor=created_by, now=now)
     request_sla_sync(request, now=now, reason="Request submitted")
     email_enqueue(template="request_submitted", to=[requester.email],
                   context={"request": request_payload(request)})
     return request
+
+
+def fulfilment_start(request: ServiceRequest, *, actor, now) -> None:
+    """The one way into in_fulfilment (from submitted, approved or failed): the item's team owns it from now
+    on. Called inside the caller's transaction with the row locked."""
+    team = request.item.fulfilment_team
+    request.assignment_group = team
+    _move(request, Status.IN_FULFILMENT, actor=actor, now=now, body=f"Sent to {team.name} for fulfilment",
+          extra={"assignment_group": team})
+
+
+# --- conversation ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def request_comment_add(*, request: ServiceRequest, author, body: str, internal: bool = False,
+                        files=()) -> TimelineEntry:
+    """A public reply (the requester or an agent) or an internal note (agents only), with attachments.
+    The other side hears of a public reply by mail; closed and cancelled requests take notes only."""
+    body = (body or "").strip()
+    if not body and not files:
+        raise InvalidInput("body: write something or attach a file", field="body")
+    if internal and not is_staff_role(author):
+        raise InvalidInput("internal: only agents can write internal notes", field="internal")
+    locked = _lock(request.id)
+    if locked.status in FINAL and not internal:
+        raise TransitionNotAllowed(
+            f"{locked.number} is {locked.get_status_display().lower()}: order again or raise an incident instead",
+            field="status")
+    entry = timeline_add(ticket=locked, kind=TimelineEntry.Kind.NOTE if internal else TimelineEntry.Kind.COMMENT,
+                         author=author, body=body)
+    for upload in files:
+        attachment_add(ticket=locked, upload=upload, by=author, entry=entry, internal=internal)
+    ticket_save(locked, author, [])
+    request.version, request.updated_at = locked.version, locked.updated_at
+    if not internal:
+        comment = {"author": author.get_full_name() or author.username, "body": body}
+        if author.id == locked.requester_id:
+            to = [locked.assignee.email] if locked.assignee_id else team_addresses(locked.assignment_group)
+        else:
+            to = [locked.requester.email]
+        to = [address for address in to if address]
+        if to:
+            email_enqueue(template="request_comment", to=to,
+                          context={"request": request_payload(locked), "comment": comment})
+    return entry
 
 
 # --- lifecycle ------------------------------------------------------------------------------------

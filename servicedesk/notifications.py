@@ -43,6 +43,15 @@ WEBHOOK_TIMEOUT_SECONDS = 10
 WEBHOOK_MAX_ATTEMPTS = 9
 
 
+def team_addresses(team) -> list[str]:
+    """Where mail for a team goes: its shared address, else its active members' addresses."""
+    if team is None:
+        return []
+    if team.email:
+        return [team.email]
+    return list(team.members.filter(is_active=True).exclude(email="").values_list("email", flat=True))
+
+
 def email_enqueue(*, template: str, to: list[str], context: dict) -> None:
     recipients = sorted({address for address in to if address})
     if not recipients:

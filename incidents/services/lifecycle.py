@@ -17,14 +17,13 @@ from incidents.services.notify import (
     alert_team_if_urgent_and_unassigned,
     incident_payload,
     notify_people,
-    team_addresses,
 )
 from incidents.services.routing import pick_assignee, route
 from incidents.sla import incident_sla_sync
 from incidents.states import OPEN, HoldReason, Status, check_transition
 from servicedesk.errors import InvalidInput, TransitionNotAllowed
 from servicedesk.models import Team, TeamMembership, TimelineEntry
-from servicedesk.notifications import email_enqueue, webhooks_emit
+from servicedesk.notifications import email_enqueue, team_addresses, webhooks_emit
 from servicedesk.numbering import number_next
 from servicedesk.roles import is_staff_role
 from servicedesk.services import audit_record, priority_for, timeline_add, timeline_changes

@@ -1,12 +1,9 @@
 """What an incident tells people and systems: the webhook payload, emails to the requester, the assignee
 or the team, and the alert for an urgent incident nobody owns."""
 
-
-
 from incidents.models import Incident
 from incidents.states import OPEN
-from servicedesk.models import Team
-from servicedesk.notifications import email_enqueue
+from servicedesk.notifications import email_enqueue, team_addresses
 
 URGENT_PRIORITIES = (1, 2)
 
@@ -47,14 +44,6 @@ def notify_people(incident: Incident, *, to: list[str], headline: str, details: 
         context={"incident": incident_payload(incident), "headline": headline, "details": details,
                  "audience": audience},
     )
-
-
-def team_addresses(team: Team | None) -> list[str]:
-    if team is None:
-        return []
-    if team.email:
-        return [team.email]
-    return list(team.members.filter(is_active=True).exclude(email="").values_list("email", flat=True))
 
 
 def alert_team_if_urgent_and_unassigned(incident: Incident) -> None:

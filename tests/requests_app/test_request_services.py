@@ -138,3 +138,43 @@ def test_a_request_policy_starts_a_resolution_clock_that_stops_when_fulfilled(la
     clock = SlaClock.objects.get(ticket_type="request", ticket_id=made.id, kind="resolution")
     assert clock.state != "running"
     assert ServiceRequest.objects.get(id=made.id).sla_due_at is None
+
+
+def test_comments_a_reply_mails_the_other_side_a_note_stays_internal_and_closed_takes_notes_only(
+        laptop, requester, agent, django_capture_on_commit_callbacks):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from requests_app.services import request_comment_add
+    from servicedesk.models import Attachment
+
+    made = submit(laptop, requester)
+    laptop.fulfilment_team.members.add(agent)
+    OutboxMessage.objects.all().delete()
+    version = ServiceRequest.objects.get(id=made.id).version
+    with django_capture_on_commit_callbacks(execute=False):
+        reply = request_comment_add(request=made, author=requester, body="Silver, please",
+                                    files=[SimpleUploadedFile("spec.txt", b"silver 13 inch\n")])
+    assert reply.kind == TimelineEntry.Kind.COMMENT and not reply.internal
+    assert Attachment.objects.get(entry=reply).filename == "spec.txt"
+    assert made.version == version + 1
+    mail = OutboxMessage.objects.get(handler="email.send")
+    assert mail.payload["template"] == "request_comment"
+    assert requester.email not in mail.payload["to"] and agent.email in mail.payload["to"]
+
+    OutboxMessage.objects.all().delete()
+    answer = request_comment_add(request=made, author=agent, body="Ordered it")
+    assert OutboxMessage.objects.get(handler="email.send").payload["to"] == [requester.email]
+    assert not answer.internal
+    note = request_comment_add(request=made, author=agent, body="Supplier ref 42", internal=True)
+    assert note.internal and OutboxMessage.objects.count() == 1
+
+    with pytest.raises(InvalidInput) as raised:
+        request_comment_add(request=made, author=requester, body="sneaky", internal=True)
+    assert raised.value.field == "internal"
+    with pytest.raises(InvalidInput) as raised:
+        request_comment_add(request=made, author=requester, body="  ")
+    assert raised.value.field == "body"
+    request_cancel(request_id=made.id, actor=requester)
+    with pytest.raises(TransitionNotAllowed):
+        request_comment_add(request=made, author=requester, body="one more thing")
+    assert request_comment_add(request=made, author=agent, body="closing remark", internal=True).internal
