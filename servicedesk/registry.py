@@ -6,6 +6,7 @@ webhook event names, the API router and `seed_demo` are then built from what was
 
     registry.workspace_section(WorkspaceSection(key="incidents", label="Incidents", order=10, nav=...))
     registry.portal_tile(PortalTile(key="report", title="Report an issue", url_name="portal:report", ...))
+    registry.portal_panel(PortalPanel(key="popular", template="requests_app/_popular.html", context=...))
     registry.ticket_source(TicketSource(key="incidents", label="Incidents", mine=...))
     registry.search_provider(SearchProvider(key="incidents", label="Incidents", search=..., find_number=...))
     registry.notification_events("incidents", {"incident.created": "An incident was raised", ...})
@@ -61,6 +62,19 @@ class PortalTile:
     icon: str = "i-plus"
     order: int = 100
     visible: Callable[[Any], bool] = field(default=lambda user: True)
+
+
+@dataclass(frozen=True)
+class PortalPanel:
+    """A card on the portal's home page below the tiles: "Popular requests", "Waiting for my approval"...
+
+    `context(request)` returns what `template` reads as `data`, or None to leave the card out (e.g. nothing
+    to show); it should cost at most one or two queries, holding only what the person may see."""
+
+    key: str
+    template: str
+    context: Callable[[Any], dict | None]
+    order: int = 100
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,7 @@ class Registry:
     def __init__(self):
         self.sections: list[WorkspaceSection] = []
         self.tiles: list[PortalTile] = []
+        self.panels: list[PortalPanel] = []
         self.sources: list[TicketSource] = []
         self.providers: list[SearchProvider] = []
         self.events: dict[str, tuple[str, str]] = {}  # event name -> (app, description)
@@ -141,6 +156,9 @@ class Registry:
 
     def portal_tile(self, tile: PortalTile) -> None:
         self._add(self.tiles, tile)
+
+    def portal_panel(self, panel: PortalPanel) -> None:
+        self._add(self.panels, panel)
 
     def ticket_source(self, source: TicketSource) -> None:
         self._add(self.sources, source)

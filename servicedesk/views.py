@@ -81,6 +81,7 @@ def portal_home(request):
     of every type, latest change first."""
     return render(request, "portal/home.html", {
         "tiles": workspace.portal_tiles(request.user),
+        "panels": workspace.portal_panels(request),
         "tickets": workspace.my_tickets(request.user, limit=PORTAL_TICKETS),
         "limit": PORTAL_TICKETS,
     })

@@ -52,6 +52,16 @@ def portal_tiles(user) -> list:
     return [tile for tile in registry.tiles if tile.visible(user)]
 
 
+def portal_panels(request) -> list[tuple]:
+    """(panel, data) for each registered home-page card that has something to show this person."""
+    shown = []
+    for panel in registry.panels:
+        data = panel.context(request)
+        if data is not None:
+            shown.append((panel, data))
+    return shown
+
+
 def my_tickets(user, limit: int = 50) -> list[TicketRow]:
     """The person's own tickets of every type, latest change first."""
     return merged_rows((source.mine(user, limit) for source in registry.sources), limit)
