@@ -312,7 +312,6 @@ def fulfilment_callback(*, run_id: int, nonce: str, status: str, message: str = 
                                    field="status")
     message = (message or "").strip()[:2000]
     run.callback_nonce = ""
-    run.deadline = None
     if reference:
         run.external_ref = reference[:200]
     ctx = FulfilmentContext(request, run, now=timezone.now())
@@ -320,9 +319,10 @@ def fulfilment_callback(*, run_id: int, nonce: str, status: str, message: str = 
             + (f", reference {run.external_ref}" if run.external_ref else ""), internal=True)
     if status == "done":
         run.state = FulfilmentRun.State.DONE
+        run.deadline = None
         run.save(update_fields=["state", "callback_nonce", "deadline", "external_ref", "updated_at"])
         return request_fulfil(request_id=request.id, actor=None, note=message or "Done by the automated tool.")
-    run.save(update_fields=["callback_nonce", "deadline", "external_ref", "updated_at"])
+    run.save(update_fields=["callback_nonce", "external_ref", "updated_at"])  # request_fail ends the run
     return request_fail(request_id=request.id, error=f"the tool reported a failure: {message or 'no reason given'}")
 
 
