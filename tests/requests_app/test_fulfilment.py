@@ -402,3 +402,25 @@ def test_the_user_model_keeps_the_reset_password_working_for_sign_in(reset_item,
     order(reset_item, requester)
     run_pending()
     assert get_user_model().objects.get(id=requester.id).check_password(PASSWORD)
+
+
+def test_the_demo_catalogs_automated_items_fulfil_themselves_with_no_approval(requester):
+    from requests_app.demo import seed_catalog
+
+    seed_catalog()
+    reset = CatalogItem.objects.get(name="Reset my password")
+    join = CatalogItem.objects.get(name="Join a group")
+    for demo_item in (reset, join):
+        demo_item.full_clean()  # the seeded settings pass the admin's checks
+        assert demo_item.automated and not demo_item.requires_approval
+    first = order(reset, requester)
+    second = order(join, requester, group="Project Aurora")
+    assert run_pending() == ["done", "done"]
+    assert run_pending("requests.password_reset_mail") == ["done"]
+    for made in (first, second):
+        made.refresh_from_db()
+        assert made.status == Status.FULFILLED
+    assert requester.groups.filter(name="Project Aurora").exists()
+    assert "Choose a new password" in mail.outbox[0].subject
+    software = CatalogItem.objects.get(name="Software licence")
+    assert not software.automated  # no tool to call back in the demo: the team fulfils it by hand
