@@ -424,3 +424,24 @@ def test_the_demo_catalogs_automated_items_fulfil_themselves_with_no_approval(re
     assert "Choose a new password" in mail.outbox[0].subject
     software = CatalogItem.objects.get(name="Software licence")
     assert not software.automated  # no tool to call back in the demo: the team fulfils it by hand
+
+
+def test_admin_offers_the_handlers_and_names_the_bad_setting(admin_client, requester):
+    from tests.requests_app.test_models import _errors, _item_post
+
+    page = admin_client.get("/admin/requests_app/catalogitem/add/").content.decode()
+    assert '<option value="group_access">' in page and '<option value="software_install">' in page
+    response = admin_client.post("/admin/requests_app/catalogitem/add/", _item_post(
+        handler="group_access", handler_settings='{"group": "Nobody"}'))
+    form_errors, _ = _errors(response)
+    assert form_errors["handler_settings"] == ["group: no group named 'Nobody'"]
+    Group.objects.create(name="VPN users")
+    response = admin_client.post("/admin/requests_app/catalogitem/add/", _item_post(
+        handler="group_access", handler_settings='{"group": "VPN users"}'))
+    assert response.status_code == 302
+    made = order(CatalogItem.objects.get(name="New laptop"), requester)
+    run_pending()
+    assert admin_client.get("/admin/requests_app/fulfilmentrun/").status_code == 200
+    run = FulfilmentRun.objects.get(request=made)
+    page = admin_client.get(f"/admin/requests_app/fulfilmentrun/{run.id}/change/")
+    assert page.status_code == 200 and "callback_nonce" not in page.content.decode()
