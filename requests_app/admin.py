@@ -1,7 +1,15 @@
 from django import forms
 from django.contrib import admin
 
-from requests_app.models import Audience, CatalogCategory, CatalogField, CatalogItem, ServiceRequest
+from requests_app.fulfilment import handler_choices
+from requests_app.models import (
+    Audience,
+    CatalogCategory,
+    CatalogField,
+    CatalogItem,
+    FulfilmentRun,
+    ServiceRequest,
+)
 from servicedesk.admin import AuditedAdmin, TicketAdmin
 
 
@@ -49,6 +57,15 @@ class FieldInline(admin.StackedInline):
 
 
 class CatalogItemForm(forms.ModelForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The registered handlers (requests_app.fulfilment), or none: the team fulfils it by hand.
+        choices = [("", "None: the team fulfils it by hand"), *handler_choices()]
+        current = self.instance.handler if self.instance else ""
+        if current and current not in dict(choices):
+            choices.append((current, f"{current} (not installed)"))
+        self.fields["handler"].widget = forms.Select(choices=choices)
+
     class Meta:
         model = CatalogItem
         fields = ["name", "category", "order", "icon", "description", "active", "audience", "organisations",
@@ -96,3 +113,23 @@ class ServiceRequestAdmin(TicketAdmin):
     list_filter = ["status", "assignment_group"]
     search_fields = ["number", "title", "requester__username"]
     list_select_related = ["item", "requester", "assignment_group"]
+
+
+@admin.register(FulfilmentRun)
+class FulfilmentRunAdmin(admin.ModelAdmin):
+    """Read-only: what each automated handler did (steps, reference, deadline, last error)."""
+
+    list_display = ["request", "handler", "state", "round", "attempts", "external_ref", "deadline", "updated_at"]
+    list_filter = ["state", "handler"]
+    search_fields = ["request__number", "external_ref"]
+    list_select_related = ["request"]
+    exclude = ["callback_nonce"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

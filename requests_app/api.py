@@ -1,20 +1,27 @@
 """The catalog API (the items a person may order, with their order forms; read-only) and the service requests
 API (order an item, list and read requests, cancel, fulfil, close)."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+import hmac
+import json
+import time
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from requests_app import services
 from requests_app.forms_engine import AnswersInvalid
 from requests_app.models import CatalogCategory, CatalogField, CatalogItem, ServiceRequest
 from requests_app.selectors import catalog_items_for_api, requests_for
 from servicedesk.api.fields import UserRefField
-from servicedesk.errors import InvalidInput
+from servicedesk.errors import InvalidInput, NotVisible
 from servicedesk.idempotency import IdempotentCreateMixin
 from servicedesk.models import Team
+from servicedesk.notifications import webhook_signature
 from servicedesk.roles import is_staff_role
 
 
@@ -193,3 +200,62 @@ class ServiceRequestViewSet(IdempotentCreateMixin, _SubmitMixin, mixins.ListMode
     def close(self, request, number=None):
         """Agents: close a fulfilled or rejected request."""
         return self._action(request, RequestVersionSerializer, services.request_close)
+
+    @extend_schema(request=RequestVersionSerializer, responses={200: ServiceRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, number=None):
+        """Agents: send a failed request back into fulfilment; an automated item's handler runs again."""
+        return self._action(request, RequestVersionSerializer, services.request_retry)
+
+
+# --- the outside tool's callback --------------------------------------------------------------------
+
+CALLBACK_MAX_SKEW_SECONDS = 300
+
+
+class FulfilmentCallbackSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["done", "failed"])
+    message = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000,
+                                    help_text="Shown to the requester when done; the error for the team when failed.")
+    reference = serializers.CharField(required=False, allow_blank=True, default="", max_length=200,
+                                      help_text="The tool's own reference for the job.")
+
+
+class FulfilmentCallbackView(APIView):
+    """The outside tool (software_install) reports the job done or failed. No login: the signed token in the
+    URL names the run, and the body must carry X-Servicedesk-Timestamp and X-Servicedesk-Signature
+    (sha256=HMAC-SHA256 of "<timestamp>.<raw body>" with the item's shared secret), the same scheme as our
+    webhooks. One time only: a replay answers 409."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(request=FulfilmentCallbackSerializer,
+                   responses={200: ServiceRequestSerializer, 403: OpenApiResponse(description="Bad signature"),
+                              409: OpenApiResponse(description="Already called back, or no longer awaited")},
+                   summary="Callback of an outside fulfilment tool (signed)")
+    def post(self, request, token: str):
+        from requests_app.fulfilment import callback_token_read, fulfilment_callback
+        from requests_app.handlers import software_secret
+        from requests_app.models import FulfilmentRun
+
+        raw = request.body
+        data = callback_token_read(token)
+        run = FulfilmentRun.objects.select_related("request__item").filter(id=data["run"]).first()
+        if run is None:
+            raise NotVisible("no such callback")
+        secret = software_secret(run.request.item.handler_settings or {})
+        timestamp = request.headers.get("X-Servicedesk-Timestamp", "")
+        signature = request.headers.get("X-Servicedesk-Signature", "")
+        if not secret or not timestamp.isdigit() or abs(time.time() - int(timestamp)) > CALLBACK_MAX_SKEW_SECONDS \
+                or not hmac.compare_digest(webhook_signature(secret, timestamp, raw), signature):
+            raise PermissionDenied("Bad or stale signature: sign \"<timestamp>.<body>\" with the shared secret.")
+        try:
+            payload = json.loads(raw or b"null")
+        except ValueError as bad:
+            raise ValidationError({"body": ["Not JSON."]}) from bad
+        body = FulfilmentCallbackSerializer(data=payload if isinstance(payload, dict) else {})
+        body.is_valid(raise_exception=True)
+        done = fulfilment_callback(run_id=run.id, nonce=data.get("nonce", ""), **body.validated_data)
+        return Response(ServiceRequestSerializer(done).data)

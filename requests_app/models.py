@@ -161,6 +161,10 @@ class CatalogItem(models.Model):
             errors["handler_settings"] = 'A JSON object, e.g. {"group": "VPN users"}.'
         elif self.handler_settings and not self.handler:
             errors["handler_settings"] = "Settings are for an automated handler: name the handler too."
+        elif self.handler:
+            from requests_app.fulfilment import handler_settings_errors
+
+            errors.update(handler_settings_errors(self.handler, self.handler_settings))
         if errors:
             raise ValidationError(errors)
 
@@ -258,3 +262,47 @@ class ServiceRequest(Ticket):
             models.CheckConstraint(condition=Q(status__in=Status.values), name="request_status_valid"),
             models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=5), name="request_priority_1_5"),
         ]
+
+
+class RunState(models.TextChoices):
+    RUNNING = "running", "Running"
+    WAITING = "waiting", "Waiting for a callback"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class FulfilmentRun(models.Model):
+    """What an automated handler did for one request (requests_app.fulfilment): the steps already done (so a
+    retried task skips them), the outside reference and the callback it waits for. One per request; a retry
+    of a failed request starts the next `round` with no steps done."""
+
+    State = RunState
+
+    request = models.OneToOneField(ServiceRequest, on_delete=models.CASCADE, related_name="fulfilment_run")
+    handler = models.CharField(max_length=60)
+    state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.RUNNING)
+    round = models.PositiveIntegerField(default=1, help_text="1 for the first run, +1 for each retry.")
+    attempts = models.PositiveIntegerField(default=0, help_text="Attempts in this round.")
+    steps = models.JSONField(default=dict, blank=True, help_text="Step name -> what it recorded when done.")
+    external_ref = models.CharField("external reference", max_length=200, blank=True)
+    callback_nonce = models.CharField(max_length=64, blank=True,
+                                      help_text="Set while waiting for a callback; cleared once it came.")
+    deadline = models.DateTimeField(null=True, blank=True, help_text="When waiting: fail if no callback by then.")
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "fulfilment run"
+        indexes = [
+            # The timeout sweep reads only runs waiting past their deadline.
+            models.Index(fields=["deadline"], name="fulfilment_run_waiting_idx", condition=Q(state="waiting")),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=RunState.values), name="fulfilment_run_state_valid"),
+            models.CheckConstraint(condition=~Q(state="waiting") | Q(deadline__isnull=False),
+                                   name="fulfilment_run_waiting_has_deadline"),
+        ]
+
+    def __str__(self):
+        return f"{self.handler} for request {self.request_id} ({self.state})"

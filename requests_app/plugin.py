@@ -30,13 +30,15 @@ def _mine(user, limit: int) -> list[TicketRow]:
 def register() -> None:
     from django.db.models.signals import post_delete
 
-    from requests_app.api import CatalogItemViewSet, ServiceRequestViewSet
+    from requests_app.api import CatalogItemViewSet, FulfilmentCallbackView, ServiceRequestViewSet
     from requests_app.models import ServiceRequest
     from requests_app.sla import RequestSlaAdapter, clocks_drop_with_request
     from requests_app.states import Status
 
     registry.api_route("catalog/items", CatalogItemViewSet, basename="catalog-item")
     registry.api_route("requests", ServiceRequestViewSet, basename="request")
+    registry.api_path("requests/fulfilment/callback/<str:token>/", FulfilmentCallbackView.as_view(),
+                      name="fulfilment-callback")
     registry.ticket_source(TicketSource("requests", "Requests", _mine, order=20))
     registry.demo_step(DemoStep("requests_app", _seed, after=("sla",)))
     post_delete.connect(clocks_drop_with_request, sender=ServiceRequest, dispatch_uid="requests_app.sla.clocks_drop")

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from requests_app.forms_engine import validate_answers
-from requests_app.models import CatalogItem, ServiceRequest
+from requests_app.models import CatalogItem, FulfilmentRun, ServiceRequest
 from requests_app.selectors import catalog_items_for
 from requests_app.sla import request_sla_sync
 from requests_app.states import FINAL, Status, check_transition
@@ -105,11 +105,29 @@ def request_submit(*, item: CatalogItem, answers, requester, created_by, now=Non
 
 def fulfilment_start(request: ServiceRequest, *, actor, now) -> None:
     """The one way into in_fulfilment (from submitted, approved or failed): the item's team owns it from now
-    on. Called inside the caller's transaction with the row locked."""
+    on. An automated item's handler starts too (requests_app.fulfilment: a run and its "request.fulfil"
+    outbox message, run by a worker once this commits; a failed request retried starts the next round).
+    Called inside the caller's transaction with the row locked."""
     team = request.item.fulfilment_team
     request.assignment_group = team
+    if request.item.automated:
+        from requests_app.fulfilment import handler_get, run_begin
+
+        handler = handler_get(request.item.handler)
+        label = handler.label if handler else request.item.handler
+        _move(request, Status.IN_FULFILMENT, actor=actor, now=now, extra={"assignment_group": team},
+              body=f"Being fulfilled automatically ({label}); {team.name} takes over if that fails")
+        run_begin(request)
+        return
     _move(request, Status.IN_FULFILMENT, actor=actor, now=now, body=f"Sent to {team.name} for fulfilment",
           extra={"assignment_group": team})
+
+
+def _run_close(request: ServiceRequest, state: str, error: str = "") -> None:
+    """Whatever ends the request's fulfilment ends its automated run too: a later callback or timeout of that
+    run then finds nothing to act on."""
+    FulfilmentRun.objects.filter(request=request).exclude(state=state).update(
+        state=state, callback_nonce="", deadline=None, last_error=error[:4000], updated_at=timezone.now())
 
 
 # --- conversation ---------------------------------------------------------------------------------
@@ -166,13 +184,15 @@ def request_cancel(*, request_id: int, actor, version: int | None = None, reason
     now = timezone.now()
     body = "Cancelled" + (f": {reason.strip()}" if reason.strip() else "")
     _move(request, Status.CANCELLED, actor=actor, body=body, now=now, extra={"closed_at": now})
+    _run_close(request, FulfilmentRun.State.FAILED, "the request was cancelled")
     request_sla_sync(request, now=now, reason="Request cancelled")
     return request
 
 
 @transaction.atomic
 def request_fulfil(*, request_id: int, actor, note: str, version: int | None = None) -> ServiceRequest:
-    """An agent delivered it: in fulfilment -> fulfilled, saying what was done (shown to the requester)."""
+    """It was delivered (by an agent, or by the automated handler with actor None): in fulfilment ->
+    fulfilled, saying what was done (shown to the requester, and mailed to them)."""
     note = (note or "").strip()
     if not note:
         raise InvalidInput("note: say what was delivered", field="note")
@@ -180,7 +200,49 @@ def request_fulfil(*, request_id: int, actor, note: str, version: int | None = N
     ticket_check_version(request, version)
     now = timezone.now()
     _move(request, Status.FULFILLED, actor=actor, body=f"Fulfilled: {note}", now=now, extra={"fulfilled_at": now})
+    _run_close(request, FulfilmentRun.State.DONE)
     request_sla_sync(request, now=now, reason="Request fulfilled")
+    email_enqueue(template="request_fulfilled", to=[request.requester.email],
+                  context={"request": request_payload(request), "note": note})
+    return request
+
+
+@transaction.atomic
+def request_fail(*, request_id: int, error: str, actor=None, version: int | None = None) -> ServiceRequest:
+    """Automated fulfilment gave up: in fulfilment -> failed, back in the item's team queue (no assignee) with
+    the error on an internal note, and the team mailed. The requester reads only that a person takes over."""
+    error = (error or "").strip() or "no reason given"
+    request = _lock(request_id)
+    ticket_check_version(request, version)
+    now = timezone.now()
+    team = request.item.fulfilment_team
+    _move(request, Status.FAILED, actor=actor, now=now, extra={"assignment_group": team, "assignee": None},
+          body=f"We could not complete this automatically; {team.name} will take it from here")
+    run = FulfilmentRun.objects.filter(request=request).first()
+    handler = run.handler if run else (request.item.handler or "fulfilment")
+    timeline_add(ticket=request, kind=TimelineEntry.Kind.NOTE, author=actor,
+                 body=f"Automated fulfilment ({handler}) failed: {error}",
+                 data={"event": "fulfilment_failed", "handler": handler, "error": error[:2000]})
+    _run_close(request, FulfilmentRun.State.FAILED, error)
+    request_sla_sync(request, now=now, reason="Automated fulfilment failed")
+    email_enqueue(template="request_failed", to=team_addresses(team),
+                  context={"request": request_payload(request), "error": error[:2000], "handler": handler})
+    return request
+
+
+@transaction.atomic
+def request_retry(*, request_id: int, actor, version: int | None = None) -> ServiceRequest:
+    """An agent sends a failed request back into fulfilment (fulfilment_start): an automated item's handler
+    runs again, from its first step, as the run's next round."""
+    request = _lock(request_id)
+    ticket_check_version(request, version)
+    if request.status != Status.FAILED:
+        raise TransitionNotAllowed(
+            f"{request.number} is {request.get_status_display().lower()}: only a failed request can be retried",
+            field="status")
+    now = timezone.now()
+    fulfilment_start(request, actor=actor, now=now)
+    request_sla_sync(request, now=now, reason="Fulfilment retried")
     return request
 
 

@@ -138,6 +138,15 @@ class ApiRoute:
     basename: str
 
 
+@dataclass(frozen=True)
+class ApiPath:
+    """A plain view under /api/v1/ (not a viewset): `route` as for django.urls.path, e.g. "x/<str:token>/"."""
+
+    route: str
+    view: Any
+    name: str
+
+
 class Registry:
     def __init__(self):
         self.sections: list[WorkspaceSection] = []
@@ -147,6 +156,7 @@ class Registry:
         self.providers: list[SearchProvider] = []
         self.events: dict[str, tuple[str, str]] = {}  # event name -> (app, description)
         self.routes: list[ApiRoute] = []
+        self.paths: list[ApiPath] = []
         self.demo: list[DemoStep] = []
 
     # --- registration ------------------------------------------------------------------------------
@@ -177,6 +187,11 @@ class Registry:
         if any(r.prefix == prefix for r in self.routes):
             raise ValueError(f"API prefix {prefix!r} is already registered")
         self.routes.append(ApiRoute(prefix, viewset, basename))
+
+    def api_path(self, route: str, view, *, name: str) -> None:
+        if any(p.route == route or p.name == name for p in self.paths):
+            raise ValueError(f"API path {route!r} ({name}) is already registered")
+        self.paths.append(ApiPath(route, view, name))
 
     def demo_step(self, step: DemoStep) -> None:
         if any(s.app == step.app for s in self.demo):

@@ -295,6 +295,7 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-purge": {"task": "servicedesk.tasks.outbox_purge", "schedule": 3600.0},
     "idempotency-keys-purge": {"task": "servicedesk.tasks.idempotency_keys_purge", "schedule": 3600.0},
     "incidents-auto-close": {"task": "incidents.tasks.incidents_auto_close", "schedule": 15 * 60.0},
+    "requests-fulfilment-sweep": {"task": "requests_app.tasks.fulfilment_sweep", "schedule": 60.0},
 }
 
 REST_FRAMEWORK = {

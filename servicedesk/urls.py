@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, reverse_lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from servicedesk import views
@@ -18,6 +18,12 @@ urlpatterns = [
     # The workspace and the portal: each practice app adds its pages under the kernel's namespaces.
     path("profile/", views.profile, name="profile"),
     path("profile/password/", views.PasswordChangeView.as_view(), name="password_change"),
+    # Where a password reset link leads (the link is mailed by the "password_reset" fulfilment handler).
+    path("reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(
+        template_name="registration/password_reset_confirm.html",
+        success_url=reverse_lazy("password_reset_complete")), name="password_reset_confirm"),
+    path("reset/done/", auth_views.PasswordResetCompleteView.as_view(
+        template_name="registration/password_reset_complete.html"), name="password_reset_complete"),
     path("profile/tokens/revoke-all/", views.profile_tokens_revoke_all, name="profile-tokens-revoke-all"),
     path("profile/tokens/<str:token_id>/revoke/", views.profile_token_revoke, name="profile-token-revoke"),
     path("agent/", include(([

@@ -15,10 +15,16 @@ def free_port() -> int:
 
 
 class HttpReceiver:
-    """A real HTTP server on 127.0.0.1 that records every request and answers `status`."""
+    """A real HTTP server on 127.0.0.1 that records every request and answers `status`.
 
-    def __init__(self, status: int = 200):
+    `status` may be a list: the n-th request gets its n-th code (the last one from then on). `reply` is the
+    body sent back. `then(record)`, when given, runs in its own thread after the answer went out -- a tool
+    that calls back once it has done the job."""
+
+    def __init__(self, status: int | list[int] = 200, *, reply: bytes = b"ok", then=None):
         self.status = status
+        self.reply = reply
+        self.then = then
         self.requests: list[dict] = []
         self.received = threading.Event()
         receiver = self
@@ -26,11 +32,20 @@ class HttpReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                self.send_response(receiver.status)
+                record = {"path": self.path, "headers": dict(self.headers), "body": body}
+                receiver.requests.append(record)
+                codes = receiver.status if isinstance(receiver.status, list) else [receiver.status]
+                code = codes[min(len(receiver.requests), len(codes)) - 1]
+                self.send_response(code)
+                if code != 204:
+                    self.send_header("Content-Length", str(len(receiver.reply)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                if code != 204:
+                    self.wfile.write(receiver.reply)
+                self.wfile.flush()
                 receiver.received.set()
+                if receiver.then is not None:
+                    threading.Thread(target=receiver.then, args=(record,), daemon=True).start()
 
             def log_message(self, *args):
                 pass

@@ -17,5 +17,7 @@ for route in registry.routes:
 urlpatterns = [
     path("auth/", include("servicedesk.api.auth_urls")),
     path("me/", views.MeView.as_view(), name="api-me"),
+    # Plain views an app adds (servicedesk.registry.api_path), before the router's resources.
+    *(path(p.route, p.view, name=p.name) for p in registry.paths),
     path("", include(router.urls)),
 ]
