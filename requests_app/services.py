@@ -270,4 +270,8 @@ def request_assignee_set(*, request_id: int, actor, assignee, assignment_group=N
     })
     if group != old_group:
         request_sla_sync(request, reason=f"Team → {group.name}" if group else "Team removed")
+    if assignee is not None and assignee != old_person and assignee != actor and assignee.email:
+        by = (actor.get_full_name() or actor.username) if actor is not None else "Servicedesk"
+        email_enqueue(template="request_assigned", to=[assignee.email],
+                      context={"request": request_payload(request), "assigned_by": by})
     return request

@@ -397,3 +397,30 @@ def test_sla_escalation_mail_links_to_the_agent_page(requester, laptop):
 
     made = order(laptop, requester)
     assert RequestSlaAdapter().url(made) == f"/agent/requests/{made.number}/"
+
+
+def test_assigning_a_colleague_mails_them_a_link_to_the_agent_page_and_assigning_oneself_mails_nobody(
+        agent, make_user, requester, laptop):
+    from django.core import mail as outbox
+
+    from servicedesk.notifications import email_render_and_send
+
+    colleague = make_user("agent", username="carl", teams=["Service Desk"])
+    made = order(laptop, requester)
+    request_assignee_set(request_id=made.id, actor=agent, assignee=agent)
+    assert not OutboxMessage.objects.filter(payload__template="request_assigned").exists()
+    request_assignee_set(request_id=made.id, actor=agent, assignee=colleague)
+    mail = OutboxMessage.objects.get(payload__template="request_assigned")
+    assert mail.payload["to"] == [colleague.email]
+    email_render_and_send(**{k: mail.payload[k] for k in ("template", "to", "context")})
+    sent = outbox.outbox[-1]
+    assert sent.subject == f"[{made.number}] Assigned to you: New laptop"
+    assert "Agnes Agent assigned" in sent.body and f"/agent/requests/{made.number}/" in sent.body
+
+
+def test_asking_for_the_current_assignee_again_changes_nothing(agent, requester, laptop):
+    made = order(laptop, requester)
+    once = request_assignee_set(request_id=made.id, actor=agent, assignee=agent)
+    again = request_assignee_set(request_id=made.id, actor=agent, assignee=agent)
+    assert again.version == once.version
+    assert TimelineEntry.objects.filter(object_id=made.id, kind="change").count() == 1
