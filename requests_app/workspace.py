@@ -31,13 +31,15 @@ class Queue:
     hot: bool = False  # a count in it needs someone now: drawn red in the sidebar
 
 
+# The labels name requests where the incidents' queues have the same words: on a phone the sidebar loses its
+# section headings, and a link list must not read "My teams" twice.
 QUEUES = [
     Queue("mine", "My requests", "i-user", "Open requests assigned to me"),
-    Queue("team", "My teams", "i-users", "Open requests of one of my teams"),
-    Queue("unassigned", "Unassigned", "i-user-x", "Open requests nobody works on yet"),
+    Queue("team", "My teams' requests", "i-users", "Open requests of one of my teams"),
+    Queue("unassigned", "Unassigned requests", "i-user-x", "Open requests nobody works on yet"),
     Queue("failed", "Failed", "i-alert", "Automated fulfilment gave up: a person must act", hot=True),
     Queue("approval", "Pending approval", "i-pause", "Waiting for an approver's decision"),
-    Queue("all", "All open", "i-circle-dot", "Every open request"),
+    Queue("all", "All open requests", "i-circle-dot", "Every open request"),
 ]
 QUEUE_BY_KEY = {q.key: q for q in QUEUES}
 

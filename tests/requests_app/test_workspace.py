@@ -99,7 +99,8 @@ def test_the_sidebar_shows_the_requests_queues_with_counts_and_marks_the_current
     assert 'data-testid="nav-requests-team" aria-current="page"' in html
     section = next(s for s in response.context["nav_sections"] if s.section.key == "requests")
     assert {i.label: i.count for i in section.items} == {
-        "My requests": 0, "My teams": 1, "Unassigned": 1, "Failed": 0, "Pending approval": 0, "All open": 1}
+        "My requests": 0, "My teams' requests": 1, "Unassigned requests": 1, "Failed": 0, "Pending approval": 0,
+        "All open requests": 1}
 
 
 def test_a_requester_gets_403_from_every_workspace_request_url(client, requester, laptop):
