@@ -35,8 +35,8 @@ class Queue:
 # section headings, and a link list must not read "My teams" twice.
 QUEUES = [
     Queue("mine", "My requests", "i-user", "Open requests assigned to me"),
-    Queue("team", "My teams' requests", "i-users", "Open requests of one of my teams"),
-    Queue("unassigned", "Unassigned requests", "i-user-x", "Open requests nobody works on yet"),
+    Queue("team", "Team requests", "i-users", "Open requests of one of my teams"),
+    Queue("unassigned", "No assignee", "i-user-x", "Open requests nobody works on yet"),
     Queue("failed", "Failed", "i-alert", "Automated fulfilment gave up: a person must act", hot=True),
     Queue("approval", "Pending approval", "i-pause", "Waiting for an approver's decision"),
     Queue("all", "All open requests", "i-circle-dot", "Every open request"),

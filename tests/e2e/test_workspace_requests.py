@@ -27,7 +27,7 @@ def test_an_agent_opens_the_requests_queue_writes_a_note_and_a_reply_and_fulfils
     nav = page.get_by_test_id("nav-requests")
     expect(nav.get_by_test_id("nav-requests-team").get_by_test_id("nav-count")).to_have_text("1")
     nav.get_by_test_id("nav-requests-team").click()
-    expect(page.get_by_test_id("queue-title")).to_have_text("My teams' requests")
+    expect(page.get_by_test_id("queue-title")).to_have_text("Team requests")
     row = page.get_by_test_id("request-row").filter(has_text=ordered.number)
     expect(row).to_contain_text("New laptop")
     expect(row).to_contain_text("Rita Quester")

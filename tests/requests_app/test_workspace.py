@@ -99,7 +99,7 @@ def test_the_sidebar_shows_the_requests_queues_with_counts_and_marks_the_current
     assert 'data-testid="nav-requests-team" aria-current="page"' in html
     section = next(s for s in response.context["nav_sections"] if s.section.key == "requests")
     assert {i.label: i.count for i in section.items} == {
-        "My requests": 0, "My teams' requests": 1, "Unassigned requests": 1, "Failed": 0, "Pending approval": 0,
+        "My requests": 0, "Team requests": 1, "No assignee": 1, "Failed": 0, "Pending approval": 0,
         "All open requests": 1}
 
 
