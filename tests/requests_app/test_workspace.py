@@ -425,3 +425,35 @@ def test_asking_for_the_current_assignee_again_changes_nothing(agent, requester,
     again = request_assignee_set(request_id=made.id, actor=agent, assignee=agent)
     assert again.version == once.version
     assert TimelineEntry.objects.filter(object_id=made.id, kind="change").count() == 1
+
+
+def test_a_failed_request_offers_retry_once_request_retry_exists(agent_client, requester, laptop):
+    """The Retry button's place: drawn for failed -> in fulfilment when requests_app.services.request_retry (written
+    with automated fulfilment) exists, and posted to it as request_retry(request_id=, actor=, version=)."""
+    from requests_app import services
+
+    if not hasattr(services, "request_retry"):
+        pytest.skip("request_retry comes with automated fulfilment (another branch of issue 8)")
+    made = force_status(order(laptop, requester), Status.FAILED)
+    page = agent_client.get(reverse("agent:request", kwargs={"number": made.number}))
+    assert "retry" in [a.key for a in page.context["actions"]]
+    response = agent_client.post(reverse("agent:request_transition", kwargs={"number": made.number}),
+                                 {"to": "in_fulfilment", "version": made.version})
+    assert response.status_code == 302
+    made.refresh_from_db()
+    assert made.status != Status.FAILED
+
+
+def test_without_request_retry_a_failed_request_has_no_retry_button_and_the_move_is_refused(agent_client, requester,
+                                                                                            laptop):
+    from requests_app import services
+
+    if hasattr(services, "request_retry"):
+        pytest.skip("request_retry exists: the test above covers the button")
+    made = force_status(order(laptop, requester), Status.FAILED)
+    page = agent_client.get(reverse("agent:request", kwargs={"number": made.number}))
+    assert [a.key for a in page.context["actions"]] == ["assign_me", "cancel"]
+    response = agent_client.post(reverse("agent:request_transition", kwargs={"number": made.number}),
+                                 {"to": "in_fulfilment", "version": made.version})
+    assert response.status_code == 400
+    assert ServiceRequest.objects.get(id=made.id).status == Status.FAILED
