@@ -457,3 +457,11 @@ def test_without_request_retry_a_failed_request_has_no_retry_button_and_the_move
                                  {"to": "in_fulfilment", "version": made.version})
     assert response.status_code == 400
     assert ServiceRequest.objects.get(id=made.id).status == Status.FAILED
+
+
+def test_the_global_search_page_lists_matching_requests_with_links_to_the_agent_page(agent_client, requester,
+                                                                                     laptop):
+    made = order(laptop, requester)
+    response = agent_client.get(reverse("search"), {"q": "laptop"})
+    assert response.status_code == 200
+    assert f'href="/agent/requests/{made.number}/"' in response.content.decode()
