@@ -14,10 +14,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from requests_app import services
+from requests_app.filters import RequestFilter
 from requests_app.forms_engine import AnswersInvalid
 from requests_app.models import CatalogCategory, CatalogField, CatalogItem, ServiceRequest
 from requests_app.selectors import catalog_items_for_api, requests_for
-from servicedesk.api.fields import UserRefField
+from servicedesk.api.fields import IdOrNameField, UserRefField
 from servicedesk.errors import InvalidInput, NotVisible
 from servicedesk.idempotency import IdempotentCreateMixin
 from servicedesk.models import Team
@@ -125,6 +126,19 @@ class RequestFulfilSerializer(RequestVersionSerializer):
     note = serializers.CharField(help_text="What was delivered; the requester reads it.")
 
 
+class RequestAssignSerializer(RequestVersionSerializer):
+    assignment_group = IdOrNameField(queryset=Team.objects.all(), required=False,
+                                     help_text="A team's id or name: hand the request to it.")
+    assignee = UserRefField(required=False, allow_null=True,
+                            help_text="An agent of the request's team (after any team change), by username; "
+                                      "null: nobody.")
+
+    def validate(self, attrs):
+        if "assignment_group" not in attrs and "assignee" not in attrs:
+            raise ValidationError({"assignee": ["Give an assignee and/or an assignment_group."]})
+        return attrs
+
+
 class _SubmitMixin:
     """POST: order an item through requests_app.services.request_submit (wrapped by IdempotentCreateMixin)."""
 
@@ -159,11 +173,12 @@ def _agents_only(request) -> None:
 class ServiceRequestViewSet(IdempotentCreateMixin, _SubmitMixin, mixins.ListModelMixin,
                             mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Service requests: orders of catalog items. Requesters see only their own (another's number answers 404);
-    agents see all. Filters: status, item."""
+    agents see all. Filters: status (repeatable), assignment_group (id or name), assignee and requester
+    (usernames), unassigned, item (id)."""
 
     serializer_class = ServiceRequestSerializer
     lookup_field = "number"
-    filterset_fields = ["status", "item"]
+    filterset_class = RequestFilter
     ordering_fields = ["created_at", "updated_at"]
 
     def get_queryset(self):
@@ -206,6 +221,26 @@ class ServiceRequestViewSet(IdempotentCreateMixin, _SubmitMixin, mixins.ListMode
     def retry(self, request, number=None):
         """Agents: send a failed request back into fulfilment; an automated item's handler runs again."""
         return self._action(request, RequestVersionSerializer, services.request_retry)
+
+    @extend_schema(request=RequestAssignSerializer, responses={200: ServiceRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def assign(self, request, number=None):
+        """Agents: give the request to an agent of its team (`assignee`), hand it to another team
+        (`assignment_group`; its assignee is cleared unless one is given), or both."""
+        _agents_only(request)
+        service_request = self.get_object()
+        data = RequestAssignSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        common = {"request_id": service_request.id, "actor": request.user, "version": values.get("version")}
+        team = values.get("assignment_group")
+        if "assignee" in values:
+            done = services.request_assignee_set(**common, assignee=values["assignee"], assignment_group=team)
+        elif team is not None and team.id != service_request.assignment_group_id:
+            done = services.request_assign(**common, assignment_group=team)
+        else:  # already that team's: nothing to change (a retried call), but a stale version still answers 409
+            done = services.request_assignee_set(**common, assignee=service_request.assignee)
+        return self._respond(done)
 
 
 # --- the outside tool's callback --------------------------------------------------------------------

@@ -257,6 +257,11 @@ class ServiceRequest(Ticket):
             models.Index(fields=["requester", "-created_at"], name="request_requester_idx"),
             models.Index(fields=["assignment_group", "created_at"], name="request_open_team_idx",
                          condition=Q(status__in=sorted(OPEN))),
+            # The workspace queues (requests_app.workspace): open requests by next SLA deadline, and each agent's.
+            models.Index(fields=["sla_due_at", "id"], name="request_open_sla_due_idx",
+                         condition=Q(status__in=sorted(OPEN))),
+            models.Index(fields=["assignee", "sla_due_at"], name="request_open_assignee_idx",
+                         condition=Q(status__in=sorted(OPEN))),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=Status.values), name="request_status_valid"),

@@ -1,11 +1,26 @@
 """What the service catalog and service requests add to the kernel (servicedesk.registry): their API, the
-portal's "My tickets" rows, the SLA ticket type "request" and the demo catalog. Imported once by
-RequestsAppConfig.ready(); nothing in the kernel imports this app."""
+workspace's "Requests" queues, global search, the portal's "My tickets" rows, the SLA ticket type "request" and
+the demo catalog. Imported once by RequestsAppConfig.ready(); nothing in the kernel imports this app."""
 
+import re
+
+from django.db.models import Q
 from django.urls import reverse
 
-from servicedesk.registry import DemoStep, TicketRow, TicketSource, registry
+from servicedesk.registry import (
+    DemoStep,
+    NavItem,
+    SearchProvider,
+    SearchResults,
+    TicketRow,
+    TicketSource,
+    WorkspaceSection,
+    registry,
+)
+from servicedesk.roles import is_staff_role
 from sla.registry import ticket_type as sla_ticket_type
+
+NUMBER = re.compile(r"^\s*REQ0*(\d{1,9})\s*$", re.IGNORECASE)
 
 
 def _seed(options: dict) -> str:
@@ -14,16 +29,69 @@ def _seed(options: dict) -> str:
     return seed_catalog()
 
 
+def _row(r, *, for_agent: bool) -> TicketRow:
+    return TicketRow(kind="request", number=r.number, title=r.title, status=r.status,
+                     status_label=r.get_status_display(), updated_at=r.updated_at,
+                     url=reverse("agent:request" if for_agent else "portal:request", kwargs={"number": r.number}),
+                     snippet=r.item.name)
+
+
 def _mine(user, limit: int) -> list[TicketRow]:
-    """Requests the person raised, newest change first (one query), linking to their portal pages."""
+    """Requests the person raised, newest change first (one query), linking to their portal pages (agents
+    included: the portal is everyone's own view)."""
     from requests_app.selectors import requests_for
 
     rows = requests_for(user).filter(requester=user).order_by("-updated_at", "-id")[:limit]
+    return [_row(r, for_agent=False) for r in rows]
+
+
+def number_of(text: str) -> str | None:
+    """'REQ0001042' or 'req1042' -> 'REQ0001042'; anything else (a bare number is an incident's) -> None."""
+    from servicedesk.numbering import number_format
+
+    match = NUMBER.match(text or "")
+    return number_format("REQ", int(match.group(1))) if match else None
+
+
+def _search(user, q: str, limit: int) -> SearchResults:
+    """Requests whose number is `q`, or whose title or item name holds every word of it; agents see all (and go
+    to the agent page), anyone else only their own (and goes to the portal page)."""
+    from requests_app.selectors import requests_for
+
+    agent = is_staff_role(user)
+    rows = requests_for(user)
+    number = number_of(q)
+    if number:
+        rows = rows.filter(number=number)
+    else:
+        words = q.split()
+        if not words:
+            return SearchResults([])
+        for word in words[:8]:
+            rows = rows.filter(Q(title__icontains=word) | Q(item__name__icontains=word))
+    rows = rows.order_by("-updated_at", "-id")[:limit]
+    return SearchResults([_row(r, for_agent=agent) for r in rows])
+
+
+def _find_number(user, text: str) -> str | None:
+    from requests_app.selectors import requests_for
+
+    number = number_of(text)
+    if number is None or not requests_for(user).filter(number=number).exists():
+        return None
+    return reverse("agent:request" if is_staff_role(user) else "portal:request", kwargs={"number": number})
+
+
+def _requests_nav(request, current: str) -> list[NavItem]:
+    """The "Requests" queues of the workspace sidebar with their counts (one aggregate query)."""
+    from requests_app import workspace
+
+    counts = workspace.queue_counts_of(request)
     return [
-        TicketRow(kind="request", number=r.number, title=r.title, status=r.status,
-                  status_label=r.get_status_display(), updated_at=r.updated_at,
-                  url=reverse("portal:request", kwargs={"number": r.number}), snippet=r.item.name)
-        for r in rows
+        NavItem(queue.label, reverse("agent:request_queue", kwargs={"key": queue.key}), queue.icon,
+                count=counts.get(queue.key), current=current == f"requests:{queue.key}",
+                hot=queue.hot and bool(counts.get(queue.key)), testid=f"nav-requests-{queue.key}")
+        for queue in workspace.QUEUES
     ]
 
 
@@ -40,6 +108,8 @@ def register() -> None:
     registry.api_path("requests/fulfilment/callback/<str:token>/", FulfilmentCallbackView.as_view(),
                       name="fulfilment-callback")
     registry.ticket_source(TicketSource("requests", "Requests", _mine, order=20))
+    registry.workspace_section(WorkspaceSection("requests", "Requests", _requests_nav, order=20))
+    registry.search_provider(SearchProvider("requests", "Requests", _search, _find_number, order=20))
     registry.demo_step(DemoStep("requests_app", _seed, after=("sla",)))
     post_delete.connect(clocks_drop_with_request, sender=ServiceRequest, dispatch_uid="requests_app.sla.clocks_drop")
     # SLA policies may apply to service requests; their pause statuses name these.

@@ -14,11 +14,11 @@ from requests_app.selectors import catalog_items_for
 from requests_app.sla import request_sla_sync
 from requests_app.states import FINAL, Status, check_transition
 from servicedesk.errors import InvalidInput, TransitionNotAllowed
-from servicedesk.models import TimelineEntry
+from servicedesk.models import TeamMembership, TimelineEntry
 from servicedesk.notifications import email_enqueue, team_addresses
 from servicedesk.numbering import number_next
 from servicedesk.roles import is_staff_role
-from servicedesk.services import attachment_add, audit_record, timeline_add
+from servicedesk.services import attachment_add, audit_record, timeline_add, timeline_changes
 from servicedesk.tickets import ticket_check_version, ticket_lock, ticket_save
 
 DEFAULT_PRIORITY = 4
@@ -156,14 +156,17 @@ def request_comment_add(*, request: ServiceRequest, author, body: str, internal:
     request.version, request.updated_at = locked.version, locked.updated_at
     if not internal:
         comment = {"author": author.get_full_name() or author.username, "body": body}
-        if author.id == locked.requester_id:
+        to_agents = author.id == locked.requester_id
+        if to_agents:
             to = [locked.assignee.email] if locked.assignee_id else team_addresses(locked.assignment_group)
         else:
             to = [locked.requester.email]
         to = [address for address in to if address]
         if to:
+            # The link in the mail: agents work the request in the workspace, the requester on the portal.
             email_enqueue(template="request_comment", to=to,
-                          context={"request": request_payload(locked), "comment": comment})
+                          context={"request": request_payload(locked), "comment": comment,
+                                   "audience": "agent" if to_agents else "requester"})
     return entry
 
 
@@ -293,4 +296,44 @@ def request_priority_raise(*, request_id: int, actor, reason: str = "") -> Servi
     audit_record(actor=actor, action="request.priority_raised", obj=request,
                  changes={"priority": {"old": old, "new": request.priority}})
     request_sla_sync(request, reason=f"Priority P{old} → P{request.priority}")
+    return request
+
+
+@transaction.atomic
+def request_assignee_set(*, request_id: int, actor, assignee, assignment_group=None,
+                         version: int | None = None) -> ServiceRequest:
+    """Give an open request to an agent of its team (None: nobody), moving it to `assignment_group` first when
+    one is given. The person must be an agent and a member of the team it ends up in. Asking for what is
+    already so changes nothing (a retried call does not bump the version)."""
+    request = _lock(request_id)
+    ticket_check_version(request, version)
+    if request.status in FINAL:
+        raise TransitionNotAllowed(f"{request.number} is {request.get_status_display().lower()}: it cannot change",
+                                   field="status")
+    old_group, old_person = request.assignment_group, request.assignee
+    group = assignment_group if assignment_group is not None else old_group
+    if assignee is not None:
+        if not is_staff_role(assignee):
+            raise InvalidInput(f"assignee: {assignee.username} is not an agent", field="assignee")
+        if group is not None and not TeamMembership.objects.filter(team=group, user=assignee).exists():
+            raise InvalidInput(f"assignee: {assignee.username} is not a member of {group.name}", field="assignee")
+    if (group, assignee) == (old_group, old_person):
+        return request
+    request.assignment_group, request.assignee = group, assignee
+    ticket_save(request, actor, ["assignment_group", "assignee"])
+    timeline_changes(ticket=request, author=actor, internal=True, changes={
+        "assignment_group": (old_group.name if old_group else None, group.name if group else None),
+        "assignee": (old_person.username if old_person else None, assignee.username if assignee else None),
+    })
+    audit_record(actor=actor, action="request.assigned", obj=request, changes={
+        "assignment_group": {"old": old_group.name if old_group else None, "new": group.name if group else None},
+        "assignee": {"old": old_person.username if old_person else None,
+                     "new": assignee.username if assignee else None},
+    })
+    if group != old_group:
+        request_sla_sync(request, reason=f"Team → {group.name}" if group else "Team removed")
+    if assignee is not None and assignee != old_person and assignee != actor and assignee.email:
+        by = (actor.get_full_name() or actor.username) if actor is not None else "Servicedesk"
+        email_enqueue(template="request_assigned", to=[assignee.email],
+                      context={"request": request_payload(request), "assigned_by": by})
     return request

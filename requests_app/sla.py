@@ -52,7 +52,7 @@ class RequestSlaAdapter(TicketModelAdapter):
     model = ServiceRequest
 
     def url(self, request) -> str:
-        return reverse("request-detail", kwargs={"number": request.number})
+        return reverse("agent:request", kwargs={"number": request.number})
 
     def sync(self, request, *, reason: str, recount: bool) -> None:
         request_sla_sync(request, reason=reason, recount=recount)

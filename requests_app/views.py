@@ -14,6 +14,7 @@ from requests_app.models import ServiceRequest
 from requests_app.selectors import requests_for
 from servicedesk.errors import DomainError
 from servicedesk.models import TimelineEntry
+from servicedesk.roles import is_staff_role
 
 
 def _request_or_404(user, number: str) -> ServiceRequest:
@@ -31,11 +32,20 @@ def _answer_text(value) -> str:
     return "" if value is None else str(value)
 
 
+def answers_by_label(found: ServiceRequest) -> list[tuple[str, str]]:
+    """The request's answers in the order of its item's form, each under its field's label."""
+    return [(field.label, _answer_text(found.answers.get(field.name))) for field in found.item.fields.all()
+            if field.name in found.answers]
+
+
 @login_required
 def portal_request(request, number: str):
     found = _request_or_404(request.user, number)
-    answers = [(field.label, _answer_text(found.answers.get(field.name))) for field in found.item.fields.all()
-               if field.name in found.answers]
+    if is_staff_role(request.user) and found.requester_id != request.user.id:
+        # A link to a request (mail, search, a colleague) opened by an agent: the agent page, where they work it.
+        # Their own requests stay here: the portal is everyone's own view.
+        return redirect("agent:request", number=found.number)
+    answers = answers_by_label(found)
     timeline = (TimelineEntry.objects.filter(content_type=ContentType.objects.get_for_model(ServiceRequest),
                                              object_id=found.id, internal=False)
                 .select_related("author").order_by("created_at", "id"))

@@ -29,6 +29,7 @@ urlpatterns = [
     path("agent/", include(([
         path("", include("incidents.urls_agent")),
         path("sla/", include("sla.urls_agent")),
+        path("requests/", include("requests_app.urls_agent")),
     ], "agent"))),
     path("portal/", include(([
         path("", views.portal_home, name="home"),
