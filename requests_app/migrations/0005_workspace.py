@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('requests_app', '0002_service_request'),
+        ('requests_app', '0004_fulfilment'),
         ('servicedesk', '0006_service_default_impact'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
