@@ -23,6 +23,7 @@ urlpatterns = [
     path("agent/", include(([
         path("", include("incidents.urls_agent")),
         path("sla/", include("sla.urls_agent")),
+        path("kb/", include("knowledge.urls_agent")),
     ], "agent"))),
     path("portal/", include(([
         path("", views.portal_home, name="home"),
