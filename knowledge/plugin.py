@@ -53,13 +53,10 @@ def _find_number(user, text: str) -> str | None:
 
 
 def _nav(request, current: str) -> list[NavItem]:
-    """The workspace's "Knowledge" links; one query (the number of drafts waiting to be published)."""
-    from knowledge.models import Article, ArticleStatus
-
-    drafts = Article.objects.filter(status=ArticleStatus.DRAFT).count()
+    """The workspace's "Knowledge" links, without counts: no query on every workspace page."""
     return [
         NavItem("Articles", reverse("agent:kb"), "i-file", current=current == "kb:list", testid="nav-kb"),
-        NavItem("Drafts", f"{reverse('agent:kb')}?status=draft", "i-edit", count=drafts,
+        NavItem("Drafts", f"{reverse('agent:kb')}?status=draft", "i-edit",
                 current=current == "kb:drafts", testid="nav-kb-drafts"),
         NavItem("New article", reverse("agent:kb-new"), "i-plus", current=current == "kb:new",
                 testid="nav-kb-new"),
