@@ -7,6 +7,7 @@ publish and retire (docs/knowledge.md says why); requesters get 403 on every URL
 through knowledge.services; tickets are reached only through the kernel's registry (TicketKind), never by
 importing a ticket app."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -195,7 +196,8 @@ def kb_send(request, article_id: int):
         messages.error(request, f"{article.number} is not a published article for everyone: "
                                 "the requester could not open it.")
         return redirect(brief.url)
-    link = request.build_absolute_uri(reverse("portal:kb-article", kwargs={"slug": article.slug}))
+    # The site's public address (as in every mail), not whatever host name the agent reached it by.
+    link = settings.SITE_URL.rstrip("/") + reverse("portal:kb-article", kwargs={"slug": article.slug})
     body = f"This article should help: {article.title}\n{link}"
     try:
         kind.reply(ticket=ticket, author=request.user, body=body)

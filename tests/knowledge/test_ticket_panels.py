@@ -102,14 +102,15 @@ def test_the_suggestions_cost_one_query_whatever_their_number(rf, agent, vpn_inc
 
 
 def test_send_as_reply_posts_a_public_reply_with_the_title_and_portal_link(
-        agent_client, agent, vpn_incident, article_factory):
+        agent_client, agent, vpn_incident, article_factory, settings):
+    settings.SITE_URL = "https://help.example.com"
     article = article_factory(title="Connect to the VPN from home", body="Gateway steps.")
     response = agent_client.post(f"/agent/kb/{article.id}/send/", {"kind": "incident", "number": vpn_incident.number})
     assert response.status_code == 302 and response.url == f"/agent/incidents/{vpn_incident.number}/"
     entry = TimelineEntry.objects.filter(object_id=vpn_incident.id, kind="comment").get()
     assert entry.internal is False and entry.author == agent
     assert "Connect to the VPN from home" in entry.body
-    assert f"http://testserver/portal/kb/{article.slug}/" in entry.body
+    assert f"https://help.example.com/portal/kb/{article.slug}/" in entry.body
     # The same reply as the reply box: the requester is mailed through the outbox.
     mails = OutboxMessage.objects.filter(handler="email.send", payload__template="incident_comment")
     assert [m.payload["to"] for m in mails] == [[vpn_incident.requester.email]]
