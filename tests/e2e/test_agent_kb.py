@@ -63,6 +63,12 @@ def test_an_agent_turns_a_resolved_incident_into_an_article_and_sends_it_as_a_re
     page.get_by_test_id("kb-publish").click()
     expect(page.get_by_test_id("kb-status")).to_have_text("Published")
     screenshot(page, "agent-kb-published")
+    # Usable at phone width: the editor stacks, nothing scrolls sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    expect(page.get_by_test_id("kb-save")).to_be_visible()
+    screenshot(page, "agent-kb-editor-phone")
+    page.set_viewport_size({"width": 1366, "height": 900})
     article = Article.objects.get()
     assert (article.status, article.source_ticket) == ("published", fixed.number)
     assert article.versions.get().note == f"Written from {fixed.number}"
@@ -71,6 +77,11 @@ def test_an_agent_turns_a_resolved_incident_into_an_article_and_sends_it_as_a_re
     page.get_by_test_id("nav-kb").click()
     expect(page.get_by_test_id("kb-row")).to_have_count(1)
     expect(page.get_by_test_id("kb-row")).to_contain_text(fixed.number)
+    screenshot(page, "agent-kb-list")
+    page.get_by_test_id("kb-row").get_by_role("link", name=article.number).click()
+    page.get_by_test_id("kb-history-link").click()
+    expect(page.get_by_test_id("kb-version-note")).to_have_text(f"Written from {fixed.number}")
+    screenshot(page, "agent-kb-history")
 
     # On another VPN incident it is suggested, and goes to the requester as a reply with its link.
     page.goto(f"{live_server.url}/agent/incidents/{other.number}/")
