@@ -11,6 +11,7 @@ from incidents import services as incident_services
 from knowledge.models import Article
 from servicedesk.models import OutboxMessage, Service, Team, TimelineEntry
 from servicedesk.registry import TicketBrief, registry
+from servicedesk.roles import role_of
 from servicedesk.workspace import ticket_panels
 
 pytestmark = pytest.mark.django_db
@@ -92,10 +93,7 @@ def test_the_suggestions_cost_one_query_whatever_their_number(rf, agent, vpn_inc
     request.user = agent
     panel = next(p for p in registry.ticket_panels if p.key == "kb-suggested")
     brief = registry.kinds["incident"].brief(vpn_incident)
-    agent.groups.all()  # role lookups are cached per request; warm it as the page would
-    from servicedesk.roles import role_of
-
-    role_of(agent)
+    role_of(agent)  # the role is read once per request (cached on the user); the page has done so already
     with django_assert_num_queries(1):
         data = panel.context(request, brief)
     assert len(data["articles"]) == 5
