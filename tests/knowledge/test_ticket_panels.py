@@ -118,7 +118,7 @@ def test_send_as_reply_posts_a_public_reply_with_the_title_and_portal_link(
     portal = Client()
     portal.force_login(vpn_incident.requester)
     page = portal.get(f"/portal/incidents/{vpn_incident.number}/").content.decode()
-    assert f"/portal/kb/{article.slug}/" in page
+    assert f'<a href="https://help.example.com/portal/kb/{article.slug}/"' in page  # a link to click
 
 
 def test_send_as_reply_refuses_an_article_the_requester_could_not_open(
@@ -185,3 +185,11 @@ def test_the_editor_ignores_a_ticket_the_agent_cannot_open(agent_client):
     page = agent_client.get("/agent/kb/new/", {"from_kind": "incident", "from": "INC9999999"})
     assert page.status_code == 200
     assert 'name="source_ticket" value="INC' not in page.content.decode()
+
+
+def test_links_in_replies_are_clickable_and_everything_else_stays_escaped(agent_client, agent, vpn_incident):
+    incident_services.incident_comment_add(incident=vpn_incident, author=agent,
+                                           body="<script>alert(1)</script> read https://help.example.com/portal/kb/x/")
+    page = agent_client.get(f"/agent/incidents/{vpn_incident.number}/").content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    assert '<a href="https://help.example.com/portal/kb/x/" rel="nofollow">' in page
