@@ -15,6 +15,8 @@ from servicedesk.registry import (
     PortalTile,
     SearchProvider,
     SearchResults,
+    TicketBrief,
+    TicketKind,
     TicketRow,
     TicketSource,
     WorkspaceSection,
@@ -97,6 +99,37 @@ def _find_number(user, text: str) -> str | None:
     return reverse("agent:incident" if is_staff_role(user) else "portal:incident", kwargs={"number": number})
 
 
+def _find(user, number: str):
+    """The incident `number` names if `user` may open it on the agent page."""
+    if not is_staff_role(user):
+        return None
+    from incidents.selectors import incidents_for_detail
+
+    return incidents_for_detail(user).filter(number=(number or "").strip().upper()).first()
+
+
+def _brief(incident) -> TicketBrief:
+    from incidents.states import Status
+
+    return TicketBrief(
+        kind="incident", number=incident.number, title=incident.title, description=incident.description,
+        status=incident.status, status_label=incident.get_status_display(),
+        url=reverse("agent:incident", kwargs={"number": incident.number}),
+        solved=incident.status in (Status.RESOLVED, Status.CLOSED),
+        can_reply=incident.status not in (Status.CLOSED, Status.CANCELLED),
+        resolution=incident.resolution_notes,
+        service_ids=(incident.service_id,) if incident.service_id else (),
+    )
+
+
+def _reply(*, ticket, author, body: str):
+    """A public reply from another app's page (e.g. "Send as reply" of a suggested article): the same service
+    as the reply box, so the requester is mailed and the first response counts."""
+    from incidents.services import incident_comment_add
+
+    return incident_comment_add(incident=ticket, author=author, body=body, internal=False)
+
+
 def _seed(options: dict) -> str:
     from incidents.demo import seed_incidents
 
@@ -119,6 +152,7 @@ def register() -> None:
     registry.portal_tile(PortalTile("report", "Report an issue", "Something is broken or not working as it should",
                                     "portal:report", icon="i-plus", order=10))
     registry.ticket_source(TicketSource("incidents", "Incidents", _mine, order=10))
+    registry.ticket_kind(TicketKind("incident", "Incident", find=_find, brief=_brief, reply=_reply))
     registry.search_provider(SearchProvider("incidents", "Incidents", _search, _find_number, order=10))
     registry.notification_events("incidents", EVENTS)
     registry.api_route("incidents", IncidentViewSet, basename="incident")

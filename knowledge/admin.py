@@ -17,7 +17,7 @@ class ArticleVersionInline(admin.TabularInline):
     """The version history: written by knowledge.services on every change of title or body, never edited."""
 
     model = ArticleVersion
-    fields = ["number", "title", "edited_by", "created_at", "body"]
+    fields = ["number", "title", "note", "edited_by", "created_at", "body"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -51,9 +51,9 @@ class ArticleAdmin(AuditedAdminMixin, _SavedThroughServices):
     filter_horizontal = ["services"]
     list_select_related = ["category"]
     fields = ["title", "slug", "category", "audience", "services", "body", "status", "version", "published_at",
-              "helpful_count", "not_helpful_count", "view_count", "author", "preview"]
+              "helpful_count", "not_helpful_count", "view_count", "author", "source_ticket", "preview"]
     readonly_fields = ["status", "version", "published_at", "helpful_count", "not_helpful_count", "view_count",
-                       "author", "preview"]
+                       "author", "source_ticket", "preview"]
     inlines = [ArticleVersionInline]
     actions = ["publish", "retire"]
 

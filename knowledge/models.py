@@ -53,6 +53,8 @@ class Article(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The ticket an agent wrote the article from ("Write an article from this incident"), e.g. INC0001234.
+    source_ticket = models.CharField(max_length=16, blank=True, editable=False)
     # title (A) and body (B) as a tsvector, kept by knowledge.search; its GIN index exists on PostgreSQL only
     # (migration 0002). The local SQLite run searches an FTS5 table instead.
     search_vector = SearchVectorField(null=True, editable=False)
@@ -80,6 +82,7 @@ class ArticleVersion(models.Model):
     number = models.PositiveIntegerField()
     title = models.CharField(max_length=200)
     body = models.TextField()
+    note = models.CharField(max_length=200, blank=True, help_text="Why this version was saved, e.g. its source.")
     edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

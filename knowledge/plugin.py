@@ -1,12 +1,26 @@
 """What the knowledge base adds to the kernel (servicedesk.registry): the portal's "Knowledge base" tile, a
-global-search provider, the API route and demo articles. Imported once by KnowledgeConfig.ready(); nothing
+global-search provider, the API route, demo articles, the workspace's "Knowledge" section (the agents' editor)
+and two cards on an incident's agent page ("Suggested articles", "Write an article from this incident"), which
+reach the incident only through the kernel's TicketBrief and TicketKind. Imported once by KnowledgeConfig.ready(); nothing
 in the kernel imports this app."""
 
 import re
+from urllib.parse import urlencode
 
 from django.urls import reverse
 
-from servicedesk.registry import DemoStep, PortalTile, SearchProvider, SearchResults, TicketRow, registry
+from servicedesk.registry import (
+    DemoStep,
+    NavItem,
+    PortalTile,
+    SearchProvider,
+    SearchResults,
+    TicketBrief,
+    TicketPanel,
+    TicketRow,
+    WorkspaceSection,
+    registry,
+)
 
 NUMBER = re.compile(r"^\s*KB0*(\d{1,9})\s*$", re.IGNORECASE)
 
@@ -38,6 +52,38 @@ def _find_number(user, text: str) -> str | None:
     return reverse("portal:kb-article", kwargs={"slug": slug}) if slug else None
 
 
+def _nav(request, current: str) -> list[NavItem]:
+    """The workspace's "Knowledge" links, without counts: no query on every workspace page."""
+    return [
+        NavItem("Articles", reverse("agent:kb"), "i-file", current=current == "kb:list", testid="nav-kb"),
+        NavItem("Drafts", f"{reverse('agent:kb')}?status=draft", "i-edit",
+                current=current == "kb:drafts", testid="nav-kb-drafts"),
+        NavItem("New article", reverse("agent:kb-new"), "i-plus", current=current == "kb:new",
+                testid="nav-kb-new"),
+    ]
+
+
+def _suggested(request, ticket: TicketBrief) -> dict:
+    """Published articles the agent may read that share words with the ticket, best first (one query)."""
+    from knowledge.selectors import articles_suggested_for
+
+    articles = articles_suggested_for(request.user, f"{ticket.title}\n{ticket.description}", limit=5)
+    return {"ticket": ticket, "articles": articles}
+
+
+def _write_from(request, ticket: TicketBrief) -> dict | None:
+    """Once the ticket is solved: "Write an article" (the editor filled in from it), and the articles already
+    written from it (one query)."""
+    if not ticket.solved:
+        return None
+    from knowledge.models import Article
+
+    written = list(Article.objects.filter(source_ticket=ticket.number).only("id", "title", "status")
+                   .order_by("id"))
+    url = f"{reverse('agent:kb-new')}?{urlencode({'from_kind': ticket.kind, 'from': ticket.number})}"
+    return {"ticket": ticket, "url": url, "written": written}
+
+
 def _seed(options: dict) -> str:
     from knowledge.demo import seed_articles
 
@@ -57,3 +103,8 @@ def register() -> None:
     registry.search_provider(SearchProvider("knowledge", "Knowledge base", _search, _find_number, order=50))
     registry.api_route("kb/articles", ArticleViewSet, basename="kb-article")
     registry.demo_step(DemoStep("knowledge", _seed))
+    registry.workspace_section(WorkspaceSection("knowledge", "Knowledge", _nav, order=40))
+    registry.ticket_panel(TicketPanel("kb-suggested", "knowledge/_panel_suggested.html", _suggested,
+                                      ticket_kinds=("incident",), order=20))
+    registry.ticket_panel(TicketPanel("kb-write", "knowledge/_panel_write.html", _write_from,
+                                      ticket_kinds=("incident",), order=30))

@@ -81,3 +81,32 @@ def search_ranked(queryset: QuerySet, text: str) -> QuerySet:
     )
     found = RawSQL(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s", [match])
     return queryset.filter(id__in=found).annotate(rank=rank).order_by("-rank", "-published_at", "id")
+
+
+def search_any(queryset: QuerySet, text: str, *, words: int = 24) -> QuerySet:
+    """The articles of `queryset` sharing any word with `text` (a ticket's title and description), ranked so
+    that articles sharing more words, and sharing them in the title, come first. Unlike `search_ranked` (every
+    word must match, as a person types a search), a ticket's prose rarely has all its words in one article."""
+    terms = []
+    for word in re.findall(r"\w+", (text or "").lower()):
+        if word not in STOP_WORDS and len(word) > 1 and word not in terms:
+            terms.append(word)
+    terms = terms[:words]
+    if not terms:
+        return queryset.none()
+    if connection.vendor == "postgresql":
+        # Each word parsed on its own (plainto_tsquery stems it and drops stop words), then OR-ed together.
+        query = SearchQuery(terms[0], config=CONFIG, search_type="plain")
+        for term in terms[1:]:
+            query |= SearchQuery(term, config=CONFIG, search_type="plain")
+        return (queryset.filter(search_vector=query)
+                .annotate(rank=SearchRank(F("search_vector"), query))
+                .order_by("-rank", "-published_at", "id"))
+    match = " OR ".join(f'"{term}"' for term in terms)
+    rank = RawSQL(
+        f"SELECT -bm25({FTS_TABLE}, 10.0, 1.0) FROM {FTS_TABLE} "
+        f"WHERE {FTS_TABLE} MATCH %s AND {FTS_TABLE}.rowid = knowledge_article.id", [match],
+        output_field=FloatField(),
+    )
+    found = RawSQL(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s", [match])
+    return queryset.filter(id__in=found).annotate(rank=rank).order_by("-rank", "-published_at", "id")

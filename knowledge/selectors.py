@@ -6,7 +6,7 @@ drafts. Retired articles leave lists and search for everyone; agents can still o
 from django.db.models import Prefetch, Q, QuerySet
 
 from knowledge.models import Article, ArticleStatus, Audience, Vote
-from knowledge.search import search_ranked
+from knowledge.search import search_any, search_ranked
 from servicedesk.models import Service
 from servicedesk.roles import is_staff_role
 
@@ -41,3 +41,34 @@ def article_for_reader(user, slug: str):
 
 def vote_of(user, article) -> Vote | None:
     return Vote.objects.filter(article=article, user=user).first()
+
+
+def articles_for_editors(user, *, q: str = "", status: str = "", audience: str = "", category_id=None) -> QuerySet:
+    """The agents' list of the knowledge base (/agent/kb/): every status, retired included, filtered; one query
+    for the rows (category and author joined) and one prefetch of the linked services, whatever the page size."""
+    articles = articles_visible_to(user).select_related("category", "author").prefetch_related(
+        Prefetch("services", queryset=Service.objects.only("id", "name").order_by("name"))
+    ).defer("body", "body_html", "search_vector")
+    if status:
+        articles = articles.filter(status=status)
+    if audience:
+        articles = articles.filter(audience=audience)
+    if category_id:
+        articles = articles.filter(category_id=category_id)
+    if q and q.strip():
+        return search_ranked(articles, q)
+    return articles.order_by("-updated_at", "-id")
+
+
+def article_for_editor(user, article_id: int):
+    """One article for its editor page, or None when `user` may not open it."""
+    return articles_visible_to(user).select_related("category", "author").prefetch_related("services") \
+        .filter(id=article_id).first()
+
+
+def articles_suggested_for(user, text: str, *, limit: int = 5) -> list:
+    """Published articles `user` may read that share words with `text` (a ticket's title and description),
+    best first, in one query."""
+    published = articles_visible_to(user).filter(status=ArticleStatus.PUBLISHED).only(
+        "id", "title", "slug", "audience", "status", "published_at")
+    return list(search_any(published, text)[:limit])

@@ -40,8 +40,9 @@ def _check(article: Article) -> None:
 
 
 @transaction.atomic
-def article_save(*, article: Article, actor) -> Article:
-    """Store `article` as edited (new or changed): render, version, index. Saving it unchanged adds nothing."""
+def article_save(*, article: Article, actor, note: str = "") -> Article:
+    """Store `article` as edited (new or changed): render, version, index. Saving it unchanged adds nothing.
+    `note` is kept on the new version (why it was saved, e.g. "Written from INC0001234")."""
     article.title = (article.title or "").strip()
     _check(article)
     if not article.slug:
@@ -58,20 +59,24 @@ def article_save(*, article: Article, actor) -> Article:
     article.save()
     if changed:
         ArticleVersion.objects.create(article=article, number=article.version, title=article.title,
-                                      body=article.body, edited_by=actor if actor and actor.is_authenticated
-                                      else None)
+                                      body=article.body, note=note[:200],
+                                      edited_by=actor if actor and actor.is_authenticated else None)
         search_refresh([article.id])
     return article
 
 
 def article_create(*, title: str, body: str, author, category=None, audience: str = Audience.PUBLIC,
-                   services=(), slug: str = "") -> Article:
-    """A new draft (version 1)."""
+                   services=(), slug: str = "", source_ticket: str = "", note: str = "") -> Article:
+    """A new draft (version 1). `source_ticket` names the ticket it was written from (kept on the article, and
+    on version 1's note unless `note` says otherwise)."""
+    source_ticket = (source_ticket or "").strip().upper()[:16]
+    if source_ticket and not note:
+        note = f"Written from {source_ticket}"
     with transaction.atomic():
         article = article_save(
             article=Article(title=title, body=body, category=category, audience=audience, slug=slug,
-                            author=author),
-            actor=author,
+                            author=author, source_ticket=source_ticket),
+            actor=author, note=note,
         )
         if services:
             article.services.set(services)
@@ -79,21 +84,32 @@ def article_create(*, title: str, body: str, author, category=None, audience: st
 
 
 @transaction.atomic
-def article_update(*, article_id: int, actor, version: int | None = None, services=None, **changes) -> Article:
+def article_update(*, article_id: int, actor, version: int | None = None, services=None, note: str = "",
+                   **changes) -> Article:
     """Change some of title, body, category, audience, slug (and the linked services). `version`, when given,
-    must be the one the editor started from (409 otherwise)."""
+    must be the one the editor started from (409 otherwise, naming who saved the newer one and when)."""
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
     article = Article.objects.select_for_update().get(id=article_id)
     if version is not None and version != article.version:
-        raise StaleVersion("the article was changed since you opened it; reload it", field="version")
+        raise StaleVersion(_stale_message(article), field="version")
     for name, value in changes.items():
         setattr(article, name, value)
-    article = article_save(article=article, actor=actor)
+    article = article_save(article=article, actor=actor, note=note)
     if services is not None:
         article.services.set(services)
     return article
+
+
+def _stale_message(article: Article) -> str:
+    latest = article.versions.select_related("edited_by").order_by("-number").first()
+    who = ""
+    if latest is not None and latest.edited_by is not None:
+        who = f" by {latest.edited_by.get_full_name() or latest.edited_by.username}"
+    when = f" at {timezone.localtime(latest.created_at):%H:%M}" if latest is not None else ""
+    return (f"the article was changed{who}{when} since you opened it (now version {article.version}); "
+            "reload it and apply your change again")
 
 
 def _set_status(article_id: int, actor, to: str, allowed_from: set[str]) -> Article:

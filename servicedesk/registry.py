@@ -7,6 +7,9 @@ webhook event names, the API router and `seed_demo` are then built from what was
     registry.workspace_section(WorkspaceSection(key="incidents", label="Incidents", order=10, nav=...))
     registry.portal_tile(PortalTile(key="report", title="Report an issue", url_name="portal:report", ...))
     registry.portal_panel(PortalPanel(key="popular", template="requests_app/_popular.html", context=...))
+    registry.ticket_kind(TicketKind(kind="incident", label="Incident", find=..., brief=..., reply=...))
+    registry.ticket_panel(TicketPanel(key="kb-suggested", template="knowledge/_panel.html", context=...,
+                                      ticket_kinds=("incident",)))
     registry.ticket_source(TicketSource(key="incidents", label="Incidents", mine=...))
     registry.search_provider(SearchProvider(key="incidents", label="Incidents", search=..., find_number=...))
     registry.notification_events("incidents", {"incident.created": "An incident was raised", ...})
@@ -74,6 +77,55 @@ class PortalPanel:
     key: str
     template: str
     context: Callable[[Any], dict | None]
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class TicketBrief:
+    """What another app may know of one ticket without importing the ticket's app: the kernel's Ticket fields
+    plus the few facts every ticket type can answer in its own terms."""
+
+    kind: str
+    number: str
+    title: str
+    description: str
+    status: str
+    status_label: str
+    url: str  # the ticket's agent page
+    solved: bool = False  # resolved or closed: how it was fixed is known (`resolution`)
+    can_reply: bool = True  # a public reply to the requester may still be added
+    resolution: str = ""
+    service_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class TicketKind:
+    """A ticket type's actions that other apps may call without importing it.
+
+    `find(user, number)` returns the ticket `number` names if `user` may open it (else None); `brief(ticket)`
+    describes it as a TicketBrief; `reply(ticket=, author=, body=)` adds a public reply through the ticket
+    app's own comment service (timeline, mail to the requester, first response), so a reply sent from another
+    app's page is the same as one typed in the reply box."""
+
+    kind: str
+    label: str
+    find: Callable[[Any, str], Any]
+    brief: Callable[[Any], TicketBrief]
+    reply: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class TicketPanel:
+    """A card another app adds to the side column of a ticket's agent page ("Suggested articles"...).
+
+    `context(request, brief)` gets the ticket as a TicketBrief and returns what `template` reads as `data`, or
+    None to leave the card out; it should cost at most one or two queries. Shown on the ticket types named in
+    `ticket_kinds`."""
+
+    key: str
+    template: str
+    context: Callable[[Any, TicketBrief], dict | None]
+    ticket_kinds: tuple[str, ...]
     order: int = 100
 
 
@@ -152,6 +204,8 @@ class Registry:
         self.sections: list[WorkspaceSection] = []
         self.tiles: list[PortalTile] = []
         self.panels: list[PortalPanel] = []
+        self.kinds: dict[str, TicketKind] = {}
+        self.ticket_panels: list[TicketPanel] = []
         self.sources: list[TicketSource] = []
         self.providers: list[SearchProvider] = []
         self.events: dict[str, tuple[str, str]] = {}  # event name -> (app, description)
@@ -169,6 +223,14 @@ class Registry:
 
     def portal_panel(self, panel: PortalPanel) -> None:
         self._add(self.panels, panel)
+
+    def ticket_kind(self, kind: TicketKind) -> None:
+        if kind.kind in self.kinds:
+            raise ValueError(f"ticket kind {kind.kind!r} is already registered")
+        self.kinds[kind.kind] = kind
+
+    def ticket_panel(self, panel: TicketPanel) -> None:
+        self._add(self.ticket_panels, panel)
 
     def ticket_source(self, source: TicketSource) -> None:
         self._add(self.sources, source)

@@ -30,6 +30,7 @@ urlpatterns = [
         path("", include("incidents.urls_agent")),
         path("sla/", include("sla.urls_agent")),
         path("requests/", include("requests_app.urls_agent")),
+        path("kb/", include("knowledge.urls_agent")),
     ], "agent"))),
     path("portal/", include(([
         path("", views.portal_home, name="home"),

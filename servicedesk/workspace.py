@@ -62,6 +62,21 @@ def portal_panels(request) -> list[tuple]:
     return shown
 
 
+def ticket_panels(request, kind: str, ticket) -> list[tuple]:
+    """(panel, data) for each card other apps add to the side of this ticket's agent page, in their order;
+    a panel whose context returns None is left out."""
+    panels = [p for p in registry.ticket_panels if kind in p.ticket_kinds]
+    if not panels:
+        return []
+    brief = registry.kinds[kind].brief(ticket)
+    shown = []
+    for panel in panels:
+        data = panel.context(request, brief)
+        if data is not None:
+            shown.append((panel, data))
+    return shown
+
+
 def my_tickets(user, limit: int = 50) -> list[TicketRow]:
     """The person's own tickets of every type, latest change first."""
     return merged_rows((source.mine(user, limit) for source in registry.sources), limit)

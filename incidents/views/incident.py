@@ -34,7 +34,7 @@ from servicedesk.errors import DomainError, StaleVersion
 from servicedesk.roles import is_staff_role
 from servicedesk.selectors import attachments_visible_to, people_names, timeline_visible_to
 from servicedesk.services import attachment_add
-from servicedesk.workspace import agent_render, agent_required
+from servicedesk.workspace import agent_render, agent_required, ticket_panels
 from sla.clocks import clocks_of
 from sla.display import clock_views
 
@@ -183,6 +183,8 @@ def _incident_context(request, incident, **extra) -> dict:
         "resolution_label": next((c.label for c in codes if c.code == incident.resolution_code),
                                  incident.resolution_code),
         "parent_form": ParentLinkForm(initial={"version": incident.version}),
+        # Cards other apps add to the side column (servicedesk.registry.TicketPanel), e.g. suggested articles.
+        "ticket_panels": ticket_panels(request, "incident", incident),
         "current_nav": "incident",
     }
     context.update(extra)

@@ -9,7 +9,15 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
 
-from servicedesk.registry import DemoStep, NavItem, Registry, WorkspaceSection, registry
+from servicedesk.registry import (
+    DemoStep,
+    NavItem,
+    Registry,
+    TicketKind,
+    TicketPanel,
+    WorkspaceSection,
+    registry,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PRACTICES = {"incidents", "requests_app", "problems", "sla", "monitoring", "knowledge"}
@@ -88,6 +96,41 @@ def test_the_workspace_sidebar_grows_by_registration(agent_client, monkeypatch):
     assert 'data-testid="nav-changes"' in page
     assert 'data-testid="nav-changes-cab"' in page and ">Awaiting CAB<" in page
     assert 'data-testid="nav-queue-unassigned"' in page  # the incidents' own section is still there
+
+
+def test_a_ticket_kind_and_a_ticket_panel_are_registered_once():
+    local = Registry()
+    kind = TicketKind("change", "Change", find=lambda u, n: None, brief=lambda t: None, reply=lambda **kw: None)
+    local.ticket_kind(kind)
+    with pytest.raises(ValueError, match="already registered"):
+        local.ticket_kind(kind)
+    local.ticket_panel(TicketPanel("notes", "x.html", lambda r, b: {}, ticket_kinds=("change",)))
+    with pytest.raises(ValueError, match="already registered"):
+        local.ticket_panel(TicketPanel("notes", "y.html", lambda r, b: {}, ticket_kinds=("change",)))
+
+
+def test_the_incident_page_draws_the_panels_other_apps_register(agent_client, incident_factory, monkeypatch,
+                                                                settings, tmp_path):
+    """A panel sees the incident only as a TicketBrief; one returning None is left out."""
+    (tmp_path / "test_panel.html").write_text('<p data-testid="test-panel">{{ data.greeting }}</p>')
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [*settings.TEMPLATES[0]["DIRS"], tmp_path]}]
+    seen = []
+
+    def context(request, brief):
+        seen.append(brief)
+        return {"greeting": f"Hello from the panel about {brief.number}"}
+
+    monkeypatch.setattr(registry, "ticket_panels", [
+        TicketPanel("hello", "test_panel.html", context, ticket_kinds=("incident",), order=1),
+        TicketPanel("hidden", "test_panel.html", lambda r, b: None, ticket_kinds=("incident",)),
+        TicketPanel("other", "test_panel.html", context, ticket_kinds=("change",)),
+    ])
+    incident = incident_factory(title="Printer on fire", description="Smoke.")
+    page = agent_client.get(f"/agent/incidents/{incident.number}/").content.decode()
+    assert page.count('data-testid="test-panel"') == 1
+    assert f"Hello from the panel about {incident.number}" in page
+    assert [(b.kind, b.number, b.title, b.description, b.solved) for b in seen] == [
+        ("incident", incident.number, "Printer on fire", "Smoke.", False)]
 
 
 def test_the_portal_lists_every_registered_tile_and_only_my_tickets(client, requester, other_requester,
