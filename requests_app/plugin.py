@@ -4,7 +4,15 @@ RequestsAppConfig.ready(); nothing in the kernel imports this app."""
 
 from django.urls import reverse
 
-from servicedesk.registry import DemoStep, TicketRow, TicketSource, registry
+from servicedesk.registry import (
+    DemoStep,
+    NavItem,
+    PortalPanel,
+    TicketRow,
+    TicketSource,
+    WorkspaceSection,
+    registry,
+)
 from sla.registry import ticket_type as sla_ticket_type
 
 
@@ -27,16 +35,44 @@ def _mine(user, limit: int) -> list[TicketRow]:
     ]
 
 
+def _approvals_nav(request, current: str) -> list[NavItem]:
+    """The workspace's approvals inbox, with how many wait for this person (admins: everyone's); one query."""
+    from requests_app.selectors import approvals_pending_count
+
+    return [NavItem("Approvals", reverse("agent:approvals"), "i-check-circle",
+                    count=approvals_pending_count(request.user), current=current == "approvals",
+                    testid="nav-approvals")]
+
+
+PANEL_ROWS = 5
+
+
+def _approvals_panel(request) -> dict | None:
+    """The portal home card "Waiting for my approval": the oldest few and how many in all; None when nothing
+    waits (two queries)."""
+    from requests_app.selectors import approvals_pending_count, approvals_pending_for
+
+    count = approvals_pending_count(request.user)
+    if not count:
+        return None
+    rows = list(approvals_pending_for(request.user).prefetch_related(None)[:PANEL_ROWS])
+    return {"count": count, "rows": rows, "more": count > len(rows)}
+
+
 def register() -> None:
     from django.db.models.signals import post_delete
 
-    from requests_app.api import CatalogItemViewSet, ServiceRequestViewSet
+    from requests_app.api import ApprovalViewSet, CatalogItemViewSet, ServiceRequestViewSet
     from requests_app.models import ServiceRequest
     from requests_app.sla import RequestSlaAdapter, clocks_drop_with_request
     from requests_app.states import Status
 
     registry.api_route("catalog/items", CatalogItemViewSet, basename="catalog-item")
     registry.api_route("requests", ServiceRequestViewSet, basename="request")
+    registry.api_route("approvals", ApprovalViewSet, basename="approval")
+    registry.workspace_section(WorkspaceSection("approvals", "Requests", _approvals_nav, order=20))
+    registry.portal_panel(PortalPanel(key="approvals", template="requests_app/_approvals_panel.html",
+                                      context=_approvals_panel, order=10))
     registry.ticket_source(TicketSource("requests", "Requests", _mine, order=20))
     registry.demo_step(DemoStep("requests_app", _seed, after=("sla",)))
     post_delete.connect(clocks_drop_with_request, sender=ServiceRequest, dispatch_uid="requests_app.sla.clocks_drop")

@@ -23,12 +23,14 @@ urlpatterns = [
     path("agent/", include(([
         path("", include("incidents.urls_agent")),
         path("sla/", include("sla.urls_agent")),
+        path("approvals/", include("requests_app.urls_agent_approvals")),
     ], "agent"))),
     path("portal/", include(([
         path("", views.portal_home, name="home"),
         path("", include("incidents.urls_portal")),
         path("kb/", include("knowledge.urls_portal")),
         path("requests/", include("requests_app.urls_portal")),
+        path("approvals/", include("requests_app.urls_portal_approvals")),
     ], "portal"))),
     path("admin/", admin.site.urls),
     path("api/v1/attachments/<int:attachment_id>/download/", views.attachment_download,
