@@ -242,7 +242,8 @@ def approval_decide(*, approval_id: int, actor, approve: bool, comment: str = ""
     # The request first, then the approval: every writer of a request's approvals holds the request's lock,
     # so two approvers of one level never both complete it (nor open the next level twice).
     request = _lock(request_id)
-    approval = Approval.objects.select_for_update().select_related("approver", "decided_by").get(id=approval_id)
+    approval = (Approval.objects.select_for_update(of=("self",)).select_related("approver", "decided_by")
+                .get(id=approval_id))
     if approval.approver_id != actor.id and not is_admin(actor):
         raise NotVisible(f"approval: no approval {approval_id} for you to decide", field="approval")
     wanted = State.APPROVED if approve else State.REJECTED
