@@ -17,9 +17,9 @@ from sla.registry import ticket_type as sla_ticket_type
 
 
 def _seed(options: dict) -> str:
-    from requests_app.demo import seed_catalog
+    from requests_app.demo import seed_approvals, seed_catalog
 
-    return seed_catalog()
+    return f"{seed_catalog()}; {seed_approvals()}"
 
 
 def _mine(user, limit: int) -> list[TicketRow]:
