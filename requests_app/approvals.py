@@ -194,7 +194,7 @@ def approval_level_open(request: ServiceRequest, number: int, *, actor, now) -> 
     how = "" if len(people) == 1 else (" (all of them)" if mode == ApprovalMode.ALL else " (any one of them)")
     steps = f" (step {number} of {len(levels)})" if len(levels) > 1 else ""
     timeline_add(ticket=request, kind=TimelineEntry.Kind.SYSTEM, author=None,
-                 body=f"Waiting for approval{steps}: {who}{how}",
+                 body=f"Approval asked of {who}{how}{steps}",
                  data={"event": "approval_level", "level": number, "approvers": [u.username for u in people],
                        "mode": mode})
     for row in rows:

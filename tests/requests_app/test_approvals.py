@@ -46,7 +46,7 @@ def test_submitting_opens_level_one_for_the_requesters_manager_and_mails_signed_
     [approval] = Approval.objects.filter(request=made)
     assert (approval.approver, approval.level, approval.state, approval.via) == (
         manager, 1, "pending", "Manager of Alice Able")
-    assert "Waiting for approval: Manny Manager" in timeline(made)
+    assert "Approval asked of Manny Manager" in timeline(made)
     [mail] = mails("approval_requested")
     assert mail["to"] == [manager.email]
     assert mail["context"]["answers"] == [{"label": "Product", "value": "Visio"},
