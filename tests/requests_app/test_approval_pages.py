@@ -167,3 +167,45 @@ def test_a_tampered_or_mismatched_link_decides_nothing(client, made, other_reque
     forged = signing.dumps({"a": approval.id, "u": other_requester.id}, salt=LINK_SALT, compress=True)
     assert client.post(f"/portal/approvals/link/{forged}/", {"decision": "approve"}).status_code == 404
     assert pending(made).exists()
+
+
+# --- admin ----------------------------------------------------------------------------------------
+
+
+def test_admin_sets_an_items_approval_levels_and_fallback_group_and_a_group_level_needs_its_group(admin_client):
+    from django.contrib.auth.models import Group
+
+    from requests_app.models import CatalogItem
+    from tests.requests_app.test_models import _item_post
+
+    approvers = Group.objects.create(name="IT approvers")
+    fallback = Group.objects.create(name="Approval desk")
+    levels = {"approval_levels-TOTAL_FORMS": "2",
+              "approval_levels-0-order": "1", "approval_levels-0-kind": "manager", "approval_levels-0-group": "",
+              "approval_levels-0-mode": "any",
+              "approval_levels-1-order": "2", "approval_levels-1-kind": "group", "approval_levels-1-group": "",
+              "approval_levels-1-mode": "all"}
+    response = admin_client.post("/admin/requests_app/catalogitem/add/",
+                                 _item_post(approval_fallback_group=fallback.id, **levels))
+    assert response.status_code == 200  # the group level names no group
+    assert "Choose the approver group." in response.content.decode()
+    levels["approval_levels-1-group"] = str(approvers.id)
+    response = admin_client.post("/admin/requests_app/catalogitem/add/",
+                                 _item_post(approval_fallback_group=fallback.id, **levels))
+    assert response.status_code == 302
+    laptop = CatalogItem.objects.get(name="New laptop")
+    assert laptop.requires_approval and laptop.approval_fallback_group == fallback
+    assert [(lv.kind, lv.group, lv.mode) for lv in laptop.approval_levels.all()] == [
+        ("manager", None, "any"), ("group", approvers, "all")]
+
+
+def test_admin_edits_a_persons_manager_on_the_user_page(admin_client, requester, manager):
+    from tests.admin_forms import changeform_data
+
+    page = admin_client.get(f"/admin/auth/user/{requester.id}/change/")
+    data = changeform_data(page)
+    data["profile-0-manager"] = str(manager.id)
+    response = admin_client.post(f"/admin/auth/user/{requester.id}/change/", data)
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    requester.profile.refresh_from_db()
+    assert requester.profile.manager == manager
