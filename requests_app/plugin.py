@@ -36,12 +36,13 @@ def _mine(user, limit: int) -> list[TicketRow]:
 
 
 def _approvals_nav(request, current: str) -> list[NavItem]:
-    """The workspace's approvals inbox, with how many wait for this person (admins: everyone's); one query."""
+    """The workspace's approvals inbox, with how many wait for this person (admins: everyone's), no number when
+    none does; one query."""
     from requests_app.selectors import approvals_pending_count
 
-    return [NavItem("Approvals", reverse("agent:approvals"), "i-check-circle",
-                    count=approvals_pending_count(request.user), current=current == "approvals",
-                    testid="nav-approvals")]
+    count = approvals_pending_count(request.user)
+    return [NavItem("Approvals", reverse("agent:approvals"), "i-check-circle", count=count or None,
+                    current=current == "approvals", testid="nav-approvals")]
 
 
 PANEL_ROWS = 5

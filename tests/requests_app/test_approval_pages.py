@@ -1,6 +1,7 @@
 """The approvals inboxes (/agent/approvals/, /portal/approvals/), the portal home card, the chain on a request's
 portal page, and the signed one-time links mailed to approvers (GET never decides; POST once; expiry)."""
 
+import re
 import time
 
 import pytest
@@ -30,6 +31,10 @@ def made(requester, manager):
 def signed_in(client, user):
     client.force_login(user)
     return client
+
+
+def nav_link(html) -> str:
+    return re.search(r'<a [^>]*data-testid="nav-approvals".*?</a>', html, re.S).group(0)
 
 
 def link(approval, decision="approve"):
@@ -74,9 +79,11 @@ def test_the_workspace_inbox_is_for_agents_and_counts_in_the_sidebar(client, req
     page = signed_in(client, agent).get("/agent/approvals/")
     html = page.content.decode()
     assert page.status_code == 200 and made.number in html
-    assert 'data-testid="nav-approvals"' in html
+    assert '<span class="nav-count" data-testid="nav-count">1</span>' in nav_link(html)
     client.post(f"/agent/approvals/{pending(made).get().id}/decide/", {"decision": "approve"})
     assert ServiceRequest.objects.get(id=made.id).status == Status.IN_FULFILMENT
+    html = client.get("/agent/approvals/").content.decode()
+    assert "nav-count" not in nav_link(html)  # nothing waits: no number
     assert signed_in(client, requester).get("/agent/approvals/").status_code == 403
 
 
