@@ -204,3 +204,65 @@ def test_the_reminder_sweep_reads_due_rows_through_its_partial_index():
         cursor.execute("SET LOCAL enable_seqscan = off")
         plan = due.explain()
     assert "approval_remind_due_idx" in plan
+
+
+# --- mail -----------------------------------------------------------------------------------------
+
+
+def test_every_approval_mail_renders_with_its_links_answers_and_comment(requester, manager, mailoutbox):
+    from servicedesk.notifications import email_render_and_send
+
+    manage(requester, manager)
+    first = order(licence("Licence", ("manager", "any")), requester)
+    second = order(ServiceRequest.objects.get(id=first.id).item, requester)
+    Approval.objects.filter(request=first).update(created_at=timezone.now() - timedelta(days=2))
+    approvals_remind()
+    approval_decide(approval_id=pending(first).get().id, actor=manager, approve=True, comment="Enjoy")
+    approval_decide(approval_id=pending(second).get().id, actor=manager, approve=False, comment="One is enough")
+    for template in ("approval_requested", "approval_reminder", "request_approved", "request_rejected"):
+        payload = mails(template)[0]
+        email_render_and_send(template=template, to=payload["to"], context=payload["context"])
+    asked, reminded, approved, rejected = mailoutbox
+    assert asked.subject == f"[{first.number}] Approval needed: Licence for Alice Able"
+    assert asked.to == [manager.email]
+    approve_url = mails("approval_requested")[0]["context"]["approval"]["approve_url"]
+    assert approve_url in asked.body and approve_url in asked.alternatives[0][0]
+    assert "Why do you need it?: Floor plans" in asked.body
+    assert reminded.subject.startswith(f"[{first.number}] Reminder:")
+    assert approved.subject == f"[{first.number}] Approved: Licence" and "Enjoy" in approved.body
+    assert rejected.subject == f"[{second.number}] Not approved: Licence" and "One is enough" in rejected.body
+    assert rejected.to == [requester.email]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_approvers_of_an_any_of_step_approving_at_once_start_fulfilment_once(make_user):
+    import threading
+
+    from django.db import connections
+
+    requester = make_user("requester", username="rita")
+    first, second = make_user("agent", username="ann"), make_user("agent", username="ben")
+    made = order(licence("Licence", (group_of("Approvers", first, second), "any")), requester)
+    ids = {user.id: pending(made, user).get().id for user in (first, second)}
+    barrier, outcomes = threading.Barrier(2), {}
+
+    def approve(user):
+        try:
+            barrier.wait()
+            approval_decide(approval_id=ids[user.id], actor=user, approve=True)
+            outcomes[user.username] = "approved"
+        except TransitionNotAllowed as error:
+            outcomes[user.username] = str(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=approve, args=(user,)) for user in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    [refused] = [outcome for outcome in outcomes.values() if outcome != "approved"]
+    assert len(outcomes) == 2 and "no longer needed" in refused
+    assert sorted(Approval.objects.filter(request=made).values_list("state", flat=True)) == ["approved", "skipped"]
+    assert status_of(made) == Status.IN_FULFILMENT
+    assert sum("for fulfilment" in line for line in timeline(made)) == 1
