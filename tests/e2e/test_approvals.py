@@ -75,3 +75,25 @@ def test_the_mailed_reject_link_asks_for_confirmation_and_a_reason_at_phone_widt
     page.get_by_test_id("approval-link-submit").click()
     expect(page.get_by_test_id("approval-link-done")).to_have_attribute("data-state", "rejected")
     assert Approval.objects.get(id=approval.id).comment == "Use the shared licence"
+
+
+def test_an_admin_overrides_from_the_workspace_inbox_at_phone_width(new_page, live_server):
+    from requests_app.models import Approval
+
+    ordered = _licence_request()
+    provision_user("adam", "admin", name="Adam Admin")
+    page = new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, live_server, "adam")
+    page.goto(f"{live_server.url}/agent/approvals/")
+    row = page.get_by_test_id("approval-row").filter(has_text=ordered.number)
+    expect(row.get_by_test_id("override-marker")).to_contain_text("for Maya Manager")
+    screenshot(page, "agent-approvals-override-phone")
+    row.get_by_test_id("reject").click()  # no comment yet: refused, nothing decided
+    expect(page.get_by_test_id("messages")).to_contain_text("say why you reject it")
+    row = page.get_by_test_id("approval-row").filter(has_text=ordered.number)
+    row.get_by_label("Comment").fill("Budget frozen")
+    row.get_by_test_id("reject").click()
+    expect(page.get_by_test_id("messages")).to_contain_text(f"{ordered.number} Software licence: rejected.")
+    approval = Approval.objects.get(request=ordered)
+    assert approval.state == "rejected" and approval.override and approval.decided_by.username == "adam"
