@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from requests_app.approvals import LINK_SALT, link_token
 from requests_app.models import Approval, ServiceRequest
 from requests_app.states import Status
+from servicedesk.roles import role_of
 from tests.requests_app.approval_helpers import group_of, licence, mails, manage, order, pending
 
 pytestmark = pytest.mark.django_db
@@ -216,3 +217,17 @@ def test_admin_edits_a_persons_manager_on_the_user_page(admin_client, requester,
     assert response.status_code == 302, response.context and response.context["adminform"].form.errors
     requester.profile.refresh_from_db()
     assert requester.profile.manager == manager
+
+
+def test_the_home_card_lists_the_oldest_five_in_two_queries(rf, requester, agent, django_assert_num_queries):
+    from requests_app.plugin import _approvals_panel
+
+    it = licence("Licence", (group_of("IT approvers", agent), "any"))
+    made = [order(it, requester) for _ in range(7)]
+    request = rf.get("/portal/")
+    request.user = agent
+    role_of(agent)  # the role look-up is cached per request; keep it out of the count
+    with django_assert_num_queries(2):
+        data = _approvals_panel(request)
+        numbers = [a.request.number for a in data["rows"]]
+    assert data["count"] == 7 and data["more"] and numbers == [r.number for r in made[:5]]
