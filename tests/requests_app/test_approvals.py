@@ -266,3 +266,15 @@ def test_two_approvers_of_an_any_of_step_approving_at_once_start_fulfilment_once
     assert sorted(Approval.objects.filter(request=made).values_list("state", flat=True)) == ["approved", "skipped"]
     assert status_of(made) == Status.IN_FULFILMENT
     assert sum("for fulfilment" in line for line in timeline(made)) == 1
+
+
+def test_beat_runs_the_reminder_sweep_through_its_celery_task(requester, manager, settings):
+    from requests_app.tasks import approvals_remind as task
+
+    entry = settings.CELERY_BEAT_SCHEDULE["approvals-remind"]
+    assert entry["task"] == task.name == "requests_app.tasks.approvals_remind"
+    assert entry["schedule"] == float(settings.APPROVAL_REMIND_SWEEP_SECONDS)
+    manage(requester, manager)
+    made = order(licence("Licence", ("manager", "any")), requester)
+    Approval.objects.filter(request=made).update(created_at=timezone.now() - timedelta(days=2))
+    assert task() == 1 and task() == 0
