@@ -3,6 +3,8 @@ from django.contrib import admin
 
 from requests_app.fulfilment import handler_choices
 from requests_app.models import (
+    Approval,
+    ApprovalLevel,
     Audience,
     CatalogCategory,
     CatalogField,
@@ -10,7 +12,7 @@ from requests_app.models import (
     FulfilmentRun,
     ServiceRequest,
 )
-from servicedesk.admin import AuditedAdmin, TicketAdmin
+from servicedesk.admin import AuditedAdmin, ReadOnlyAdmin, TicketAdmin
 
 
 @admin.register(CatalogCategory)
@@ -56,6 +58,17 @@ class FieldInline(admin.StackedInline):
         return field
 
 
+class ApprovalLevelInline(admin.TabularInline):
+    """The item's approval policy: ordered levels, each the requester's manager or an approver group,
+    any-of or all-of. No levels: the item needs no approval."""
+
+    model = ApprovalLevel
+    extra = 0
+    ordering = ["order", "id"]
+    fields = ["order", "kind", "group", "mode"]
+    verbose_name_plural = "approval levels (in order; none: no approval needed)"
+
+
 class CatalogItemForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -69,8 +82,8 @@ class CatalogItemForm(forms.ModelForm):
     class Meta:
         model = CatalogItem
         fields = ["name", "category", "order", "icon", "description", "active", "audience", "organisations",
-                  "groups", "fulfilment_team", "handler", "handler_settings", "sla_policy", "delivery_amount",
-                  "delivery_unit"]
+                  "groups", "approval_fallback_group", "fulfilment_team", "handler", "handler_settings", "sla_policy",
+                  "delivery_amount", "delivery_unit"]
 
     def clean(self):
         data = super().clean()
@@ -94,10 +107,13 @@ class CatalogItemAdmin(AuditedAdmin):
     fieldsets = [
         (None, {"fields": ["name", "category", "order", "icon", "description", "active"]}),
         ("Who may order it", {"fields": ["audience", "organisations", "groups"]}),
+        ("Approval", {"fields": ["approval_fallback_group"],
+                      "description": "Levels of approval are listed below the form; the fallback group decides "
+                                     "when a level names nobody."}),
         ("Fulfilment", {"fields": ["fulfilment_team", "handler", "handler_settings", "sla_policy",
                                    ("delivery_amount", "delivery_unit")]}),
     ]
-    inlines = [FieldInline]
+    inlines = [FieldInline, ApprovalLevelInline]
 
     @admin.display(description="expected delivery")
     def delivery(self, obj):
@@ -133,3 +149,13 @@ class FulfilmentRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Approval)
+class ApprovalAdmin(ReadOnlyAdmin):
+    """Read-only: approvals are decided in the inboxes, the API or the mailed links (requests_app.approvals)."""
+
+    list_display = ["request", "level", "approver", "state", "override", "decided_by", "decided_at", "created_at"]
+    list_filter = ["state", "override"]
+    search_fields = ["request__number", "approver__username"]
+    list_select_related = ["request", "approver", "decided_by"]

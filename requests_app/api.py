@@ -5,6 +5,8 @@ import hmac
 import json
 import time
 
+import django_filters
+from django.http import Http404, QueryDict
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -14,10 +16,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from requests_app import services
+from requests_app.approvals import approval_decide
 from requests_app.filters import RequestFilter
 from requests_app.forms_engine import AnswersInvalid
-from requests_app.models import CatalogCategory, CatalogField, CatalogItem, ServiceRequest
-from requests_app.selectors import catalog_items_for_api, requests_for
+from requests_app.models import Approval, CatalogCategory, CatalogField, CatalogItem, ServiceRequest
+from requests_app.selectors import approvals_for, catalog_items_for_api, requests_for
 from servicedesk.api.fields import IdOrNameField, UserRefField
 from servicedesk.errors import InvalidInput, NotVisible
 from servicedesk.idempotency import IdempotentCreateMixin
@@ -294,3 +297,92 @@ class FulfilmentCallbackView(APIView):
         body.is_valid(raise_exception=True)
         done = fulfilment_callback(run_id=run.id, nonce=data.get("nonce", ""), **body.validated_data)
         return Response(ServiceRequestSerializer(done).data)
+
+# --- approvals ------------------------------------------------------------------------------------
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    request = serializers.CharField(source="request.number", read_only=True, help_text="The request's number.")
+    item = serializers.SerializerMethodField(help_text='The ordered item, {"id", "name"}.')
+    requester = UserRefField(source="request.requester", read_only=True)
+    approver = UserRefField(read_only=True)
+    decided_by = UserRefField(read_only=True, allow_null=True)
+    answers = serializers.JSONField(source="request.answers", read_only=True,
+                                    help_text="The request's answers, field name -> answer.")
+
+    class Meta:
+        model = Approval
+        fields = ["id", "request", "item", "requester", "answers", "level", "mode", "via", "state", "approver",
+                  "decided_by", "decided_at", "comment", "override", "created_at"]
+        read_only_fields = fields
+
+    def get_item(self, approval) -> dict:
+        return {"id": approval.request.item_id, "name": approval.request.item.name}
+
+
+class ApprovalDecisionSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000,
+                                    help_text="Shown to the requester on the timeline; required to reject.")
+
+
+class ApprovalFilter(django_filters.FilterSet):
+    """`state` defaults to pending (what waits for a decision); `all` lists every state."""
+
+    state = django_filters.ChoiceFilter(choices=[*Approval.State.choices, ("all", "All")], method="filter_state")
+
+    class Meta:
+        model = Approval
+        fields = ["state", "level"]
+
+    def __init__(self, data=None, *args, **kwargs):
+        data = data.copy() if data is not None else QueryDict(mutable=True)
+        if not data.get("state"):
+            data["state"] = Approval.State.PENDING
+        super().__init__(data, *args, **kwargs)
+
+    def filter_state(self, queryset, name, value):
+        return queryset if value == "all" else queryset.filter(state=value)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Approvals for me to decide (admins: everyone's); state=pending unless given"),
+    retrieve=extend_schema(summary="One approval (404 unless it is mine or I am an admin)"),
+)
+class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Approvals of service requests. Approvers see and decide their own; admins every one (deciding another's
+    is recorded as an override). Another's approval answers 404; an approval already decided 409."""
+
+    serializer_class = ApprovalSerializer
+    filterset_class = ApprovalFilter
+    ordering_fields = ["created_at", "level"]
+    ordering = ["created_at", "id"]
+
+    def get_queryset(self):
+        return approvals_for(self.request.user).order_by("created_at", "id")
+
+    def get_object(self):
+        # Not through the list's filters: a decided approval is still found (409 on deciding, not 404).
+        found = self.get_queryset().filter(id=self.kwargs["pk"]).first() if str(self.kwargs["pk"]).isdigit() else None
+        if found is None:
+            raise Http404("No such approval for you")
+        return found
+
+    def _decide(self, request, approve: bool):
+        approval = self.get_object()
+        data = ApprovalDecisionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        approval_decide(approval_id=approval.id, actor=request.user, approve=approve,
+                        comment=data.validated_data["comment"])
+        return Response(ApprovalSerializer(self.get_object(), context=self.get_serializer_context()).data)
+
+    @extend_schema(request=ApprovalDecisionSerializer, responses={200: ApprovalSerializer})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        """Approve it (comment optional). The request moves on when its step is complete."""
+        return self._decide(request, True)
+
+    @extend_schema(request=ApprovalDecisionSerializer, responses={200: ApprovalSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        """Reject it, saying why (`comment` required): the request is rejected and never fulfilled."""
+        return self._decide(request, False)

@@ -92,3 +92,58 @@ def seed_catalog() -> str:
             })
             made_fields += created
     return f"{made_items} catalog items and {made_fields} form fields added"
+
+
+# The approval policies of the demo catalog (added only to items that have none, so an admin's edits survive).
+APPROVAL_FALLBACK_GROUP = "Approval desk"  # decides when a level names nobody, e.g. a requester with no manager
+APPROVAL_FALLBACK_MEMBERS = ["manager"]
+APPROVER_GROUP = "IT approvers"
+APPROVER_MEMBERS = ["nina", "omar"]
+POLICIES = {
+    "Software licence": [("manager", None, "any")],
+    "New laptop": [("manager", None, "any"), ("group", APPROVER_GROUP, "any")],
+}
+DEMO_MANAGERS = {"requester": "manager"}  # Rita's manager is Maya
+
+
+@transaction.atomic
+def seed_approvals() -> str:
+    """Managers for the demo people, the approval policies above, and one request of Rita's waiting for
+    Maya's approval so that the inboxes show something."""
+    from django.contrib.auth import get_user_model
+
+    from requests_app.models import ApprovalLevel, ServiceRequest
+    from requests_app.services import request_submit
+    from servicedesk.models import Profile
+
+    User = get_user_model()
+    people = {u.username: u for u in User.objects.filter(
+        username__in=[*APPROVAL_FALLBACK_MEMBERS, *APPROVER_MEMBERS, *DEMO_MANAGERS, *DEMO_MANAGERS.values()])}
+    fallback, _ = Group.objects.get_or_create(name=APPROVAL_FALLBACK_GROUP)
+    fallback.user_set.add(*[people[n] for n in APPROVAL_FALLBACK_MEMBERS if n in people])
+    approvers, _ = Group.objects.get_or_create(name=APPROVER_GROUP)
+    approvers.user_set.add(*[people[n] for n in APPROVER_MEMBERS if n in people])
+    for person, manager in DEMO_MANAGERS.items():
+        if person in people and manager in people:
+            Profile.objects.filter(user=people[person], manager__isnull=True).update(manager=people[manager])
+    policies = 0
+    for name, levels in POLICIES.items():
+        item = CatalogItem.objects.filter(name=name).first()
+        if item is None or item.approval_levels.exists():
+            continue
+        for order, (kind, group, mode) in enumerate(levels, 1):
+            ApprovalLevel.objects.create(item=item, order=order * 10, kind=kind, mode=mode,
+                                         group=approvers if group == APPROVER_GROUP else None)
+        if item.approval_fallback_group_id is None:
+            item.approval_fallback_group = fallback
+            item.save(update_fields=["approval_fallback_group"])
+        policies += 1
+    seeded = 0
+    licence = CatalogItem.objects.filter(name="Software licence").first()
+    rita = people.get("requester")
+    if licence is not None and rita is not None and not ServiceRequest.objects.filter(item=licence,
+                                                                                      requester=rita).exists():
+        request_submit(item=licence, requester=rita, created_by=rita, answers={
+            "product": "Microsoft Visio", "justification": "Drawing the new office floor plans for the move."})
+        seeded = 1
+    return f"{policies} approval policies and {seeded} request waiting for approval added"

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from requests_app import forms_engine
 from requests_app.states import OPEN, Status
@@ -98,7 +99,13 @@ class CatalogItem(models.Model):
     groups = models.ManyToManyField("auth.Group", blank=True, related_name="catalog_items",
                                     help_text="When ordering is for chosen groups.")
 
-    # Approval policy: added by the approvals part of issue 8 (see requires_approval).
+    # Approval policy: the ordered ApprovalLevels below (none: no approval), and who decides when a level
+    # names nobody (no manager, an empty group): this group, then every admin.
+    approval_fallback_group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name="approval fallback group",
+        help_text="Decides when a level of the approval policy names nobody (no manager, an empty group); "
+                  "if it is empty too, every admin.")
 
     fulfilment_team = models.ForeignKey(
         "servicedesk.Team", on_delete=models.PROTECT, related_name="catalog_items",
@@ -139,8 +146,14 @@ class CatalogItem(models.Model):
 
     @property
     def requires_approval(self) -> bool:
-        # Nothing needs approval until the approvals part of issue 8 adds the item's approval policy.
-        return False
+        """True when the item has approval levels. Lists annotate `has_approval_levels` (selectors) so that
+        asking costs no query per item."""
+        annotated = getattr(self, "has_approval_levels", None)
+        if annotated is not None:
+            return bool(annotated)
+        if self.pk is None:
+            return False
+        return self.approval_levels.exists()
 
     @property
     def expected_delivery(self) -> str:
@@ -311,3 +324,100 @@ class FulfilmentRun(models.Model):
 
     def __str__(self):
         return f"{self.handler} for request {self.request_id} ({self.state})"
+
+
+class ApprovalKind(models.TextChoices):
+    MANAGER = "manager", "The requester's manager"
+    GROUP = "group", "An approver group"
+
+
+class ApprovalMode(models.TextChoices):
+    ANY = "any", "Any one of them"
+    ALL = "all", "All of them"
+
+
+class ApprovalLevel(models.Model):
+    """One step of an item's approval policy. Levels run in `order`; each one's approvers are the requester's
+    manager or the active members of a group, and the level is done when any one (any-of) or every one
+    (all-of) of them approves."""
+
+    Kind = ApprovalKind
+    Mode = ApprovalMode
+
+    item = models.ForeignKey(CatalogItem, on_delete=models.CASCADE, related_name="approval_levels")
+    order = models.PositiveIntegerField(default=10, help_text="Lower first.")
+    kind = models.CharField("approver", max_length=10, choices=ApprovalKind.choices, default=ApprovalKind.MANAGER)
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                              help_text="For an approver group: its active members approve.")
+    mode = models.CharField(max_length=5, choices=ApprovalMode.choices, default=ApprovalMode.ANY,
+                            help_text="Any one approver completes the level, or every one must approve.")
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name = "approval level"
+        constraints = [
+            models.CheckConstraint(condition=Q(kind=ApprovalKind.MANAGER, group__isnull=True)
+                                   | Q(kind=ApprovalKind.GROUP, group__isnull=False),
+                                   violation_error_message="Choose the group for an approver group, "
+                                                           "and none for the manager.",
+                                   name="approval_level_group_iff_group_kind"),
+        ]
+
+    def __str__(self):
+        who = f"group {self.group}" if self.kind == ApprovalKind.GROUP else "the requester's manager"
+        return f"{who} ({self.get_mode_display().lower()})"
+
+    def clean(self):
+        if self.kind == ApprovalKind.GROUP and not self.group_id:
+            raise ValidationError({"group": "Choose the approver group."})
+        if self.kind == ApprovalKind.MANAGER and self.group_id:
+            raise ValidationError({"group": "The manager's level has no group: clear it."})
+
+
+class ApprovalState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+    SKIPPED = "skipped", "Not needed"
+
+
+class Approval(models.Model):
+    """One person's decision on one level of a request's approval. Written only by requests_app.approvals."""
+
+    State = ApprovalState
+
+    request = models.ForeignKey(ServiceRequest, on_delete=models.CASCADE, related_name="approvals")
+    level = models.PositiveSmallIntegerField(help_text="1 for the first level of the item's policy, and so on.")
+    mode = models.CharField(max_length=5, choices=ApprovalMode.choices, default=ApprovalMode.ANY)
+    via = models.CharField(max_length=200, blank=True,
+                           help_text='Why this person decides: "Manager of Alice", "Group IT approvers", ...')
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approvals")
+    state = models.CharField(max_length=10, choices=ApprovalState.choices, default=ApprovalState.PENDING)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    override = models.BooleanField(default=False, help_text="Decided by an admin in the approver's place.")
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["level", "id"]
+        indexes = [
+            # "Waiting for my approval": an approver's pending rows, oldest first.
+            models.Index(fields=["approver", "created_at"], name="approval_pending_mine_idx",
+                         condition=Q(state="pending")),
+            # Every pending one (admins' inbox), oldest first.
+            models.Index(fields=["created_at"], name="approval_pending_idx", condition=Q(state="pending")),
+            # The reminder sweep: pending rows not reminded yet, by age (O(due)).
+            models.Index(fields=["created_at"], name="approval_remind_due_idx",
+                         condition=Q(state="pending", reminded_at__isnull=True)),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "level", "approver"], name="approval_once_per_level"),
+            models.CheckConstraint(condition=Q(state__in=ApprovalState.values), name="approval_state_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.request_id} level {self.level}: {self.approver} ({self.state})"

@@ -10,6 +10,7 @@ from django.urls import reverse
 from servicedesk.registry import (
     DemoStep,
     NavItem,
+    PortalPanel,
     SearchProvider,
     SearchResults,
     TicketRow,
@@ -24,9 +25,9 @@ NUMBER = re.compile(r"^\s*REQ0*(\d{1,9})\s*$", re.IGNORECASE)
 
 
 def _seed(options: dict) -> str:
-    from requests_app.demo import seed_catalog
+    from requests_app.demo import seed_approvals, seed_catalog
 
-    return seed_catalog()
+    return f"{seed_catalog()}; {seed_approvals()}"
 
 
 def _row(r, *, for_agent: bool) -> TicketRow:
@@ -83,7 +84,8 @@ def _find_number(user, text: str) -> str | None:
 
 
 def _requests_nav(request, current: str) -> list[NavItem]:
-    """The "Requests" queues of the workspace sidebar with their counts (one aggregate query)."""
+    """The "Requests" queues of the workspace sidebar with their counts (one aggregate query), then the
+    approvals inbox (one count)."""
     from requests_app import workspace
 
     counts = workspace.queue_counts_of(request)
@@ -92,13 +94,43 @@ def _requests_nav(request, current: str) -> list[NavItem]:
                 count=counts.get(queue.key), current=current == f"requests:{queue.key}",
                 hot=queue.hot and bool(counts.get(queue.key)), testid=f"nav-requests-{queue.key}")
         for queue in workspace.QUEUES
-    ]
+    ] + _approvals_nav(request, current)
+
+
+def _approvals_nav(request, current: str) -> list[NavItem]:
+    """The workspace's approvals inbox, with how many wait for this person (admins: everyone's), no number when
+    none does; one query."""
+    from requests_app.selectors import approvals_pending_count
+
+    count = approvals_pending_count(request.user)
+    return [NavItem("Approvals", reverse("agent:approvals"), "i-check-circle", count=count or None,
+                    current=current == "approvals", testid="nav-approvals")]
+
+
+PANEL_ROWS = 5
+
+
+def _approvals_panel(request) -> dict | None:
+    """The portal home card "Waiting for my approval": the oldest few and how many in all; None when nothing
+    waits (two queries)."""
+    from requests_app.selectors import approvals_pending_count, approvals_pending_for
+
+    count = approvals_pending_count(request.user)
+    if not count:
+        return None
+    rows = list(approvals_pending_for(request.user).prefetch_related(None)[:PANEL_ROWS])
+    return {"count": count, "rows": rows, "more": count > len(rows)}
 
 
 def register() -> None:
     from django.db.models.signals import post_delete
 
-    from requests_app.api import CatalogItemViewSet, FulfilmentCallbackView, ServiceRequestViewSet
+    from requests_app.api import (
+        ApprovalViewSet,
+        CatalogItemViewSet,
+        FulfilmentCallbackView,
+        ServiceRequestViewSet,
+    )
     from requests_app.models import ServiceRequest
     from requests_app.sla import RequestSlaAdapter, clocks_drop_with_request
     from requests_app.states import Status
@@ -107,6 +139,9 @@ def register() -> None:
     registry.api_route("requests", ServiceRequestViewSet, basename="request")
     registry.api_path("requests/fulfilment/callback/<str:token>/", FulfilmentCallbackView.as_view(),
                       name="fulfilment-callback")
+    registry.api_route("approvals", ApprovalViewSet, basename="approval")
+    registry.portal_panel(PortalPanel(key="approvals", template="requests_app/_approvals_panel.html",
+                                      context=_approvals_panel, order=10))
     registry.ticket_source(TicketSource("requests", "Requests", _mine, order=20))
     registry.workspace_section(WorkspaceSection("requests", "Requests", _requests_nav, order=20))
     registry.search_provider(SearchProvider("requests", "Requests", _search, _find_number, order=20))

@@ -2,13 +2,13 @@
 
 from django.db.models import Exists, OuterRef, Prefetch, Q
 
-from requests_app.models import Audience, CatalogField, CatalogItem
+from requests_app.models import Approval, ApprovalLevel, Audience, CatalogField, CatalogItem
 
 
 def catalog_items_for(user):
     """Active items `user` may order: those for everyone, those for the organisation of the user's profile,
     and those for a group the user belongs to. One query (EXISTS, so an item in several of the user's groups
-    appears once); anonymous users get none."""
+    appears once), which also says whether each needs approval; anonymous users get none."""
     if user is None or not user.is_authenticated:
         return CatalogItem.objects.none()
     of_my_organisation = Exists(CatalogItem.organisations.through.objects.filter(
@@ -19,6 +19,9 @@ def catalog_items_for(user):
         Q(audience=Audience.EVERYONE)
         | Q(of_my_organisation, audience=Audience.ORGANISATIONS)
         | Q(of_my_groups, audience=Audience.GROUPS)
+    ).annotate(
+        # CatalogItem.requires_approval reads it: no query per item in lists.
+        has_approval_levels=Exists(ApprovalLevel.objects.filter(item_id=OuterRef("id"))),
     )
 
 
@@ -42,3 +45,37 @@ def requests_for(user):
     if not is_staff_role(user):
         rows = rows.filter(requester=user)
     return rows.order_by("-created_at", "-id")
+
+
+def approvals_for(user):
+    """Approvals `user` may see and decide: those naming them as approver; admins every one. With what the
+    inboxes and the API show of them (request, item, requester, people) in the same query."""
+    from requests_app.approvals import is_admin
+
+    if user is None or not user.is_authenticated:
+        return Approval.objects.none()
+    rows = Approval.objects.select_related("request__item", "request__requester", "approver", "decided_by")
+    if not is_admin(user):
+        rows = rows.filter(approver=user)
+    return rows
+
+
+def approvals_pending_for(user):
+    """What waits for `user`'s decision (admins: every pending approval), oldest first, with the items' form
+    fields prefetched for the answers: two queries whatever the number of rows."""
+    return (approvals_for(user).filter(state=Approval.State.PENDING)
+            .prefetch_related(Prefetch("request__item__fields", queryset=CatalogField.objects.order_by("order", "id")))
+            .order_by("created_at", "id"))
+
+
+def approvals_pending_count(user) -> int:
+    return approvals_for(user).filter(state=Approval.State.PENDING).count()
+
+
+def approval_chain(request):
+    """A request's approvals by level, for its page: [(level, [approval, ...]), ...] (one query)."""
+    rows = Approval.objects.filter(request=request).select_related("approver", "decided_by").order_by("level", "id")
+    chain: dict[int, list] = {}
+    for row in rows:
+        chain.setdefault(row.level, []).append(row)
+    return sorted(chain.items())

@@ -8,6 +8,7 @@ queues mail through the outbox (sent on commit). Nothing else assigns `ServiceRe
 from django.db import transaction
 from django.utils import timezone
 
+from requests_app.approvals import approvals_cancel, approvals_open
 from requests_app.forms_engine import validate_answers
 from requests_app.models import CatalogItem, FulfilmentRun, ServiceRequest
 from requests_app.selectors import catalog_items_for
@@ -93,8 +94,9 @@ def request_submit(*, item: CatalogItem, answers, requester, created_by, now=Non
                  body=f"Requested {item.name}", data={"event": "created", "item": item.id})
     audit_record(actor=created_by, action="request.submitted", obj=request,
                  changes={"item": item.name, "status": request.status})
-    if item.requires_approval:  # the approvals part of issue 8 creates the approvals here
+    if item.requires_approval:
         _move(request, Status.PENDING_APPROVAL, actor=created_by, body="Waiting for approval", now=now)
+        approvals_open(request, actor=created_by, now=now)
     else:
         fulfilment_start(request, actor=created_by, now=now)
     request_sla_sync(request, now=now, reason="Request submitted")
@@ -188,6 +190,7 @@ def request_cancel(*, request_id: int, actor, version: int | None = None, reason
     body = "Cancelled" + (f": {reason.strip()}" if reason.strip() else "")
     _move(request, Status.CANCELLED, actor=actor, body=body, now=now, extra={"closed_at": now})
     _run_close(request, FulfilmentRun.State.FAILED, "the request was cancelled")
+    approvals_cancel(request, now=now)  # nobody is asked any more
     request_sla_sync(request, now=now, reason="Request cancelled")
     return request
 

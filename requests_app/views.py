@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from requests_app import services
 from requests_app.models import ServiceRequest
-from requests_app.selectors import requests_for
+from requests_app.selectors import approval_chain, requests_for
 from servicedesk.errors import DomainError
 from servicedesk.models import TimelineEntry
 from servicedesk.roles import is_staff_role
@@ -52,6 +52,7 @@ def portal_request(request, number: str):
     return render(request, "requests_app/portal_request.html", {
         "req": found, "answers": answers, "timeline": timeline,
         "cancellable": found.status in services.CANCELLABLE,
+        "chain": approval_chain(found),
     })
 
 

@@ -134,6 +134,7 @@ class ProfileInline(admin.StackedInline):
     model = models.Profile
     can_delete = False
     fk_name = "user"
+    autocomplete_fields = ["manager"]
 
 
 class MembershipInline(admin.TabularInline):

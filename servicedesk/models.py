@@ -89,6 +89,11 @@ class Profile(models.Model):
     job_title = models.CharField(max_length=120, blank=True)
     phone = models.CharField(max_length=40, blank=True)
     away = models.BooleanField(default=False, help_text="Away agents are skipped by automatic assignment.")
+    # Who approves what this person orders when a catalog item asks for "the requester's manager".
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reports",
+        help_text="Approves this person's requests that need their manager's approval.",
+    )
 
     def __str__(self):
         return f"Profile of {self.user}"

@@ -287,6 +287,12 @@ OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 500)
 OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", 7)
 # How long a stored Idempotency-Key answers retries of a creating POST.
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+# Approvals of service requests (requests_app.approvals): a pending approval is reminded once after
+# APPROVAL_REMINDER_HOURS (the sweep runs every APPROVAL_REMIND_SWEEP_SECONDS); the Approve / Reject links
+# mailed to approvers work for APPROVAL_LINK_MAX_AGE_DAYS.
+APPROVAL_REMINDER_HOURS = env_int("APPROVAL_REMINDER_HOURS", 24)
+APPROVAL_REMIND_SWEEP_SECONDS = env_int("APPROVAL_REMIND_SWEEP_SECONDS", 15 * 60)
+APPROVAL_LINK_MAX_AGE_DAYS = env_int("APPROVAL_LINK_MAX_AGE_DAYS", 7)
 # The beat schedule lives here, in one place. django-celery-beat copies it into the database at start,
 # where admins can see, pause and re-time each entry (Admin > Periodic tasks).
 CELERY_BEAT_SCHEDULE = {
@@ -296,6 +302,8 @@ CELERY_BEAT_SCHEDULE = {
     "idempotency-keys-purge": {"task": "servicedesk.tasks.idempotency_keys_purge", "schedule": 3600.0},
     "incidents-auto-close": {"task": "incidents.tasks.incidents_auto_close", "schedule": 15 * 60.0},
     "requests-fulfilment-sweep": {"task": "requests_app.tasks.fulfilment_sweep", "schedule": 60.0},
+    "approvals-remind": {"task": "requests_app.tasks.approvals_remind",
+                         "schedule": float(APPROVAL_REMIND_SWEEP_SECONDS)},
 }
 
 REST_FRAMEWORK = {

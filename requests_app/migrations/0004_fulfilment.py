@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('requests_app', '0002_service_request'),
+        ('requests_app', '0003_approvals'),
     ]
 
     operations = [

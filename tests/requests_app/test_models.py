@@ -84,6 +84,8 @@ def _item_post(**overrides) -> dict:
         "delivery_unit": "business_days",
         "fields-TOTAL_FORMS": "0", "fields-INITIAL_FORMS": "0", "fields-MIN_NUM_FORMS": "0",
         "fields-MAX_NUM_FORMS": "1000",
+        "approval_levels-TOTAL_FORMS": "0", "approval_levels-INITIAL_FORMS": "0",
+        "approval_levels-MIN_NUM_FORMS": "0", "approval_levels-MAX_NUM_FORMS": "1000",
     }
     rows = overrides.pop("rows", [])
     for index, row in enumerate(rows):
