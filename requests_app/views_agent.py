@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from requests_app import services, workspace
 from requests_app.models import ServiceRequest
-from requests_app.selectors import requests_for
+from requests_app.selectors import approval_chain, requests_for
 from requests_app.sla import TICKET_TYPE
 from requests_app.states import ALLOWED, OPEN, Status
 from requests_app.views import answers_by_label
@@ -97,8 +97,8 @@ def _transition_action(current: str, to: str) -> Action | None:
         return Action("close", "Close", to, "i-lock")
     if to == Status.CANCELLED:
         return Action("cancel", "Cancel request", to, "i-x-circle", kind="panel", style="danger", fields=["reason"])
-    if to == Status.IN_FULFILMENT and current == Status.FAILED and hasattr(services, "request_retry"):
-        # Sending a failed request back to its automated handler: requests_app.services.request_retry.
+    if to == Status.IN_FULFILMENT and current == Status.FAILED:
+        # Back into fulfilment: an automated item's handler runs again (requests_app.services.request_retry).
         return Action("retry", "Retry", to, "i-rotate", style="primary")
     return None
 
@@ -150,6 +150,7 @@ def _render_request(request, req, *, status: int = 200, **extra):
     context = {
         "req": req,
         "answers": answers_by_label(req),
+        "chain": approval_chain(req),
         "timeline": timeline_for(req, user),
         "attachments": list(attachments_visible_to(req, user)),
         "actions": request_actions(req, user),
@@ -230,7 +231,7 @@ def transition(request, number: str):
             done = services.request_close(**common)
         elif to == Status.CANCELLED:
             done = services.request_cancel(**common, reason=data["reason"])
-        elif to == Status.IN_FULFILMENT and hasattr(services, "request_retry"):
+        elif to == Status.IN_FULFILMENT:
             done = services.request_retry(**common)
         else:
             messages.error(request, f"status: {Status(to).label.lower()} is not decided on this page")

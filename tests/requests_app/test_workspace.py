@@ -37,12 +37,39 @@ def order(catalog_item, requester, **answers):
     return request_submit(item=catalog_item, answers=answers, requester=requester, created_by=requester)
 
 
-def force_status(made, status):
-    """Put a request in a status that another part of issue 8 reaches (approvals, automated fulfilment) and whose
-    service is not on this branch: the queues only read the column."""
-    ServiceRequest.objects.filter(id=made.id).update(status=status)
+def reach(made, status):
+    """Bring a request in fulfilment to `status` through the real services."""
+    from requests_app.services import request_close, request_fail, request_fulfil
+
+    if status == Status.FAILED:
+        request_fail(request_id=made.id, error="the tool did not answer")
+    elif status in (Status.FULFILLED, Status.CLOSED):
+        request_fulfil(request_id=made.id, actor=None, note="Delivered")
+        if status == Status.CLOSED:
+            request_close(request_id=made.id, actor=None)
     made.refresh_from_db()
+    assert made.status == status
     return made
+
+
+def order_needing_approval(catalog_item, requester):
+    """An order of `catalog_item` once it needs an approver group's approval: it waits in pending_approval."""
+    from django.contrib.auth.models import Group
+
+    from requests_app.models import ApprovalLevel
+
+    approvers = Group.objects.get_or_create(name="Approvers")[0]
+    approvers.user_set.add(make_approver())
+    ApprovalLevel.objects.get_or_create(item=catalog_item, kind=ApprovalLevel.Kind.GROUP, group=approvers)
+    made = order(catalog_item, requester)
+    assert made.status == Status.PENDING_APPROVAL
+    return made
+
+
+def make_approver():
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get_or_create(username="approver", defaults={"email": "approver@example.com"})[0]
 
 
 def numbers(response):
@@ -60,9 +87,9 @@ def test_each_queue_lists_the_open_requests_it_names(client, agent, make_user, r
     request_assignee_set(request_id=colleagues.id, actor=agent, assignee=colleague)
     team_unassigned = order(laptop, requester)
     other_team = order(network_item, requester)
-    failed = force_status(order(laptop, requester), Status.FAILED)
-    waiting = force_status(order(network_item, requester), Status.PENDING_APPROVAL)
-    done = force_status(order(laptop, requester), Status.CLOSED)
+    failed = reach(order(laptop, requester), Status.FAILED)
+    waiting = order_needing_approval(network_item, requester)
+    done = reach(order(laptop, requester), Status.CLOSED)
     client.force_login(agent)
 
     def queue(key):
@@ -84,7 +111,7 @@ def test_the_counts_come_in_one_query_and_match_the_queues(agent, requester, lap
                                                            django_assert_num_queries):
     order(laptop, requester)
     request_assignee_set(request_id=order(laptop, requester).id, actor=agent, assignee=agent)
-    force_status(order(network_item, requester), Status.FAILED)
+    reach(order(network_item, requester), Status.FAILED)
     with django_assert_num_queries(1):
         counts = workspace.queue_counts(agent)
     assert counts == {"mine": 1, "team": 2, "unassigned": 2, "failed": 1, "approval": 0, "all": 3}
@@ -199,17 +226,14 @@ def test_actions_follow_the_transition_table(agent_client, agent, requester, lap
     made = order(laptop, requester)
     request_assignee_set(request_id=made.id, actor=agent, assignee=agent)
 
-    def keys():
-        return [a.key for a in agent_client.get(reverse("agent:request", kwargs={"number": made.number}))
+    def keys(req):
+        return [a.key for a in agent_client.get(reverse("agent:request", kwargs={"number": req.number}))
                 .context["actions"]]
 
-    assert keys() == ["fulfil", "cancel"]
-    force_status(made, Status.FULFILLED)
-    assert keys() == ["close"]
-    force_status(made, Status.FAILED)
-    assert "cancel" in keys() and "fulfil" not in keys()
-    force_status(made, Status.CLOSED)
-    assert keys() == []
+    assert keys(made) == ["fulfil", "cancel"]
+    assert keys(reach(order(laptop, requester), Status.FULFILLED)) == ["close"]
+    assert keys(reach(order(laptop, requester), Status.FAILED)) == ["assign_me", "retry", "cancel"]
+    assert keys(reach(order(laptop, requester), Status.CLOSED)) == []
 
 
 def test_page_actions_are_post_only(agent_client, requester, laptop):
@@ -427,36 +451,16 @@ def test_asking_for_the_current_assignee_again_changes_nothing(agent, requester,
     assert TimelineEntry.objects.filter(object_id=made.id, kind="change").count() == 1
 
 
-def test_a_failed_request_offers_retry_once_request_retry_exists(agent_client, requester, laptop):
-    """The Retry button's place: drawn for failed -> in fulfilment when requests_app.services.request_retry (written
-    with automated fulfilment) exists, and posted to it as request_retry(request_id=, actor=, version=)."""
-    from requests_app import services
-
-    if not hasattr(services, "request_retry"):
-        pytest.skip("request_retry comes with automated fulfilment (another branch of issue 8)")
-    made = force_status(order(laptop, requester), Status.FAILED)
+def test_a_failed_request_offers_retry_which_sends_it_back_into_fulfilment(agent_client, requester, laptop):
+    made = reach(order(laptop, requester), Status.FAILED)
     page = agent_client.get(reverse("agent:request", kwargs={"number": made.number}))
     assert "retry" in [a.key for a in page.context["actions"]]
     response = agent_client.post(reverse("agent:request_transition", kwargs={"number": made.number}),
                                  {"to": "in_fulfilment", "version": made.version})
     assert response.status_code == 302
     made.refresh_from_db()
-    assert made.status != Status.FAILED
-
-
-def test_without_request_retry_a_failed_request_has_no_retry_button_and_the_move_is_refused(agent_client, requester,
-                                                                                            laptop):
-    from requests_app import services
-
-    if hasattr(services, "request_retry"):
-        pytest.skip("request_retry exists: the test above covers the button")
-    made = force_status(order(laptop, requester), Status.FAILED)
-    page = agent_client.get(reverse("agent:request", kwargs={"number": made.number}))
-    assert [a.key for a in page.context["actions"]] == ["assign_me", "cancel"]
-    response = agent_client.post(reverse("agent:request_transition", kwargs={"number": made.number}),
-                                 {"to": "in_fulfilment", "version": made.version})
-    assert response.status_code == 400
-    assert ServiceRequest.objects.get(id=made.id).status == Status.FAILED
+    assert made.status == Status.IN_FULFILMENT
+    assert made.assignment_group == laptop.fulfilment_team
 
 
 def test_the_global_search_page_lists_matching_requests_with_links_to_the_agent_page(agent_client, requester,
@@ -465,3 +469,11 @@ def test_the_global_search_page_lists_matching_requests_with_links_to_the_agent_
     response = agent_client.get(reverse("search"), {"q": "laptop"})
     assert response.status_code == 200
     assert f'href="/agent/requests/{made.number}/"' in response.content.decode()
+
+
+def test_the_agent_page_shows_the_approval_chain(agent_client, requester, network_item):
+    made = order_needing_approval(network_item, requester)
+    page = agent_client.get(reverse("agent:request", kwargs={"number": made.number}))
+    html = page.content.decode()
+    assert 'data-testid="approval-chain"' in html
+    assert 'data-testid="chain-approval" data-state="pending"' in html
