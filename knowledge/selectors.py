@@ -33,6 +33,14 @@ def articles_for_list(user, q: str = "") -> QuerySet:
     return articles.order_by("category__order", "category__name", "title", "id")
 
 
+def articles_for_portal_search(user, q: str) -> QuerySet:
+    """Published articles `user` may read matching `q`, best first (one query; the category joined, the
+    long text left behind)."""
+    articles = articles_visible_to(user).filter(status=ArticleStatus.PUBLISHED).select_related("category") \
+        .only("id", "title", "slug", "published_at", "category__name", "audience", "status")
+    return search_ranked(articles, q)
+
+
 def article_for_reader(user, slug: str):
     """The article `user` may open at this address, or None."""
     return articles_visible_to(user).select_related("category", "author").prefetch_related("services") \

@@ -4,7 +4,16 @@ RequestsAppConfig.ready(); nothing in the kernel imports this app."""
 
 from django.urls import reverse
 
-from servicedesk.registry import DemoStep, TicketRow, TicketSource, registry
+from servicedesk.registry import (
+    DemoStep,
+    PortalHit,
+    PortalPanel,
+    PortalSearchProvider,
+    PortalTile,
+    TicketRow,
+    TicketSource,
+    registry,
+)
 from sla.registry import ticket_type as sla_ticket_type
 
 
@@ -27,6 +36,26 @@ def _mine(user, limit: int) -> list[TicketRow]:
     ]
 
 
+def _portal_search(user, q: str, limit: int) -> list[PortalHit]:
+    """Catalog items `user` may order whose name or description matches, for the portal's search box."""
+    from requests_app.selectors import catalog_search
+
+    return [
+        PortalHit(kind="item", title=item.name, url=reverse("portal:catalog-item", kwargs={"item_id": item.id}),
+                  snippet=item.description[:160], meta=item.category.name
+                  + (f" · usually {item.expected_delivery}" if item.expected_delivery else ""))
+        for item in catalog_search(user, q)[:limit]
+    ]
+
+
+def _popular(request) -> dict | None:
+    """The home page's "Popular requests": what was ordered most in 90 days, of what the person may order."""
+    from requests_app.selectors import catalog_popular
+
+    items = catalog_popular(request.user)
+    return {"items": items} if items else None
+
+
 def register() -> None:
     from django.db.models.signals import post_delete
 
@@ -38,6 +67,10 @@ def register() -> None:
     registry.api_route("catalog/items", CatalogItemViewSet, basename="catalog-item")
     registry.api_route("requests", ServiceRequestViewSet, basename="request")
     registry.ticket_source(TicketSource("requests", "Requests", _mine, order=20))
+    registry.portal_tile(PortalTile("catalog", "Request something", "Order software, access or equipment",
+                                    "portal:catalog", icon="i-sparkle", order=20))
+    registry.portal_panel(PortalPanel("popular", "requests_app/_popular.html", _popular, order=20))
+    registry.portal_search(PortalSearchProvider("catalog", "Catalog items", _portal_search, order=20))
     registry.demo_step(DemoStep("requests_app", _seed, after=("sla",)))
     post_delete.connect(clocks_drop_with_request, sender=ServiceRequest, dispatch_uid="requests_app.sla.clocks_drop")
     # SLA policies may apply to service requests; their pause statuses name these.

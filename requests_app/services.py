@@ -103,13 +103,15 @@ def request_submit(*, item: CatalogItem, answers, requester, created_by, now=Non
     return request
 
 
-def fulfilment_start(request: ServiceRequest, *, actor, now) -> None:
-    """The one way into in_fulfilment (from submitted, approved or failed): the item's team owns it from now
-    on. Called inside the caller's transaction with the row locked."""
+def fulfilment_start(request: ServiceRequest, *, actor, now, body: str = "", automate: bool = True,
+                     extra: dict | None = None) -> None:
+    """The one way into in_fulfilment (from submitted, approved, failed, or fulfilled when reopened): the
+    item's team owns it from now on. Called inside the caller's transaction with the row locked.
+    `automate=False` (a reopened request): people take it from here; an automated handler does not run again."""
     team = request.item.fulfilment_team
     request.assignment_group = team
-    _move(request, Status.IN_FULFILMENT, actor=actor, now=now, body=f"Sent to {team.name} for fulfilment",
-          extra={"assignment_group": team})
+    _move(request, Status.IN_FULFILMENT, actor=actor, now=now, body=body or f"Sent to {team.name} for fulfilment",
+          extra={"assignment_group": team, **(extra or {})})
 
 
 # --- conversation ---------------------------------------------------------------------------------
@@ -167,6 +169,53 @@ def request_cancel(*, request_id: int, actor, version: int | None = None, reason
     body = "Cancelled" + (f": {reason.strip()}" if reason.strip() else "")
     _move(request, Status.CANCELLED, actor=actor, body=body, now=now, extra={"closed_at": now})
     request_sla_sync(request, now=now, reason="Request cancelled")
+    return request
+
+
+def reopen_deadline(request: ServiceRequest):
+    """Until when a fulfilled request may be reopened (None: it is not fulfilled)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    if request.status != Status.FULFILLED or request.fulfilled_at is None:
+        return None
+    return request.fulfilled_at + timedelta(days=settings.REQUEST_REOPEN_DAYS)
+
+
+@transaction.atomic
+def request_reopen(*, request_id: int, actor, reason: str, version: int | None = None,
+                   now=None) -> ServiceRequest:
+    """The requester (or an agent) says a fulfilled request is not done: back to in fulfilment with the item's
+    team, within REQUEST_REOPEN_DAYS of its fulfilment, saying why. People take it from here: an automated
+    handler does not run again."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("reason: say what is still missing or wrong", field="reason")
+    request = _lock(request_id)
+    ticket_check_version(request, version)
+    if actor is not None and not is_staff_role(actor) and request.requester_id != actor.id:
+        raise TransitionNotAllowed(f"only the requester or an agent can reopen {request.number}")
+    now = now or timezone.now()
+    deadline = reopen_deadline(request)
+    if deadline is None:
+        raise TransitionNotAllowed(f"only a fulfilled request can be reopened; {request.number} is "
+                                   f"{request.get_status_display().lower()}", field="status")
+    if now > deadline:
+        raise TransitionNotAllowed(
+            f"{request.number} was fulfilled more than {(deadline - request.fulfilled_at).days} days ago: "
+            "order it again or report an issue instead", field="status")
+    fulfilment_start(request, actor=actor, now=now, automate=False, body=f"Reopened: {reason}",
+                     extra={"fulfilled_at": None})
+    request_sla_sync(request, now=now, reason="Request reopened")
+    to = team_addresses(request.assignment_group) if request.assignment_group_id else []
+    if request.assignee_id and request.assignee.email:
+        to = [request.assignee.email]
+    to = [address for address in to if address and (actor is None or address != actor.email)]
+    if to:
+        author = (actor.get_full_name() or actor.username) if actor is not None else "Service desk"
+        email_enqueue(template="request_comment", to=to, context={
+            "request": request_payload(request), "comment": {"author": author, "body": f"Reopened: {reason}"}})
     return request
 
 

@@ -7,6 +7,7 @@ webhook event names, the API router and `seed_demo` are then built from what was
     registry.workspace_section(WorkspaceSection(key="incidents", label="Incidents", order=10, nav=...))
     registry.portal_tile(PortalTile(key="report", title="Report an issue", url_name="portal:report", ...))
     registry.portal_panel(PortalPanel(key="popular", template="requests_app/_popular.html", context=...))
+    registry.portal_search(PortalSearchProvider(key="knowledge", label="Articles", search=..., answers=True))
     registry.ticket_source(TicketSource(key="incidents", label="Incidents", mine=...))
     registry.search_provider(SearchProvider(key="incidents", label="Incidents", search=..., find_number=...))
     registry.notification_events("incidents", {"incident.created": "An incident was raised", ...})
@@ -78,6 +79,36 @@ class PortalPanel:
 
 
 @dataclass(frozen=True)
+class PortalHit:
+    """One thing the portal's search box found: an article to read, an item to order...
+
+    `solved_url` (answers only) is where "This solved it" POSTs (with `q`) when the hit is suggested while
+    someone reports an issue."""
+
+    kind: str
+    title: str
+    url: str
+    snippet: str = ""
+    meta: str = ""
+    solved_url: str = ""
+
+
+@dataclass(frozen=True)
+class PortalSearchProvider:
+    """What the portal's search box searches besides tickets: `search(user, q, limit)` -> at most `limit`
+    PortalHits that `user` may open or order, best match first, in one or two queries.
+
+    `answers`: its hits may answer a problem (knowledge articles), so the "Report an issue" page suggests
+    them as the person types, before a ticket is raised (deflection)."""
+
+    key: str
+    label: str
+    search: Callable[[Any, str, int], list[PortalHit]]
+    order: int = 100
+    answers: bool = False
+
+
+@dataclass(frozen=True)
 class TicketRow:
     """A ticket as the portal's "My tickets" and global search list it, whatever its type."""
 
@@ -145,6 +176,7 @@ class Registry:
         self.panels: list[PortalPanel] = []
         self.sources: list[TicketSource] = []
         self.providers: list[SearchProvider] = []
+        self.portal_searches: list[PortalSearchProvider] = []
         self.events: dict[str, tuple[str, str]] = {}  # event name -> (app, description)
         self.routes: list[ApiRoute] = []
         self.demo: list[DemoStep] = []
@@ -165,6 +197,9 @@ class Registry:
 
     def search_provider(self, provider: SearchProvider) -> None:
         self._add(self.providers, provider)
+
+    def portal_search(self, provider: PortalSearchProvider) -> None:
+        self._add(self.portal_searches, provider)
 
     def notification_events(self, app: str, events: dict[str, str]) -> None:
         for name, description in events.items():
