@@ -66,6 +66,7 @@ def test_search_order_reply_and_rate_from_the_portal(page, live_server, tmp_path
     page.get_by_label("Colour").select_option("White")
     page.get_by_test_id("order-submit").click()
     ordered = ServiceRequest.objects.get()
+    assert ordered.requester == rita and ordered.answers["colour"] == "White"
     expect(page).to_have_url(f"{live_server.url}/portal/requests/{ordered.number}/")
     expect(page.get_by_test_id("request-answers")).to_contain_text("Travelling next week")
 
