@@ -120,8 +120,7 @@ seed()
 print(f"\n== {Article.objects.filter(status='published', audience='public').count():,} readable articles "
       f"of {Article.objects.count():,}, {CatalogItem.objects.count():,} catalog items "
       f"(ready in {time.perf_counter() - started:.1f}s)")
-person, _ = user_provision(username="bench-requester", role="requester", password="Bench-pass-2026!",
-                           email="bench@example.com")
+person, _ = user_provision(username="bench-requester", role="requester", email="bench@example.com")
 browser = Client(HTTP_HOST="localhost")
 browser.force_login(person)
 

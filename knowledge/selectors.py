@@ -49,3 +49,21 @@ def article_for_reader(user, slug: str):
 
 def vote_of(user, article) -> Vote | None:
     return Vote.objects.filter(article=article, user=user).first()
+
+
+def deflection_figures(*, since=None, until=None) -> dict:
+    """How the report page's suggestions did (one query): suggestions opened and left undecided, solved
+    without a ticket, raised anyway; `rate` = solved / (solved + raised anyway), None when neither happened."""
+    from django.db.models import Count
+
+    from knowledge.models import Deflection, DeflectionOutcome
+
+    rows = Deflection.objects.all()
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    if until is not None:
+        rows = rows.filter(created_at__lt=until)
+    counts = {o: 0 for o in DeflectionOutcome.values}
+    counts.update(dict(rows.values_list("outcome").annotate(n=Count("id")).order_by()))
+    decided = counts["solved"] + counts["submitted"]
+    return {**counts, "rate": counts["solved"] / decided if decided else None}

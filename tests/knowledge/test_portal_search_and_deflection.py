@@ -103,3 +103,18 @@ def test_a_ticket_raised_after_opening_a_suggestion_is_recorded_as_raised_anyway
 def test_an_article_opened_without_a_suggestion_records_nothing(client, vpn, requester):
     html = signed_in(client, requester).get(f"/portal/kb/{vpn.slug}/").content.decode()
     assert 'data-testid="kb-solved"' not in html and not Deflection.objects.exists()
+
+
+def test_the_deflection_rate_is_solved_over_solved_and_raised_anyway(vpn, requester, other_requester,
+                                                                      django_assert_num_queries):
+    from knowledge.selectors import deflection_figures
+    from knowledge.services import deflection_solve, deflections_submitted
+
+    assert deflection_figures()["rate"] is None
+    deflection_solve(user=requester, article_id=vpn.id, query="vpn")
+    deflection_open(user=other_requester, article_id=vpn.id, query="vpn")
+    deflections_submitted(user=other_requester, number="INC0001234")
+    deflection_open(user=requester, article_id=vpn.id, query="vpn again")
+    with django_assert_num_queries(1):
+        figures = deflection_figures()
+    assert figures == {"opened": 1, "solved": 1, "submitted": 1, "rate": 0.5}
