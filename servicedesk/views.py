@@ -104,7 +104,7 @@ def portal_search(request):
     context = {"q": q, "groups": groups, "found": sum(len(g.hits) for g in groups),
                "scope": workspace.portal_search_scope()}
     if request.headers.get("HX-Request"):
-        return render(request, "portal/_search_results.html", context)
+        return render(request, "portal/_search_results.html", {**context, "htmx": True})
     return render(request, "portal/search.html", context)
 
 

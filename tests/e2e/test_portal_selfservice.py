@@ -50,6 +50,7 @@ def test_search_order_reply_and_rate_from_the_portal(page, live_server, tmp_path
     expect(results.get_by_role("link", name="Connect to the VPN from home")).to_be_visible()
     expect(results.get_by_role("link", name="VPN hardware token")).to_be_visible()
     expect(page).to_have_url(f"{live_server.url}/portal/")  # found as typed, no page load
+    expect(page.get_by_role("status")).to_have_text("2 results for “vpn”")  # what a screen reader hears
     screenshot(page, "portal-search")
 
     results.get_by_role("link", name="VPN hardware token").click()

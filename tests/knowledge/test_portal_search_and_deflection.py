@@ -40,7 +40,8 @@ def test_the_search_box_answers_htmx_with_the_results_alone_and_plain_get_with_a
     item("VPN access token")
     client = signed_in(client, requester)
     partial = client.get("/portal/search/", {"q": "vpn"}, HTTP_HX_REQUEST="true").content.decode()
-    assert partial.lstrip().startswith("<div class=\"search-results\"")
+    assert partial.lstrip().startswith('<p id="portal-search-status" class="sr-only" role="status" '
+                                       'hx-swap-oob="true">2 results for “vpn”</p>')
     assert "Connect to the VPN from home" in partial and "VPN access token" in partial
     page = client.get("/portal/search/", {"q": "vpn"}).content.decode()
     assert "<!doctype html>" in page and 'data-found="2"' in page and 'value="vpn"' in page

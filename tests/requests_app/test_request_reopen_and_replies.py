@@ -119,3 +119,14 @@ def test_api_reopen_keeps_the_contract(fulfilled, requester, other_requester, cl
     assert done.status_code == 200 and done.json()["status"] == "in_fulfilment"
     again = client_for(requester).post(url, {"reason": "Broken"}, format="json")
     assert again.status_code == 409
+
+
+def test_reopening_an_automated_request_queues_no_handler_run_only_mail(requester, agent, django_capture_on_commit_callbacks):
+    automated = request_submit(item=item("Join the VPN group", handler="group_access",
+                                         handler_settings={"group": "VPN users"}),
+                               answers={}, requester=requester, created_by=requester)
+    done = request_fulfil(request_id=automated.id, actor=agent, note="Added")
+    before = set(OutboxMessage.objects.values_list("id", flat=True))
+    request_reopen(request_id=done.id, actor=requester, reason="Still cannot connect")
+    queued = OutboxMessage.objects.exclude(id__in=before)
+    assert set(queued.values_list("handler", flat=True)) <= {"email.send"}
