@@ -119,3 +119,22 @@ def test_the_deflection_rate_is_solved_over_solved_and_raised_anyway(vpn, reques
     with django_assert_num_queries(1):
         figures = deflection_figures()
     assert figures == {"opened": 1, "solved": 1, "submitted": 1, "rate": 0.5}
+
+
+def test_the_search_answer_costs_the_same_queries_for_one_hit_or_many(client, article_factory, requester):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = signed_in(client, requester)
+    article_factory("Printer jam", "Open the tray")
+    item("Printer toner")
+    client.get("/portal/search/", {"q": "printer"}, HTTP_HX_REQUEST="true")
+    with CaptureQueriesContext(connection) as few:
+        client.get("/portal/search/", {"q": "printer"}, HTTP_HX_REQUEST="true")
+    for n in range(8):
+        article_factory(f"Printer setup {n}", "Add the printer")
+        item(f"Printer model {n}")
+    with CaptureQueriesContext(connection) as many:
+        html = client.get("/portal/search/", {"q": "printer"}, HTTP_HX_REQUEST="true").content.decode()
+    assert html.count('data-testid="portal-search-hit"') == 12
+    assert len(many) == len(few)

@@ -130,3 +130,10 @@ def test_the_portal_shows_no_form_before_resolution_and_another_person_gets_404(
     assert client.post(f"/portal/rate/{fulfilled.number}/", {"score": "5"}).status_code == 404
     assert client.post("/portal/rate/XYZ123/", {"score": "5"}).status_code == 404
     assert not Rating.objects.exists()
+
+
+def test_agents_read_the_rating_on_the_incidents_timeline_in_the_workspace(client, resolved, requester, agent):
+    rating_give(ticket=resolved, by=requester, score=2, comment="Came back twice")
+    client.force_login(agent)
+    html = client.get(f"/agent/incidents/{resolved.number}/").content.decode()
+    assert "Rated 2/5: Came back twice" in html
