@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from requests_app import forms_engine, services
@@ -49,10 +50,13 @@ def portal_request(request, number: str):
     timeline = (TimelineEntry.objects.filter(content_type=ContentType.objects.get_for_model(ServiceRequest),
                                              object_id=found.id, internal=False)
                 .select_related("author").order_by("created_at", "id"))
+    reopen_until = services.reopen_deadline(found)
+    if reopen_until is not None and timezone.now() > reopen_until:
+        reopen_until = None  # the window has passed: no form that could only be refused
     return render(request, "requests_app/portal_request.html", {
         "req": found, "answers": answers, "timeline": timeline,
         "cancellable": found.status in services.CANCELLABLE,
-        "reopen_until": services.reopen_deadline(found),
+        "reopen_until": reopen_until,
         "repliable": found.status not in FINAL,
         "attachments": list(attachments_visible_to(found, request.user, public_only=True)),
     })

@@ -130,3 +130,23 @@ def test_reopening_an_automated_request_queues_no_handler_run_only_mail(requeste
     request_reopen(request_id=done.id, actor=requester, reason="Still cannot connect")
     queued = OutboxMessage.objects.exclude(id__in=before)
     assert set(queued.values_list("handler", flat=True)) <= {"email.send"}
+
+
+def test_the_portal_page_offers_no_reopen_once_the_window_has_passed(client, fulfilled, requester, settings):
+    ServiceRequest.objects.filter(id=fulfilled.id).update(fulfilled_at=timezone.now() - timedelta(days=20))
+    settings.REQUEST_REOPEN_DAYS = 14
+    client.force_login(requester)
+    assert 'data-testid="request-reopen"' not in client.get(f"/portal/requests/{fulfilled.number}/").content.decode()
+    page = client.post(f"/portal/requests/{fulfilled.number}/reopen/", {"reason": "Late"}, follow=True)
+    assert "more than 14 days ago" in page.content.decode()
+    assert ServiceRequest.objects.get(id=fulfilled.id).status == "fulfilled"
+
+
+def test_a_reply_with_a_refused_file_stores_nothing(client, ordered, requester):
+    client.force_login(requester)
+    upload = SimpleUploadedFile("tool.exe", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00", content_type="application/x-msdownload")
+    page = client.post(f"/portal/requests/{ordered.number}/reply/", {"body": "See the file", "attachment": upload},
+                       follow=True).content.decode()
+    assert "not accepted" in page
+    assert not TimelineEntry.objects.filter(object_id=ordered.id, kind="comment").exists()
+    assert not Attachment.objects.exists()
