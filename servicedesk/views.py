@@ -7,6 +7,7 @@ from django.contrib.messages.views import SuccessMessageMixin
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from drf_spectacular.types import OpenApiTypes
@@ -14,9 +15,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view
 
 from servicedesk import workspace
+from servicedesk.errors import DomainError
 from servicedesk.health import health_report
 from servicedesk.models import Attachment
 from servicedesk.roles import is_staff_role
+from servicedesk.services import rating_give, ticket_model_for
 from servicedesk.tokens import api_token_revoke, api_tokens_of, api_tokens_revoke_all
 
 log = logging.getLogger(__name__)
@@ -104,8 +107,11 @@ def portal_search(request):
     context = {"q": q, "groups": groups, "found": sum(len(g.hits) for g in groups),
                "scope": workspace.portal_search_scope()}
     if request.headers.get("HX-Request"):
-        return render(request, "portal/_search_results.html", {**context, "htmx": True})
-    return render(request, "portal/search.html", context)
+        response = render(request, "portal/_search_results.html", {**context, "htmx": True})
+    else:
+        response = render(request, "portal/search.html", context)
+    patch_vary_headers(response, ["HX-Request"])  # one URL, two answers: caches must keep them apart
+    return response
 
 
 @login_required
@@ -125,9 +131,6 @@ def portal_suggest(request):
 def portal_rate(request, number: str):
     """The requester's satisfaction rating of one of their tickets (any type), from the form every portal
     ticket page includes (servicedesk/_rating.html). Back to the ticket's page with a message."""
-    from servicedesk.errors import DomainError
-    from servicedesk.services import rating_give, ticket_model_for
-
     try:
         model = ticket_model_for(number.upper())
     except DomainError:

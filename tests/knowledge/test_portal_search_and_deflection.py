@@ -39,7 +39,9 @@ def test_the_registry_searches_articles_and_catalog_items_the_person_may_use(vpn
 def test_the_search_box_answers_htmx_with_the_results_alone_and_plain_get_with_a_page(client, vpn, requester):
     item("VPN access token")
     client = signed_in(client, requester)
-    partial = client.get("/portal/search/", {"q": "vpn"}, HTTP_HX_REQUEST="true").content.decode()
+    response = client.get("/portal/search/", {"q": "vpn"}, HTTP_HX_REQUEST="true")
+    assert "HX-Request" in response["Vary"]
+    partial = response.content.decode()
     assert partial.lstrip().startswith('<p id="portal-search-status" class="sr-only" role="status" '
                                        'hx-swap-oob="true">2 results for “vpn”</p>')
     assert "Connect to the VPN from home" in partial and "VPN access token" in partial
