@@ -15,6 +15,7 @@ from incidents.selectors import incidents_for_detail, incidents_for_list
 from incidents.sla import TICKET_TYPE
 from incidents.states import HoldReason
 from servicedesk.api.pagination import CreatedCursorPagination
+from servicedesk.api.ratings import RatingActionMixin
 from servicedesk.api.serializers import (
     AttachmentSerializer,
     AttachmentUploadSerializer,
@@ -195,7 +196,7 @@ def _agents_only(request):
         raise PermissionDenied("Only agents can do this.")
 
 
-class IncidentViewSet(IdempotentCreateMixin, mixins.CreateModelMixin, mixins.ListModelMixin,
+class IncidentViewSet(IdempotentCreateMixin, RatingActionMixin, mixins.CreateModelMixin, mixins.ListModelMixin,
                       mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Incidents visible to the caller: agents see all, requesters only their own (others answer 404).
 

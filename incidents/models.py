@@ -112,6 +112,10 @@ class Incident(Ticket):
         """The status as the requester reads it in the portal."""
         return requester_label(self.status, self.hold_reason)
 
+    def rateable(self) -> bool:
+        """The kernel's satisfaction rating (servicedesk.services.rating_give) asks: once resolved."""
+        return self.status in (Status.RESOLVED, Status.CLOSED)
+
     @classmethod
     def visible_to(cls, user):
         """The kernel asks each ticket type which rows a user may see (attachments, search)."""

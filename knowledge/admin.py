@@ -2,8 +2,8 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from knowledge import services
-from knowledge.models import Article, ArticleVersion, Category
-from servicedesk.admin import AuditedAdmin, AuditedAdminMixin
+from knowledge.models import Article, ArticleVersion, Category, Deflection
+from servicedesk.admin import AuditedAdmin, AuditedAdminMixin, ReadOnlyAdmin
 from servicedesk.errors import DomainError
 
 
@@ -86,3 +86,15 @@ def _safe(html):
     from django.utils.safestring import mark_safe
 
     return mark_safe(html)  # sanitised by nh3 when it was saved (knowledge.rendering)
+
+
+@admin.register(Deflection)
+class DeflectionAdmin(ReadOnlyAdmin):
+    """Articles suggested on the portal's report page and what came of them (knowledge.services): opened,
+    solved without a ticket, or raised anyway. knowledge.selectors.deflection_figures counts the rate."""
+
+    list_display = ["created_at", "user", "article", "query", "outcome", "ticket_number"]
+    list_filter = ["outcome"]
+    search_fields = ["query", "article__title", "user__username", "ticket_number"]
+    list_select_related = ["user", "article"]
+    readonly_fields = ["user", "article", "query", "outcome", "ticket_number", "created_at", "updated_at"]

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Audience(models.TextChoices):
@@ -108,3 +109,40 @@ class Vote(models.Model):
 
     def __str__(self):
         return f"{self.user} on {self.article}: {'helpful' if self.helpful else 'not helpful'}"
+
+
+class DeflectionOutcome(models.TextChoices):
+    OPENED = "opened", "Opened a suggestion"
+    SOLVED = "solved", "Solved without a ticket"
+    SUBMITTED = "submitted", "Raised a ticket anyway"
+
+
+class Deflection(models.Model):
+    """An article suggested while someone reported an issue, and what came of it: they opened it, it solved
+    their problem (no ticket: a deflection), or they raised the ticket anyway. Written by knowledge.services;
+    the deflection rate is solved / (solved + submitted)."""
+
+    Outcome = DeflectionOutcome
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    article = models.ForeignKey(Article, null=True, on_delete=models.SET_NULL, related_name="deflections")
+    query = models.CharField(max_length=200, blank=True, help_text="What the person had typed as the title.")
+    outcome = models.CharField(max_length=10, choices=DeflectionOutcome.choices, default=DeflectionOutcome.OPENED)
+    ticket_number = models.CharField(max_length=16, blank=True, help_text="The ticket raised anyway.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["created_at", "outcome"], name="kb_deflection_report_idx"),
+            # A ticket raised anyway finds the person's recent opened suggestions through this.
+            models.Index(fields=["user", "created_at"], name="kb_deflection_open_idx",
+                         condition=Q(outcome="opened")),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(outcome__in=DeflectionOutcome.values), name="kb_deflection_outcome_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} · {self.article} · {self.outcome}"

@@ -12,6 +12,8 @@ from django.urls import reverse
 from servicedesk.registry import (
     DemoStep,
     NavItem,
+    PortalHit,
+    PortalSearchProvider,
     PortalTile,
     SearchProvider,
     SearchResults,
@@ -39,6 +41,19 @@ def _search(user, q: str, limit: int) -> SearchResults:
 
     # No more_url: the kernel's search page words that link as the agents' filtered search of a ticket type.
     return SearchResults([_row(article) for article in articles_for_list(user, q)[:limit]])
+
+
+def _portal_search(user, q: str, limit: int) -> list[PortalHit]:
+    """Published articles `user` may read, ranked by full-text match (knowledge.search), for the portal's
+    search box and the report page's suggestions; each can be marked "This solved it" (a deflection)."""
+    from knowledge.selectors import articles_for_portal_search
+
+    return [
+        PortalHit(kind="article", title=article.title, url=reverse("portal:kb-article", kwargs={"slug": article.slug}),
+                  snippet=article.category.name if article.category_id else "", meta=article.number,
+                  solved_url=reverse("portal:kb-solved", kwargs={"slug": article.slug}))
+        for article in articles_for_portal_search(user, q)[:limit]
+    ]
 
 
 def _find_number(user, text: str) -> str | None:
@@ -96,11 +111,15 @@ def register() -> None:
     from knowledge.api import ArticleViewSet
     from knowledge.models import Article
     from knowledge.search import search_forget
+    from knowledge.services import on_portal_ticket_raised
+    from servicedesk.signals import portal_ticket_raised
 
     post_delete.connect(search_forget, sender=Article, dispatch_uid="knowledge-search-forget")
+    portal_ticket_raised.connect(on_portal_ticket_raised, dispatch_uid="knowledge-deflection-submitted")
     registry.portal_tile(PortalTile("kb", "Knowledge base", "Answers to common questions, step by step",
                                     "portal:kb", icon="i-info", order=50))
     registry.search_provider(SearchProvider("knowledge", "Knowledge base", _search, _find_number, order=50))
+    registry.portal_search(PortalSearchProvider("knowledge", "Articles", _portal_search, order=10, answers=True))
     registry.api_route("kb/articles", ArticleViewSet, basename="kb-article")
     registry.demo_step(DemoStep("knowledge", _seed))
     registry.workspace_section(WorkspaceSection("knowledge", "Knowledge", _nav, order=40))

@@ -33,6 +33,14 @@ def articles_for_list(user, q: str = "") -> QuerySet:
     return articles.order_by("category__order", "category__name", "title", "id")
 
 
+def articles_for_portal_search(user, q: str) -> QuerySet:
+    """Published articles `user` may read matching `q`, best first (one query; the category joined, the
+    long text left behind)."""
+    articles = articles_visible_to(user).filter(status=ArticleStatus.PUBLISHED).select_related("category") \
+        .only("id", "title", "slug", "published_at", "category__name", "audience", "status")
+    return search_ranked(articles, q)
+
+
 def article_for_reader(user, slug: str):
     """The article `user` may open at this address, or None."""
     return articles_visible_to(user).select_related("category", "author").prefetch_related("services") \
@@ -72,3 +80,21 @@ def articles_suggested_for(user, text: str, *, limit: int = 5) -> list:
     published = articles_visible_to(user).filter(status=ArticleStatus.PUBLISHED).only(
         "id", "title", "slug", "audience", "status", "published_at")
     return list(search_any(published, text)[:limit])
+
+
+def deflection_figures(*, since=None, until=None) -> dict:
+    """How the report page's suggestions did (one query): suggestions opened and left undecided, solved
+    without a ticket, raised anyway; `rate` = solved / (solved + raised anyway), None when neither happened."""
+    from django.db.models import Count
+
+    from knowledge.models import Deflection, DeflectionOutcome
+
+    rows = Deflection.objects.all()
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    if until is not None:
+        rows = rows.filter(created_at__lt=until)
+    counts = {o: 0 for o in DeflectionOutcome.values}
+    counts.update(dict(rows.values_list("outcome").annotate(n=Count("id")).order_by()))
+    decided = counts["solved"] + counts["submitted"]
+    return {**counts, "rate": counts["solved"] / decided if decided else None}

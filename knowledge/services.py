@@ -166,3 +166,61 @@ def article_viewed(*, article_id: int) -> None:
     """Count one reading of the article, in the database (concurrent readers never lose a count); does not
     touch updated_at."""
     Article.objects.filter(id=article_id).update(view_count=F("view_count") + 1)
+
+
+# --- deflection: suggestions on the report page -----------------------------------------------------------
+
+# How long after opening a suggested article a ticket raised by the same person counts as "raised anyway".
+DEFLECTION_WINDOW_MINUTES = 60
+
+
+@transaction.atomic
+def deflection_open(*, user, article_id: int, query: str = "", now=None):
+    """The person opened an article suggested while they reported an issue."""
+    from knowledge.models import Deflection
+
+    now = now or timezone.now()
+    return Deflection.objects.create(user=user, article_id=article_id, query=(query or "").strip()[:200],
+                                     created_at=now, updated_at=now)
+
+
+@transaction.atomic
+def deflection_solve(*, user, article_id: int, query: str = "", now=None):
+    """"This solved it": the person leaves without a ticket. Turns their latest open suggestion of this
+    article into a deflection, or records one (they may press it without opening the article)."""
+    from knowledge.models import Deflection, DeflectionOutcome
+
+    now = now or timezone.now()
+    opened = (Deflection.objects.select_for_update()
+              .filter(user=user, article_id=article_id, outcome=DeflectionOutcome.OPENED)
+              .order_by("-created_at", "-id").first())
+    if opened is not None:
+        opened.outcome, opened.updated_at = DeflectionOutcome.SOLVED, now
+        if query and not opened.query:
+            opened.query = query.strip()[:200]
+        opened.save(update_fields=["outcome", "updated_at", "query"])
+        deflection = opened
+    else:
+        deflection = Deflection.objects.create(user=user, article_id=article_id, query=(query or "").strip()[:200],
+                                               outcome=DeflectionOutcome.SOLVED, created_at=now, updated_at=now)
+    audit_record(actor=user, action="kb.deflection", obj=deflection.article,
+                 changes={"query": deflection.query})
+    return deflection
+
+
+def deflections_submitted(*, user, number: str, now=None) -> int:
+    """The person raised `number` anyway: their suggestions opened in the last hour and not marked solved
+    count as not enough. One UPDATE; runs in the caller's transaction (kernel signal portal_ticket_raised)."""
+    from datetime import timedelta
+
+    from knowledge.models import Deflection, DeflectionOutcome
+
+    now = now or timezone.now()
+    return Deflection.objects.filter(
+        user=user, outcome=DeflectionOutcome.OPENED,
+        created_at__gte=now - timedelta(minutes=DEFLECTION_WINDOW_MINUTES),
+    ).update(outcome=DeflectionOutcome.SUBMITTED, ticket_number=number[:16], updated_at=now)
+
+
+def on_portal_ticket_raised(sender, *, user, number, **kwargs) -> None:
+    deflections_submitted(user=user, number=number)

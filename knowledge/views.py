@@ -34,9 +34,28 @@ def _article_or_404(request, slug):
 def kb_article(request, slug: str):
     article = _article_or_404(request, slug)
     services.article_viewed(article_id=article.id)
+    # Opened from the report page's suggestions: remember it, so a ticket raised anyway is counted as such.
+    suggested = request.GET.get("suggested")
+    if suggested is not None:
+        services.deflection_open(user=request.user, article_id=article.id, query=suggested)
     return render(request, "knowledge/portal_article.html", {
-        "article": article, "vote": vote_of(request.user, article),
+        "article": article, "vote": vote_of(request.user, article), "suggested": suggested,
     })
+
+
+@login_required
+@require_POST
+def kb_solved(request, slug: str):
+    """"This solved it" on a suggestion: recorded as a deflection; the person leaves without a ticket."""
+    article = _article_or_404(request, slug)
+    services.deflection_solve(user=request.user, article_id=article.id, query=request.POST.get("q", ""))
+    return redirect("portal:kb-thanks", slug=article.slug)
+
+
+@login_required
+def kb_thanks(request, slug: str):
+    article = _article_or_404(request, slug)
+    return render(request, "knowledge/portal_thanks.html", {"article": article})
 
 
 @login_required

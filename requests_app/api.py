@@ -22,11 +22,16 @@ from requests_app.forms_engine import AnswersInvalid
 from requests_app.models import Approval, CatalogCategory, CatalogField, CatalogItem, ServiceRequest
 from requests_app.selectors import approvals_for, catalog_items_for_api, requests_for
 from servicedesk.api.fields import IdOrNameField, UserRefField
+from servicedesk.api.ratings import RatingActionMixin
+from servicedesk.api.serializers import CommentCreateSerializer, TimelineEntrySerializer
 from servicedesk.errors import InvalidInput, NotVisible
 from servicedesk.idempotency import IdempotentCreateMixin
 from servicedesk.models import Team
 from servicedesk.notifications import webhook_signature
 from servicedesk.roles import is_staff_role
+from servicedesk.selectors import timeline_visible_to
+
+TIMELINE_LIMIT = 500
 
 
 class CategoryRefSerializer(serializers.ModelSerializer):
@@ -125,6 +130,10 @@ class RequestCancelSerializer(RequestVersionSerializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class RequestReopenSerializer(RequestVersionSerializer):
+    reason = serializers.CharField(help_text="What is still missing or wrong; the team reads it.")
+
+
 class RequestFulfilSerializer(RequestVersionSerializer):
     note = serializers.CharField(help_text="What was delivered; the requester reads it.")
 
@@ -173,7 +182,7 @@ def _agents_only(request) -> None:
     create=extend_schema(summary="Order a catalog item", request=RequestSubmitSerializer,
                          responses={201: ServiceRequestSerializer}),
 )
-class ServiceRequestViewSet(IdempotentCreateMixin, _SubmitMixin, mixins.ListModelMixin,
+class ServiceRequestViewSet(IdempotentCreateMixin, _SubmitMixin, RatingActionMixin, mixins.ListModelMixin,
                             mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Service requests: orders of catalog items. Requesters see only their own (another's number answers 404);
     agents see all. Filters: status (repeatable), assignment_group (id or name), assignee and requester
@@ -246,6 +255,30 @@ class ServiceRequestViewSet(IdempotentCreateMixin, _SubmitMixin, mixins.ListMode
         return self._respond(done)
 
 
+    @extend_schema(request=RequestReopenSerializer, responses={200: ServiceRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, number=None):
+        """The requester or an agent: fulfilled -> in fulfilment with the item's team, within the reopen window
+        (REQUEST_REOPEN_DAYS after fulfilment), saying why."""
+        return self._action(request, RequestReopenSerializer, services.request_reopen, agents_only=False)
+
+    @extend_schema(request=CommentCreateSerializer, responses={200: TimelineEntrySerializer(many=True),
+                                                               201: TimelineEntrySerializer})
+    @action(detail=True, methods=["get", "post"])
+    def comments(self, request, number=None):
+        """GET: the timeline as the caller may see it (requesters never get internal entries).
+        POST: a public reply or (agents) an internal note (`internal`: true; 400 naming it for others)."""
+        service_request = self.get_object()
+        if request.method == "GET":
+            entries = timeline_visible_to(service_request, request.user)[:TIMELINE_LIMIT]
+            return Response(TimelineEntrySerializer(entries, many=True, context={"request": request}).data)
+        data = CommentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        entry = services.request_comment_add(request=service_request, author=request.user, **data.validated_data)
+        return Response(TimelineEntrySerializer(entry, context={"request": request}).data,
+                        status=status.HTTP_201_CREATED)
+
+
 # --- the outside tool's callback --------------------------------------------------------------------
 
 CALLBACK_MAX_SKEW_SECONDS = 300
@@ -297,6 +330,7 @@ class FulfilmentCallbackView(APIView):
         body.is_valid(raise_exception=True)
         done = fulfilment_callback(run_id=run.id, nonce=data.get("nonce", ""), **body.validated_data)
         return Response(ServiceRequestSerializer(done).data)
+
 
 # --- approvals ------------------------------------------------------------------------------------
 

@@ -281,6 +281,16 @@ class ServiceRequest(Ticket):
             models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=5), name="request_priority_1_5"),
         ]
 
+    def rateable(self) -> bool:
+        """The kernel's satisfaction rating (servicedesk.services.rating_give) asks: once delivered."""
+        return self.status == Status.FULFILLED or (self.status == Status.CLOSED and self.fulfilled_at is not None)
+
+    @classmethod
+    def visible_to(cls, user):
+        """The kernel asks each ticket type which rows a user may see (attachment downloads)."""
+        from requests_app.selectors import requests_for
+
+        return requests_for(user)
 
 class RunState(models.TextChoices):
     RUNNING = "running", "Running"

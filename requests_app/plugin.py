@@ -10,7 +10,10 @@ from django.urls import reverse
 from servicedesk.registry import (
     DemoStep,
     NavItem,
+    PortalHit,
     PortalPanel,
+    PortalSearchProvider,
+    PortalTile,
     SearchProvider,
     SearchResults,
     TicketRow,
@@ -122,6 +125,26 @@ def _approvals_panel(request) -> dict | None:
     return {"count": count, "rows": rows, "more": count > len(rows)}
 
 
+def _portal_search(user, q: str, limit: int) -> list[PortalHit]:
+    """Catalog items `user` may order whose name or description matches, for the portal's search box."""
+    from requests_app.selectors import catalog_search
+
+    return [
+        PortalHit(kind="item", title=item.name, url=reverse("portal:catalog-item", kwargs={"item_id": item.id}),
+                  snippet=item.description[:160], meta=item.category.name
+                  + (f" · usually {item.expected_delivery}" if item.expected_delivery else ""))
+        for item in catalog_search(user, q)[:limit]
+    ]
+
+
+def _popular(request) -> dict | None:
+    """The home page's "Popular requests": what was ordered most in 90 days, of what the person may order."""
+    from requests_app.selectors import catalog_popular
+
+    items = catalog_popular(request.user)
+    return {"items": items} if items else None
+
+
 def register() -> None:
     from django.db.models.signals import post_delete
 
@@ -145,6 +168,10 @@ def register() -> None:
     registry.ticket_source(TicketSource("requests", "Requests", _mine, order=20))
     registry.workspace_section(WorkspaceSection("requests", "Requests", _requests_nav, order=20))
     registry.search_provider(SearchProvider("requests", "Requests", _search, _find_number, order=20))
+    registry.portal_tile(PortalTile("catalog", "Request something", "Order software, access or equipment",
+                                    "portal:catalog", icon="i-sparkle", order=20))
+    registry.portal_panel(PortalPanel("popular", "requests_app/_popular.html", _popular, order=20))
+    registry.portal_search(PortalSearchProvider("catalog", "Catalog items", _portal_search, order=20))
     registry.demo_step(DemoStep("requests_app", _seed, after=("sla",)))
     post_delete.connect(clocks_drop_with_request, sender=ServiceRequest, dispatch_uid="requests_app.sla.clocks_drop")
     # SLA policies may apply to service requests; their pause statuses name these.

@@ -79,3 +79,61 @@ def approval_chain(request):
     for row in rows:
         chain.setdefault(row.level, []).append(row)
     return sorted(chain.items())
+
+
+# The portal's search over the catalog: every word must appear in the item's name or description. On
+# PostgreSQL the expression below is what the trigram index of migration 0005 covers, so ILIKE '%word%' is an
+# index scan whatever the catalog's size; SQLite (the local run) reads the small table.
+SEARCH_DOCUMENT = "(requests_app_catalogitem.name || ' ' || requests_app_catalogitem.description)"
+
+
+def _like(word: str) -> str:
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def catalog_search(user, q: str):
+    """Items `user` may order whose name or description holds every word of `q`; a match in the name first.
+    One query."""
+    from django.db import connection
+    from django.db.models import Case, IntegerField, Value, When
+
+    words = [w for w in (q or "").split() if w][:8]
+    items = catalog_items_for(user).select_related("category")
+    if not words:
+        return items.none()
+    if connection.vendor == "postgresql":
+        items = items.extra(where=[f"{SEARCH_DOCUMENT} ILIKE %s"] * len(words), params=[_like(w) for w in words])
+    else:
+        for word in words:
+            items = items.filter(Q(name__icontains=word) | Q(description__icontains=word))
+    in_name = Q()
+    for word in words:
+        in_name &= Q(name__icontains=word)
+    return items.annotate(
+        name_match=Case(When(in_name, then=Value(1)), default=Value(0), output_field=IntegerField()),
+    ).order_by("-name_match", "name", "id")
+
+
+def catalog_popular(user, *, days: int = 90, limit: int = 5, now=None) -> list:
+    """The items `user` may order that were ordered most in the last `days` days (by anyone), most first,
+    each with `orders` (its count). One query."""
+    from datetime import timedelta
+
+    from django.db.models import Count
+    from django.utils import timezone
+
+    since = (now or timezone.now()) - timedelta(days=days)
+    return list(catalog_items_for(user).select_related("category")
+                .annotate(orders=Count("requests", filter=Q(requests__created_at__gte=since)))
+                .filter(orders__gt=0).order_by("-orders", "name")[:limit])
+
+
+def catalog_for_portal(user) -> list:
+    """The catalog as the portal lists it: categories in order, each with the items `user` may order. Two
+    queries whatever its size (the items with their categories joined, and nothing else)."""
+    items = catalog_items_for(user).select_related("category").order_by(
+        "category__order", "category__name", "order", "name", "id")
+    categories: dict[int, tuple] = {}
+    for item in items:
+        categories.setdefault(item.category_id, (item.category, []))[1].append(item)
+    return list(categories.values())

@@ -105,24 +105,27 @@ def request_submit(*, item: CatalogItem, answers, requester, created_by, now=Non
     return request
 
 
-def fulfilment_start(request: ServiceRequest, *, actor, now) -> None:
-    """The one way into in_fulfilment (from submitted, approved or failed): the item's team owns it from now
-    on. An automated item's handler starts too (requests_app.fulfilment: a run and its "request.fulfil"
-    outbox message, run by a worker once this commits; a failed request retried starts the next round).
+def fulfilment_start(request: ServiceRequest, *, actor, now, body: str = "", automate: bool = True,
+                     extra: dict | None = None) -> None:
+    """The one way into in_fulfilment (from submitted, approved, failed, or fulfilled when reopened): the
+    item's team owns it from now on. An automated item's handler starts too (requests_app.fulfilment: a run and
+    its "request.fulfil" outbox message, run by a worker once this commits; a failed request retried starts
+    the next round), unless `automate=False` (a reopened request: people take it from here).
     Called inside the caller's transaction with the row locked."""
     team = request.item.fulfilment_team
     request.assignment_group = team
-    if request.item.automated:
+    extra = {"assignment_group": team, **(extra or {})}
+    if automate and request.item.automated:
         from requests_app.fulfilment import handler_get, run_begin
 
         handler = handler_get(request.item.handler)
         label = handler.label if handler else request.item.handler
-        _move(request, Status.IN_FULFILMENT, actor=actor, now=now, extra={"assignment_group": team},
-              body=f"Being fulfilled automatically ({label}); {team.name} takes over if that fails")
+        _move(request, Status.IN_FULFILMENT, actor=actor, now=now, extra=extra,
+              body=body or f"Being fulfilled automatically ({label}); {team.name} takes over if that fails")
         run_begin(request)
         return
-    _move(request, Status.IN_FULFILMENT, actor=actor, now=now, body=f"Sent to {team.name} for fulfilment",
-          extra={"assignment_group": team})
+    _move(request, Status.IN_FULFILMENT, actor=actor, now=now, body=body or f"Sent to {team.name} for fulfilment",
+          extra=extra)
 
 
 def _run_close(request: ServiceRequest, state: str, error: str = "") -> None:
@@ -192,6 +195,53 @@ def request_cancel(*, request_id: int, actor, version: int | None = None, reason
     _run_close(request, FulfilmentRun.State.FAILED, "the request was cancelled")
     approvals_cancel(request, now=now)  # nobody is asked any more
     request_sla_sync(request, now=now, reason="Request cancelled")
+    return request
+
+
+def reopen_deadline(request: ServiceRequest):
+    """Until when a fulfilled request may be reopened (None: it is not fulfilled)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    if request.status != Status.FULFILLED or request.fulfilled_at is None:
+        return None
+    return request.fulfilled_at + timedelta(days=settings.REQUEST_REOPEN_DAYS)
+
+
+@transaction.atomic
+def request_reopen(*, request_id: int, actor, reason: str, version: int | None = None,
+                   now=None) -> ServiceRequest:
+    """The requester (or an agent) says a fulfilled request is not done: back to in fulfilment with the item's
+    team, within REQUEST_REOPEN_DAYS of its fulfilment, saying why. People take it from here: an automated
+    handler does not run again."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("reason: say what is still missing or wrong", field="reason")
+    request = _lock(request_id)
+    ticket_check_version(request, version)
+    if actor is not None and not is_staff_role(actor) and request.requester_id != actor.id:
+        raise TransitionNotAllowed(f"only the requester or an agent can reopen {request.number}")
+    now = now or timezone.now()
+    deadline = reopen_deadline(request)
+    if deadline is None:
+        raise TransitionNotAllowed(f"only a fulfilled request can be reopened; {request.number} is "
+                                   f"{request.get_status_display().lower()}", field="status")
+    if now > deadline:
+        raise TransitionNotAllowed(
+            f"{request.number} was fulfilled more than {(deadline - request.fulfilled_at).days} days ago: "
+            "order it again or report an issue instead", field="status")
+    fulfilment_start(request, actor=actor, now=now, automate=False, body=f"Reopened: {reason}",
+                     extra={"fulfilled_at": None})
+    request_sla_sync(request, now=now, reason="Request reopened")
+    to = team_addresses(request.assignment_group) if request.assignment_group_id else []
+    if request.assignee_id and request.assignee.email:
+        to = [request.assignee.email]
+    to = [address for address in to if address and (actor is None or address != actor.email)]
+    if to:
+        author = (actor.get_full_name() or actor.username) if actor is not None else "Service desk"
+        email_enqueue(template="request_comment", to=to, context={
+            "request": request_payload(request), "comment": {"author": author, "body": f"Reopened: {reason}"}})
     return request
 
 

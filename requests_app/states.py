@@ -24,7 +24,9 @@ ALLOWED = {
     Status.REJECTED: {Status.CLOSED},
     Status.IN_FULFILMENT: {Status.FULFILLED, Status.FAILED, Status.CANCELLED},
     Status.FAILED: {Status.IN_FULFILMENT, Status.CANCELLED},
-    Status.FULFILLED: {Status.CLOSED},
+    # Back to the item's team when the requester says it is not done (requests_app.services.request_reopen,
+    # within REQUEST_REOPEN_DAYS of fulfilment).
+    Status.FULFILLED: {Status.CLOSED, Status.IN_FULFILMENT},
     Status.CLOSED: set(),
     Status.CANCELLED: set(),
 }

@@ -311,3 +311,15 @@ class IdempotencyKeyAdmin(ReadOnlyAdmin):
     readonly_fields = [f.name for f in models.IdempotencyKey._meta.fields]
 
 
+
+
+@admin.register(models.Rating)
+class RatingAdmin(ReadOnlyAdmin):
+    """Satisfaction ratings requesters gave (servicedesk.services.rating_give); agents also read them on the
+    ticket's timeline."""
+
+    list_display = ["number", "score", "comment", "by", "created_at", "updated_at"]
+    list_filter = ["score", "content_type"]
+    search_fields = ["number", "comment", "by__username"]
+    list_select_related = ["by"]
+    readonly_fields = ["number", "score", "comment", "by", "created_at", "updated_at", "content_type", "object_id"]

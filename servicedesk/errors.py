@@ -16,6 +16,10 @@ class InvalidInput(DomainError):
     status_code = 400
 
 
+class NotAllowed(DomainError):
+    status_code = 403
+
+
 class TransitionNotAllowed(DomainError):
     status_code = 409
 

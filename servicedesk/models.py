@@ -437,3 +437,30 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return f"{self.owner} {self.key} -> {self.status_code}"
+
+
+class Rating(models.Model):
+    """The requester's satisfaction with a resolved ticket of any type: a score of 1 to 5 and a comment.
+    One per ticket (changed, not duplicated, within the change window); written by servicedesk.services
+    .rating_give only. A ticket model says when it may be rated with `rateable()`."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_id = models.BigIntegerField()
+    ticket = GenericForeignKey("content_type", "object_id")
+    number = models.CharField(max_length=16, help_text="The ticket's number, as reports read it.")
+    score = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    comment = models.TextField(blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["content_type", "created_at"], name="rating_type_created_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["content_type", "object_id"], name="rating_once_per_ticket"),
+            models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="rating_score_1_5"),
+        ]
+
+    def __str__(self):
+        return f"{self.number}: {self.score}/5"

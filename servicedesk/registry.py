@@ -10,6 +10,7 @@ webhook event names, the API router and `seed_demo` are then built from what was
     registry.ticket_kind(TicketKind(kind="incident", label="Incident", find=..., brief=..., reply=...))
     registry.ticket_panel(TicketPanel(key="kb-suggested", template="knowledge/_panel.html", context=...,
                                       ticket_kinds=("incident",)))
+    registry.portal_search(PortalSearchProvider(key="knowledge", label="Articles", search=..., answers=True))
     registry.ticket_source(TicketSource(key="incidents", label="Incidents", mine=...))
     registry.search_provider(SearchProvider(key="incidents", label="Incidents", search=..., find_number=...))
     registry.notification_events("incidents", {"incident.created": "An incident was raised", ...})
@@ -130,6 +131,36 @@ class TicketPanel:
 
 
 @dataclass(frozen=True)
+class PortalHit:
+    """One thing the portal's search box found: an article to read, an item to order...
+
+    `solved_url` (answers only) is where "This solved it" POSTs (with `q`) when the hit is suggested while
+    someone reports an issue."""
+
+    kind: str
+    title: str
+    url: str
+    snippet: str = ""
+    meta: str = ""
+    solved_url: str = ""
+
+
+@dataclass(frozen=True)
+class PortalSearchProvider:
+    """What the portal's search box searches besides tickets: `search(user, q, limit)` -> at most `limit`
+    PortalHits that `user` may open or order, best match first, in one or two queries.
+
+    `answers`: its hits may answer a problem (knowledge articles), so the "Report an issue" page suggests
+    them as the person types, before a ticket is raised (deflection)."""
+
+    key: str
+    label: str
+    search: Callable[[Any, str, int], list[PortalHit]]
+    order: int = 100
+    answers: bool = False
+
+
+@dataclass(frozen=True)
 class TicketRow:
     """A ticket as the portal's "My tickets" and global search list it, whatever its type."""
 
@@ -208,6 +239,7 @@ class Registry:
         self.ticket_panels: list[TicketPanel] = []
         self.sources: list[TicketSource] = []
         self.providers: list[SearchProvider] = []
+        self.portal_searches: list[PortalSearchProvider] = []
         self.events: dict[str, tuple[str, str]] = {}  # event name -> (app, description)
         self.routes: list[ApiRoute] = []
         self.paths: list[ApiPath] = []
@@ -237,6 +269,9 @@ class Registry:
 
     def search_provider(self, provider: SearchProvider) -> None:
         self._add(self.providers, provider)
+
+    def portal_search(self, provider: PortalSearchProvider) -> None:
+        self._add(self.portal_searches, provider)
 
     def notification_events(self, app: str, events: dict[str, str]) -> None:
         for name, description in events.items():

@@ -48,3 +48,10 @@ def people_names(usernames) -> dict[str, str]:
         return {}
     rows = get_user_model().objects.filter(username__in=wanted).values_list("username", "first_name", "last_name")
     return {username: f"{first} {last}".strip() or username for username, first, last in rows}
+
+
+def rating_of(ticket):
+    """The satisfaction rating of this ticket, or None."""
+    from servicedesk.models import Rating
+
+    return Rating.objects.filter(content_type=ContentType.objects.get_for_model(ticket), object_id=ticket.pk).first()

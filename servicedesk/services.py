@@ -304,3 +304,67 @@ def _role_name(user):
     from servicedesk.roles import role_of
 
     return role_of(user)
+
+
+# --- satisfaction ratings -------------------------------------------------------------------------
+
+
+def _rating_score(score) -> int:
+    if isinstance(score, bool):
+        score = None
+    try:
+        value = int(str(score).strip())
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not 1 <= value <= 5:
+        raise InvalidInput("score: give a whole number from 1 (poor) to 5 (excellent)", field="score")
+    return value
+
+
+@transaction.atomic
+def rating_give(*, ticket, by, score, comment: str = "", now=None):
+    """The requester rates a resolved ticket (any type whose model says `rateable()`): 1 to 5 and a comment.
+    A second call within RATING_CHANGE_DAYS of the first changes the rating; after that it is kept as given.
+    Written on the ticket's timeline (public: the requester sees it too, agents read it there)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from servicedesk.errors import NotAllowed, TransitionNotAllowed
+    from servicedesk.models import Rating
+
+    score = _rating_score(score)
+    comment = (comment or "").strip()
+    if len(comment) > 2000:
+        raise InvalidInput("comment: at most 2,000 characters", field="comment")
+    if by is None or ticket.requester_id != by.id:
+        raise NotAllowed(f"only the person who raised {ticket.number} can rate it")
+    locked = type(ticket).objects.select_for_update(of=("self",)).get(id=ticket.id)
+    rateable = getattr(locked, "rateable", None)
+    if rateable is None or not rateable():
+        raise TransitionNotAllowed(f"{locked.number} can be rated once it is resolved", field="status")
+    now = now or timezone.now()
+    content_type = ContentType.objects.get_for_model(locked)
+    rating = Rating.objects.filter(content_type=content_type, object_id=locked.id).first()
+    if rating is None:
+        rating = Rating.objects.create(content_type=content_type, object_id=locked.id, number=locked.number,
+                                       score=score, comment=comment, by=by, created_at=now, updated_at=now)
+        old = None
+    else:
+        if now - rating.created_at > timedelta(days=settings.RATING_CHANGE_DAYS):
+            raise TransitionNotAllowed(
+                f"{locked.number} was rated more than {settings.RATING_CHANGE_DAYS} days ago: "
+                "the rating can no longer change", field="score")
+        if rating.score == score and rating.comment == comment:
+            return rating  # a resent form changes nothing
+        old = {"score": rating.score, "comment": rating.comment}
+        rating.score, rating.comment, rating.updated_at = score, comment, now
+        rating.save(update_fields=["score", "comment", "updated_at"])
+    verb = "Rated" if old is None else "Changed the rating to"
+    timeline_add(ticket=locked, kind=TimelineEntry.Kind.SYSTEM, author=by, internal=False,
+                 body=f"{verb} {score}/5" + (f": {comment}" if comment else ""),
+                 data={"event": "rating", "new": score, "old": old["score"] if old else None})
+    audit_record(actor=by, action="rating.given" if old is None else "rating.changed", obj=locked,
+                 changes={"score": {"old": old["score"] if old else None, "new": score}})
+    return rating
+

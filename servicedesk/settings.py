@@ -206,6 +206,10 @@ MEDIA_URL = "media/"
 # Attachments: a size limit and an allow-list of content types, judged from the file's content
 # (servicedesk.uploads). A request body larger than one attachment plus the margin is refused with 413
 # before it is read; form fields other than files may take DATA_UPLOAD_MAX_MEMORY_SIZE (Django answers 400).
+# Self-service: a requester may change their satisfaction rating for this many days after first giving it,
+# and reopen a fulfilled request for this many days after it was fulfilled.
+RATING_CHANGE_DAYS = env_int("RATING_CHANGE_DAYS", 14)
+REQUEST_REOPEN_DAYS = env_int("REQUEST_REOPEN_DAYS", 14)
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
 REQUEST_BODY_MARGIN_BYTES = 1024 * 1024
 ATTACHMENT_ALLOWED_TYPES = env_list(

@@ -35,6 +35,10 @@ urlpatterns = [
     ], "agent"))),
     path("portal/", include(([
         path("", views.portal_home, name="home"),
+        path("search/", views.portal_search, name="search"),
+        path("suggest/", views.portal_suggest, name="suggest"),
+        path("rate/<str:number>/", views.portal_rate, name="rate"),
+        path("catalog/", include("requests_app.urls_catalog")),
         path("", include("incidents.urls_portal")),
         path("kb/", include("knowledge.urls_portal")),
         path("requests/", include("requests_app.urls_portal")),

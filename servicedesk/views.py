@@ -7,6 +7,7 @@ from django.contrib.messages.views import SuccessMessageMixin
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from drf_spectacular.types import OpenApiTypes
@@ -14,9 +15,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view
 
 from servicedesk import workspace
+from servicedesk.errors import DomainError
 from servicedesk.health import health_report
 from servicedesk.models import Attachment
 from servicedesk.roles import is_staff_role
+from servicedesk.services import rating_give, ticket_model_for
 from servicedesk.tokens import api_token_revoke, api_tokens_of, api_tokens_revoke_all
 
 log = logging.getLogger(__name__)
@@ -68,7 +71,8 @@ def search(request):
         if url:
             return redirect(url)
     groups = workspace.search_everything(request.user, q) if q else []
-    context = {"q": q, "groups": groups, "found": sum(len(g.results.rows) for g in groups)}
+    context = {"q": q, "groups": groups, "found": sum(len(g.results.rows) for g in groups),
+               "scope": workspace.search_scope(request.user)}
     if is_staff_role(request.user):
         return workspace.agent_render(request, "search.html", {**context, "base": "agent/base.html"},
                                       current_nav="search")
@@ -84,10 +88,65 @@ def portal_home(request):
         "panels": workspace.portal_panels(request),
         "tickets": workspace.my_tickets(request.user, limit=PORTAL_TICKETS),
         "limit": PORTAL_TICKETS,
+        "q": "", "scope": workspace.portal_search_scope(),
     })
 
 
 PORTAL_TICKETS = 50
+PORTAL_HITS = 6
+
+
+@login_required
+@require_GET
+def portal_search(request):
+    """The portal's search box: articles to read and items to order (every app's PortalSearchProvider).
+    htmx asks as the person types and gets the results alone; without JavaScript it is a plain GET form
+    whose answer is this full page."""
+    q = request.GET.get("q", "").strip()[:200]
+    groups = workspace.portal_search(request.user, q, PORTAL_HITS)
+    context = {"q": q, "groups": groups, "found": sum(len(g.hits) for g in groups),
+               "scope": workspace.portal_search_scope()}
+    if request.headers.get("HX-Request"):
+        response = render(request, "portal/_search_results.html", {**context, "htmx": True})
+    else:
+        response = render(request, "portal/search.html", context)
+    patch_vary_headers(response, ["HX-Request"])  # one URL, two answers: caches must keep them apart
+    return response
+
+
+@login_required
+@require_GET
+def portal_suggest(request):
+    """Answers suggested while someone describes a problem (the report page's title, via htmx): hits of the
+    providers marked `answers`, each with "This solved it" (deflection, recorded by the app that owns it)."""
+    q = (request.GET.get("q") or request.GET.get("title") or "").strip()[:200]
+    groups = workspace.portal_search(request.user, q, 3, answers_only=True) if len(q) >= 3 else []
+    return render(request, "portal/_suggestions.html", {
+        "q": q, "hits": [hit for group in groups for hit in group.hits],
+    })
+
+
+@login_required
+@require_POST
+def portal_rate(request, number: str):
+    """The requester's satisfaction rating of one of their tickets (any type), from the form every portal
+    ticket page includes (servicedesk/_rating.html). Back to the ticket's page with a message."""
+    try:
+        model = ticket_model_for(number.upper())
+    except DomainError:
+        raise Http404("No such ticket") from None
+    ticket = model.objects.filter(number=number.upper(), requester=request.user).first()
+    if ticket is None:
+        raise Http404("No such ticket")
+    back = workspace.safe_next(request, "/portal/")
+    try:
+        rating_give(ticket=ticket, by=request.user, score=request.POST.get("score"),
+                    comment=request.POST.get("comment", ""))
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Thank you for rating it.")
+    return redirect(back + "#rating")
 # --- profile: the signed-in person's API tokens and password ----------------------------------------
 
 

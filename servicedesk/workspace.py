@@ -13,7 +13,16 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from servicedesk.registry import NavItem, SearchResults, TicketRow, WorkspaceSection, merged_rows, registry
+from servicedesk.registry import (
+    NavItem,
+    PortalHit,
+    PortalSearchProvider,
+    SearchResults,
+    TicketRow,
+    WorkspaceSection,
+    merged_rows,
+    registry,
+)
 from servicedesk.roles import is_staff_role
 
 
@@ -75,6 +84,40 @@ def ticket_panels(request, kind: str, ticket) -> list[tuple]:
         if data is not None:
             shown.append((panel, data))
     return shown
+
+
+@dataclass(frozen=True)
+class PortalSearchGroup:
+    provider: PortalSearchProvider
+    hits: list[PortalHit]
+
+
+def portal_search(user, q: str, limit: int = 6, *, answers_only: bool = False) -> list[PortalSearchGroup]:
+    """What the portal's search box finds for `q`: a group per registered provider (articles, catalog items...),
+    each with at most `limit` hits `user` may open. `answers_only`: only providers whose hits may answer a
+    problem (the suggestions of the report page)."""
+    q = (q or "").strip()[:200]
+    if not q:
+        return []
+    return [PortalSearchGroup(p, p.search(user, q, limit)) for p in registry.portal_searches
+            if p.answers or not answers_only]
+
+
+def _in_words(labels: list[str]) -> str:
+    labels = [label.lower() for label in labels]
+    if len(labels) <= 1:
+        return "".join(labels)
+    return ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def portal_search_scope() -> str:
+    """"articles and catalog items": what the portal's search box searches, in words."""
+    return _in_words([p.label for p in registry.portal_searches])
+
+
+def search_scope(user) -> str:
+    """"incidents and knowledge base": what global search looks through for this user, in words."""
+    return _in_words([p.label for p in _providers_for(user)])
 
 
 def my_tickets(user, limit: int = 50) -> list[TicketRow]:

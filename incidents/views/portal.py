@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 
 from incidents import services
 from incidents.forms import CommentForm, IncidentReportForm
@@ -18,6 +19,7 @@ from incidents.views.incident import timeline_for
 from servicedesk.errors import DomainError
 from servicedesk.selectors import attachments_visible_to
 from servicedesk.services import attachment_add
+from servicedesk.signals import portal_ticket_raised
 
 
 def _portal_context(request, incident):
@@ -39,6 +41,13 @@ def portal_incident(request, number: str):
 @login_required
 def portal_report(request):
     form = IncidentReportForm(request.POST or None, request.FILES or None)
+    # As the person types a title, the kernel's portal search suggests answers (deflection): htmx asks
+    # /portal/suggest/, whose providers (the knowledge base) this app never imports.
+    form.fields["title"].widget.attrs.update({
+        "hx-get": reverse("portal:suggest"), "hx-trigger": "input changed delay:400ms",
+        "hx-target": "#suggestions", "hx-sync": "this:replace", "autocomplete": "off",
+        "aria-describedby": "suggestions",
+    })
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -50,6 +59,7 @@ def portal_report(request):
                 )
                 if data.get("attachment"):
                     attachment_add(ticket=incident, upload=data["attachment"], by=request.user)
+                portal_ticket_raised.send(sender=type(incident), user=request.user, number=incident.number)
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else ("attachment" if exc.field == "file" else None),
                            exc.message)

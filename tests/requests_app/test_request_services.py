@@ -80,8 +80,9 @@ def test_the_transition_table_covers_every_status_and_final_ones_allow_nothing()
     assert set(ALLOWED) == set(Status)
     assert ALLOWED[Status.CLOSED] == set() and ALLOWED[Status.CANCELLED] == set()
     check_transition(Status.IN_FULFILMENT, Status.FULFILLED)
+    check_transition(Status.FULFILLED, Status.IN_FULFILMENT)  # reopened (request_reopen, within the window)
     with pytest.raises(TransitionNotAllowed):
-        check_transition(Status.FULFILLED, Status.IN_FULFILMENT)
+        check_transition(Status.FULFILLED, Status.APPROVED)
     with pytest.raises(TransitionNotAllowed):
         check_transition(Status.SUBMITTED, Status.FULFILLED)
 

@@ -198,3 +198,19 @@ def test_seed_demo_files_generated_incidents_under_categories_of_their_service()
     for incident in incidents:
         assert (incident.category.parent.name, incident.category.name) in SERVICE_CATEGORIES[incident.service.name], (
             incident.number, incident.service.name, str(incident.category))
+
+
+def test_portal_search_providers_are_registered_once_per_key_in_order_and_say_what_they_search():
+    from servicedesk.registry import PortalHit, PortalSearchProvider
+    from servicedesk.workspace import portal_search_scope
+
+    fresh = Registry()
+    fresh.portal_search(PortalSearchProvider("b", "Catalog items", lambda user, q, limit: [], order=20))
+    fresh.portal_search(PortalSearchProvider("a", "Articles", lambda user, q, limit: [PortalHit("x", q, "/")],
+                                             order=10, answers=True))
+    assert [p.key for p in fresh.portal_searches] == ["a", "b"]
+    with pytest.raises(ValueError):
+        fresh.portal_search(PortalSearchProvider("a", "Again", lambda user, q, limit: []))
+    # The installed apps: the knowledge base (it may answer a problem) and the catalog.
+    assert [(p.key, p.answers) for p in registry.portal_searches] == [("knowledge", True), ("catalog", False)]
+    assert portal_search_scope() == "articles and catalog items"
