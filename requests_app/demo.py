@@ -147,3 +147,62 @@ def seed_approvals() -> str:
             "product": "Microsoft Visio", "justification": "Drawing the new office floor plans for the move."})
         seeded = 1
     return f"{policies} approval policies and {seeded} request waiting for approval added"
+
+
+def seed_requests() -> str:
+    """A few orders by the demo requesters so the workspace's request queues and the portal's popular items
+    are not empty: a laptop approved through both levels and now with the Service Desk, another waiting at
+    the first level (user003 has no manager: it falls to the fallback group), and a group joined by the
+    automated handler (done by the worker once the local run starts). Only when none of them exist yet."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from requests_app.approvals import approval_decide
+    from requests_app.models import Approval, ServiceRequest
+    from requests_app.services import request_submit
+    from servicedesk.demo import demo_requesters
+
+    people = {u.username: u for u in demo_requesters() if u.username in ("user001", "user002", "user003")}
+    items = {i.name: i for i in CatalogItem.objects.filter(name__in=["New laptop", "Join a group"])}
+    if len(people) < 3 or len(items) < 2 or ServiceRequest.objects.filter(requester__in=people.values()).exists():
+        return "no demo orders added"
+    needed_by = (timezone.localdate() + timedelta(days=21)).isoformat()
+    laptop = {"model": "Performance 16-inch", "needed_by": needed_by, "accessories": ["Docking station"]}
+    approved = request_submit(item=items["New laptop"], answers=laptop, requester=people["user001"],
+                              created_by=people["user001"])
+    for _ in range(2):  # both levels: the fallback group (no manager), then IT approvers
+        pending = Approval.objects.filter(request=approved, state=Approval.State.PENDING).select_related("approver")
+        first = pending.first()
+        if first is None:
+            break
+        approval_decide(approval_id=first.id, actor=first.approver, approve=True, comment="Approved for the demo")
+    request_submit(item=items["New laptop"], requester=people["user003"], created_by=people["user003"],
+                   answers={**laptop, "model": "Ultralight 13-inch", "accessories": []})
+    request_submit(item=items["Join a group"], answers={"group": "Project Aurora"}, requester=people["user002"],
+                   created_by=people["user002"])
+    return "3 demo orders added"
+
+
+REQUEST_POLICY = "Service requests: office hours"
+# priority: (first response = fulfilment starts, resolution = fulfilled), in business minutes
+REQUEST_TARGETS = {1: (60, 8 * 60), 2: (2 * 60, 16 * 60), 3: (4 * 60, 24 * 60), 4: (8 * 60, 40 * 60),
+                   5: (16 * 60, 80 * 60)}
+
+
+def seed_request_policy() -> str:
+    """An SLA policy for service requests on the office-hours calendar (P4, the default priority: fulfilled
+    within 5 business days), paused while a request waits for approval, so demo requests have clocks."""
+    from sla.defaults import OFFICE
+    from sla.models import BusinessCalendar, EscalationStep, SlaPolicy, SlaTarget
+
+    calendar = BusinessCalendar.objects.filter(name=OFFICE).first()
+    if calendar is None or SlaPolicy.objects.filter(name=REQUEST_POLICY).exists():
+        return "no request SLA policy added"
+    policy = SlaPolicy.objects.create(name=REQUEST_POLICY, order=30, ticket_type="request", calendar=calendar,
+                                      warning_percent=75, pause_statuses=["pending_approval"])
+    SlaTarget.objects.bulk_create([SlaTarget(policy=policy, priority=p, first_response_minutes=r, resolution_minutes=s)
+                                   for p, (r, s) in REQUEST_TARGETS.items()])
+    EscalationStep.objects.bulk_create([EscalationStep(policy=policy, when="warning", action="notify_assignee"),
+                                        EscalationStep(policy=policy, when="breach", action="notify_team_lead")])
+    return f"SLA policy {REQUEST_POLICY!r} added"

@@ -118,7 +118,9 @@ class CatalogItem(models.Model):
                                         help_text="Settings for the handler, a JSON object.")
     sla_policy = models.ForeignKey("sla.SlaPolicy", null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="catalog_items", verbose_name="SLA policy",
-                                   help_text="Empty: the policies' own matching rules decide.")
+                                   help_text="A policy for service requests used for this item's requests (while it is active and "
+                                             "has a target for the priority); empty: the policies' matching rules "
+                                             "decide.")
     delivery_amount = models.PositiveIntegerField(
         "expected delivery", null=True, blank=True, validators=[MinValueValidator(1)],
         help_text="How soon people can expect it, shown when they order: e.g. 3 with business days.")
@@ -178,6 +180,9 @@ class CatalogItem(models.Model):
             from requests_app.fulfilment import handler_settings_errors
 
             errors.update(handler_settings_errors(self.handler, self.handler_settings))
+        if self.sla_policy_id and self.sla_policy.ticket_type != "request":
+            errors["sla_policy"] = (f"{self.sla_policy.name} is a policy for {self.sla_policy.ticket_type} tickets: "
+                                    "choose one for service requests.")
         if errors:
             raise ValidationError(errors)
 

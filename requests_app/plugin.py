@@ -28,9 +28,9 @@ NUMBER = re.compile(r"^\s*REQ0*(\d{1,9})\s*$", re.IGNORECASE)
 
 
 def _seed(options: dict) -> str:
-    from requests_app.demo import seed_approvals, seed_catalog
+    from requests_app.demo import seed_approvals, seed_catalog, seed_request_policy, seed_requests
 
-    return f"{seed_catalog()}; {seed_approvals()}"
+    return f"{seed_catalog()}; {seed_request_policy()}; {seed_approvals()}; {seed_requests()}"
 
 
 def _row(r, *, for_agent: bool) -> TicketRow:

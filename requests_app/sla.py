@@ -3,7 +3,8 @@ through which SLA escalations read and change a request. Registered with sla.reg
 
 First response: fulfilment starting counts as the response (a request that needs no approval goes straight
 to fulfilment, so its first-response clock is met at once); the resolution clock runs until the request is
-fulfilled or closed. Priority is the request's own (4 unless set).
+fulfilled or closed. Priority is the request's own (4 unless set). The item's own SLA policy, when it names one
+(active, for service requests, with a target for the priority), is used before the policies' matching rules.
 """
 
 from django.urls import reverse
@@ -32,6 +33,7 @@ def request_facts(request: ServiceRequest) -> TicketFacts:
         ticket_type=TICKET_TYPE, ticket_id=request.id, priority=request.priority, status=request.status,
         status_label=request.get_status_display(), created_at=request.created_at,
         team_id=request.assignment_group_id, organisation_id=organisation_id,
+        policy_id=request.item.sla_policy_id,
         responded=request.status not in NOT_STARTED,
         resolved=request.status in (Status.FULFILLED, Status.CLOSED, Status.REJECTED),
         cancelled=request.status == Status.CANCELLED,

@@ -244,7 +244,8 @@ def _duration(seconds: int) -> str:
 
 
 def _policy(facts: TicketFacts) -> SlaPolicy | None:
-    policy = policy_for(facts.ticket_type, facts.priority, facts.service_id, facts.organisation_id)
+    policy = policy_for(facts.ticket_type, facts.priority, facts.service_id, facts.organisation_id,
+                        facts.policy_id)
     if policy is None:
         return None
     policy.target_seconds = {ClockKind.FIRST_RESPONSE: policy.first_response_minutes * 60,

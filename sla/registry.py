@@ -36,6 +36,7 @@ class TicketFacts:
     team_id: int | None = None
     service_id: int | None = None
     organisation_id: int | None = None
+    policy_id: int | None = None  # a policy the ticket names itself (a catalog item's), before the matching rules
     responded: bool = False  # the first response was given: the first response clock stops
     resolved: bool = False  # resolved (or closed): the resolution and OLA clocks stop
     cancelled: bool = False  # cancelled: every running clock is cancelled

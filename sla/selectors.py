@@ -14,24 +14,27 @@ _POLICY_SQL = """
       JOIN sla_slatarget t ON t.policy_id = p.id AND t.priority = %(priority)s
       JOIN sla_businesscalendar c ON c.id = p.calendar_id
      WHERE p.active AND p.ticket_type = %(ticket_type)s
-       AND (p.priority IS NULL OR p.priority = %(priority)s)
-       AND (p.service_id IS NULL OR p.service_id = %(service_id)s)
-       AND (p.organisation_id IS NULL OR p.organisation_id = %(organisation_id)s)
-     ORDER BY p."order", p.id
+       AND (p.id = %(policy_id)s
+            OR ((p.priority IS NULL OR p.priority = %(priority)s)
+                AND (p.service_id IS NULL OR p.service_id = %(service_id)s)
+                AND (p.organisation_id IS NULL OR p.organisation_id = %(organisation_id)s)))
+     ORDER BY CASE WHEN p.id = %(policy_id)s THEN 0 ELSE 1 END, p."order", p.id
      LIMIT 1
 """
 
 
 def policy_for(ticket_type: str, priority: int, service_id: int | None = None,
-               organisation_id: int | None = None) -> SlaPolicy | None:
+               organisation_id: int | None = None, policy_id: int | None = None) -> SlaPolicy | None:
     """The policy for a ticket, in one query: the first active policy by `order` whose ticket type is the
     ticket's, whose priority, service and organisation are the ticket's or left empty (empty matches
     anything; a ticket without a service matches only policies that leave it empty), and that has a target
     for the ticket's priority (a policy without one does not cover it). The policy carries that target as
-    `first_response_minutes` and `resolution_minutes`, and its calendar's own fields without a query."""
+    `first_response_minutes` and `resolution_minutes`, and its calendar's own fields without a query.
+    `policy_id`: a policy the ticket names itself (a catalog item's own); it wins over the matching rules while
+    it is active, of the ticket's type and has a target for the priority, else the rules decide."""
     rows = list(SlaPolicy.objects.raw(_POLICY_SQL, {
         "ticket_type": ticket_type, "priority": priority, "service_id": service_id,
-        "organisation_id": organisation_id,
+        "organisation_id": organisation_id, "policy_id": policy_id,
     }))
     if not rows:
         return None

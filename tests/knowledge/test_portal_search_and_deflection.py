@@ -57,7 +57,7 @@ def test_the_home_page_search_box_says_what_it_searches_and_is_wired_to_htmx(cli
 
 def test_global_search_no_longer_claims_to_search_only_my_tickets(client, requester):
     html = signed_in(client, requester).get("/search/", {"q": "printer"}).content.decode()
-    assert "Search my tickets" not in html and "Search incidents and knowledge base" in html
+    assert "Search my tickets" not in html and "Search incidents, requests and knowledge base" in html
 
 
 def test_the_report_page_suggests_articles_as_the_title_is_typed(client, vpn, requester):

@@ -51,6 +51,11 @@ def test_an_item_is_checked_naming_the_field():
         "handler_settings"}
     assert set(clean_errors(CatalogItem(**base, handler_settings={"group": "x"}))) == {"handler_settings"}
     assert set(clean_errors(CatalogItem(name="Laptop", category=category()))) == {"fulfilment_team"}
+    from sla.models import SlaPolicy
+
+    incidents_policy = SlaPolicy.objects.filter(ticket_type="incident").first()
+    assert clean_errors(CatalogItem(**base, sla_policy=incidents_policy))["sla_policy"] == [
+        f"{incidents_policy.name} is a policy for incident tickets: choose one for service requests."]
     Group.objects.create(name="VPN users")  # group_access checks that its groups exist
     CatalogItem(**base, icon="i-lock", handler="group_access", handler_settings={"groups": ["VPN users"]},
                 delivery_amount=2, delivery_unit="business_days").full_clean()

@@ -141,6 +141,20 @@ def test_a_request_policy_starts_a_resolution_clock_that_stops_when_fulfilled(la
     assert ServiceRequest.objects.get(id=made.id).sla_due_at is None
 
 
+def test_the_items_own_sla_policy_is_used_before_the_matching_rules(laptop, requester):
+    calendar = SlaPolicy.objects.filter(ticket_type="incident").first().calendar
+    by_rules = SlaPolicy.objects.create(name="Requests 1 day", order=1, ticket_type="request", calendar=calendar)
+    own = SlaPolicy.objects.create(name="Laptops 5 days", order=50, ticket_type="request", calendar=calendar)
+    for policy, minutes in ((by_rules, 24 * 60), (own, 5 * 24 * 60)):
+        SlaTarget.objects.bulk_create([SlaTarget(policy=policy, priority=p, first_response_minutes=60,
+                                                 resolution_minutes=minutes) for p in range(1, 6)])
+    assert SlaClock.objects.get(ticket_id=submit(laptop, requester).id, ticket_type="request").policy == by_rules
+    laptop.sla_policy = own
+    laptop.save()
+    clock = SlaClock.objects.get(ticket_id=submit(laptop, requester).id, ticket_type="request")
+    assert clock.policy == own and clock.target_seconds == 5 * 24 * 3600
+
+
 def test_comments_a_reply_mails_the_other_side_a_note_stays_internal_and_closed_takes_notes_only(
         laptop, requester, agent, django_capture_on_commit_callbacks):
     from django.core.files.uploadedfile import SimpleUploadedFile

@@ -51,3 +51,15 @@ def test_it_is_one_query(make_policy, django_assert_num_queries):
     with django_assert_num_queries(1):
         policy = policy_for(TYPE, 2, None, None)
         assert policy.calendar.name == "London office"
+
+
+def test_a_policy_the_ticket_names_wins_while_it_can_apply(make_policy, vpn):
+    rules = make_policy("By the rules", order=1, ticket_type=TYPE)
+    own = make_policy("The item's own", order=99, ticket_type=TYPE, service=vpn, targets=(3, 4))
+    assert policy_for(TYPE, 4, None, None) == rules
+    assert policy_for(TYPE, 4, None, None, own.id) == own        # named: its own matching fields do not matter
+    assert policy_for(TYPE, 1, None, None, own.id) == rules      # no target for P1: the rules decide
+    assert policy_for("other", 4, None, None, own.id) is None     # never another ticket type's policy
+    own.active = False
+    own.save()
+    assert policy_for(TYPE, 4, None, None, own.id) == rules      # inactive: the rules decide
