@@ -24,6 +24,7 @@ from incidents.sla import TICKET_TYPE
 from incidents.states import OPEN, Status
 from servicedesk.models import ConfigurationItem, Service, Team, TeamMembership
 from servicedesk.roles import STAFF_ROLES
+from servicedesk.workspace import queue_ordering, queue_sort_key
 from sla.clocks import clocks_of
 from sla.display import clock_views, most_urgent
 
@@ -128,24 +129,11 @@ def with_children_count(queryset: QuerySet[Incident]) -> QuerySet[Incident]:
 
 
 def sort_key(raw: str | None, default: str) -> str:
-    """The requested sort if it is on the whitelist, else the queue's default."""
-    raw = (raw or "").strip()
-    return raw if raw.lstrip("-") in SORTS and raw.count("-") <= 1 else default
+    return queue_sort_key(raw, SORTS, default)
 
 
 def ordering(sort: str) -> list:
-    desc = sort.startswith("-")
-    key = sort.lstrip("-")
-    if key == "sla":
-        # Next deadline first, incidents without a running clock last; ascending it is the order of the partial
-        # index incident_open_sla_due_idx (sla_due_at, id), so an open queue's page is an index scan.
-        due = F("sla_due_at")
-        return [due.desc(nulls_last=True), F("id").desc()] if desc else [due.asc(nulls_last=True), F("id").asc()]
-    order = [F(c).desc(nulls_last=True) if desc else F(c).asc(nulls_last=True) for c in SORTS[key]]
-    if key != "updated_at":
-        order.append(F("updated_at").desc())
-    order.append(F("id").desc())
-    return order
+    return queue_ordering(sort, SORTS)
 
 
 def queue_queryset(user, key: str, sort: str) -> QuerySet[Incident]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.timesince import timesince
 
@@ -18,6 +18,7 @@ from requests_app.sla import TICKET_TYPE
 from requests_app.states import OPEN, Status
 from servicedesk.models import Team, TeamMembership
 from servicedesk.roles import STAFF_ROLES
+from servicedesk.workspace import queue_ordering, queue_sort_key
 from sla.clocks import clocks_of
 from sla.display import clock_views, most_urgent
 
@@ -88,19 +89,11 @@ def queue_counts_of(request) -> dict[str, int]:
 
 
 def sort_key(raw: str | None) -> str:
-    raw = (raw or "").strip()
-    return raw if raw.lstrip("-") in SORTS and raw.count("-") <= 1 else DEFAULT_SORT
+    return queue_sort_key(raw, SORTS, DEFAULT_SORT)
 
 
 def ordering(sort: str) -> list:
-    desc = sort.startswith("-")
-    key = sort.lstrip("-")
-    if key == "sla":
-        # Next deadline first, requests without a running clock last: ascending, the order of the partial index
-        # request_open_sla_due_idx (sla_due_at, id), so an open queue's page is an index scan.
-        due = F("sla_due_at")
-        return [due.desc(nulls_last=True), F("id").desc()] if desc else [due.asc(nulls_last=True), F("id").asc()]
-    return [*(F(c).desc() if desc else F(c).asc() for c in SORTS[key]), F("id").desc() if desc else F("id").asc()]
+    return queue_ordering(sort, SORTS)
 
 
 def queue_queryset(user, key: str, sort: str) -> QuerySet[ServiceRequest]:

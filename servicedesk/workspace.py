@@ -10,6 +10,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import F
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -157,3 +158,28 @@ def safe_next(request, default: str) -> str:
                                                   require_https=request.is_secure()):
         return target
     return default
+
+
+# --- queue sorting, the same for every ticket type's queues ---------------------------------------------
+
+
+def queue_sort_key(raw: str | None, sorts: dict[str, list[str]], default: str) -> str:
+    """The requested sort ("sla", "-updated_at"...) if `sorts` names it, else `default`."""
+    raw = (raw or "").strip()
+    return raw if raw.lstrip("-") in sorts and raw.count("-") <= 1 else default
+
+
+def queue_ordering(sort: str, sorts: dict[str, list[str]]) -> list:
+    """ORDER BY for a queue. "sla": next deadline first and tickets without a running clock last; ascending it
+    is the order of the ticket type's partial index (sla_due_at, id), so an open queue's page is an index scan.
+    Other keys sort by their columns, then the latest change, then id."""
+    desc = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key == "sla":
+        due = F("sla_due_at")
+        return [due.desc(nulls_last=True), F("id").desc()] if desc else [due.asc(nulls_last=True), F("id").asc()]
+    order = [F(c).desc(nulls_last=True) if desc else F(c).asc(nulls_last=True) for c in sorts[key]]
+    if key != "updated_at":
+        order.append(F("updated_at").desc())
+    order.append(F("id").desc())
+    return order
