@@ -14,8 +14,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 def test_an_agent_turns_a_resolved_incident_into_an_article_and_sends_it_as_a_reply(page, live_server, settings):
     from incidents import services as incidents
+    from incidents.models import ResolutionCode
     from knowledge.models import Article
     from servicedesk.models import Service, Team, TimelineEntry
+
+    # A transactional test starts from an emptied database: the migration's resolution codes may be gone.
+    ResolutionCode.objects.get_or_create(code="fixed", defaults={"label": "Fixed", "order": 10})
 
     settings.SITE_URL = live_server.url  # links sent to requesters use the site's public address
     agent = provision_user("agent", "agent", name="Aaron Agent")
