@@ -2,9 +2,18 @@
 nothing in the kernel imports this app, and incidents never import it: problems shows itself on incident pages
 through ticket panels and the incident queue's bulk bar through a TicketBulkAction."""
 
+import re
+
 from django.urls import NoReverseMatch, reverse
 
-from servicedesk.registry import NavItem, TicketBrief, TicketBulkAction, TicketPanel, WorkspaceSection, registry
+from servicedesk.registry import (
+    NavItem,
+    TicketBrief,
+    TicketBulkAction,
+    TicketPanel,
+    WorkspaceSection,
+    registry,
+)
 
 
 def _nav(request, current: str) -> list[NavItem]:
@@ -34,18 +43,22 @@ def _linked(request, ticket: TicketBrief) -> dict:
     from problems.selectors import problems_for
 
     problems = list(problems_for(request.user).filter(incident_links__incident__number=ticket.number)
-                    .only("id", "number", "title", "status", "workaround").order_by("number"))
+                    .select_related(None).only("id", "number", "title", "status", "workaround").order_by("number"))
     return {"ticket": ticket, "problems": problems}
 
 
 def _known_errors(request, ticket: TicketBrief) -> dict | None:
     """Known errors matching the incident's words (problems.search, ranked), not already linked to it, each with
     "Apply workaround" while the requester can still be answered; left out when none matches."""
-    from problems.search import known_errors_search
+    from problems.search import STOP_WORDS, known_errors_search
 
     if ticket.solved:
         return None
-    found = list(known_errors_search(request.user, f"{ticket.title} {ticket.description}")
+    # Any word of the title may match (websearch "or"), ranked: an incident says it in its own words.
+    words = [w for w in dict.fromkeys(re.findall(r"\w{3,}", ticket.title.lower())) if w not in STOP_WORDS][:8]
+    if not words:
+        return None
+    found = list(known_errors_search(request.user, " or ".join(words))
                  .exclude(incident_links__incident__number=ticket.number)[:3])
     if not found:
         return None

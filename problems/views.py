@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from incidents.models import Category, Incident
+from incidents.models import Category, Incident, ResolutionCode
 from incidents.search import number_of, search_filter
 from incidents.selectors import incidents_visible_to
 from incidents.states import OPEN as INCIDENT_OPEN
@@ -32,8 +32,6 @@ from servicedesk.workspace import agent_render, agent_required, safe_next
 
 PAGE_SIZE = 50
 PRIORITY_CHOICES = [(1, "1 High"), (2, "2 Medium"), (3, "3 Low")]
-RESOLUTION_CODES = [("fixed", "Fixed"), ("workaround_only", "Workaround only"), ("not_reproducible", "Not reproducible"),
-                    ("duplicate", "Duplicate"), ("wont_fix", "Won't fix")]
 
 TEXT_SECTIONS = [
     ("root_cause", "Root cause", "Not found yet."),
@@ -109,7 +107,7 @@ def _render_problem(request, problem, *, status: int = 200, **extra):
         "agents": list(_agents()),
         "categories": list(Category.objects.order_by("name").only("id", "name")),
         "priorities": PRIORITY_CHOICES,
-        "resolution_codes": RESOLUTION_CODES,
+        "resolution_codes": [(c.code, c.label) for c in ResolutionCode.objects.filter(active=True).order_by("order", "code")],
         "open": problem.status in OPEN,
     }
     context["chart_json"] = json.dumps(context["chart"])

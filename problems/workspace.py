@@ -83,9 +83,9 @@ def measures(user, now=None) -> dict:
     now = now or timezone.now()
     visible = problems_for(user).order_by()
     by_age = visible.filter(status__in=sorted(OPEN)).aggregate(**{
-        label: Count("id", filter=Q(created_at__lte=now - timedelta(days=low))
+        f"age{i}": Count("id", filter=Q(created_at__lte=now - timedelta(days=low))
                      & (Q(created_at__gt=now - timedelta(days=high)) if high else Q()))
-        for label, low, high in AGE_BUCKETS
+        for i, (_, low, high) in enumerate(AGE_BUCKETS)
     })
     per_problem = visible.annotate(n=Count("incident_links")).aggregate(
         problems=Count("id"), average=Avg("n"), most=Max("n"))
@@ -101,7 +101,7 @@ def measures(user, now=None) -> dict:
         .values("problem__number", "problem__title").annotate(n=Count("id")).order_by("-n", "problem__number")[:20]
     )
     return {
-        "by_age": [(label, by_age[label]) for label, _, _ in AGE_BUCKETS],
+        "by_age": [(label, by_age[f"age{i}"]) for i, (label, _, _) in enumerate(AGE_BUCKETS)],
         "open_total": sum(by_age.values()),
         "problems": per_problem["problems"],
         "incidents_per_problem": round(per_problem["average"] or 0, 1),
