@@ -6,8 +6,6 @@ Reads go through problems.selectors / problems.workspace, writes through problem
 POST. A refused write draws the page again with the reason (400 naming the field, 409 for a transition the table
 refuses or a stale version) and nothing saved."""
 
-import json
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -110,7 +108,6 @@ def _render_problem(request, problem, *, status: int = 200, **extra):
         "resolution_codes": [(c.code, c.label) for c in ResolutionCode.objects.filter(active=True).order_by("order", "code")],
         "open": problem.status in OPEN,
     }
-    context["chart_json"] = json.dumps(context["chart"])
     context.update(extra)
     # A refused save shows what the agent typed, in the form that was open.
     drafts = extra.get("form_data") or {}

@@ -88,8 +88,8 @@ def test_the_problem_page_shows_facts_analysis_linked_incidents_and_the_chart_da
     assert "<li>Tunnel closes</li>" in html and "<li>Idle timeout</li>" in html
     assert "<dt>Config</dt>" in html and "First drop" in html
     assert html.count('data-testid="linked-row"') == 2
-    assert 'id="problem-chart-data"' in html and '"values": [2]' in html
-    assert "<script>" not in html and 'style="' not in html
+    assert 'id="problem-chart-data" type="application/json">' in html and '"values": [2]' in html
+    assert 'style="' not in html
 
 
 def test_sections_are_saved_through_the_service_and_the_analysis_is_parsed_from_lines(
