@@ -27,7 +27,7 @@ RESOLVE_INCIDENTS = "problems.resolve_incidents"
 
 EDITABLE = ("title", "description", "impact", "urgency", "category", "services", "configuration_items",
             "assignment_group", "assignee", "root_cause", "analysis", "workaround", "permanent_fix",
-            "change_reference")
+            "change_reference", "knowledge_article")
 MANY = ("services", "configuration_items")
 ANALYSIS_SECTIONS = ("five_whys", "fishbone", "timeline")
 
