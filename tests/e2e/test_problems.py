@@ -35,11 +35,11 @@ def test_an_agent_creates_a_problem_from_three_incidents_and_resolving_it_resolv
     number = agent.get_by_test_id("problem-number").inner_text()
 
     agent.get_by_test_id("edit-root_cause").click()
-    agent.get_by_label("Root cause").fill("The VPN concentrator's idle timeout is 60 minutes.")
+    agent.get_by_role("textbox", name="Root cause").fill("The VPN concentrator's idle timeout is 60 minutes.")
     agent.get_by_test_id("save-root_cause").click()
     expect(agent.get_by_test_id("value-root_cause")).to_contain_text("idle timeout is 60 minutes")
     agent.get_by_test_id("edit-workaround").click()
-    agent.get_by_label("Workaround").fill("Turn on 'keep alive' in the VPN client settings.")
+    agent.get_by_role("textbox", name="Workaround").fill("Turn on 'keep alive' in the VPN client settings.")
     agent.get_by_test_id("save-workaround").click()
     expect(agent.get_by_test_id("value-workaround")).to_contain_text("keep alive")
     agent.get_by_test_id("edit-five_whys").click()
