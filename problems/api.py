@@ -157,6 +157,10 @@ class ProblemLinkSerializer(serializers.Serializer):
     incidents = IncidentNumbersField(allow_empty=False)
 
 
+class ProblemUnlinkSerializer(serializers.Serializer):
+    incident = serializers.SlugRelatedField(slug_field="number", queryset=Incident.objects.all())
+
+
 class ProblemFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
     priority = django_filters.MultipleChoiceFilter(choices=[(i, f"P{i}") for i in range(1, 6)], distinct=False)
@@ -271,6 +275,18 @@ class ProblemViewSet(IdempotentCreateMixin, ProblemCreateMixin, mixins.ListModel
         with transaction.atomic():
             services.problem_link_incidents(problem_id=problem.id, actor=request.user,
                                             incidents=data.validated_data["incidents"])
+        return self._respond(problem)
+
+
+    @extend_schema(request=ProblemUnlinkSerializer, responses={200: ProblemSerializer})
+    @action(detail=True, methods=["post"])
+    def unlink(self, request, number=None):
+        """Unlink one incident (`incident`: its number)."""
+        problem = self.get_object()
+        data = ProblemUnlinkSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.problem_unlink_incident(problem_id=problem.id, actor=request.user,
+                                         incident=data.validated_data["incident"])
         return self._respond(problem)
 
 

@@ -315,6 +315,8 @@ def resolve_linked_incidents(*, problem_id: int, actor=None) -> list[str]:
     from incidents.services import incident_resolve, incident_resume
 
     problem = Problem.objects.get(id=problem_id)
+    if problem.status not in (Status.RESOLVED, Status.CLOSED):
+        return []  # reopened before the worker got to it: its resolution no longer holds
     done, skipped = [], []
     for incident_id, number, status in (problem.incidents.filter(status__in=sorted(INCIDENT_OPEN))
                                         .order_by("id").values_list("id", "number", "status")):

@@ -179,3 +179,12 @@ def test_known_errors_are_ranked_for_agents(api, agent):
     rows = response.json()["results"]
     assert [row["number"] for row in rows] == [in_title.number, in_workaround.number]
     assert rows[0]["rank"] > rows[1]["rank"] and rows[0]["workaround"] == "Reprint"
+
+
+def test_unlink_removes_one_incident(api, agent, incident_factory):
+    incident = incident_factory()
+    problem = services.problem_create(title="VPN drops", created_by=agent, incidents=[incident])
+    bad = api.post(detail(problem, "unlink"), {"incident": "INC0000000"}, format="json")
+    assert bad.status_code == 400 and "incident" in bad.json()
+    response = api.post(detail(problem, "unlink"), {"incident": incident.number}, format="json")
+    assert response.status_code == 200 and response.json()["incidents"] == []
