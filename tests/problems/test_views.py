@@ -311,3 +311,18 @@ def test_the_measures_page_reports_age_incidents_per_problem_times_and_recurrenc
     assert figures["recurrences"][0]["n"] == 1
     assert len(ctx) < 25
     assert IncidentStatus.RESOLVED  # incidents keep their own statuses (nothing cascaded without the option)
+
+
+def test_the_problem_page_costs_the_same_queries_whatever_the_number_of_linked_incidents(
+        agent_client, agent, problem_factory, incident_factory):
+    problem = problem_factory(incidents=[incident_factory()])
+
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert agent_client.get(page(problem.number)).status_code == 200
+        return len(ctx)
+
+    few = queries()
+    services.problem_link_incidents(problem_id=problem.id, actor=agent,
+                                    incidents=[incident_factory(title=f"Down {n}") for n in range(8)])
+    assert queries() == few
