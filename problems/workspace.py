@@ -78,6 +78,18 @@ def _days(delta) -> float | None:
     return round(delta.total_seconds() / 86400, 1) if delta is not None else None
 
 
+def _spell(delta) -> str:
+    """A mean duration for people: days, or hours (minutes) when shorter than a day (an hour)."""
+    if delta is None:
+        return ""
+    seconds = delta.total_seconds()
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{max(round(seconds / 60), 1)} min"
+
+
 def measures(user, now=None) -> dict:
     """The problem-management figures, each from one query over the problems `user` may see."""
     now = now or timezone.now()
@@ -108,6 +120,8 @@ def measures(user, now=None) -> dict:
         "most_incidents": per_problem["most"] or 0,
         "days_to_known_error": _days(times["to_known_error"]),
         "days_to_resolve": _days(times["to_resolve"]),
+        "to_known_error": _spell(times["to_known_error"]),
+        "to_resolve": _spell(times["to_resolve"]),
         "known_errors": times["known_errors"],
         "resolved": times["resolved"],
         "recurrences": recurrences,

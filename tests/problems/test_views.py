@@ -304,6 +304,7 @@ def test_the_measures_page_reports_age_incidents_per_problem_times_and_recurrenc
     assert 'data-testid="incidents-per-problem">1.5<' in html
     assert 'data-testid="recurrence"' in html and problem.number in html
     assert 'data-testid="age-1">1<' in html
+    assert 'data-testid="days-to-resolve">1 min<' in html  # shorter than a day: said in hours or minutes
     from problems.workspace import measures
 
     figures = measures(agent)
