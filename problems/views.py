@@ -275,7 +275,7 @@ def transition(request, number: str):
             raise InvalidInput(f"status: {to or 'nothing'} is not decided with this button", field="status")
     except DomainError as exc:
         return _refused(request, number, exc)
-    messages.success(request, f"{done.number} is {done.get_status_display().lower()}.")
+    messages.success(request, f"{done.number} is now: {done.get_status_display()}.")
     return redirect("agent:problem", number=done.number)
 
 
@@ -441,6 +441,7 @@ def from_incidents(request):
     if not incidents:
         messages.error(request, "Nothing created: tick the incidents the problem explains.")
         return redirect(back)
+    incidents.sort(key=lambda i: i.number)  # the oldest first: the title and description read in order
     first = incidents[0]
     same = {name: getattr(first, f"{name}_id") for name in ("category", "service", "configuration_item")
             if all(getattr(i, f"{name}_id") == getattr(first, f"{name}_id") for i in incidents)}
