@@ -118,8 +118,13 @@ def _seed(options: dict) -> str:
 def register() -> None:
     """Each part of issue 9 registers its contributions here (API routes, workspace section, ticket panels on
     incidents, search, demo step)."""
-    from problems.api import KnownErrorListView, ProblemViewSet
+    from django.db.models.signals import post_delete
 
+    from problems.api import KnownErrorListView, ProblemViewSet
+    from problems.models import Problem
+    from problems.search import search_forget
+
+    post_delete.connect(search_forget, sender=Problem, dispatch_uid="problems-search-forget")
     registry.api_route("problems", ProblemViewSet, basename="problem")
     registry.api_path("known-errors/", KnownErrorListView.as_view(), name="known-errors")
     registry.search_provider(SearchProvider("problems", "Problems", _search, _find_number, order=30,
