@@ -1,11 +1,72 @@
 """What problem management adds to the kernel (servicedesk.registry). Imported once by ProblemsConfig.ready();
-nothing in the kernel imports this app."""
+nothing in the kernel imports this app, and incidents never import it: problems shows itself on incident pages
+through ticket panels and the incident queue's bulk bar through a TicketBulkAction."""
 
 import re
 
 from django.urls import NoReverseMatch, reverse
 
-from servicedesk.registry import DemoStep, SearchProvider, SearchResults, TicketRow, registry
+from servicedesk.registry import (
+    DemoStep,
+    NavItem,
+    SearchProvider,
+    SearchResults,
+    TicketBrief,
+    TicketBulkAction,
+    TicketPanel,
+    TicketRow,
+    WorkspaceSection,
+    registry,
+)
+
+
+def _nav(request, current: str) -> list[NavItem]:
+    """The "Problems" links: the queues with their counts (one aggregate query), new, candidates, measures."""
+    from problems import workspace
+
+    counts = workspace.queue_counts(request.user)
+    items = [
+        NavItem(q.label, reverse("agent:problem_queue", kwargs={"key": q.key}), q.icon, count=counts.get(q.key),
+                current=current == f"problems:{q.key}", testid=f"nav-problems-{q.key}")
+        for q in workspace.QUEUES
+    ]
+    try:  # the candidate review page belongs to the detection part of issue 9
+        items.append(NavItem("Candidates", reverse("agent:problem_candidates"), "i-sparkle",
+                             current=current == "problems:candidates", testid="nav-problems-candidates"))
+    except NoReverseMatch:
+        pass
+    items.append(NavItem("New problem", reverse("agent:problem_new"), "i-plus", current=current == "problems:new",
+                         testid="nav-problems-new"))
+    items.append(NavItem("Measures", reverse("agent:problem_measures"), "i-layers",
+                         current=current == "problems:measures", testid="nav-problems-measures"))
+    return items
+
+
+def _linked(request, ticket: TicketBrief) -> dict:
+    """The problems this incident is linked to (one query), and the form to link it to one."""
+    from problems.selectors import problems_for
+
+    problems = list(problems_for(request.user).filter(incident_links__incident__number=ticket.number)
+                    .select_related(None).only("id", "number", "title", "status", "workaround").order_by("number"))
+    return {"ticket": ticket, "problems": problems}
+
+
+def _known_errors(request, ticket: TicketBrief) -> dict | None:
+    """Known errors matching the incident's words (problems.search, ranked), not already linked to it, each with
+    "Apply workaround" while the requester can still be answered; left out when none matches."""
+    from problems.search import STOP_WORDS, known_errors_search
+
+    if ticket.solved:
+        return None
+    # Any word of the title may match (websearch "or"), ranked: an incident says it in its own words.
+    words = [w for w in dict.fromkeys(re.findall(r"\w{3,}", ticket.title.lower())) if w not in STOP_WORDS][:8]
+    if not words:
+        return None
+    found = list(known_errors_search(request.user, " or ".join(words))
+                 .exclude(incident_links__incident__number=ticket.number)[:3])
+    if not found:
+        return None
+    return {"ticket": ticket, "problems": found}
 
 NUMBER = re.compile(r"^\s*PRB0*(\d{1,9})\s*$", re.IGNORECASE)
 
@@ -69,3 +130,11 @@ def register() -> None:
     registry.search_provider(SearchProvider("problems", "Problems", _search, _find_number, order=30,
                                             for_agents_only=True))
     registry.demo_step(DemoStep("problems", _seed, after=("incidents", "knowledge")))
+    registry.workspace_section(WorkspaceSection("problems", "Problems", _nav, order=30))
+    registry.ticket_panel(TicketPanel("problems-linked", "problems/_panel_linked.html", _linked,
+                                      ticket_kinds=("incident",), order=5))
+    registry.ticket_panel(TicketPanel("problems-known-errors", "problems/_panel_known_errors.html", _known_errors,
+                                      ticket_kinds=("incident",), order=10))
+    registry.ticket_bulk_action(TicketBulkAction("problem-from-incidents", "Create problem from these",
+                                                 ticket_kinds=("incident",), url_name="agent:problem_from_incidents",
+                                                 icon="i-plus"))

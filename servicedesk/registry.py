@@ -11,6 +11,8 @@ webhook event names, the API router and `seed_demo` are then built from what was
     registry.ticket_panel(TicketPanel(key="kb-suggested", template="knowledge/_panel.html", context=...,
                                       ticket_kinds=("incident",)))
     registry.portal_search(PortalSearchProvider(key="knowledge", label="Articles", search=..., answers=True))
+    registry.ticket_bulk_action(TicketBulkAction(key="problem", label="Create problem", ticket_kinds=("incident",),
+                                                 url_name="agent:problem_from_incidents"))
     registry.ticket_source(TicketSource(key="incidents", label="Incidents", mine=...))
     registry.search_provider(SearchProvider(key="incidents", label="Incidents", search=..., find_number=...))
     registry.notification_events("incidents", {"incident.created": "An incident was raised", ...})
@@ -131,6 +133,20 @@ class TicketPanel:
 
 
 @dataclass(frozen=True)
+class TicketBulkAction:
+    """A button another app adds to the bulk bar of a ticket type's queues ("Create problem from these
+    incidents"...). The queue's bulk form posts the checked numbers (`numbers`) to `url_name` instead of its
+    own bulk view, so the ticket app never imports the app that acts on them."""
+
+    key: str
+    label: str
+    ticket_kinds: tuple[str, ...]
+    url_name: str
+    icon: str = "i-plus"
+    order: int = 100
+
+
+@dataclass(frozen=True)
 class PortalHit:
     """One thing the portal's search box found: an article to read, an item to order...
 
@@ -237,6 +253,7 @@ class Registry:
         self.panels: list[PortalPanel] = []
         self.kinds: dict[str, TicketKind] = {}
         self.ticket_panels: list[TicketPanel] = []
+        self.bulk_actions: list[TicketBulkAction] = []
         self.sources: list[TicketSource] = []
         self.providers: list[SearchProvider] = []
         self.portal_searches: list[PortalSearchProvider] = []
@@ -263,6 +280,9 @@ class Registry:
 
     def ticket_panel(self, panel: TicketPanel) -> None:
         self._add(self.ticket_panels, panel)
+
+    def ticket_bulk_action(self, action: TicketBulkAction) -> None:
+        self._add(self.bulk_actions, action)
 
     def ticket_source(self, source: TicketSource) -> None:
         self._add(self.sources, source)
@@ -303,6 +323,9 @@ class Registry:
         items.sort(key=lambda x: (x.order, x.key))
 
     # --- reading -----------------------------------------------------------------------------------
+
+    def bulk_actions_for(self, kind: str) -> list[TicketBulkAction]:
+        return [a for a in self.bulk_actions if kind in a.ticket_kinds]
 
     def event_names(self) -> list[str]:
         return sorted(self.events)

@@ -21,6 +21,7 @@ from incidents.models import SavedView
 from incidents.selectors import incident_number_visible, incidents_visible_to
 from incidents.states import HoldReason, Status
 from servicedesk.errors import DomainError, StaleVersion
+from servicedesk.registry import registry
 from servicedesk.workspace import agent_render, agent_required, safe_next
 
 PAGE_SIZE = 25
@@ -86,6 +87,9 @@ def _render_queue(request, queue, params, *, saved_view=None, save_form=None, st
         hold_reasons=HoldReason.choices,
         resolution_codes=list(workspace.resolution_codes()),
         bulk_actions=BULK_ACTIONS,
+        # Buttons other apps add to the bulk bar (servicedesk.registry.TicketBulkAction): each posts the checked
+        # numbers to that app's own view.
+        extra_bulk_actions=registry.bulk_actions_for("incident"),
         per_page_choices=workspace.PER_PAGE_CHOICES,
     )
     return agent_render(request, "incidents/agent_queue.html", context, status=status)

@@ -156,7 +156,7 @@ def test_an_open_incident_has_no_write_panel(rf, agent, vpn_incident):
     request = rf.get("/")
     request.user = agent
     keys = [panel.key for panel, _ in ticket_panels(request, "incident", vpn_incident)]
-    assert keys == ["kb-suggested"]
+    assert [key for key in keys if key.startswith("kb-")] == ["kb-suggested"]  # other apps add their own cards
 
 
 def test_the_editor_opens_filled_in_from_the_incident_and_records_its_number(

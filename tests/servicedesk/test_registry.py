@@ -214,3 +214,23 @@ def test_portal_search_providers_are_registered_once_per_key_in_order_and_say_wh
     # The installed apps: the knowledge base (it may answer a problem) and the catalog.
     assert [(p.key, p.answers) for p in registry.portal_searches] == [("knowledge", True), ("catalog", False)]
     assert portal_search_scope() == "articles and catalog items"
+
+
+def test_a_bulk_action_is_registered_once_and_offered_only_on_its_ticket_kinds():
+    from servicedesk.registry import TicketBulkAction
+
+    own = Registry()
+    own.ticket_bulk_action(TicketBulkAction("x", "Do x", ticket_kinds=("incident",), url_name="agent:dashboard"))
+    with pytest.raises(ValueError):
+        own.ticket_bulk_action(TicketBulkAction("x", "Again", ticket_kinds=("request",), url_name="agent:dashboard"))
+    assert [a.key for a in own.bulk_actions_for("incident")] == ["x"]
+    assert own.bulk_actions_for("request") == []
+
+
+def test_the_incident_queue_bulk_bar_draws_the_bulk_actions_other_apps_register(agent_client, monkeypatch):
+    from servicedesk.registry import TicketBulkAction
+
+    monkeypatch.setattr(registry, "bulk_actions", [
+        TicketBulkAction("elsewhere", "Send elsewhere", ticket_kinds=("incident",), url_name="agent:dashboard")])
+    page = agent_client.get(reverse("agent:queue", kwargs={"key": "all"})).content.decode()
+    assert f'formaction="{reverse("agent:dashboard")}"' in page and "Send elsewhere" in page
