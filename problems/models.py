@@ -3,6 +3,7 @@ the candidates the detector proposes from clusters of recurring incidents. Writt
 problems.services (and problems.detection for candidates)."""
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -58,6 +59,8 @@ class Problem(Ticket):
     known_error_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Title (A), root cause and workaround (B), description (C): kept by problems.search.search_refresh.
+    search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
