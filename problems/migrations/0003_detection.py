@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("django_celery_beat", "0019_alter_periodictasks_options"),
         ("requests_app", "0006_portal"),
-        ("problems", "0001_initial"),
+        ("problems", "0002_search"),
     ]
     operations = [
         migrations.RunPython(create_index, drop_index),

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from incidents.models import Category, Incident
 from problems.detection import candidates_detect, centre_clusters, clusters_find, trigram_similarity
-from problems.models import CandidateState, DetectionSettings, ProblemCandidate, ProblemIncident
+from problems.models import CandidateState, DetectionSettings, ProblemCandidate
 from servicedesk.models import ConfigurationItem, Service
 
 pytestmark = pytest.mark.django_db
@@ -134,12 +134,11 @@ def test_below_the_minimum_or_outside_the_window_nothing_is_proposed(settings_ro
 
 def test_incidents_already_linked_to_a_problem_or_cancelled_do_not_count(settings_row, world, raise_incident, agent):
     from incidents.services import incident_cancel
-    from problems.models import Problem
+    from problems.services import problem_create
 
     made = [raise_incident(f"Disk full on share {n}", service=world["vpn"], category=world["hardware"])
             for n in range(4)]
-    problem = Problem.objects.create(title="Share fills up", requester=agent, number="PRB9000001")
-    ProblemIncident.objects.create(problem=problem, incident=made[0])
+    problem_create(title="Share fills up", created_by=agent, incidents=[made[0]])
     incident_cancel(incident_id=made[1].id, actor=agent, reason="raised twice")
 
     assert candidates_detect().found == 0
@@ -212,12 +211,12 @@ def test_a_dismissed_candidate_is_not_proposed_again_until_it_grows(settings_row
 
 
 def test_an_open_candidate_nothing_supports_any_more_is_removed(settings_row, world, raise_incident, agent):
-    from problems.models import Problem
+    from problems.services import problem_create, problem_link_incidents
 
     made = [raise_incident(f"Wifi drops {n}", service=world["vpn"], category=world["network"]) for n in range(3)]
     candidates_detect()
-    problem = Problem.objects.create(title="Wifi", requester=agent, number="PRB9000002")
-    ProblemIncident.objects.create(problem=problem, incident=made[0])  # linked by hand meanwhile
+    problem = problem_create(title="Wifi", created_by=agent)
+    problem_link_incidents(problem_id=problem.id, actor=agent, incidents=[made[0]])  # linked by hand meanwhile
 
     result = candidates_detect()
 
