@@ -10,8 +10,13 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from incidents.models import Category
-from problems.candidates import DETECT_TASK, DETECT_TASK_NAME, candidate_accept, candidate_dismiss, \
-    detection_settings_save
+from problems.candidates import (
+    DETECT_TASK,
+    DETECT_TASK_NAME,
+    candidate_accept,
+    candidate_dismiss,
+    detection_settings_save,
+)
 from problems.detection import candidates_detect
 from problems.models import CandidateState, DetectionSettings, ProblemCandidate
 from servicedesk.errors import NotAllowed, TransitionNotAllowed
