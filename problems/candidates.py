@@ -119,3 +119,18 @@ def detection_settings_save(*, settings: DetectionSettings, actor) -> DetectionS
     settings.save()
     detection_schedule_apply(settings.interval_minutes)
     return settings
+
+
+def candidates_open_for(user):
+    """Open candidates for the review page, newest change first, their incidents prefetched (a page costs the
+    same queries whatever its size): agents, managers and admins; requesters none."""
+    from django.db.models import Prefetch
+
+    from incidents.models import Incident
+    from servicedesk.roles import is_staff_role
+
+    if user is None or not user.is_authenticated or not is_staff_role(user):
+        return ProblemCandidate.objects.none()
+    incidents = Incident.objects.only("id", "number", "title", "status", "created_at").order_by("-created_at", "-id")
+    return (ProblemCandidate.objects.filter(state=CandidateState.OPEN).order_by("-updated_at", "-id")
+            .prefetch_related(Prefetch("incidents", queryset=incidents)))
