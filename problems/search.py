@@ -54,6 +54,13 @@ def search_refresh(problem_ids) -> None:
             )
 
 
+def search_forget(sender, instance, **kwargs) -> None:
+    """An erased problem leaves no words behind in the SQLite FTS5 table (PostgreSQL's went with the row)."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {FTS_TABLE} WHERE rowid = %s", [instance.id])
+
+
 def _fts_query(text: str) -> str | None:
     words = [word for word in re.findall(r"\w+", text.lower()) if word not in STOP_WORDS]
     return " ".join(f'"{word}"' for word in words) if words else None

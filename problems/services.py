@@ -27,7 +27,7 @@ RESOLVE_INCIDENTS = "problems.resolve_incidents"
 
 EDITABLE = ("title", "description", "impact", "urgency", "category", "services", "configuration_items",
             "assignment_group", "assignee", "root_cause", "analysis", "workaround", "permanent_fix",
-            "change_reference")
+            "change_reference", "knowledge_article")
 MANY = ("services", "configuration_items")
 ANALYSIS_SECTIONS = ("five_whys", "fishbone", "timeline")
 
@@ -315,6 +315,8 @@ def resolve_linked_incidents(*, problem_id: int, actor=None) -> list[str]:
     from incidents.services import incident_resolve, incident_resume
 
     problem = Problem.objects.get(id=problem_id)
+    if problem.status not in (Status.RESOLVED, Status.CLOSED):
+        return []  # reopened before the worker got to it: its resolution no longer holds
     done, skipped = [], []
     for incident_id, number, status in (problem.incidents.filter(status__in=sorted(INCIDENT_OPEN))
                                         .order_by("id").values_list("id", "number", "status")):

@@ -337,7 +337,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Apps whose choice fields share a name with another app's ("status") name their enum here.
-    "ENUM_NAME_OVERRIDES": {"ArticleStatusEnum": "knowledge.models.ArticleStatus"},
+    "ENUM_NAME_OVERRIDES": {"ArticleStatusEnum": "knowledge.models.ArticleStatus",
+                            "ProblemStatusEnum": "problems.states.Status"},
     # Operations are tagged by the first path segment after /api/v1/ (incidents, users, auth...), so the
     # docs group them per resource; the list below orders the groups and says what each holds.
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
@@ -358,6 +359,9 @@ SPECTACULAR_SETTINGS = {
         {"name": "catalog", "description": "The service catalog: items the caller may order, with their order "
                                            "forms."},
         {"name": "kb", "description": "Knowledge base: search and read articles, say whether one helped."},
+        {"name": "problems", "description": "Problems (agents only): list, create, update with the analysis, "
+                                            "lifecycle actions, linking incidents."},
+        {"name": "known-errors", "description": "Known errors (agents only): ranked full-text search."},
     ],
 }
 

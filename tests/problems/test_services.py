@@ -304,3 +304,14 @@ def test_bad_input_leaves_nothing_half_written(problem_factory, agent, incident_
         incident_create(title="x", requester=agent, created_by=agent)
         problem_factory(title="", incidents=[incident])
     assert not ProblemIncident.objects.exists()
+
+
+def test_the_handler_leaves_incidents_alone_when_the_problem_was_reopened_meanwhile(
+        problem_factory, incident_factory, agent, fixed_code):
+    incident = incident_factory()
+    problem = problem_factory(incidents=[incident])
+    services.problem_resolve(problem_id=problem.id, actor=agent, resolution_notes="Fixed", resolve_incidents=True)
+    services.problem_reopen(problem_id=problem.id, actor=agent, reason="Came back")
+    assert services.resolve_linked_incidents(problem_id=problem.id, actor=agent) == []
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.NEW
