@@ -54,6 +54,12 @@ def _seed(options: dict) -> str:
     return seed_problems()
 
 
+def _seed_detection(options: dict) -> str:
+    from problems.demo_detection import seed_detection
+
+    return seed_detection()
+
+
 def register() -> None:
     """Each part of issue 9 registers its contributions here (API routes, workspace section, ticket panels on
     incidents, search, demo step)."""
@@ -69,3 +75,4 @@ def register() -> None:
     registry.search_provider(SearchProvider("problems", "Problems", _search, _find_number, order=30,
                                             for_agents_only=True))
     registry.demo_step(DemoStep("problems", _seed, after=("incidents", "knowledge")))
+    registry.demo_step(DemoStep("problems-detection", _seed_detection, after=("problems",)))

@@ -264,3 +264,16 @@ def test_centres_take_their_neighbours_instead_of_chaining():
     pairs = [(1, 2, .6), (1, 3, .7), (2, 3, .6), (3, 4, .55), (4, 5, .9)]
     assert centre_clusters(pairs, 3) == [([1, 2, 3, 4], .55)]
     assert centre_clusters(pairs, 5) == []
+
+
+def test_the_demo_step_plants_look_alike_incidents_and_proposes_them_once(settings_row, make_user):
+    from problems.demo_detection import TITLES, seed_detection
+
+    make_user("requester", username="nina")
+    first = seed_detection()
+    second = seed_detection()
+
+    candidate = ProblemCandidate.objects.get()
+    assert sorted(candidate.incidents.values_list("title", flat=True)) == sorted(TITLES)
+    assert first.endswith("1 new candidates") and second.endswith("0 new candidates")
+    assert Incident.objects.filter(title__in=TITLES).count() == 3
