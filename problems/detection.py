@@ -263,7 +263,8 @@ def _stable_similar_keys(clusters: list[Cluster]) -> None:
 def _title(cluster: Cluster, names: dict) -> str:
     terms = " ".join(cluster.shared_terms[:3])
     if cluster.rule == "similar":
-        text = f"Recurring: {terms}" if terms else f"Recurring: {cluster.titles[0]}"
+        # The shortest of the alike titles reads best ("Recurring: SAP login page times out").
+        text = f"Recurring: {min(cluster.titles, key=lambda t: (len(t), t))}"
     else:
         what = names.get(cluster.key, cluster.key)
         text = f"Recurring {what}" + (f": {terms}" if terms else "")
