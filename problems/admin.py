@@ -35,3 +35,6 @@ class ProblemAdmin(TicketAdmin):
     show_full_result_count = False
     exclude = ["search_vector"]
     inlines = [ProblemIncidentInline]
+
+
+from problems import admin_detection  # noqa: E402,F401 - problem detection settings and candidates

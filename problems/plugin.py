@@ -115,6 +115,12 @@ def _seed(options: dict) -> str:
     return seed_problems()
 
 
+def _seed_detection(options: dict) -> str:
+    from problems.demo_detection import seed_detection
+
+    return seed_detection()
+
+
 def register() -> None:
     """Each part of issue 9 registers its contributions here (API routes, workspace section, ticket panels on
     incidents, search, demo step)."""
@@ -138,3 +144,4 @@ def register() -> None:
     registry.ticket_bulk_action(TicketBulkAction("problem-from-incidents", "Create problem from these",
                                                  ticket_kinds=("incident",), url_name="agent:problem_from_incidents",
                                                  icon="i-plus"))
+    registry.demo_step(DemoStep("problems-detection", _seed_detection, after=("problems",)))

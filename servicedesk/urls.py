@@ -32,6 +32,7 @@ urlpatterns = [
         path("requests/", include("requests_app.urls_agent")),
         path("kb/", include("knowledge.urls_agent")),
         path("approvals/", include("requests_app.urls_agent_approvals")),
+        path("problems/candidates/", include("problems.urls_candidates")),
         path("problems/", include("problems.urls_agent")),
     ], "agent"))),
     path("portal/", include(([
