@@ -21,12 +21,15 @@ def _incidents(requester, titles, *, service, category, words=()):
     """Demo incidents of this service not yet explained by a problem (open ones first, those whose title has
     one of `words` before the others), as many as `titles`; when the demo has fewer, the missing ones are
     raised through incidents' services with these titles."""
+    from incidents.demo import SHOWCASE
     from incidents.services import incident_create
     from incidents.states import OPEN
 
     found = []
     if service is not None:
+        # Not the showcase incidents: they demonstrate the SLA clocks' states and must keep them.
         candidates = list(Incident.objects.filter(service=service, problem_links__isnull=True)
+                          .exclude(title__in=[showcase[0] for showcase in SHOWCASE])
                           .order_by("-created_at")[:200])
         candidates.sort(key=lambda incident: (incident.status not in OPEN,
                                               not any(word in incident.title.lower() for word in words)))
