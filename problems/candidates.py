@@ -9,6 +9,7 @@ from django.utils import timezone
 from problems.models import CandidateState, DetectionSettings, ProblemCandidate, ProblemIncident
 from servicedesk.errors import NotAllowed, NotVisible, TransitionNotAllowed
 from servicedesk.roles import Role, role_of
+from servicedesk.schedules import beat_interval_apply
 from servicedesk.services import audit_record
 
 DETECT_TASK_NAME = "problems-detect"
@@ -94,23 +95,9 @@ def detection_schedule_apply(interval_minutes: int, *, apps=None) -> None:
     """Point beat's "problems-detect" entry (django-celery-beat, read by the DatabaseScheduler) at this
     interval, creating it when missing. Called when the detection settings are saved (admin) and by migration
     problems.0003_detection. `apps` is a migration's app registry."""
-    if apps is None:
-        from django.apps import apps
-    interval_model = apps.get_model("django_celery_beat", "IntervalSchedule")
-    task_model = apps.get_model("django_celery_beat", "PeriodicTask")
-    schedule, _ = interval_model.objects.get_or_create(every=interval_minutes, period="minutes")
-    task = task_model.objects.filter(name=DETECT_TASK_NAME).first()
-    if task is None:
-        task_model.objects.create(name=DETECT_TASK_NAME, task=DETECT_TASK, interval=schedule, enabled=True,
-                                  description="Finds clusters of recurring incidents and proposes problem candidates.")
-    elif task.interval_id != schedule.id or task.task != DETECT_TASK:
-        task.interval, task.task = schedule, DETECT_TASK
-        task.save(update_fields=["interval", "task"])
-    else:
-        return
-    # The DatabaseScheduler notices changes through this stamp (historical models in a migration do not set it).
-    changed_model = apps.get_model("django_celery_beat", "PeriodicTasks")
-    changed_model.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+    beat_interval_apply(name=DETECT_TASK_NAME, task=DETECT_TASK, every=interval_minutes, period="minutes",
+                        description="Finds clusters of recurring incidents and proposes problem candidates.",
+                        apps=apps)
 
 
 @transaction.atomic

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from servicedesk.schedules import beat_interval_apply
 from servicedesk.services import audit_record
 from sla.models import BusinessCalendar, Holiday
 from sla.retime import retime_enqueue
@@ -81,23 +82,5 @@ def sweep_schedule_apply(interval_seconds: int, *, apps=None) -> None:
     """Point beat's "sla-sweep" entry (django-celery-beat, read by the DatabaseScheduler) at this interval,
     creating it when missing. Called when SLA settings are saved and by migration sla.0003. `apps` is a
     migration's app registry."""
-    if apps is None:
-        from django.apps import apps
-    interval_model = apps.get_model("django_celery_beat", "IntervalSchedule")
-    task_model = apps.get_model("django_celery_beat", "PeriodicTask")
-    schedule, _ = interval_model.objects.get_or_create(every=interval_seconds, period="seconds")
-    task = task_model.objects.filter(name=SWEEP_TASK_NAME).first()
-    if task is None:
-        task_model.objects.create(name=SWEEP_TASK_NAME, task=SWEEP_TASK, interval=schedule, enabled=True,
-                                  description="Marks SLA warnings and breaches and queues their escalations.")
-    elif task.interval_id != schedule.id or task.task != SWEEP_TASK:
-        task.interval, task.task = schedule, SWEEP_TASK
-        task.save(update_fields=["interval", "task"])
-    else:
-        return
-    # The DatabaseScheduler notices changes through this stamp (PeriodicTask.save() sets it; historical
-    # models in a migration do not).
-    changed_model = apps.get_model("django_celery_beat", "PeriodicTasks")
-    from django.utils import timezone
-
-    changed_model.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+    beat_interval_apply(name=SWEEP_TASK_NAME, task=SWEEP_TASK, every=interval_seconds, period="seconds",
+                        description="Marks SLA warnings and breaches and queues their escalations.", apps=apps)
