@@ -184,6 +184,9 @@ class ResolveSerializer(VersionSerializer):
     resolution_code = serializers.SlugRelatedField(slug_field="code",
                                                    queryset=ResolutionCode.objects.filter(active=True))
     resolution_notes = serializers.CharField()
+    force = serializers.BooleanField(
+        default=False, help_text="Resolve even though another part of the desk objects (e.g. the incident's "
+                                 "monitoring alerts still fire: 409 naming `force` otherwise).")
 
     def validate_resolution_code(self, value) -> str:
         return value.code  # the service takes the code itself

@@ -11,6 +11,7 @@ webhook event names, the API router and `seed_demo` are then built from what was
     registry.ticket_panel(TicketPanel(key="kb-suggested", template="knowledge/_panel.html", context=...,
                                       ticket_kinds=("incident",)))
     registry.portal_search(PortalSearchProvider(key="knowledge", label="Articles", search=..., answers=True))
+    registry.resolve_check(ResolveCheck(key="alerts", ticket_kinds=("incident",), check=...))
     registry.ticket_bulk_action(TicketBulkAction(key="problem", label="Create problem", ticket_kinds=("incident",),
                                                  url_name="agent:problem_from_incidents"))
     registry.ticket_source(TicketSource(key="incidents", label="Incidents", mine=...))
@@ -129,6 +130,21 @@ class TicketPanel:
     template: str
     context: Callable[[Any, TicketBrief], dict | None]
     ticket_kinds: tuple[str, ...]
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class ResolveCheck:
+    """Another app's reason not to resolve a ticket yet ("2 alerts of this incident still fire").
+
+    `check(ticket)` returns a sentence a person can act on, or "" when nothing stands in the way. The ticket
+    app's resolve service refuses while any check objects, unless the caller forces it (`force: true` in the
+    API, "Resolve anyway" on the page); pages show the objections beside the resolve form. Shown on the
+    ticket types named in `ticket_kinds`; one or two queries at most."""
+
+    key: str
+    ticket_kinds: tuple[str, ...]
+    check: Callable[[Any], str]
     order: int = 100
 
 
@@ -254,6 +270,7 @@ class Registry:
         self.kinds: dict[str, TicketKind] = {}
         self.ticket_panels: list[TicketPanel] = []
         self.bulk_actions: list[TicketBulkAction] = []
+        self.resolve_checks: list[ResolveCheck] = []
         self.sources: list[TicketSource] = []
         self.providers: list[SearchProvider] = []
         self.portal_searches: list[PortalSearchProvider] = []
@@ -283,6 +300,9 @@ class Registry:
 
     def ticket_bulk_action(self, action: TicketBulkAction) -> None:
         self._add(self.bulk_actions, action)
+
+    def resolve_check(self, check: ResolveCheck) -> None:
+        self._add(self.resolve_checks, check)
 
     def ticket_source(self, source: TicketSource) -> None:
         self._add(self.sources, source)
@@ -326,6 +346,10 @@ class Registry:
 
     def bulk_actions_for(self, kind: str) -> list[TicketBulkAction]:
         return [a for a in self.bulk_actions if kind in a.ticket_kinds]
+
+    def resolve_objections(self, kind: str, ticket) -> list[str]:
+        """What other apps say against resolving `ticket` now (empty: nothing)."""
+        return [text for c in self.resolve_checks if kind in c.ticket_kinds if (text := c.check(ticket))]
 
     def event_names(self) -> list[str]:
         return sorted(self.events)

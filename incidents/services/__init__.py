@@ -15,6 +15,7 @@ from incidents.services.lifecycle import (
     incident_reopen,
     incident_resolve,
     incident_resume,
+    incident_system_note,
     incident_transition,
     incident_update,
     incidents_auto_close,
@@ -26,6 +27,7 @@ from incidents.services.workspace import canned_render, saved_view_create, saved
 __all__ = [
     "EDITABLE", "canned_render", "incident_assign", "incident_cancel", "incident_close", "incident_comment_add",
     "incident_create", "incident_hold", "incident_payload", "incident_priority_raise", "incident_reopen", "incident_resolve",
-    "incident_resume", "incident_transition", "incident_update", "incidents_auto_close", "pick_assignee", "route",
+    "incident_resume", "incident_system_note", "incident_transition", "incident_update", "incidents_auto_close",
+    "pick_assignee", "route",
     "saved_view_create", "saved_view_delete",
 ]

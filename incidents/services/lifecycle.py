@@ -25,6 +25,7 @@ from servicedesk.errors import InvalidInput, TransitionNotAllowed
 from servicedesk.models import Team, TeamMembership, TimelineEntry
 from servicedesk.notifications import email_enqueue, team_addresses, webhooks_emit
 from servicedesk.numbering import number_next
+from servicedesk.registry import registry
 from servicedesk.roles import is_staff_role
 from servicedesk.services import audit_record, priority_for, timeline_add, timeline_changes
 from servicedesk.tickets import ticket_check_version, ticket_lock, ticket_save
@@ -275,10 +276,13 @@ def incident_transition(
     now=None,
     notify_requester: bool = True,
     expect: tuple[str, str] | None = None,
+    force: bool = False,
 ) -> Incident:
     """Move an incident along the lifecycle (incidents.states.ALLOWED). Illegal moves raise
     TransitionNotAllowed; missing data raises InvalidInput naming the field. `expect` = (status, message)
-    narrows a move to one starting status (resume: from on hold; reopen: from resolved), checked under the lock."""
+    narrows a move to one starting status (resume: from on hold; reopen: from resolved), checked under the lock.
+    Resolving is refused while another app objects (servicedesk.registry.ResolveCheck: e.g. its alerts still
+    fire), unless `force`."""
     now = now or timezone.now()
     if to not in Status.values:
         raise InvalidInput(f"status: unknown status {to!r}", field="status")
@@ -324,6 +328,9 @@ def incident_transition(
             errors.append(("resolution_notes", "resolution_notes: say what was done to resolve it"))
         if errors:
             raise InvalidInput("; ".join(m for _, m in errors), field=errors[0][0])
+        objections = [] if force else registry.resolve_objections("incident", incident)
+        if objections:
+            raise TransitionNotAllowed(f"{' '.join(objections)} Resolve anyway with force: true.", field="force")
         incident.resolution_code, incident.resolution_notes, incident.resolved_at = (
             resolution_code, resolution_notes.strip(), now)
         fields += ["resolution_code", "resolution_notes", "resolved_at"]
@@ -374,7 +381,7 @@ def _resolve_children(parent: Incident, *, actor, now) -> None:
             incident_transition(incident_id=child_id, to=Status.IN_PROGRESS, actor=actor, now=now,
                                 reason=f"Parent {parent.number} resolved")
         incident_transition(
-            incident_id=child_id, to=Status.RESOLVED, actor=actor, now=now,
+            incident_id=child_id, to=Status.RESOLVED, actor=actor, now=now, force=True,
             resolution_code=parent.resolution_code,
             resolution_notes=f"Resolved with {parent.number}: {parent.resolution_notes}",
         )
@@ -390,9 +397,11 @@ def incident_resume(*, incident_id, actor, reason="", version=None):
                                version=version, expect=(Status.ON_HOLD, "only an incident on hold can be resumed"))
 
 
-def incident_resolve(*, incident_id, actor, resolution_code, resolution_notes, version=None, now=None):
+def incident_resolve(*, incident_id, actor, resolution_code, resolution_notes, version=None, now=None,
+                     force=False):
     return incident_transition(incident_id=incident_id, to=Status.RESOLVED, actor=actor, version=version,
-                               resolution_code=resolution_code, resolution_notes=resolution_notes, now=now)
+                               resolution_code=resolution_code, resolution_notes=resolution_notes, now=now,
+                               force=force)
 
 
 def incident_reopen(*, incident_id, actor, reason, version=None):
@@ -457,6 +466,16 @@ def incident_comment_add(*, incident: Incident, author, body: str, internal: boo
                           context={"incident": payload, "comment": comment})
         webhooks_emit("incident.commented", {**payload, "comment": comment})
     return entry
+
+
+@transaction.atomic
+def incident_system_note(*, incident_id: int, body: str, data: dict | None = None, actor=None) -> TimelineEntry:
+    """An internal system line on the timeline from another part of the desk (an alert fired again, cleared,
+    joined...): no status change, no mail, the requester never sees it. The version is not bumped: an agent's
+    open edit form stays valid while monitoring reports on the incident."""
+    incident = Incident.objects.get(id=incident_id)
+    return timeline_add(ticket=incident, kind=TimelineEntry.Kind.SYSTEM, author=actor, body=body, internal=True,
+                        data=data or {})
 
 
 # --- sweeps ---------------------------------------------------------------------------------------
