@@ -118,6 +118,7 @@ class EventSourceForm(forms.ModelForm):
         model = EventSource
         fields = ["name", "kind", "enabled", "default_service", "default_configuration_item", "service_label",
                   "ci_label", "severity_label", "rate_limit_per_minute"]
+        labels = {"default_configuration_item": "Default CI", "ci_label": "CI label"}
 
 
 @admin.register(EventSource)
