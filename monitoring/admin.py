@@ -309,6 +309,12 @@ class RuleForm(forms.ModelForm):
         return data
 
 
+class SourceFilter(admin.RelatedFieldListFilter):
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.title = "source"
+
+
 @admin.register(Rule)
 class RuleAdmin(AuditedAdmin):
     """Ordered: the first enabled rule whose matchers all match an event decides what it becomes."""
@@ -317,7 +323,7 @@ class RuleAdmin(AuditedAdmin):
     list_display = ["order", "name", "enabled", "matchers", "classification_shown", "suppress", "priority", "team"]
     list_display_links = ["name"]
     list_editable = ["order", "enabled"]
-    list_filter = ["enabled", "classification", "suppress", "match_source"]
+    list_filter = ["enabled", "classification", "suppress", ("match_source", SourceFilter)]
     list_select_related = ["match_source", "team"]
     search_fields = ["name", "match_text"]
     autocomplete_fields = ["service", "team"]
