@@ -473,6 +473,10 @@ class EventAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     Media = MonitoringMedia
 
+    def get_queryset(self, request):
+        # The list never shows the raw payload (it can be large); an event's own page loads it when shown.
+        return super().get_queryset(request).defer("raw")
+
     @admin.display(description="alert")
     def alert_link(self, obj):
         if obj.alert_id is None:
