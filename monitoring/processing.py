@@ -188,7 +188,7 @@ def _process_chunk(ids: list[int], ctx: Context) -> list[str]:
 def process_one(event_id: int, ctx: Context) -> str | None:
     try:
         with transaction.atomic():
-            event = (Event.objects.select_for_update(skip_locked=True).select_related("source")
+            event = (Event.objects.select_for_update(skip_locked=True, of=("self",)).select_related("source")
                      .filter(id=event_id, processed_at__isnull=True).first())
             if event is None:
                 return None  # done already, or another worker holds it right now
