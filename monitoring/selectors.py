@@ -128,6 +128,12 @@ def alerts_of_incident(user, number: str, limit: int = 20) -> list[Alert]:
                 .order_by("status", "severity_rank", "-last_seen", "-id")[:limit])  # "firing" < "resolved"
 
 
+def interlock_on() -> bool:
+    """MonitoringSettings.resolve_interlock, read without writing (the row may not exist yet: the default)."""
+    value = MonitoringSettings.objects.filter(pk=1).values_list("resolve_interlock", flat=True).first()
+    return MonitoringSettings._meta.get_field("resolve_interlock").default if value is None else value
+
+
 NAMED = 3  # alerts named in the objection; the rest are counted
 
 
@@ -139,7 +145,7 @@ def alerts_objection(incident) -> str:
     rows = list(firing_alerts_of_incident(incident.id)
                 .annotate(total=Window(expression=Count("id")))
                 .values_list("summary", "total")[:NAMED])
-    if not rows or not MonitoringSettings.current().resolve_interlock:
+    if not rows or not interlock_on():
         return ""
     total = rows[0][1]
     names = "; ".join(summary for summary, _ in rows)
