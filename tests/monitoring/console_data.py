@@ -46,3 +46,11 @@ def make_event(source: EventSource, *, alert: Alert | None = None, received_at=N
         dedup_key=hashlib.sha256(f"event-{n}".encode()).hexdigest(), raw=raw if raw is not None else {"n": n},
         alert=alert, processed_at=received_at if alert else None,
         outcome=Event.Outcome.ALERT_UPDATED if alert else Event.Outcome.PENDING, **fields)
+
+
+def fixed_code():
+    """The resolution code "fixed" (seeded by incidents' migration; a transactional test run before may have
+    emptied the table, so bring it)."""
+    from incidents.models import ResolutionCode
+
+    return ResolutionCode.objects.get_or_create(code="fixed", defaults={"label": "Fixed"})[0]

@@ -11,7 +11,7 @@ from monitoring.services import alert_acknowledge, alert_link_incident
 from servicedesk.errors import InvalidInput, NotAllowed, NotVisible
 from servicedesk.models import AuditLog, TimelineEntry
 
-from .console_data import make_alert, make_source
+from .console_data import fixed_code, make_alert, make_source
 
 pytestmark = pytest.mark.django_db
 
@@ -106,6 +106,7 @@ def test_linking_to_no_incident_is_refused_naming_the_incident(source, agent, ty
 
 
 def test_linking_to_a_resolved_incident_is_refused_and_changes_nothing(source, agent, incident_factory):
+    fixed_code()
     open_one, done = incident_factory(), incident_factory(title="Old outage")
     incident_resolve(incident_id=done.id, actor=agent, resolution_code="fixed", resolution_notes="Rebooted")
     alert = make_alert(source, incident=open_one)
