@@ -1,7 +1,7 @@
 """monitoring.kpis against hand-computed figures: events and alerts with known times, created through the ORM
 (read-side tests). The moment `now` is fixed, so every bucket and mean below is worked out by hand."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
