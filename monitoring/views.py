@@ -72,8 +72,8 @@ def console(request):
                          .order_by("name").only("id", "name")),
         "sources": list(EventSource.objects.order_by("name").only("id", "name")),
     })
-    return agent_render(request, "monitoring/console.html", context, current_nav="monitoring:console",
-                        status=400 if errors else 200)
+    nav = "monitoring:unacknowledged" if params.state == "unacknowledged" else "monitoring:console"
+    return agent_render(request, "monitoring/console.html", context, current_nav=nav, status=400 if errors else 200)
 
 
 @agent_required
