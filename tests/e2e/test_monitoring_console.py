@@ -98,6 +98,14 @@ def test_an_agent_watches_acknowledges_and_sees_new_alerts_arrive(new_page, live
     expect(page).to_have_url(f"{live_server.url}/agent/monitoring/?state=firing&severity=major")
     expect(page.get_by_test_id("alert-row")).to_have_count(1)
 
+    # On a phone the table scrolls sideways inside its card; the page itself does not.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/agent/monitoring/?state=live")
+    expect(page.get_by_test_id("alert-row")).to_have_count(3)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    screenshot(page, "monitoring-08-console-phone")
+    page.set_viewport_size({"width": 1366, "height": 900})
+
     # The alert's page shows the raw payload, escaped.
     page.goto(f"{live_server.url}/agent/monitoring/alerts/{data['firing'].id}/")
     expect(page.get_by_test_id("alert-event")).to_have_count(4)

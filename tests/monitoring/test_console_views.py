@@ -161,6 +161,9 @@ def test_the_sidebar_counts_firing_and_unacknowledged_alerts(agent_client, sourc
     console = html.split('data-testid="nav-monitoring-console"')[1][:400]
     unacked = html.split('data-testid="nav-monitoring-unacknowledged"')[1][:400]
     assert '>2</span>' in console and 'hot' in unacked and '>1</span>' in unacked
+    page = agent_client.get("/agent/monitoring/?state=unacknowledged").content.decode()
+    assert 'data-testid="nav-monitoring-unacknowledged" aria-current="page"' in page
+    assert 'data-testid="nav-monitoring-console" aria-current="page"' not in page
 
 
 def test_the_incident_page_shows_its_alerts_panel_only_when_it_has_alerts(agent_client, source, incident_factory):
