@@ -5,13 +5,20 @@ an incident opens on channel monitoring; the same alert posted again as ended ma
 resolved notification, which clears the alert and resolves the incident. Skipped, saying so, when the program
 is not installed."""
 
-import pytest
+import threading
+from datetime import timedelta
 
-from monitoring.models import Event
+import pytest
+from django.db import connection
+
+from incidents.models import Channel, Incident
+from incidents.states import Status as IncidentStatus
+from monitoring.models import Alert, Event
 from monitoring.sources import event_source_create
+from servicedesk.outbox import outbox_relay
 from tests.monitoring.peers import Alertmanager, alertmanager_binary, later, now
-from tests.peers import HttpReceiver
-from tests.workers import wait_for
+from tests.peers import HttpReceiver, free_port
+from tests.workers import celery_broker, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -65,3 +72,79 @@ def test_alertmanager_delivers_to_our_endpoint_and_the_events_are_stored(live_se
         assert (event.status, event.severity, event.summary) == ("firing", "critical", "5xx rate above 5%")
         assert event.labels["alertname"] == "HighErrorRate"
         assert event.fingerprint
+
+
+def fire_then_resolve(am: Alertmanager, source, *, timeout: float = 60.0):
+    """Post an alert to Alertmanager, wait for its incident; post it ended, wait for the incident to resolve.
+    Returns (incident, alert) as they ended up."""
+    started = now()
+    labels = {"service": "checkout", "severity": "critical", "instance": "web-1"}
+    am.post_alerts([am.alert("HighErrorRate", starts_at=started, ends_at=later(hours=1),
+                             summary="5xx rate above 5%", **labels)])
+    assert wait_for(lambda: Incident.objects.filter(channel=Channel.MONITORING).exists(), timeout=timeout), (
+        f"no incident opened; events: {list(Event.objects.values_list('status', 'outcome', 'error'))}\n"
+        f"{am.log()[-2000:]}")
+    incident = Incident.objects.get(channel=Channel.MONITORING)
+    alert = Alert.objects.get(source=source)
+    assert (alert.status, alert.incident_id, alert.classification) == ("firing", incident.id, "exception")
+    assert incident.status != IncidentStatus.RESOLVED
+    assert incident.title and ("5xx rate above 5%" in incident.title or "HighErrorRate" in incident.title)
+
+    am.post_alerts([am.alert("HighErrorRate", starts_at=started, ends_at=now(), summary="5xx rate above 5%",
+                             **labels)])
+    assert wait_for(lambda: Incident.objects.filter(id=incident.id, status=IncidentStatus.RESOLVED).exists(),
+                    timeout=timeout), (
+        f"the incident did not resolve; events: {list(Event.objects.values_list('status', 'outcome', 'error'))}\n"
+        f"{am.log()[-2000:]}")
+    incident.refresh_from_db()
+    alert.refresh_from_db()
+    return incident, alert
+
+
+@pytest.mark.worker
+def test_an_alert_posted_to_alertmanager_opens_an_incident_and_its_resolution_resolves_it_through_a_real_worker(
+        live_server, worker, tmp_path):
+    source, token = event_source_create(name="prometheus", kind="alertmanager")
+    url = f"{live_server.url}/api/v1/integrations/alertmanager/"
+    with Alertmanager(tmp_path, webhook_url=url, token=token) as am:
+        incident, alert = fire_then_resolve(am, source)
+        assert am.notifications_sent() >= 2
+
+    assert alert.status == "resolved" and alert.cleared_at is not None
+    assert incident.channel == Channel.MONITORING
+    assert Incident.objects.count() == 1  # one incident, however many notifications Alertmanager sent
+    assert Alert.objects.count() == 1
+    events = Event.objects.filter(source=source)
+    assert set(events.values_list("status", flat=True)) == {"firing", "resolved"}
+    assert not events.filter(processed_at__isnull=True).exists()
+    assert not events.filter(outcome=Event.Outcome.ERROR).exists()
+
+
+def test_with_no_broker_at_all_the_outbox_relay_in_this_process_does_the_same(live_server, tmp_path):
+    """No worker and a dead broker: Alertmanager is still answered 202, and the relay (as beat runs it) opens
+    and then resolves the incident from what was stored."""
+    source, token = event_source_create(name="prometheus", kind="alertmanager")
+    url = f"{live_server.url}/api/v1/integrations/alertmanager/"
+    stop = threading.Event()
+
+    def relay():  # beat's job, every 200 ms instead of every 30 s
+        while not stop.is_set():
+            try:
+                outbox_relay(min_age=timedelta(0))
+            finally:
+                connection.close()
+            stop.wait(0.2)
+
+    with celery_broker(f"redis://127.0.0.1:{free_port()}/0"), \
+            Alertmanager(tmp_path, webhook_url=url, token=token) as am:
+        thread = threading.Thread(target=relay, daemon=True)
+        thread.start()
+        try:
+            incident, alert = fire_then_resolve(am, source)
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+        assert am.notifications_sent() >= 2
+    assert alert.status == "resolved"
+    assert Incident.objects.count() == 1
+    assert not Event.objects.filter(processed_at__isnull=True).exists()
