@@ -14,10 +14,12 @@ its PID. When the program is not installed the test is skipped, saying so: it is
 import json
 import shutil
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -168,3 +170,46 @@ def now() -> datetime:
 
 def later(**delta) -> datetime:
     return now() + timedelta(**delta)
+
+
+class FlakyProxy:
+    """A real HTTP proxy in front of `target`: it forwards every POST (body, Authorization, Content-Type) and
+    answers the first `fail_first` of them 503 whatever the target said, so the sender retries a notification
+    that was in fact received -- what a load balancer timing out on a slow answer does."""
+
+    def __init__(self, target: str, *, fail_first: int = 1):
+        self.target = target
+        self.fail_first = fail_first
+        self.forwarded: list[dict] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+                request = urllib.request.Request(proxy.target, data=body, headers=headers, method="POST")
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        status = response.status
+                except urllib.error.HTTPError as error:
+                    status = error.code
+                proxy.forwarded.append({"body": body, "status": status})
+                answer = 503 if len(proxy.forwarded) <= proxy.fail_first else status
+                self.send_response(answer)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/proxy"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FlakyProxy":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

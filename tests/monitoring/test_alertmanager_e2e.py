@@ -16,7 +16,7 @@ from incidents.states import Status as IncidentStatus
 from monitoring.models import Alert, Event
 from monitoring.sources import event_source_create
 from servicedesk.outbox import outbox_relay
-from tests.monitoring.peers import Alertmanager, alertmanager_binary, later, now
+from tests.monitoring.peers import Alertmanager, FlakyProxy, alertmanager_binary, later, now
 from tests.peers import HttpReceiver, free_port
 from tests.workers import celery_broker, wait_for
 
@@ -148,3 +148,37 @@ def test_with_no_broker_at_all_the_outbox_relay_in_this_process_does_the_same(li
     assert alert.status == "resolved"
     assert Incident.objects.count() == 1
     assert not Event.objects.filter(processed_at__isnull=True).exists()
+
+
+def test_the_harness_proxy_makes_alertmanager_send_the_same_notification_again(tmp_path):
+    with HttpReceiver(status=200) as receiver, FlakyProxy(receiver.url, fail_first=1) as proxy, \
+            Alertmanager(tmp_path, webhook_url=proxy.url, token="sdev_harness") as am:
+        am.post_alerts([am.alert("DiskFull", starts_at=now(), ends_at=later(hours=1), service="checkout",
+                                 severity="critical")])
+        assert wait_for(lambda: len(receiver.requests) >= 2, timeout=30), am.log()[-3000:]
+    first, second = receiver.json_bodies()[:2]
+    assert first == second  # the very same notification, re-sent after the 503
+    assert [f["status"] for f in proxy.forwarded[:2]] == [200, 200]
+
+
+def test_a_notification_alertmanager_sends_again_after_a_5xx_changes_nothing(live_server, tmp_path):
+    """Our endpoint stored the notification but Alertmanager heard 503 (a proxy in between) and sent it again:
+    the second copy is stored as received and changes nothing (one alert counted once, one incident)."""
+    source, token = event_source_create(name="prometheus", kind="alertmanager")
+    url = f"{live_server.url}/api/v1/integrations/alertmanager/"
+    with celery_broker(f"redis://127.0.0.1:{free_port()}/0"), FlakyProxy(url, fail_first=1) as proxy, \
+            Alertmanager(tmp_path, webhook_url=proxy.url, token=token) as am:
+        am.post_alerts([am.alert("HighErrorRate", starts_at=now(), ends_at=later(hours=1), summary="5xx above 5%",
+                                 service="checkout", severity="critical")])
+        assert wait_for(lambda: len(proxy.forwarded) >= 2, timeout=30), am.log()[-3000:]
+        assert [f["status"] for f in proxy.forwarded[:2]] == [202, 202]
+        assert proxy.forwarded[0]["body"] == proxy.forwarded[1]["body"]
+        outbox_relay(min_age=timedelta(0))
+
+    events = Event.objects.filter(source=source).order_by("id")
+    assert events.count() == 2
+    assert sorted(events.values_list("outcome", flat=True)) == sorted(
+        [Event.Outcome.ALERT_OPENED, Event.Outcome.DUPLICATE])
+    alert = Alert.objects.get(source=source)
+    assert alert.count == 1
+    assert Incident.objects.filter(channel=Channel.MONITORING).count() == 1
