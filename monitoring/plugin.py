@@ -2,10 +2,21 @@
 console's workspace section and the incident page's alerts panel, the API routes and demo data. Imported once
 by MonitoringConfig.ready(); nothing in the kernel or in incidents imports this app."""
 
-from servicedesk.registry import registry  # noqa: F401 - used by the registrations below
+from servicedesk.registry import DemoStep, registry
+
+
+def _seed(options: dict) -> str:
+    from monitoring.demo import seed_monitoring
+
+    return seed_monitoring()
 
 
 def register() -> None:
     # --- ingestion and processing (monitoring.api, monitoring.processing) ---
-    pass
+    from monitoring.api import AlertmanagerView, EventsView, GrafanaView
+
+    registry.api_path("events/", EventsView.as_view(), name="events")
+    registry.api_path("integrations/alertmanager/", AlertmanagerView.as_view(), name="integrations-alertmanager")
+    registry.api_path("integrations/grafana/", GrafanaView.as_view(), name="integrations-grafana")
+    registry.demo_step(DemoStep(app="monitoring", seed=_seed, after=("incidents", "problems-detection")))
     # --- console, KPIs, incident panel, alerts API (monitoring.views, monitoring.api_alerts) ---

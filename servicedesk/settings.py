@@ -308,6 +308,8 @@ CELERY_BEAT_SCHEDULE = {
     "requests-fulfilment-sweep": {"task": "requests_app.tasks.fulfilment_sweep", "schedule": 60.0},
     "approvals-remind": {"task": "requests_app.tasks.approvals_remind",
                          "schedule": float(APPROVAL_REMIND_SWEEP_SECONDS)},
+    "monitoring-events-redrive": {"task": "monitoring.tasks.monitoring_events_redrive", "schedule": 60.0},
+    "monitoring-flap-settle": {"task": "monitoring.tasks.monitoring_flap_settle", "schedule": 60.0},
 }
 
 REST_FRAMEWORK = {
@@ -362,6 +364,10 @@ SPECTACULAR_SETTINGS = {
         {"name": "problems", "description": "Problems (agents only): list, create, update with the analysis, "
                                             "lifecycle actions, linking incidents."},
         {"name": "known-errors", "description": "Known errors (agents only): ranked full-text search."},
+        {"name": "events", "description": "Monitoring tools send events here with their event source's token: "
+                                          "generic JSON, Prometheus Alertmanager's and Grafana's webhooks."},
+        {"name": "alerts", "description": "Alerts (agents only): what monitoring says is wrong now, with the "
+                                          "incident each belongs to; acknowledge."},
     ],
 }
 

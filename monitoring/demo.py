@@ -1,0 +1,2 @@
+def seed_monitoring() -> str:
+    return "monitoring: nothing yet"

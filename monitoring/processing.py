@@ -1,0 +1,477 @@
+"""Processing: what each stored event means. Run by the worker (outbox handler "monitoring.process"), one event
+at a time in id order, each in its own savepoint, idempotent: an event already processed is skipped, and an
+event the alert already knows (the same dedup key: Alertmanager re-sending a notification, a client retrying)
+changes nothing.
+
+For a firing event:
+1. classify: the first matching Rule (or the defaults by severity) says informational / warning / exception,
+   may suppress, and may set priority, service and team; an active maintenance window suppresses;
+2. deduplicate: the live Alert of (source, fingerprint) takes the repeat (count, last seen), or a new one opens;
+   firing again within the reopen window brings a cleared alert back;
+3. correlate: an exception alert with no incident joins the open incident of a live alert of the same service,
+   CI or Alertmanager group seen within the correlation window, else opens one (incidents.services);
+4. track flapping: N status changes in M minutes hold the alert as flapping: its incident is left alone until it
+   settles (flap_settle, run by beat).
+For a resolved event the alert clears; when no alert of its incident fires any more, the incident is resolved,
+or only noted (rule or settings, and always noted when a person has worked on it and the settings say so).
+Incidents are only ever written through incidents.services.
+"""
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.models import Incident
+from incidents.states import OPEN, Status
+from monitoring.models import (
+    SEVERITY_RANK,
+    Alert,
+    Classification,
+    Event,
+    MaintenanceWindow,
+    MonitoringSettings,
+    Rule,
+    Severity,
+)
+from servicedesk.models import ConfigurationItem, Criticality, PriorityRule, Service, TimelineEntry
+from servicedesk.services import DEFAULT_PRIORITY_MATRIX
+
+log = logging.getLogger(__name__)
+Outcome = Event.Outcome
+
+MONITORING_USERNAME = "monitoring"
+DEFAULT_CLASSIFICATION = {
+    Severity.CRITICAL: Classification.EXCEPTION, Severity.MAJOR: Classification.EXCEPTION,
+    Severity.MINOR: Classification.WARNING, Severity.WARNING: Classification.WARNING,
+    Severity.INFO: Classification.INFORMATIONAL,
+}
+# How urgent an exception is, by severity; the impact comes from the service's criticality.
+URGENCY = {Severity.CRITICAL: 1, Severity.MAJOR: 2, Severity.MINOR: 3, Severity.WARNING: 3, Severity.INFO: 3}
+IMPACT = {Criticality.CRITICAL: 1, Criticality.HIGH: 1, Criticality.MEDIUM: 2, Criticality.LOW: 3}
+# Outcomes after which an event's dedup key counts as known.
+APPLIED = (Outcome.ALERT_OPENED, Outcome.ALERT_UPDATED, Outcome.ALERT_CLEARED)
+
+
+def monitoring_user():
+    """The account monitoring's incidents are raised for and its timeline lines are written by; nobody signs
+    in with it (no usable password, no role)."""
+    user, created = get_user_model().objects.get_or_create(
+        username=MONITORING_USERNAME, defaults={"first_name": "Monitoring", "is_active": True})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+@dataclass
+class Context:
+    """What processing a batch reads again and again, read once: settings, rules, windows, names."""
+
+    now: datetime
+    settings: MonitoringSettings
+    rules: list[Rule]
+    windows: list[MaintenanceWindow]
+    services: dict[str, Service | None] = field(default_factory=dict)
+    cis: dict[str, ConfigurationItem | None] = field(default_factory=dict)
+    user: object = None
+
+    @classmethod
+    def load(cls, now=None) -> "Context":
+        now = now or timezone.now()
+        return cls(
+            now=now, settings=MonitoringSettings.current(),
+            rules=list(Rule.objects.filter(enabled=True).select_related("service", "team")),
+            windows=list(MaintenanceWindow.objects.filter(ends_at__gt=now - timedelta(days=1))),
+            user=monitoring_user(),
+        )
+
+    def service(self, name: str) -> Service | None:
+        if name not in self.services:
+            self.services[name] = Service.objects.filter(name__iexact=name).first() if name else None
+        return self.services[name]
+
+    def ci(self, name: str) -> ConfigurationItem | None:
+        if name not in self.cis:
+            self.cis[name] = ConfigurationItem.objects.filter(name__iexact=name).first() if name else None
+        return self.cis[name]
+
+
+# --- entry points -----------------------------------------------------------------------------------------
+
+
+def process_events(event_ids: list[int], *, now=None) -> dict[str, int]:
+    """Process the events not processed yet, in id order, each in its own transaction; returns outcomes counted.
+    An event whose processing raises is marked `error` with the message (shown in admin), the others go on."""
+    ctx = Context.load(now)
+    counts: dict[str, int] = {}
+    for event_id in sorted(event_ids):
+        outcome = process_one(event_id, ctx)
+        if outcome is not None:
+            counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def process_one(event_id: int, ctx: Context) -> str | None:
+    try:
+        with transaction.atomic():
+            event = (Event.objects.select_for_update(skip_locked=True).select_related("source")
+                     .filter(id=event_id, processed_at__isnull=True).first())
+            if event is None:
+                return None  # done already, or another worker holds it right now
+            outcome = _process(event, ctx)
+            event.outcome = outcome
+            event.processed_at = timezone.now()
+            event.save(update_fields=["outcome", "processed_at", "alert"])
+            return outcome
+    except (OperationalError, InterfaceError):
+        raise  # the database, not the event: the caller retries (the outbox message, the re-drive)
+    except Exception as exc:  # noqa: BLE001 - one bad event must not stop the batch; it is kept with the error
+        log.exception("monitoring: event %s could not be processed", event_id)
+        Event.objects.filter(id=event_id, processed_at__isnull=True).update(
+            outcome=Outcome.ERROR, error=f"{exc.__class__.__name__}: {exc}"[:4000], processed_at=timezone.now())
+        return Outcome.ERROR
+
+
+def events_redrive(*, older_than=timedelta(minutes=2), batch: int = 5000, now=None) -> int:
+    """Beat: process events still unprocessed a while after they arrived (their outbox message failed or was
+    purged). Touches only unprocessed rows, through a partial index."""
+    now = now or timezone.now()
+    ids = list(Event.objects.filter(processed_at__isnull=True, received_at__lte=now - older_than)
+               .order_by("received_at").values_list("id", flat=True)[:batch])
+    if ids:
+        process_events(ids)
+    return len(ids)
+
+
+# --- one event --------------------------------------------------------------------------------------------
+
+
+def _process(event: Event, ctx: Context) -> str:
+    service = ctx.service(event.service_name) or event.source.default_service
+    ci = ctx.ci(event.ci_name) or event.source.default_configuration_item
+    if event.status == Alert.Status.RESOLVED:
+        return _resolved(event, ctx)
+    rule = match_rule(ctx.rules, event)
+    if rule is not None and rule.service_id:
+        service = rule.service
+    if rule is not None and rule.suppress:
+        return Outcome.SUPPRESSED
+    if _in_maintenance(ctx.windows, service, ci, event.occurred_at):
+        return Outcome.MAINTENANCE
+    classification = (rule.classification if rule is not None and rule.classification
+                      else DEFAULT_CLASSIFICATION[event.severity])
+    if classification == Classification.INFORMATIONAL:
+        return Outcome.INFORMATIONAL
+    return _firing(event, ctx, rule=rule, classification=classification, service=service, ci=ci)
+
+
+def match_rule(rules: list[Rule], event: Event) -> Rule | None:
+    """The first rule (in order) whose every matcher holds for the event."""
+    text = f"{event.summary}\n{event.description}".lower()
+    for rule in rules:
+        if rule.match_source_id and rule.match_source_id != event.source_id:
+            continue
+        if rule.match_severities and event.severity not in rule.match_severities:
+            continue
+        if rule.match_labels and not all(
+                (key in event.labels) if want == "*" else event.labels.get(key) == want
+                for key, want in rule.match_labels.items()):
+            continue
+        if rule.match_text and not all(word in text for word in rule.match_text.lower().split()):
+            continue
+        return rule
+    return None
+
+
+def _in_maintenance(windows, service, ci, at) -> bool:
+    return any(
+        w.starts_at <= at < w.ends_at
+        and ((w.service_id and service is not None and w.service_id == service.id)
+             or (w.configuration_item_id and ci is not None and w.configuration_item_id == ci.id))
+        for w in windows
+    )
+
+
+def _live_alert(event: Event) -> Alert | None:
+    return (Alert.objects.select_for_update(of=("self",)).select_related("incident", "rule")
+            .filter(source_id=event.source_id, fingerprint=event.fingerprint, live=True).first())
+
+
+def _known(event: Event) -> bool:
+    """The same event (dedup key) was applied before: a re-sent notification or a client's retry."""
+    return (Event.objects.filter(source_id=event.source_id, dedup_key=event.dedup_key, outcome__in=APPLIED)
+            .exclude(id=event.id).exists())
+
+
+def _firing(event: Event, ctx: Context, *, rule, classification, service, ci) -> str:
+    alert = _live_alert(event)
+    if alert is not None and _known(event):
+        event.alert = alert
+        return Outcome.DUPLICATE
+    if alert is not None and alert.status == Alert.Status.RESOLVED:
+        if alert.cleared_at and alert.cleared_at < ctx.now - timedelta(minutes=ctx.settings.reopen_window_minutes):
+            alert.live = False  # resolved long enough ago: this is a new episode
+            alert.save(update_fields=["live", "updated_at"])
+            alert = None
+        elif event.starts_at and alert.starts_at and event.starts_at <= alert.starts_at:
+            event.alert = alert
+            return Outcome.STALE  # the firing that this alert's resolution already ended, sent late
+    if alert is None:
+        alert = _alert_open(event, ctx, rule=rule, classification=classification, service=service, ci=ci)
+        if alert is None:  # another worker opened it a moment ago: fold into theirs
+            return _firing(event, ctx, rule=rule, classification=classification, service=service, ci=ci)
+        event.alert = alert
+        if classification == Classification.EXCEPTION:
+            _attach_incident(alert, event, ctx)
+        return Outcome.ALERT_OPENED
+
+    event.alert = alert
+    fields = ["count", "last_seen", "updated_at"]
+    alert.count += 1
+    alert.last_seen = max(alert.last_seen, event.occurred_at)
+    if SEVERITY_RANK[event.severity] < alert.severity_rank:  # got worse: say so, and maybe it needs an incident
+        alert.severity, alert.severity_rank = event.severity, SEVERITY_RANK[event.severity]
+        fields += ["severity", "severity_rank"]
+        if classification == Classification.EXCEPTION and alert.classification != classification:
+            alert.classification = classification
+            fields.append("classification")
+    refired = alert.status == Alert.Status.RESOLVED
+    if refired:
+        alert.status, alert.cleared_at, alert.starts_at = Alert.Status.FIRING, None, event.starts_at or event.occurred_at
+        fields += ["status", "cleared_at", "starts_at"]
+        _change(alert, event, ctx, fields)
+    alert.save(update_fields=fields)
+    if alert.classification == Classification.EXCEPTION and not alert.flapping:
+        if alert.incident_id is None or alert.incident.status in (Status.CLOSED, Status.CANCELLED):
+            _attach_incident(alert, event, ctx)
+        elif refired:
+            _incident_refired(alert, ctx)
+    return Outcome.ALERT_UPDATED
+
+
+def _alert_open(event: Event, ctx: Context, *, rule, classification, service, ci) -> Alert | None:
+    at = event.occurred_at
+    try:
+        with transaction.atomic():
+            return Alert.objects.create(
+                source_id=event.source_id, fingerprint=event.fingerprint, external_id=event.external_id,
+                group_key=event.group_key, status=Alert.Status.FIRING, severity=event.severity,
+                severity_rank=SEVERITY_RANK[event.severity], classification=classification,
+                summary=event.summary or event.external_id or "Alert", description=event.description,
+                labels=event.labels, service=service, configuration_item=ci, rule=rule, first_seen=at, last_seen=at,
+                starts_at=event.starts_at or at, changes=[at.isoformat()],
+            )
+    except IntegrityError:
+        return None
+
+
+def _change(alert: Alert, event: Event, ctx: Context, fields: list[str]) -> None:
+    """Record a firing/resolved change; too many within the flap window mark the alert flapping."""
+    window = timedelta(minutes=ctx.settings.flap_minutes)
+    at = event.occurred_at
+    recent = [t for t in alert.changes if datetime.fromisoformat(t) > at - window][-(ctx.settings.flap_changes + 1):]
+    alert.changes = [*recent, at.isoformat()]
+    fields.append("changes")
+    if not alert.flapping and len(alert.changes) >= ctx.settings.flap_changes:
+        alert.flapping, alert.flapping_since = True, ctx.now
+        fields += ["flapping", "flapping_since"]
+        if alert.incident_id:
+            _note(alert.incident_id, ctx, f"Alert “{alert.summary}” is flapping ({len(alert.changes)} changes "
+                                          f"in {ctx.settings.flap_minutes} min): the incident is left as it is "
+                                          "until it settles.", alert, "flapping")
+
+
+def _resolved(event: Event, ctx: Context) -> str:
+    alert = _live_alert(event)
+    if alert is None:
+        return Outcome.NO_ALERT
+    event.alert = alert
+    if alert.status == Alert.Status.RESOLVED or _known(event):
+        return Outcome.DUPLICATE
+    if event.starts_at and alert.starts_at and event.starts_at < alert.starts_at:
+        return Outcome.STALE  # the end of an earlier firing, sent late: the current one goes on
+    fields = ["status", "cleared_at", "last_seen", "updated_at"]
+    alert.status, alert.cleared_at = Alert.Status.RESOLVED, event.occurred_at
+    alert.last_seen = max(alert.last_seen, event.occurred_at)
+    _change(alert, event, ctx, fields)
+    alert.save(update_fields=fields)
+    if alert.incident_id and not alert.flapping:
+        _incident_recovered(alert, ctx)
+    return Outcome.ALERT_CLEARED
+
+
+# --- incidents --------------------------------------------------------------------------------------------
+
+
+def _lock_keys(alert: Alert) -> None:
+    """Serialise correlation per service, CI and group (PostgreSQL advisory locks until the transaction ends),
+    so two workers never open two incidents for one outage."""
+    if connection.vendor != "postgresql":
+        return
+    keys = sorted({f"svc:{alert.service_id}" if alert.service_id else "",
+                   f"ci:{alert.configuration_item_id}" if alert.configuration_item_id else "",
+                   f"grp:{alert.source_id}:{alert.group_key}" if alert.group_key else "",
+                   f"fp:{alert.source_id}:{alert.fingerprint}"} - {""})
+    with connection.cursor() as cursor:
+        for key in keys:
+            number = int.from_bytes(hashlib.sha256(f"monitoring-correlate:{key}".encode()).digest()[:8], "big",
+                                    signed=True)
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [number])
+
+
+def correlated_incident(alert: Alert, ctx: Context) -> Incident | None:
+    """The open incident of another live alert of the same service, CI or Alertmanager group, seen within the
+    correlation window."""
+    same = Q()
+    if alert.service_id:
+        same |= Q(service_id=alert.service_id)
+    if alert.configuration_item_id:
+        same |= Q(configuration_item_id=alert.configuration_item_id)
+    if alert.group_key:
+        same |= Q(source_id=alert.source_id, group_key=alert.group_key)
+    if not same:
+        return None
+    since = ctx.now - timedelta(minutes=ctx.settings.correlation_window_minutes)
+    other = (Alert.objects.filter(same, live=True, last_seen__gte=since, incident__status__in=OPEN)
+             .exclude(id=alert.id).select_related("incident").order_by("-last_seen").first())
+    return other.incident if other else None
+
+
+def _attach_incident(alert: Alert, event: Event, ctx: Context) -> None:
+    from incidents.services import incident_create
+
+    _lock_keys(alert)
+    incident = correlated_incident(alert, ctx)
+    if incident is not None:
+        alert.incident = incident
+        alert.save(update_fields=["incident", "updated_at"])
+        _note(incident.id, ctx, f"Alert joined: {_describe(alert)}", alert, "alert_joined")
+        return
+    rule = alert.rule
+    impact, urgency = _impact_urgency(alert, rule)
+    incident = incident_create(
+        title=alert.summary[:200], requester=ctx.user, created_by=None, description=_description(alert, event),
+        impact=impact, urgency=urgency, channel="monitoring", service=alert.service,
+        configuration_item=alert.configuration_item, assignment_group=rule.team if rule and rule.team_id else None,
+        now=ctx.now,
+    )
+    alert.incident = incident
+    alert.save(update_fields=["incident", "updated_at"])
+    _note(incident.id, ctx, f"Opened by alert: {_describe(alert)}", alert, "alert_opened")
+
+
+def _impact_urgency(alert: Alert, rule: Rule | None) -> tuple[int, int]:
+    """From the rule's priority (a pair of the priority matrix that gives it), else the service's criticality
+    (impact) and the severity (urgency)."""
+    if rule is not None and rule.priority:
+        pairs = dict(DEFAULT_PRIORITY_MATRIX)
+        pairs.update({(r.impact, r.urgency): r.priority for r in PriorityRule.objects.all()})
+        matching = sorted(pair for pair, priority in pairs.items() if priority == rule.priority)
+        if matching:
+            return matching[0]
+    impact = IMPACT.get(alert.service.criticality, 2) if alert.service_id else 2
+    return impact, URGENCY[alert.severity]
+
+
+def _description(alert: Alert, event: Event) -> str:
+    lines = [alert.description or alert.summary, "", f"Source: {event.source.name}"]
+    lines += [f"{key}: {value}" for key, value in sorted(alert.labels.items())]
+    return "\n".join(lines)
+
+
+def _describe(alert: Alert) -> str:
+    where = alert.service.name if alert.service_id else (alert.configuration_item.name
+                                                          if alert.configuration_item_id else "")
+    return f"{alert.get_severity_display().lower()} “{alert.summary}”" + (f" on {where}" if where else "")
+
+
+def _note(incident_id: int, ctx: Context, body: str, alert: Alert, event: str) -> None:
+    from incidents.services import incident_system_note
+
+    incident_system_note(incident_id=incident_id, body=body, actor=ctx.user,
+                         data={"event": event, "alert": alert.id, "source": alert.source_id})
+
+
+def _incident_refired(alert: Alert, ctx: Context) -> None:
+    """A cleared alert fired again within the reopen window: its incident is reopened if it was resolved by
+    now, or told so if it is still open."""
+    from incidents.services import incident_reopen
+
+    incident = alert.incident
+    if incident.status == Status.RESOLVED:
+        incident_reopen(incident_id=incident.id, actor=ctx.user,
+                        reason=f"Alert “{alert.summary}” fired again")
+    _note(incident.id, ctx, f"Alert fired again: {_describe(alert)}", alert, "alert_refired")
+
+
+def _human_worked_on(incident: Incident, ctx: Context) -> bool:
+    """Someone other than monitoring replied, noted or changed the incident."""
+    kind = ContentType.objects.get_for_model(Incident)
+    return (TimelineEntry.objects.filter(content_type=kind, object_id=incident.id, author__isnull=False)
+            .exclude(author=ctx.user).exclude(kind=TimelineEntry.Kind.SYSTEM, data__event="created").exists())
+
+
+def _incident_recovered(alert: Alert, ctx: Context) -> None:
+    """The alert cleared: when none of its incident's alerts still fires (or flaps), the incident recovers."""
+    from incidents.services import incident_resolve, incident_resume
+
+    incident = Incident.objects.get(id=alert.incident_id)
+    _note(incident.id, ctx, f"Alert cleared: {_describe(alert)}", alert, "alert_cleared")
+    if incident.status not in OPEN:
+        return
+    if Alert.objects.filter(incident_id=incident.id).filter(Q(status=Alert.Status.FIRING) | Q(flapping=True)).exists():
+        return
+    mode = (alert.rule.on_recovery if alert.rule_id and alert.rule.on_recovery else ctx.settings.on_recovery)
+    if mode == Rule.OnRecovery.NOTE:
+        _note(incident.id, ctx, "Every alert of this incident has cleared; resolve it when the service is "
+                                "confirmed back (this rule only notes recoveries).", alert, "recovered_note")
+        return
+    if ctx.settings.recovery_spares_human_work and _human_worked_on(incident, ctx):
+        _note(incident.id, ctx, "Every alert of this incident has cleared. A person has worked on it, so "
+                                "monitoring leaves resolving it to them.", alert, "recovered_note")
+        return
+    if incident.status == Status.ON_HOLD:
+        incident_resume(incident_id=incident.id, actor=ctx.user, reason="Every alert cleared")
+    incident_resolve(incident_id=incident.id, actor=ctx.user, resolution_code="fixed", force=True,
+                     resolution_notes="Resolved by monitoring: every alert of this incident has cleared.")
+
+
+# --- flapping ---------------------------------------------------------------------------------------------
+
+
+def flap_settle(*, now=None, batch: int = 500) -> int:
+    """Beat: alerts marked flapping whose last change is older than the flap window have settled. Their incident
+    catches up with where they settled: firing opens or reopens it, resolved lets it recover."""
+    ctx = Context.load(now)
+    since = ctx.now - timedelta(minutes=ctx.settings.flap_minutes)
+    settled = 0
+    for alert_id in (Alert.objects.filter(flapping=True).order_by("flapping_since")
+                     .values_list("id", flat=True)[:batch]):
+        with transaction.atomic():
+            alert = (Alert.objects.select_for_update(skip_locked=True, of=("self",)).select_related("incident", "rule")
+                     .filter(id=alert_id, flapping=True).first())
+            if alert is None or (alert.changes and datetime.fromisoformat(alert.changes[-1]) > since):
+                continue
+            alert.flapping, alert.flapping_since = False, None
+            alert.save(update_fields=["flapping", "flapping_since", "updated_at"])
+            settled += 1
+            if alert.incident_id:
+                _note(alert.incident_id, ctx, f"Alert settled ({alert.get_status_display().lower()}): "
+                                              f"{_describe(alert)}", alert, "flap_settled")
+            if alert.classification != Classification.EXCEPTION:
+                continue
+            if alert.status == Alert.Status.FIRING:
+                if alert.incident_id is None or alert.incident.status in (Status.CLOSED, Status.CANCELLED):
+                    _attach_incident(alert, alert.events.order_by("-id").select_related("source").first(), ctx)
+                elif alert.incident.status == Status.RESOLVED:
+                    _incident_refired(alert, ctx)
+            elif alert.incident_id:
+                _incident_recovered(alert, ctx)
+    return settled
