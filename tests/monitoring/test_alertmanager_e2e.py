@@ -28,6 +28,15 @@ def _needs_alertmanager():
     alertmanager_binary()
 
 
+@pytest.fixture(autouse=True)
+def _resolution_code(db):
+    """Recoveries resolve with code "fixed", seeded by incidents' migration; a transactional test starts from an
+    emptied database, so bring it back."""
+    from incidents.models import ResolutionCode
+
+    ResolutionCode.objects.get_or_create(code="fixed", defaults={"label": "Fixed"})
+
+
 def test_the_harness_alertmanager_sends_firing_then_resolved_with_the_token(tmp_path):
     """The peer itself, against a plain HTTP receiver: what our endpoint will be sent."""
     with HttpReceiver(status=200) as receiver, Alertmanager(tmp_path, webhook_url=receiver.url,

@@ -25,6 +25,15 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 SERVICES = ["checkout", "payments", "search", "mail"]
 
 
+@pytest.fixture(autouse=True)
+def _resolution_code(db):
+    """Recoveries resolve with code "fixed", seeded by incidents' migration; a transactional test starts from an
+    emptied database, so bring it back."""
+    from incidents.models import ResolutionCode
+
+    ResolutionCode.objects.get_or_create(code="fixed", defaults={"label": "Fixed"})
+
+
 def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
