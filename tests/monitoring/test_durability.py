@@ -6,6 +6,7 @@ what was left; every event is processed exactly once; processing an event again 
 import json
 import os
 import signal
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -233,3 +234,79 @@ def test_processing_events_twice_changes_nothing_the_second_time(client):
     outbox_relay(min_age=timedelta(0))
     assert {k: v for k, v in snapshot(source).items() if k != "outbox"} == {
         k: v for k, v in after_once.items() if k != "outbox"}
+
+
+# --- processing and ingestion of one source at the same time ------------------------------------------------
+# process_one claims its event with select_for_update(skip_locked=True) over a join to the source
+# (select_related("source")) without of=("self",), so PostgreSQL locks the event source's row FOR UPDATE too, until
+# the processing transaction (a whole outbox message: up to 1,000 events) ends. Every ingestion of that source
+# (its foreign-key check takes FOR KEY SHARE on the same row) waits for it meanwhile.
+# Fix (lead's file): `.select_for_update(skip_locked=True, of=("self",))` in monitoring.processing.process_one.
+LOCKS_SOURCE_ROW = "monitoring.processing.process_one locks the event source's row (select_for_update without of)"
+
+
+def _hold(target, *, ready: threading.Event, release: threading.Event, errors: list):
+    """Run `target()` in a transaction of its own thread and keep it open until `release` is set."""
+    from django.db import connection, transaction
+
+    def run():
+        try:
+            with transaction.atomic():
+                target()
+                ready.set()
+                release.wait(30)
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+            ready.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.xfail(strict=True, reason=LOCKS_SOURCE_ROW)
+def test_ingestion_answers_at_once_while_a_worker_is_in_the_middle_of_processing_the_same_source(client):
+    from monitoring.processing import process_events
+
+    source, token = event_source_create(name="nagios", kind="generic")
+    base = datetime.now(UTC) - timedelta(minutes=5)
+    with celery_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        ids = post(client, token, [event(n, base=base) for n in range(20)]).json()["ids"]
+        ready, release, errors = threading.Event(), threading.Event(), []
+        # A worker in the middle of an outbox message: its transaction is open (a batch of 1,000 takes seconds).
+        thread = _hold(lambda: process_events(ids), ready=ready, release=release, errors=errors)
+        try:
+            assert ready.wait(30) and not errors, errors
+            started = time.monotonic()
+            response = post(client, token, [event(n, repeat=1, base=base) for n in range(20)])
+            elapsed = time.monotonic() - started
+        finally:
+            release.set()
+            thread.join(30)
+    assert response.status_code == 202
+    assert elapsed < 3, f"the POST waited {elapsed:.1f}s for the worker's transaction to end"
+
+
+def test_events_claimed_while_an_ingestion_of_their_source_is_in_flight_are_processed_not_skipped(client):
+    from monitoring.ingest import events_store, parse_generic
+    from monitoring.processing import process_events
+
+    source, token = event_source_create(name="nagios", kind="generic")
+    base = datetime.now(UTC) - timedelta(minutes=5)
+    with celery_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        ids = post(client, token, [event(n, base=base) for n in range(20)]).json()["ids"]
+        ready, release, errors = threading.Event(), threading.Event(), []
+        # Another POST of the same source, between its INSERT and its COMMIT.
+        more = [event(n, repeat=1, base=base) for n in range(20)]
+        thread = _hold(lambda: events_store(parse_generic(source, {"events": more})), ready=ready,
+                       release=release, errors=errors)
+        try:
+            assert ready.wait(30) and not errors, errors
+            counts = process_events(ids)
+        finally:
+            release.set()
+            thread.join(30)
+    assert counts == {Event.Outcome.ALERT_OPENED: 20}, counts
+    assert not Event.objects.filter(id__in=ids, processed_at__isnull=True).exists()
