@@ -35,6 +35,7 @@ from monitoring.models import (
     Alert,
     Classification,
     Event,
+    EventSource,
     MaintenanceWindow,
     MonitoringSettings,
     Rule,
@@ -71,6 +72,15 @@ def monitoring_user():
 
 
 @dataclass
+class Batch:
+    """One chunk's snapshot: its live alerts by (source, fingerprint), the dedup keys applied, what changed."""
+
+    alerts: dict[tuple[int, str], Alert]
+    known: set[tuple[int, str]]
+    dirty: dict[int, tuple[Alert, set[str]]] = field(default_factory=dict)
+
+
+@dataclass
 class Context:
     """What processing a batch reads again and again, read once: settings, rules, windows, names."""
 
@@ -81,6 +91,8 @@ class Context:
     services: dict[str, Service | None] = field(default_factory=dict)
     cis: dict[str, ConfigurationItem | None] = field(default_factory=dict)
     user: object = None
+    sources: dict[int, EventSource] = field(default_factory=dict)
+    batch: Batch | None = None
 
     @classmethod
     def load(cls, now=None) -> "Context":
@@ -97,6 +109,13 @@ class Context:
             self.services[name] = Service.objects.filter(name__iexact=name).first() if name else None
         return self.services[name]
 
+    def source(self, source_id: int) -> EventSource:
+        if source_id not in self.sources:
+            self.sources[source_id] = (EventSource.objects.select_related("default_service",
+                                                                          "default_configuration_item")
+                                       .get(id=source_id))
+        return self.sources[source_id]
+
     def ci(self, name: str) -> ConfigurationItem | None:
         if name not in self.cis:
             self.cis[name] = ConfigurationItem.objects.filter(name__iexact=name).first() if name else None
@@ -105,23 +124,71 @@ class Context:
 
 # --- entry points -----------------------------------------------------------------------------------------
 
+CHUNK = 500
+
 
 def process_events(event_ids: list[int], *, now=None) -> dict[str, int]:
-    """Process the events not processed yet, in id order, each in its own transaction; returns outcomes counted.
-    An event whose processing raises is marked `error` with the message (shown in admin), the others go on."""
+    """Process the events not processed yet, in id order; returns the outcomes counted.
+
+    Events go in chunks of 500, each chunk in one transaction: the chunk's events, their live alerts and the
+    dedup keys already applied are read in three queries, alerts are folded in memory and written back with
+    one UPDATE, and only what needs more (a new alert, an incident to open, reopen or resolve) is written as
+    it happens. If anything in a chunk raises, the chunk is rolled back and its events are processed one by one,
+    each in its own savepoint: an event whose processing raises is then marked `error` with the message
+    (admin shows it) and the others go on."""
     ctx = Context.load(now)
     counts: dict[str, int] = {}
-    for event_id in sorted(event_ids):
-        outcome = process_one(event_id, ctx)
-        if outcome is not None:
-            counts[outcome] = counts.get(outcome, 0) + 1
+    ids = sorted(set(event_ids))
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        try:
+            with transaction.atomic():
+                outcomes = _process_chunk(chunk, ctx)
+        except (OperationalError, InterfaceError):
+            raise  # the database, not the events: the caller retries (the outbox message, the re-drive)
+        except Exception:  # noqa: BLE001 - find the event at fault, one at a time
+            log.warning("monitoring: a chunk of %s events failed; processing them one by one", len(chunk),
+                        exc_info=True)
+            ctx.batch = None
+            outcomes = [process_one(event_id, ctx) for event_id in chunk]
+        for outcome in outcomes:
+            if outcome is not None:
+                counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+def _process_chunk(ids: list[int], ctx: Context) -> list[str]:
+    events = list(Event.objects.select_for_update(skip_locked=True)
+                  .filter(id__in=ids, processed_at__isnull=True).order_by("id"))
+    if not events:
+        return []
+    source_ids = {e.source_id for e in events}
+    alerts = (Alert.objects.select_for_update(of=("self",)).select_related("incident", "rule")
+              .filter(live=True, source_id__in=source_ids, fingerprint__in={e.fingerprint for e in events})
+              .order_by("id"))
+    known = (Event.objects.filter(source_id__in=source_ids, dedup_key__in={e.dedup_key for e in events},
+                                  outcome__in=APPLIED).values_list("source_id", "dedup_key"))
+    ctx.batch = Batch(alerts={(a.source_id, a.fingerprint): a for a in alerts}, known=set(known))
+    try:
+        outcomes = []
+        for event in events:
+            event.source = ctx.source(event.source_id)
+            outcome = _process(event, ctx)
+            if outcome in APPLIED:
+                ctx.batch.known.add((event.source_id, event.dedup_key))
+            event.outcome, event.processed_at = outcome, timezone.now()
+            outcomes.append(outcome)
+        _flush(ctx)
+        rows_update(Event, events, ["outcome", "processed_at", "alert"])
+        return outcomes
+    finally:
+        ctx.batch = None
 
 
 def process_one(event_id: int, ctx: Context) -> str | None:
     try:
         with transaction.atomic():
-            event = (Event.objects.select_for_update(skip_locked=True).select_related("source")
+            event = (Event.objects.select_for_update(skip_locked=True, of=("self",)).select_related("source")
                      .filter(id=event_id, processed_at__isnull=True).first())
             if event is None:
                 return None  # done already, or another worker holds it right now
@@ -132,7 +199,7 @@ def process_one(event_id: int, ctx: Context) -> str | None:
             return outcome
     except (OperationalError, InterfaceError):
         raise  # the database, not the event: the caller retries (the outbox message, the re-drive)
-    except Exception as exc:  # noqa: BLE001 - one bad event must not stop the batch; it is kept with the error
+    except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others; it is kept with the error
         log.exception("monitoring: event %s could not be processed", event_id)
         Event.objects.filter(id=event_id, processed_at__isnull=True).update(
             outcome=Outcome.ERROR, error=f"{exc.__class__.__name__}: {exc}"[:4000], processed_at=timezone.now())
@@ -199,26 +266,69 @@ def _in_maintenance(windows, service, ci, at) -> bool:
     )
 
 
-def _live_alert(event: Event) -> Alert | None:
+# --- alerts: read from the chunk's snapshot, written back once (or at once when processing one event) -----
+
+
+def _live_alert(event: Event, ctx: Context) -> Alert | None:
+    if ctx.batch is not None:
+        return ctx.batch.alerts.get((event.source_id, event.fingerprint))
     return (Alert.objects.select_for_update(of=("self",)).select_related("incident", "rule")
             .filter(source_id=event.source_id, fingerprint=event.fingerprint, live=True).first())
 
 
-def _known(event: Event) -> bool:
+def _known(event: Event, ctx: Context) -> bool:
     """The same event (dedup key) was applied before: a re-sent notification or a client's retry."""
+    if ctx.batch is not None:
+        return (event.source_id, event.dedup_key) in ctx.batch.known
     return (Event.objects.filter(source_id=event.source_id, dedup_key=event.dedup_key, outcome__in=APPLIED)
             .exclude(id=event.id).exists())
 
 
+def _save(alert: Alert, fields: list[str], ctx: Context) -> None:
+    alert.updated_at = timezone.now()
+    if ctx.batch is None:
+        alert.save(update_fields=[*fields, "updated_at"])
+        return
+    _, dirty = ctx.batch.dirty.setdefault(alert.id, (alert, set()))
+    dirty.update(fields)
+
+
+def _flush(ctx: Context) -> None:
+    """Write the chunk's changed alerts, before anything reads alerts from the database."""
+    if ctx.batch is None or not ctx.batch.dirty:
+        return
+    changed = [alert for alert, _ in ctx.batch.dirty.values()]
+    fields = sorted(set().union(*(f for _, f in ctx.batch.dirty.values())) | {"updated_at"})
+    rows_update(Alert, changed, fields)
+    ctx.batch.dirty.clear()
+
+
+def rows_update(model, objs: list, fields: list[str]) -> None:
+    """UPDATE each object's `fields` by primary key in one executemany: what bulk_update does, without
+    building a CASE expression per object and field (which costs more than the writes at a few hundred rows)."""
+    if not objs:
+        return
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    sets = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in columns)
+    sql = f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {sets} WHERE {meta.pk.column} = %s"
+    params = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns] + [obj.pk] for obj in objs]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
 def _firing(event: Event, ctx: Context, *, rule, classification, service, ci) -> str:
-    alert = _live_alert(event)
-    if alert is not None and _known(event):
+    alert = _live_alert(event, ctx)
+    if alert is not None and _known(event, ctx):
         event.alert = alert
         return Outcome.DUPLICATE
     if alert is not None and alert.status == Alert.Status.RESOLVED:
         if alert.cleared_at and alert.cleared_at < ctx.now - timedelta(minutes=ctx.settings.reopen_window_minutes):
             alert.live = False  # resolved long enough ago: this is a new episode
-            alert.save(update_fields=["live", "updated_at"])
+            _save(alert, ["live"], ctx)
+            _flush(ctx)  # before a new live alert of this fingerprint is inserted
+            if ctx.batch is not None:
+                del ctx.batch.alerts[(alert.source_id, alert.fingerprint)]
             alert = None
         elif event.starts_at and alert.starts_at and event.starts_at <= alert.starts_at:
             event.alert = alert
@@ -226,14 +336,18 @@ def _firing(event: Event, ctx: Context, *, rule, classification, service, ci) ->
     if alert is None:
         alert = _alert_open(event, ctx, rule=rule, classification=classification, service=service, ci=ci)
         if alert is None:  # another worker opened it a moment ago: fold into theirs
+            if ctx.batch is not None:
+                raise IntegrityError("a live alert of this fingerprint appeared meanwhile")  # one by one, then
             return _firing(event, ctx, rule=rule, classification=classification, service=service, ci=ci)
+        if ctx.batch is not None:
+            ctx.batch.alerts[(alert.source_id, alert.fingerprint)] = alert
         event.alert = alert
         if classification == Classification.EXCEPTION:
             _attach_incident(alert, event, ctx)
         return Outcome.ALERT_OPENED
 
     event.alert = alert
-    fields = ["count", "last_seen", "updated_at"]
+    fields = ["count", "last_seen"]
     alert.count += 1
     alert.last_seen = max(alert.last_seen, event.occurred_at)
     if SEVERITY_RANK[event.severity] < alert.severity_rank:  # got worse: say so, and maybe it needs an incident
@@ -247,7 +361,7 @@ def _firing(event: Event, ctx: Context, *, rule, classification, service, ci) ->
         alert.status, alert.cleared_at, alert.starts_at = Alert.Status.FIRING, None, event.starts_at or event.occurred_at
         fields += ["status", "cleared_at", "starts_at"]
         _change(alert, event, ctx, fields)
-    alert.save(update_fields=fields)
+    _save(alert, fields, ctx)
     if alert.classification == Classification.EXCEPTION and not alert.flapping:
         if alert.incident_id is None or alert.incident.status in (Status.CLOSED, Status.CANCELLED):
             _attach_incident(alert, event, ctx)
@@ -289,19 +403,19 @@ def _change(alert: Alert, event: Event, ctx: Context, fields: list[str]) -> None
 
 
 def _resolved(event: Event, ctx: Context) -> str:
-    alert = _live_alert(event)
+    alert = _live_alert(event, ctx)
     if alert is None:
         return Outcome.NO_ALERT
     event.alert = alert
-    if alert.status == Alert.Status.RESOLVED or _known(event):
+    if alert.status == Alert.Status.RESOLVED or _known(event, ctx):
         return Outcome.DUPLICATE
     if event.starts_at and alert.starts_at and event.starts_at < alert.starts_at:
         return Outcome.STALE  # the end of an earlier firing, sent late: the current one goes on
-    fields = ["status", "cleared_at", "last_seen", "updated_at"]
+    fields = ["status", "cleared_at", "last_seen"]
     alert.status, alert.cleared_at = Alert.Status.RESOLVED, event.occurred_at
     alert.last_seen = max(alert.last_seen, event.occurred_at)
     _change(alert, event, ctx, fields)
-    alert.save(update_fields=fields)
+    _save(alert, fields, ctx)
     if alert.incident_id and not alert.flapping:
         _incident_recovered(alert, ctx)
     return Outcome.ALERT_CLEARED
@@ -347,11 +461,12 @@ def correlated_incident(alert: Alert, ctx: Context) -> Incident | None:
 def _attach_incident(alert: Alert, event: Event, ctx: Context) -> None:
     from incidents.services import incident_create
 
+    _flush(ctx)  # correlation reads the other alerts from the database
     _lock_keys(alert)
     incident = correlated_incident(alert, ctx)
     if incident is not None:
         alert.incident = incident
-        alert.save(update_fields=["incident", "updated_at"])
+        _save(alert, ["incident"], ctx)
         _note(incident.id, ctx, f"Alert joined: {_describe(alert)}", alert, "alert_joined")
         return
     rule = alert.rule
@@ -363,7 +478,7 @@ def _attach_incident(alert: Alert, event: Event, ctx: Context) -> None:
         now=ctx.now,
     )
     alert.incident = incident
-    alert.save(update_fields=["incident", "updated_at"])
+    _save(alert, ["incident"], ctx)
     _note(incident.id, ctx, f"Opened by alert: {_describe(alert)}", alert, "alert_opened")
 
 
@@ -422,6 +537,7 @@ def _incident_recovered(alert: Alert, ctx: Context) -> None:
     """The alert cleared: when none of its incident's alerts still fires (or flaps), the incident recovers."""
     from incidents.services import incident_resolve, incident_resume
 
+    _flush(ctx)  # whether another alert still fires is read from the database
     incident = Incident.objects.get(id=alert.incident_id)
     _note(incident.id, ctx, f"Alert cleared: {_describe(alert)}", alert, "alert_cleared")
     if incident.status not in OPEN:
@@ -460,7 +576,7 @@ def flap_settle(*, now=None, batch: int = 500) -> int:
             if alert is None or (alert.changes and datetime.fromisoformat(alert.changes[-1]) > since):
                 continue
             alert.flapping, alert.flapping_since = False, None
-            alert.save(update_fields=["flapping", "flapping_since", "updated_at"])
+            _save(alert, ["flapping", "flapping_since"], ctx)
             settled += 1
             if alert.incident_id:
                 _note(alert.incident_id, ctx, f"Alert settled ({alert.get_status_display().lower()}): "

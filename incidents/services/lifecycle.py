@@ -473,9 +473,9 @@ def incident_system_note(*, incident_id: int, body: str, data: dict | None = Non
     """An internal system line on the timeline from another part of the desk (an alert fired again, cleared,
     joined...): no status change, no mail, the requester never sees it. The version is not bumped: an agent's
     open edit form stays valid while monitoring reports on the incident."""
-    incident = Incident.objects.get(id=incident_id)
-    return timeline_add(ticket=incident, kind=TimelineEntry.Kind.SYSTEM, author=actor, body=body, internal=True,
-                        data=data or {})
+    # The timeline needs only the ticket's type and id: no need to read the row (monitoring writes many).
+    return timeline_add(ticket=Incident(pk=incident_id), kind=TimelineEntry.Kind.SYSTEM, author=actor, body=body,
+                        internal=True, data=data or {})
 
 
 # --- sweeps ---------------------------------------------------------------------------------------
