@@ -237,12 +237,9 @@ def test_processing_events_twice_changes_nothing_the_second_time(client):
 
 
 # --- processing and ingestion of one source at the same time ------------------------------------------------
-# process_one claims its event with select_for_update(skip_locked=True) over a join to the source
-# (select_related("source")) without of=("self",), so PostgreSQL locks the event source's row FOR UPDATE too, until
-# the processing transaction (a whole outbox message: up to 1,000 events) ends. Every ingestion of that source
-# (its foreign-key check takes FOR KEY SHARE on the same row) waits for it meanwhile.
-# Fix (lead's file): `.select_for_update(skip_locked=True, of=("self",))` in monitoring.processing.process_one.
-LOCKS_SOURCE_ROW = "monitoring.processing.process_one locks the event source's row (select_for_update without of)"
+# Processing locks only the event rows it claims (FOR UPDATE OF): were it to lock the joined source row too, every
+# ingestion of that source (its foreign-key check takes FOR KEY SHARE on that row) would wait until the worker's
+# transaction, a whole chunk of events, ends.
 
 
 def _hold(target, *, ready: threading.Event, release: threading.Event, errors: list):
@@ -266,7 +263,6 @@ def _hold(target, *, ready: threading.Event, release: threading.Event, errors: l
     return thread
 
 
-@pytest.mark.xfail(strict=True, reason=LOCKS_SOURCE_ROW)
 def test_ingestion_answers_at_once_while_a_worker_is_in_the_middle_of_processing_the_same_source(client):
     from monitoring.processing import process_events
 
