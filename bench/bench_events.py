@@ -205,7 +205,7 @@ def processing_mix(total: int, tag: str) -> tuple[list[list[dict]], dict]:
         per_alert[rng.randrange(alerts)] += 1
     resolved = set(rng.sample(range(alerts), min(resolves, alerts)))
     critical = set(rng.sample(range(alerts), max(1, alerts // 50)))
-    at = datetime.now(UTC) - timedelta(minutes=30)
+    at = datetime.now(UTC) - timedelta(minutes=5)  # well within the correlation window when processed
     queues = {a: [("firing", k) for k in range(n)] + ([("resolved", n)] if a in resolved else [])
               for a, n in per_alert.items()}
     order = [a for a, q in queues.items() for _ in q]
@@ -441,7 +441,7 @@ def bench_processing() -> tuple[float, float]:
 
 
 SHARES = [("monitoring/processing.py", n) for n in (
-    "process_one", "_process", "_firing", "_live_alert", "_known", "_alert_open", "_attach_incident", "_note",
+    "_process_chunk", "_flush", "rows_update", "_save", "process_one", "_process", "_firing", "_live_alert", "_known", "_alert_open", "_attach_incident", "_note",
     "_resolved", "_incident_recovered", "_change", "ci", "service", "match_rule")] + [
     ("incidents/services/lifecycle.py", "incident_create"), ("incidents/services/lifecycle.py", "incident_resolve"),
     ("django/db/models/sql/compiler.py", "as_sql"), ("django/db/models/base.py", "save"),
