@@ -20,3 +20,13 @@ def register() -> None:
     registry.api_path("integrations/grafana/", GrafanaView.as_view(), name="integrations-grafana")
     registry.demo_step(DemoStep(app="monitoring", seed=_seed, after=("incidents", "problems-detection")))
     # --- console, KPIs, incident panel, alerts API (monitoring.views, monitoring.api_alerts) ---
+    from monitoring.api_alerts import AlertViewSet
+    from monitoring.selectors import alerts_objection
+    from monitoring.views import alerts_panel, console_nav
+    from servicedesk.registry import ResolveCheck, TicketPanel, WorkspaceSection
+
+    registry.api_route("alerts", AlertViewSet, basename="alert")
+    registry.workspace_section(WorkspaceSection("monitoring", "Monitoring", console_nav, order=35))
+    registry.ticket_panel(TicketPanel("monitoring-alerts", "monitoring/_panel_alerts.html", alerts_panel,
+                                      ticket_kinds=("incident",), order=1))
+    registry.resolve_check(ResolveCheck("alerts", ticket_kinds=("incident",), check=alerts_objection))

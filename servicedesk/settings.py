@@ -340,7 +340,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Apps whose choice fields share a name with another app's ("status") name their enum here.
     "ENUM_NAME_OVERRIDES": {"ArticleStatusEnum": "knowledge.models.ArticleStatus",
-                            "ProblemStatusEnum": "problems.states.Status"},
+                            "ProblemStatusEnum": "problems.states.Status",
+                            "AlertStatusEnum": ["firing", "resolved"]},
     # Operations are tagged by the first path segment after /api/v1/ (incidents, users, auth...), so the
     # docs group them per resource; the list below orders the groups and says what each holds.
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",

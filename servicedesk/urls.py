@@ -34,6 +34,7 @@ urlpatterns = [
         path("approvals/", include("requests_app.urls_agent_approvals")),
         path("problems/candidates/", include("problems.urls_candidates")),
         path("problems/", include("problems.urls_agent")),
+        path("monitoring/", include("monitoring.urls_agent")),
     ], "agent"))),
     path("portal/", include(([
         path("", views.portal_home, name="home"),

@@ -31,6 +31,7 @@ from incidents.selectors import incidents_for_detail, incidents_visible_to
 from incidents.sla import TICKET_TYPE
 from incidents.states import ALLOWED, OPEN, HoldReason, Status
 from servicedesk.errors import DomainError, StaleVersion
+from servicedesk.registry import registry
 from servicedesk.roles import is_staff_role
 from servicedesk.selectors import attachments_visible_to, people_names, timeline_visible_to
 from servicedesk.services import attachment_add
@@ -185,6 +186,10 @@ def _incident_context(request, incident, **extra) -> dict:
         "parent_form": ParentLinkForm(initial={"version": incident.version}),
         # Cards other apps add to the side column (servicedesk.registry.TicketPanel), e.g. suggested articles.
         "ticket_panels": ticket_panels(request, "incident", incident),
+        # What other apps say against resolving it now (servicedesk.registry.ResolveCheck: alerts still firing),
+        # shown in the Resolve panel with "Resolve anyway"; asked only while Resolve is offered.
+        "resolve_objections": (registry.resolve_objections("incident", incident)
+                               if Status.RESOLVED in ALLOWED[incident.status] else []),
         "current_nav": "incident",
     }
     context.update(extra)
@@ -325,6 +330,8 @@ def transition(request, number: str):
             incident_id=incident.id, to=data["to"], actor=request.user, version=data["version"],
             hold_reason=data["hold_reason"], reason=data["reason"], resolution_code=data["resolution_code"],
             resolution_notes=data["resolution_notes"],
+            # "Resolve anyway": the agent saw the objections in the Resolve panel and goes ahead.
+            force=data["to"] == Status.RESOLVED and request.POST.get("force") == "1",
         )
     except DomainError as exc:
         messages.error(request, exc.message)
