@@ -26,6 +26,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from incidents.models import Incident
@@ -78,6 +79,7 @@ class Batch:
     alerts: dict[tuple[int, str], Alert]
     known: set[tuple[int, str]]
     dirty: dict[int, tuple[Alert, set[str]]] = field(default_factory=dict)
+    new: list[Alert] = field(default_factory=list)
 
 
 @dataclass
@@ -106,8 +108,23 @@ class Context:
 
     def service(self, name: str) -> Service | None:
         if name not in self.services:
-            self.services[name] = Service.objects.filter(name__iexact=name).first() if name else None
+            self.names_prefetch(services={name})
         return self.services[name]
+
+    def names_prefetch(self, *, services=(), cis=()) -> None:
+        """Find the services and CIs these names give (case-insensitively, through the indexes on lower(name)),
+        one query per model for all the names not seen yet: a chunk naming 500 hosts costs two queries."""
+        for model, cache, names in ((Service, self.services, services), (ConfigurationItem, self.cis, cis)):
+            wanted = set(names) - set(cache)
+            if not wanted:
+                continue
+            lowered = {name.lower() for name in wanted if name}
+            found = {}
+            if lowered:
+                for obj in model.objects.annotate(lname=Lower("name")).filter(lname__in=lowered).order_by("id"):
+                    found.setdefault(obj.lname, obj)
+            for name in wanted:
+                cache[name] = found.get(name.lower()) if name else None
 
     def source(self, source_id: int) -> EventSource:
         if source_id not in self.sources:
@@ -118,7 +135,7 @@ class Context:
 
     def ci(self, name: str) -> ConfigurationItem | None:
         if name not in self.cis:
-            self.cis[name] = ConfigurationItem.objects.filter(name__iexact=name).first() if name else None
+            self.names_prefetch(cis={name})
         return self.cis[name]
 
 
@@ -130,7 +147,9 @@ CHUNK = 500
 def process_events(event_ids: list[int], *, now=None) -> dict[str, int]:
     """Process the events not processed yet, in id order; returns the outcomes counted.
 
-    Events go in chunks of 500, each chunk in one transaction: the chunk's events, their live alerts and the
+    Events go in chunks of 500, each chunk in one transaction (a savepoint when the caller holds one: the outbox
+    handler runs a whole message in its own transaction, so its events are processed all or none): the chunk's
+    events, their live alerts and the
     dedup keys already applied are read in three queries, alerts are folded in memory and written back with
     one UPDATE, and only what needs more (a new alert, an incident to open, reopen or resolve) is written as
     it happens. If anything in a chunk raises, the chunk is rolled back and its events are processed one by one,
@@ -169,6 +188,7 @@ def _process_chunk(ids: list[int], ctx: Context) -> list[str]:
     known = (Event.objects.filter(source_id__in=source_ids, dedup_key__in={e.dedup_key for e in events},
                                   outcome__in=APPLIED).values_list("source_id", "dedup_key"))
     ctx.batch = Batch(alerts={(a.source_id, a.fingerprint): a for a in alerts}, known=set(known))
+    ctx.names_prefetch(services={e.service_name for e in events}, cis={e.ci_name for e in events})
     try:
         outcomes = []
         for event in events:
@@ -286,6 +306,8 @@ def _known(event: Event, ctx: Context) -> bool:
 
 def _save(alert: Alert, fields: list[str], ctx: Context) -> None:
     alert.updated_at = timezone.now()
+    if ctx.batch is not None and alert.pk is None:
+        return  # a new alert of this chunk: inserted as it stands at the next flush
     if ctx.batch is None:
         alert.save(update_fields=[*fields, "updated_at"])
         return
@@ -294,27 +316,50 @@ def _save(alert: Alert, fields: list[str], ctx: Context) -> None:
 
 
 def _flush(ctx: Context) -> None:
-    """Write the chunk's changed alerts, before anything reads alerts from the database."""
-    if ctx.batch is None or not ctx.batch.dirty:
+    """Write the chunk's changed alerts (one UPDATE), then insert its new ones (one INSERT), before anything
+    reads alerts from the database. In that order: an alert marked not live makes room for its successor."""
+    if ctx.batch is None:
         return
-    changed = [alert for alert, _ in ctx.batch.dirty.values()]
-    fields = sorted(set().union(*(f for _, f in ctx.batch.dirty.values())) | {"updated_at"})
-    rows_update(Alert, changed, fields)
-    ctx.batch.dirty.clear()
+    if ctx.batch.dirty:
+        changed = [alert for alert, _ in ctx.batch.dirty.values()]
+        fields = sorted(set().union(*(f for _, f in ctx.batch.dirty.values())) | {"updated_at"})
+        rows_update(Alert, changed, fields)
+        ctx.batch.dirty.clear()
+    if ctx.batch.new:
+        Alert.objects.bulk_create(ctx.batch.new)
+        ctx.batch.new.clear()
 
 
 def rows_update(model, objs: list, fields: list[str]) -> None:
-    """UPDATE each object's `fields` by primary key in one executemany: what bulk_update does, without
-    building a CASE expression per object and field (which costs more than the writes at a few hundred rows)."""
+    """UPDATE the objects' `fields` by primary key: on PostgreSQL one UPDATE ... FROM (VALUES ...) for all of
+    them, elsewhere an executemany. What bulk_update does, without its CASE expression per object and field
+    (which costs more to build than the database spends writing a few hundred rows)."""
     if not objs:
         return
-    meta = model._meta
+    meta, quote = model._meta, connection.ops.quote_name
     columns = [meta.get_field(name) for name in fields]
-    sets = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in columns)
-    sql = f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {sets} WHERE {meta.pk.column} = %s"
-    params = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns] + [obj.pk] for obj in objs]
+    for obj in objs:  # a relation set to an object saved since (a new alert of this chunk): take its id now
+        for f in columns:
+            if f.is_relation and getattr(obj, f.attname) is None:
+                related = obj._state.fields_cache.get(f.name)
+                if related is not None:
+                    setattr(obj, f.attname, related.pk)
+    rows = [[obj.pk] + [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns] for obj in objs]
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        if connection.vendor == "postgresql":
+            from psycopg2.extras import execute_values
+
+            sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns)
+            names = ", ".join([pk] + [quote(f.column) for f in columns])
+            casts = [meta.pk.db_type(connection)] + [f.rel_db_type(connection) if f.is_relation
+                                                     else f.db_type(connection) for f in columns]
+            template = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+            execute_values(cursor.cursor, f"UPDATE {table} SET {sets} FROM (VALUES %s) AS v({names}) "
+                                          f"WHERE {table}.{pk} = v.{pk}", rows, template=template, page_size=1000)
+        else:
+            sets = ", ".join(f"{quote(f.column)} = %s" for f in columns)
+            cursor.executemany(f"UPDATE {table} SET {sets} WHERE {pk} = %s", [r[1:] + r[:1] for r in rows])
 
 
 def _firing(event: Event, ctx: Context, *, rule, classification, service, ci) -> str:
@@ -336,8 +381,6 @@ def _firing(event: Event, ctx: Context, *, rule, classification, service, ci) ->
     if alert is None:
         alert = _alert_open(event, ctx, rule=rule, classification=classification, service=service, ci=ci)
         if alert is None:  # another worker opened it a moment ago: fold into theirs
-            if ctx.batch is not None:
-                raise IntegrityError("a live alert of this fingerprint appeared meanwhile")  # one by one, then
             return _firing(event, ctx, rule=rule, classification=classification, service=service, ci=ci)
         if ctx.batch is not None:
             ctx.batch.alerts[(alert.source_id, alert.fingerprint)] = alert
@@ -371,17 +414,25 @@ def _firing(event: Event, ctx: Context, *, rule, classification, service, ci) ->
 
 
 def _alert_open(event: Event, ctx: Context, *, rule, classification, service, ci) -> Alert | None:
+    """A new live alert. In a chunk it is inserted with the chunk's other new alerts at the next flush (one
+    INSERT); a concurrent worker's alert of the same fingerprint then fails that INSERT, and the chunk is redone
+    one event at a time. Alone, it is inserted now; None when another worker's came first."""
     at = event.occurred_at
+    alert = Alert(
+        source_id=event.source_id, fingerprint=event.fingerprint, external_id=event.external_id,
+        group_key=event.group_key, status=Alert.Status.FIRING, severity=event.severity,
+        severity_rank=SEVERITY_RANK[event.severity], classification=classification,
+        summary=event.summary or event.external_id or "Alert", description=event.description,
+        labels=event.labels, service=service, configuration_item=ci, rule=rule, first_seen=at, last_seen=at,
+        starts_at=event.starts_at or at, changes=[at.isoformat()], created_at=ctx.now, updated_at=ctx.now,
+    )
+    if ctx.batch is not None:
+        ctx.batch.new.append(alert)
+        return alert
     try:
         with transaction.atomic():
-            return Alert.objects.create(
-                source_id=event.source_id, fingerprint=event.fingerprint, external_id=event.external_id,
-                group_key=event.group_key, status=Alert.Status.FIRING, severity=event.severity,
-                severity_rank=SEVERITY_RANK[event.severity], classification=classification,
-                summary=event.summary or event.external_id or "Alert", description=event.description,
-                labels=event.labels, service=service, configuration_item=ci, rule=rule, first_seen=at, last_seen=at,
-                starts_at=event.starts_at or at, changes=[at.isoformat()],
-            )
+            alert.save(force_insert=True)
+            return alert
     except IntegrityError:
         return None
 
@@ -555,8 +606,16 @@ def _incident_recovered(alert: Alert, ctx: Context) -> None:
         return
     if incident.status == Status.ON_HOLD:
         incident_resume(incident_id=incident.id, actor=ctx.user, reason="Every alert cleared")
-    incident_resolve(incident_id=incident.id, actor=ctx.user, resolution_code="fixed", force=True,
+    incident_resolve(incident_id=incident.id, actor=ctx.user, resolution_code=_resolution_code(), force=True,
                      resolution_notes="Resolved by monitoring: every alert of this incident has cleared.")
+
+
+def _resolution_code() -> str:
+    """`fixed`, or the first active code when admins retired that one (a recovery must not fail for it)."""
+    from incidents.models import ResolutionCode
+
+    codes = list(ResolutionCode.objects.filter(active=True).order_by("order", "code").values_list("code", flat=True))
+    return "fixed" if "fixed" in codes or not codes else codes[0]
 
 
 # --- flapping ---------------------------------------------------------------------------------------------

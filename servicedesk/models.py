@@ -7,6 +7,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -124,6 +125,8 @@ class Service(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Monitoring finds services by the names events give, whatever their case.
+        indexes = [models.Index(Lower("name"), name="service_name_lower_idx")]
         constraints = [
             models.CheckConstraint(condition=Q(default_impact__gte=1, default_impact__lte=3),
                                    name="service_default_impact_range"),
@@ -164,6 +167,8 @@ class ConfigurationItem(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = "configuration item"
+        # Monitoring finds CIs by the host names events give, whatever their case.
+        indexes = [models.Index(Lower("name"), name="ci_name_lower_idx")]
 
     def __str__(self):
         return self.name
