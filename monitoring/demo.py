@@ -2,8 +2,8 @@
 rules, maintenance windows, and an hour of events sent through the real ingest path and processed, so the event
 console, the KPIs and the incidents raised by monitoring have something to show:
 
-- Checkout: HighErrorRate (critical, web-1) and, five minutes later, CheckoutLatencyHigh (major, web-2): one
-  incident, two alerts (correlated by service), repeats folded;
+- Checkout: HighErrorRate (critical, web-1, acknowledged by `agent`) and, five minutes later, the latency
+  check (major, web-2): one incident, two alerts (correlated by service), repeats folded;
 - VPN: a gateway down for half an hour, then back: its incident was resolved by monitoring;
 - E-mail: the SMTP queue check flapping (held, its incident left alone);
 - ERP: replication lag warning (an alert, no incident); backups done (informational); a test-environment
@@ -14,11 +14,13 @@ Idempotent: a second run finds the sources and sends nothing again.
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from monitoring.ingest import ingest
-from monitoring.models import EventSource, MaintenanceWindow, Rule
+from monitoring.models import Alert, EventSource, MaintenanceWindow, Rule
 from monitoring.processing import process_events
+from monitoring.services import alert_acknowledge
 from monitoring.sources import event_source_create
 from servicedesk.models import Service, Team
 
@@ -111,5 +113,10 @@ def seed_monitoring() -> str:
          "summary": "12 access points offline", "service": "Wi-Fi", "occurred_at": t.isoformat()},
     ])
     counts = process_events(ids, now=now)
+    # Aaron was paged for checkout and acknowledged its error alert four minutes in (the KPIs' MTTA).
+    agent = get_user_model().objects.filter(username="agent").first()
+    first = Alert.objects.filter(source=prometheus, fingerprint="d3m0checkout00001").first()
+    if agent is not None and first is not None:
+        alert_acknowledge(alert_id=first.id, actor=agent, now=first.first_seen + timedelta(minutes=4))
     made = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
     return (f"2 event sources, 3 rules, {len(ids)} events ({made}). Prometheus source token (shown once): {token}")
