@@ -16,6 +16,9 @@ def pytest_configure(config):
             "CELERY_BROKER_URL=redis://127.0.0.1:6379/15\n" + "!" * 78,
             returncode=3,
         )
+    # Every test user gets a password; PBKDF2's million iterations cost a third of a second each on this
+    # machine, several times per test. The tests that are about hashing set their own hashers.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         pytest.exit("The test suite needs Redis as the broker: set CELERY_BROKER_URL=redis://127.0.0.1:6379/15",
                     returncode=3)
