@@ -32,6 +32,7 @@ from django.utils import timezone
 from incidents.models import Incident
 from incidents.states import Status as IncidentStatus
 from problems.models import CandidateState, DetectionSettings, ProblemCandidate, ProblemIncident
+from servicedesk.locks import advisory_xact_lock
 
 WORD = re.compile(r"[a-z0-9]+")
 # Words too common in incident titles to say what a cluster shares.
@@ -307,9 +308,7 @@ def _evidence(cluster: Cluster, names: dict) -> dict:
 def candidates_detect(*, now: datetime | None = None) -> DetectionResult:
     """Find the clusters and upsert them as candidates (see the module's docstring). Safe to run twice at once:
     a transaction-level advisory lock makes a second run wait and then see the first one's candidates."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('problems.candidates_detect'))")
+    advisory_xact_lock("problems.candidates_detect")
     config = DetectionSettings.get()
     clusters = clusters_find(now=now, config=config)
     _stable_similar_keys(clusters)

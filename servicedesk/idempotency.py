@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 from django.http.request import RawPostDataException
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -25,6 +25,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from servicedesk.locks import advisory_xact_lock
 from servicedesk.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -63,13 +64,9 @@ def _owner(request) -> str:
 
 
 def _lock(owner: str, key: str) -> bool:
-    """Try to take a lock on (owner, key) until the transaction ends; False when another request holds it."""
-    if connection.vendor != "postgresql":
-        return True  # SQLite (the local run) has one writer at a time; the unique constraint still holds
-    number = int.from_bytes(hashlib.sha256(f"{owner}\0{key}".encode()).digest()[:8], "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [number])
-        return cursor.fetchone()[0]
+    """Try to take a lock on (owner, key) until the transaction ends; False when another request holds it.
+    (On SQLite, the local run, there is one writer at a time; the unique constraint still holds.)"""
+    return advisory_xact_lock(f"{owner}\0{key}", wait=False)
 
 
 def idempotent_create(request, create) -> Response:
