@@ -17,7 +17,6 @@ or only noted (rule or settings, and always noted when a person has worked on it
 Incidents are only ever written through incidents.services.
 """
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,6 +41,7 @@ from monitoring.models import (
     Rule,
     Severity,
 )
+from servicedesk.locks import advisory_xact_lock
 from servicedesk.models import ConfigurationItem, Criticality, PriorityRule, Service, TimelineEntry
 from servicedesk.services import DEFAULT_PRIORITY_MATRIX
 
@@ -241,10 +241,10 @@ def events_redrive(*, older_than=timedelta(minutes=2), batch: int = 5000, now=No
 
 
 def _process(event: Event, ctx: Context) -> str:
+    if event.status == Alert.Status.RESOLVED:
+        return _resolved(event, ctx)  # clears the live alert of its fingerprint: no service or CI to find
     service = ctx.service(event.service_name) or event.source.default_service
     ci = ctx.ci(event.ci_name) or event.source.default_configuration_item
-    if event.status == Alert.Status.RESOLVED:
-        return _resolved(event, ctx)
     rule = match_rule(ctx.rules, event)
     if rule is not None and rule.service_id:
         service = rule.service
@@ -478,17 +478,12 @@ def _resolved(event: Event, ctx: Context) -> str:
 def _lock_keys(alert: Alert) -> None:
     """Serialise correlation per service, CI and group (PostgreSQL advisory locks until the transaction ends),
     so two workers never open two incidents for one outage."""
-    if connection.vendor != "postgresql":
-        return
     keys = sorted({f"svc:{alert.service_id}" if alert.service_id else "",
                    f"ci:{alert.configuration_item_id}" if alert.configuration_item_id else "",
                    f"grp:{alert.source_id}:{alert.group_key}" if alert.group_key else "",
                    f"fp:{alert.source_id}:{alert.fingerprint}"} - {""})
-    with connection.cursor() as cursor:
-        for key in keys:
-            number = int.from_bytes(hashlib.sha256(f"monitoring-correlate:{key}".encode()).digest()[:8], "big",
-                                    signed=True)
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [number])
+    for key in keys:  # always in the same order: two workers never wait for each other in a circle
+        advisory_xact_lock(f"monitoring-correlate:{key}")
 
 
 def correlated_incident(alert: Alert, ctx: Context) -> Incident | None:
