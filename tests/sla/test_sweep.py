@@ -96,8 +96,11 @@ def test_escalations_to_people_wait_for_the_teams_hours_except_p1(always_policy,
     EscalationStep.objects.create(policy=always_policy, when="breach", action="notify_assignee")
     desk = Team.objects.get(name="Service Desk")
     TeamWorkingHours.objects.create(team=desk, calendar=office, hold_escalations=True)
-    # Saturday 03:00 in London: the office is closed until Monday 09:00.
-    saturday = datetime(2026, 11, 28, 3, 0, tzinfo=LONDON)
+    # Saturday 03:00 in London: the office is closed until Monday 09:00. The next Saturday to come, so that Monday
+    # 09:00 is still ahead of the real clock the outbox schedules against (a fixed date stops working once past).
+    today = timezone.localtime(timezone.now(), LONDON).date()
+    next_saturday = today + timedelta(days=(5 - today.weekday()) % 7 or 7)
+    saturday = datetime(next_saturday.year, next_saturday.month, next_saturday.day, 3, 0, tzinfo=LONDON)
     low = incident_factory(now=saturday - timedelta(hours=2), assignee=agent, assignment_group=desk)
     urgent = incident_factory(now=saturday - timedelta(hours=2), assignee=agent, assignment_group=desk,
                               created_by=agent, impact=1, urgency=1)
@@ -107,10 +110,11 @@ def test_escalations_to_people_wait_for_the_teams_hours_except_p1(always_policy,
         outbox_process(message.id, now=timezone.now() + timedelta(days=30))
     mails = {m.payload["context"]["ticket"]["number"]: m for m in
              OutboxMessage.objects.filter(handler="email.send", payload__template="sla_escalation")}
-    monday_9 = datetime(2026, 11, 30, 9, 0, tzinfo=LONDON)
+    monday = next_saturday + timedelta(days=2)
+    monday_9 = datetime(monday.year, monday.month, monday.day, 9, 0, tzinfo=LONDON)
     assert mails[low.number].next_attempt_at == monday_9
     assert mails[urgent.number].next_attempt_at <= timezone.now()  # P1: at once
-    assert any("held until Mon 30 Nov 09:00" in n for n in notes(low))
+    assert any(f"held until {monday_9:%a %d %b} 09:00" in n for n in notes(low))
 
 
 def test_reassign_raise_priority_and_webhook_steps(always_policy, incident_factory, agent):
