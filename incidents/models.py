@@ -63,6 +63,9 @@ class Incident(Ticket):
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     reopen_count = models.PositiveSmallIntegerField(default=0)
+    # Resolved straight from new, at the first contact (no one took it over first); a reopen does not clear it,
+    # reports count first-contact resolutions that stayed resolved (reopen_count == 0).
+    first_contact = models.BooleanField(default=False, editable=False)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

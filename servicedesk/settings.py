@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "problems",
     "monitoring",
     "knowledge",
+    "insights",
 ]
 
 MIDDLEWARE = [
@@ -297,6 +298,10 @@ IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
 APPROVAL_REMINDER_HOURS = env_int("APPROVAL_REMINDER_HOURS", 24)
 APPROVAL_REMIND_SWEEP_SECONDS = env_int("APPROVAL_REMIND_SWEEP_SECONDS", 15 * 60)
 APPROVAL_LINK_MAX_AGE_DAYS = env_int("APPROVAL_LINK_MAX_AGE_DAYS", 7)
+# The insights rollup (insights.rollup) re-counts the days whose tickets changed, every INSIGHTS_ROLLUP_SECONDS;
+# the days of the last INSIGHTS_ROLLUP_RECENT_DAYS are re-counted every run (a reopen moves an earlier day).
+INSIGHTS_ROLLUP_SECONDS = env_int("INSIGHTS_ROLLUP_SECONDS", 300)
+INSIGHTS_ROLLUP_RECENT_DAYS = env_int("INSIGHTS_ROLLUP_RECENT_DAYS", 8)
 # The beat schedule lives here, in one place. django-celery-beat copies it into the database at start,
 # where admins can see, pause and re-time each entry (Admin > Periodic tasks).
 CELERY_BEAT_SCHEDULE = {
@@ -310,6 +315,8 @@ CELERY_BEAT_SCHEDULE = {
                          "schedule": float(APPROVAL_REMIND_SWEEP_SECONDS)},
     "monitoring-events-redrive": {"task": "monitoring.tasks.monitoring_events_redrive", "schedule": 60.0},
     "monitoring-flap-settle": {"task": "monitoring.tasks.monitoring_flap_settle", "schedule": 60.0},
+    "insights-rollup": {"task": "insights.tasks.insights_rollup", "schedule": float(INSIGHTS_ROLLUP_SECONDS)},
+    "insights-subscriptions-send": {"task": "insights.tasks.insights_subscriptions_send", "schedule": 15 * 60.0},
 }
 
 REST_FRAMEWORK = {

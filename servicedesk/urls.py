@@ -35,6 +35,7 @@ urlpatterns = [
         path("problems/candidates/", include("problems.urls_candidates")),
         path("problems/", include("problems.urls_agent")),
         path("monitoring/", include("monitoring.urls_agent")),
+        path("insights/", include("insights.urls_agent")),
     ], "agent"))),
     path("portal/", include(([
         path("", views.portal_home, name="home"),

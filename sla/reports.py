@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, FloatField, Q
+from django.db.models import Avg, Count, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from servicedesk.aggregates import PercentileCont, percentile_cont
 from servicedesk.roles import Role, role_of
 from sla import clock as engine
 from sla.models import ACTIVE_CLOCK_STATES, ClockKind, ClockState, SlaClock
@@ -132,30 +133,6 @@ def report_params(query, *, defaults: bool = False, today: date | None = None) -
 
 
 # --- figures ----------------------------------------------------------------------------------------------
-
-
-class PercentileCont(Aggregate):
-    """PostgreSQL's continuous percentile: PERCENTILE_CONT(fraction) WITHIN GROUP (ORDER BY expression)."""
-
-    function = "PERCENTILE_CONT"
-    name = "PercentileCont"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression, fraction: float, **extra):
-        # A float written into the SQL: float() makes it a number whatever was passed.
-        super().__init__(expression, fraction=repr(float(fraction)), **extra)
-
-
-def percentile_cont(ordered: list[float], fraction: float) -> float | None:
-    """What PostgreSQL's percentile_cont gives for sorted values: linear interpolation between the two values
-    around position fraction * (n - 1)."""
-    if not ordered:
-        return None
-    position = fraction * (len(ordered) - 1)
-    lower = int(position)
-    upper = min(lower + 1, len(ordered) - 1)
-    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
 
 
 @dataclass

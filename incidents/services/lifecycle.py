@@ -334,6 +334,9 @@ def incident_transition(
         incident.resolution_code, incident.resolution_notes, incident.resolved_at = (
             resolution_code, resolution_notes.strip(), now)
         fields += ["resolution_code", "resolution_notes", "resolved_at"]
+        if old_status == Status.NEW and not incident.reopen_count:
+            incident.first_contact = True  # resolved at the first contact: no one had taken it on
+            fields.append("first_contact")
     elif to == Status.CLOSED:
         incident.closed_at = now
         fields.append("closed_at")
