@@ -137,6 +137,11 @@ class Improvement(models.Model):
     done_on = models.DateField(null=True, blank=True, help_text="After: measured from this day on.")
     baseline_days = models.PositiveSmallIntegerField(default=30, help_text="Length of the before and after "
                                                                           "periods, in days.")
+    # The measure over the before and after periods as last computed (insights.improvements.improvement_measure,
+    # on every save and daily), so the register lists them without computing a measure per row.
+    before_value = models.FloatField(null=True, blank=True)
+    after_value = models.FloatField(null=True, blank=True)
+    measured_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

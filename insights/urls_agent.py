@@ -1,6 +1,6 @@
 from django.urls import path
 
-from insights import views, views_improvements
+from insights import views, views_improvements, views_subscriptions
 
 # Under the kernel's /agent/ (namespace "agent"), at insights/.
 urlpatterns = [
@@ -10,4 +10,8 @@ urlpatterns = [
     path("improvements/", views_improvements.register_page, name="insights_improvements"),
     path("improvements/new/", views_improvements.new, name="insights_improvement_new"),
     path("improvements/<int:improvement_id>/", views_improvements.detail, name="insights_improvement"),
+]
+urlpatterns += [
+    path("subscriptions/", views_subscriptions.subscription, name="insights_subscriptions"),
+    path("improvements/<int:improvement_id>/edit/", views_improvements.edit, name="insights_improvement_edit"),
 ]
