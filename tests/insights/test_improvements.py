@@ -350,3 +350,20 @@ def test_the_register_exports_as_csv(client, manager, desk):
     body = b"".join(response.streaming_content).decode()
     assert "Exported improvement" in body and "Before" in body.splitlines()[0]
     assert client.get(reverse("agent:insights_improvements"), {"export": "pdf"}).status_code == 400
+
+
+def test_a_count_from_the_daily_rollup_before_and_after(manager, agent, requester, desk):
+    from insights.rollup import rollup_days
+
+    today = timezone.localdate()
+    started = today - timedelta(days=20)
+    done_on = started + timedelta(days=1)
+    for day in (started - timedelta(days=6), started - timedelta(days=4), started - timedelta(days=1)):
+        resolved_incident(requester, agent, desk, opened=at(day, 10), hours=1)
+    resolved_incident(requester, agent, desk, opened=at(done_on + timedelta(days=2), 10), hours=1)
+    rollup_days([started - timedelta(days=n) for n in range(-20, 10)])
+    made = record(manager, team=desk, measure="resolved", started_on=started, baseline_days=7)
+    made = svc.improvement_set_status(improvement_id=made.id, actor=manager, status="done", done_on=done_on)
+    figures = svc.improvement_before_after(made, today=today)
+    assert (figures.before_value, figures.after_value, figures.change) == (3, 1, -2)
+    assert figures.verdict == "lower"  # a volume: neither better nor worse
