@@ -256,7 +256,7 @@ def _chart(points: list[dict]) -> dict:
     for index, point in enumerate(points):
         h = 0 if not top or point["value"] is None else max(2, round(height * point["value"] / top))
         bars.append({**point, "x": index * (bar + gap), "y": height - h, "w": bar, "h": h})
-    return {"bars": bars, "width": len(points) * (bar + gap), "height": height}
+    return {"bars": bars, "width": len(points) * (bar + gap), "height": height, "has_values": bool(values)}
 
 
 @agent_required
