@@ -367,3 +367,14 @@ def test_a_count_from_the_daily_rollup_before_and_after(manager, agent, requeste
     figures = svc.improvement_before_after(made, today=today)
     assert (figures.before_value, figures.after_value, figures.change) == (3, 1, -2)
     assert figures.verdict == "lower"  # a volume: neither better nor worse
+
+
+def test_admin_lists_improvements_read_only_and_subscriptions(admin_client, manager, desk):
+    from insights.subscriptions import subscription_set
+
+    made = record(manager, team=desk, tickets=())
+    subscription_set(user=manager)
+    page = admin_client.get(reverse("admin:insights_improvement_changelist"))
+    assert page.status_code == 200 and made.title.encode() in page.content
+    assert admin_client.get(reverse("admin:insights_improvement_change", args=[made.id])).status_code == 200
+    assert admin_client.get(reverse("admin:insights_subscription_changelist")).status_code == 200
