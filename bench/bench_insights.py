@@ -50,20 +50,20 @@ SELECT 'INC' || lpad(g::text, 10, '0'), 'Bench incident ' || g, '', c, c + inter
        CASE WHEN st = 'closed' THEN c + make_interval(days => 4 + (b * 6)::int) END,
        CASE WHEN st IN ('resolved', 'closed') AND f >= 0.33 AND f < 0.39 THEN 1 ELSE 0 END,
        CASE WHEN st <> 'new' THEN (%(agents)s::int[])[1 + (a * 1000)::int %% cardinality(%(agents)s::int[])] END,
-       (%(teams)s::bigint[])[1 + g %% cardinality(%(teams)s::bigint[])],
+       (%(service_teams)s::bigint[])[1 + k],
        (%(categories)s::bigint[])[1 + (b * 1000)::int %% cardinality(%(categories)s::bigint[])],
        (%(requesters)s::int[])[1 + g %% cardinality(%(requesters)s::int[])],
-       (%(services)s::bigint[])[1 + (ch * 997)::int %% cardinality(%(services)s::bigint[])],
+       (%(services)s::bigint[])[1 + k],
        st IN ('resolved', 'closed') AND f < 0.33
 FROM (
-    SELECT g, c, ch, imp, urg, a, b, f,
+    SELECT g, c, ch, imp, urg, a, b, f, (floor(sv * 1000)::int %% cardinality(%(services)s::bigint[])) AS k,
            CASE WHEN now() - c > interval '21 days' THEN CASE WHEN s < 0.04 THEN 'cancelled' ELSE 'closed' END
                 ELSE (ARRAY['new', 'in_progress', 'in_progress', 'on_hold', 'resolved', 'closed', 'closed'])
                      [1 + floor(s * 7)::int] END AS st
     FROM (
         SELECT g, now() - make_interval(secs => random() * %(history)s) AS c, random() AS ch,
                1 + floor(random() * 3)::int AS imp, 1 + floor(random() * 3)::int AS urg, random() AS a,
-               random() AS b, random() AS f, random() AS s
+               random() AS b, random() AS f, random() AS s, random() AS sv
         FROM generate_series(1, %(n)s) g
     ) r
 ) t
@@ -131,10 +131,12 @@ seed_base()
 User = get_user_model()
 agents = list(User.objects.filter(groups__name="agent").values_list("id", flat=True)) or \
     list(User.objects.values_list("id", flat=True))
-ids = {"agents": agents, "teams": list(Team.objects.values_list("id", flat=True)),
+services = list(Service.objects.values_list("id", "owner_team_id"))
+# Tickets go to the team that owns their service, as the desk's routing sends them.
+ids = {"agents": agents, "service_teams": [team for _, team in services],
        "categories": list(Category.objects.values_list("id", flat=True)) or [None],
        "requesters": list(User.objects.values_list("id", flat=True)),
-       "services": list(Service.objects.values_list("id", flat=True))}
+       "services": [service for service, _ in services]}
 admin = User.objects.filter(is_superuser=True).first() or User.objects.get(username="admin")
 team = Team.objects.filter(memberships__isnull=False).first()
 member = User.objects.filter(memberships__team=team, groups__name="agent").first()

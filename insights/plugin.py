@@ -18,6 +18,8 @@ def insights_nav(request, current: str) -> list[NavItem]:
                 testid="nav-insights"),
         NavItem("Improvements", reverse("agent:insights_improvements"), "i-check",
                 current=current == "insights:improvements", testid="nav-insights-improvements"),
+        NavItem("Weekly e-mail", reverse("agent:insights_subscriptions"), "i-send",
+                current=current == "insights:subscriptions", testid="nav-insights-subscriptions"),
     ]
 
 

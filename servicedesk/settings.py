@@ -317,6 +317,8 @@ CELERY_BEAT_SCHEDULE = {
     "monitoring-flap-settle": {"task": "monitoring.tasks.monitoring_flap_settle", "schedule": 60.0},
     "insights-rollup": {"task": "insights.tasks.insights_rollup", "schedule": float(INSIGHTS_ROLLUP_SECONDS)},
     "insights-subscriptions-send": {"task": "insights.tasks.insights_subscriptions_send", "schedule": 15 * 60.0},
+    "insights-improvements-measure": {"task": "insights.tasks.insights_improvements_measure",
+                                      "schedule": 24 * 3600.0},
 }
 
 REST_FRAMEWORK = {
