@@ -82,6 +82,9 @@ class Incident(Ticket):
             models.Index(fields=["requester", "-created_at"], name="incident_requester_idx"),
             models.Index(fields=["-updated_at", "-id"], name="incident_updated_idx"),
             models.Index(fields=["status", "resolved_at"], name="incident_status_resolved_idx"),
+            # The insights rollup counts first responses per day (insights.rollup).
+            models.Index(fields=["first_responded_at"], name="incident_first_response_idx",
+                         condition=Q(first_responded_at__isnull=False)),
             models.Index(fields=["parent"], name="incident_parent_idx", condition=Q(parent__isnull=False)),
             models.Index(fields=["major", "status"], name="incident_major_idx", condition=Q(major=True)),
             # Queues list open incidents most urgent first: these partial indexes hold only open rows, in

@@ -38,6 +38,8 @@ class DailyRollup(models.Model):
     first_contact = models.PositiveIntegerField(default=0, help_text="Of `resolved`: resolved at first contact, "
                                                                      "never reopened.")
     reopened = models.PositiveIntegerField(default=0, help_text="Of `resolved`: reopened at least once.")
+    resolved_people = models.PositiveIntegerField(default=0, help_text="Of `resolved`: raised by people, not "
+                                                                       "by monitoring (first-contact base).")
     automated = models.PositiveIntegerField(default=0, help_text="Of `resolved` requests: fulfilled with no "
                                                                  "human step.")
     resolve_seconds = models.FloatField(default=0.0, help_text="Sum of created -> resolved over `resolved`.")
