@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from insights.measures import format_value, hours_words
 from insights.scope import ScopeError, insights_allowed, scope_for, teams_visible
 from insights.types import Dashboard, Tile
 from servicedesk.errors import InvalidInput
@@ -30,7 +31,7 @@ except ImportError:  # pragma: no cover - until that module is merged
         raise Http404("Subscriptions are not installed.")
 
 # The tables of insights.dashboard.dashboard_tables, in the order the page shows them.
-TABLES = ("measures", "backlog", "times", "sla", "satisfaction", "comments", "by-service", "by-source",
+TABLES = ("measures", "backlog", "times", "sla", "rates", "satisfaction", "comments", "by-service", "by-source",
           "categories", "workload")
 QUICK_PERIODS = (("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("quarter", "This quarter"))
 RATES = (("fcr", "First-contact resolution", "incidents resolved at first contact, of incidents resolved"),
@@ -46,42 +47,8 @@ def _allowed(request) -> None:
 
 # --- words ------------------------------------------------------------------------------------------------
 
-def hours_words(hours: float | None) -> str:
-    """A duration in hours as people say it: "45 min", "3 h 20 min", "2 d 4 h"; "–" without a figure."""
-    if hours is None:
-        return "–"
-    minutes = round(hours * 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    if minutes < 48 * 60:
-        h, m = divmod(minutes, 60)
-        return f"{h} h {m} min" if m else f"{h} h"
-    d, h = divmod(round(minutes / 60), 24)
-    return f"{d} d {h} h" if h else f"{d} d"
-
-
 def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f} %"
-
-
-def measure_words(tile_or_measure, value: float | None) -> str:
-    """A measure's value as the tiles write it (insights.measures.format_value once the lead's module is in)."""
-    measure = getattr(tile_or_measure, "measure", tile_or_measure)
-    try:
-        from insights.measures import format_value
-    except ImportError:  # pragma: no cover - until insights.measures is merged
-        format_value = None
-    if format_value is not None:
-        return format_value(measure.key, value)
-    if value is None:
-        return "–"
-    if measure.unit == "percent":
-        return _percent(value)
-    if measure.unit == "hours":
-        return hours_words(value)
-    if measure.unit == "score":
-        return f"{value:.1f} / 5"
-    return f"{round(value):,}"
 
 
 def _list_words(parts: list[str]) -> str:
@@ -109,7 +76,7 @@ def _tile(tile: Tile) -> dict:
     value, previous = tile.value, tile.previous
     direction = "" if value is None or previous is None else (
         "up" if value > previous + 1e-9 else "down" if value < previous - 1e-9 else "flat")
-    return {"tile": tile, "key": tile.measure.key, "previous": measure_words(tile, previous),
+    return {"tile": tile, "key": tile.measure.key, "previous": format_value(tile.measure.key, previous),
             "direction": direction, "trend": tile.trend}
 
 
@@ -161,6 +128,10 @@ def _series_caption(d: Dashboard) -> dict[str, str]:
         total = sum(r.opened for r in d.by_source)
         captions["by_source"] = f"Where the period's {total:,} incidents came from: " + _list_words(
             [f"{r.label.lower()} {r.opened:,} ({100 * r.opened / total:.0f} %)" for r in d.by_source]) + "."
+        monitoring = d.extras.get("monitoring")
+        if monitoring is not None and monitoring.denominator:
+            captions["by_source"] += (f" Monitoring raised {monitoring.percent:.1f} % of them, people the rest "
+                                      f"({monitoring.numerator:,} of {monitoring.denominator:,}).")
     if d.workload:
         captions["workload"] = (
             "Tickets assigned to each agent now and not yet ended (open), and those they resolved in the period: "
