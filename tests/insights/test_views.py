@@ -228,3 +228,113 @@ def test_it_links_quick_periods_keeping_team_and_service(agent):
                                               (47.9, "47 h 54 min"), (52.0, "2 d 4 h"), (72.0, "3 d")])
 def test_it_says_durations_in_words(hours, words):
     assert hours_words(hours) == words
+
+
+# --- the page on real figures (the lead's hand-computed week, rolled up) -------------------------------------
+
+from tests.insights.test_measures import at, week  # noqa: E402,F401  (the fixture of insights' measures)
+
+
+def week_query(week, **extra):
+    return {"from": week["days"][0].isoformat(), "to": week["days"][-1].isoformat(), **extra}
+
+
+def test_it_shows_the_figures_of_the_rolled_up_week(client, week):
+    from insights.rollup import rollup_rebuild
+
+    rollup_rebuild()
+    client.force_login(week["boss"])
+    response = client.get(URL, week_query(week))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert re.search(r'data-testid="tile-resolve_p90-value">28 h 48 min<', html)
+    assert re.search(r'data-testid="tile-sla_compliance-value">66.7 %<', html)
+    assert "1 of 3 incidents raised by people resolved" in html
+    assert "7 opened" not in html and "5 opened, 4 ended" in html  # backlog caption: I1..I4, I6; I1, I2, I3, I6
+    assert "Quick!" in html and f'href="/agent/incidents/{week["incidents"][0].number}/"' in html
+    assert "portal 4 (80 %) and monitoring 1 (20 %)" in html
+    data = json.loads(re.search(r'<script id="insights-chart-data" type="application/json">(.*?)</script>',
+                                html, re.S).group(1))
+    assert data["backlog"]["backlog"] == [2, 2, 2, 2, 2, 2, 2]
+    assert data["satisfaction"]["values"] == [0, 0, 1, 0, 1]
+
+
+def test_it_shows_an_agent_only_their_teams_figures(client, week):
+    from insights.rollup import rollup_rebuild
+
+    rollup_rebuild()
+    client.force_login(week["agent_a"])
+    html = client.get(URL, week_query(week)).content.decode()
+    assert re.search(r'data-testid="tile-opened-value">4<', html)  # team B's monitoring incident left out
+    assert team_choices(html) == ["All my teams", "Team A"]
+    assert client.get(URL, week_query(week, team=week["team_b"].id)).status_code == 400
+
+
+def test_it_runs_as_many_queries_for_a_thousand_tickets_as_for_a_few(client, week):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from incidents.services import incident_create
+    from insights.rollup import rollup_rebuild
+
+    rollup_rebuild()
+    client.force_login(week["boss"])
+    query = week_query(week)
+    client.get(URL, query)  # warm the content-type cache and the session
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(URL, query).status_code == 200
+    boss, team = week["boss"], week["team_a"]
+    for n in range(40):
+        incident_create(title=f"More {n}", requester=boss, created_by=boss, assignment_group=team,
+                        now=at(week["days"][n % 7], 8 + n % 10))
+    rollup_rebuild()
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(URL, query).status_code == 200
+    assert len(many) == len(few), [q["sql"] for q in many.captured_queries]
+    assert len(few) <= 40
+
+
+# --- exports ------------------------------------------------------------------------------------------------
+
+def test_it_exports_a_table_as_csv_for_the_same_scope(client, week):
+    pytest.importorskip("servicedesk.exports")
+    from insights.rollup import rollup_rebuild
+
+    rollup_rebuild()
+    client.force_login(week["boss"])
+    response = client.get(reverse("agent:insights_export", args=["by-service"]), week_query(week, export="csv"))
+    assert response.status_code == 200
+    assert f"insights-by-service-{week['days'][0].isoformat()}" in response["Content-Disposition"]
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    lines = [line for line in body.splitlines() if line]
+    assert lines == ["Service,Opened,Resolved", "Email,3,2", "No service,1,0", "VPN,1,1"]
+    # An agent of team A exports only team A's figures.
+    client.force_login(week["agent_a"])
+    response = client.get(reverse("agent:insights_export", args=["by-source"]), week_query(week, export="csv"))
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert [line for line in body.splitlines() if line] == ["Source,Opened,Resolved", "Portal,4,3"]
+
+
+def test_it_exports_a_table_as_xlsx(client, week):
+    pytest.importorskip("servicedesk.exports")
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from insights.rollup import rollup_rebuild
+
+    rollup_rebuild()
+    client.force_login(week["boss"])
+    response = client.get(reverse("agent:insights_export", args=["backlog"]), week_query(week, export="xlsx"))
+    assert response.status_code == 200
+    sheet = load_workbook(BytesIO(b"".join(response.streaming_content))).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == ("Day", "Opened", "Resolved or closed", "Open at end of day")
+    assert [r[1:] for r in rows[1:]] == [(2, 1, 2), (1, 1, 2), (1, 1, 2), (1, 1, 2), (0, 0, 2), (0, 0, 2), (0, 0, 2)]
+
+
+def test_it_answers_400_naming_export_for_another_format(client, admin_user):
+    pytest.importorskip("servicedesk.exports")
+    client.force_login(admin_user)
+    response = client.get(reverse("agent:insights_export", args=["backlog"]), {"export": "pdf"})
+    assert response.status_code == 400 and response.content.decode().startswith("export: ")
