@@ -217,8 +217,8 @@ def test_it_offers_a_weekly_email_of_the_chosen_team_and_service(agent):
 def test_it_links_quick_periods_keeping_team_and_service(agent):
     html = render(agent, handmade_dashboard(), {"team": "3", "service": "9"})
     today = timezone.localdate()
-    week = re.search(r'href="([^"]+)" class="ins-quick-link[^"]*"[^>]*data-testid="ins-quick-7"', html).group(1)
-    assert week == (f"?from={(today - timedelta(days=6)).isoformat()}&amp;to={today.isoformat()}"
+    seven = re.search(r'href="([^"]+)" class="ins-quick-link[^"]*"[^>]*data-testid="ins-quick-7"', html).group(1)
+    assert seven == (f"?from={(today - timedelta(days=6)).isoformat()}&amp;to={today.isoformat()}"
                     "&amp;team=3&amp;service=9")
     quarter = re.search(r'href="\?from=([0-9-]+)[^"]*"[^>]*data-testid="ins-quick-quarter"', html).group(1)
     assert quarter.endswith("-01") and int(quarter[5:7]) in (1, 4, 7, 10)
@@ -230,9 +230,9 @@ def test_it_says_durations_in_words(hours, words):
     assert hours_words(hours) == words
 
 
-# --- the page on real figures (the lead's hand-computed week, rolled up) -------------------------------------
+# --- the page on real figures (the lead's hand-computed week of test_measures, rolled up; conftest.py) ---------
 
-from tests.insights.test_measures import at, week  # noqa: E402,F401  (the fixture of insights' measures)
+from tests.insights.test_measures import at  # noqa: E402
 
 
 def week_query(week, **extra):
