@@ -126,7 +126,7 @@ def seed_workspace(teams: dict) -> None:
         assignment_strategy=Team.Strategy.ROUND_ROBIN)
 
 
-INTAKE_PER_DAY = 50
+INTAKE_PER_DAY = 12
 
 
 def _status_for_age(rng: random.Random, age_days: float) -> str:
@@ -182,6 +182,9 @@ def seed_tickets(total: int, *, seed: int = 2026, now=None, intake_per_day: floa
         members = agents_by_team.get(team.id, []) if team else []
         assignee = rng.choice(members) if members and status != Status.NEW else None
         resolved = status in (Status.RESOLVED, Status.CLOSED)
+        # A third of what is resolved is resolved at first contact; a few resolutions did not hold.
+        first_contact = resolved and rng.random() < 0.33
+        reopened = resolved and not first_contact and rng.random() < 0.06
         rows.append(Incident(
             number=number,
             title=title.format(service=service.name),
@@ -205,6 +208,8 @@ def seed_tickets(total: int, *, seed: int = 2026, now=None, intake_per_day: floa
             resolved_at=min(now, created + timedelta(hours=rng.randint(1, 72))) if resolved else None,
             closed_at=min(now, created + timedelta(days=rng.randint(4, 10))) if status == Status.CLOSED else None,
             created_at=created,
+            first_contact=first_contact,
+            reopen_count=1 if reopened else 0,
         ))
     Incident.objects.bulk_create(rows, batch_size=2000)
     # bulk_create stamps updated_at with now (auto_now); one UPDATE gives each a plausible last change.
@@ -221,7 +226,35 @@ def seed_tickets(total: int, *, seed: int = 2026, now=None, intake_per_day: floa
         batch_size=5000,
     )
     search_refresh(list(ids))
+    _seed_ratings(rng, numbers, now)
     return missing
+
+
+RATING_COMMENTS = {
+    5: ["Fixed in minutes, thank you!", "Very friendly and quick.", "Great help, explained everything."],
+    4: ["Sorted, took a while to hear back.", "Good, works again."],
+    3: ["Works now, but I had to chase it.", ""],
+    2: ["Took three days for a small thing.", "Nobody told me it was fixed."],
+    1: ["Closed without asking me: still broken.", "Had to explain it three times."],
+}
+
+
+def _seed_ratings(rng: random.Random, numbers, now) -> None:
+    """About a third of the requesters rate their resolved incident, mostly well, some with a comment."""
+    from servicedesk.models import Rating
+
+    incident_type = ContentType.objects.get_for_model(Incident)
+    ratings = []
+    for i in (Incident.objects.filter(number__in=numbers, status__in=(Status.RESOLVED, Status.CLOSED))
+              .only("id", "number", "requester_id", "resolved_at", "first_contact")):
+        if rng.random() > 0.35:
+            continue
+        score = rng.choices([5, 4, 3, 2, 1], weights=[50 if i.first_contact else 35, 30, 12, 8, 5])[0]
+        at = min(now, i.resolved_at + timedelta(hours=rng.randint(1, 30)))
+        comment = rng.choice(RATING_COMMENTS[score]) if rng.random() < 0.5 else ""
+        ratings.append(Rating(content_type=incident_type, object_id=i.id, number=i.number, score=score,
+                              comment=comment, by_id=i.requester_id, created_at=at, updated_at=at))
+    Rating.objects.bulk_create(ratings, batch_size=2000, ignore_conflicts=True)
 
 
 # --- SLA clocks ---------------------------------------------------------------------------------------

@@ -67,8 +67,10 @@ def _detail(key: str, t: dict) -> str:
     return ""
 
 
-def tiles_of(scope: Scope, t: dict) -> tuple[Tile, ...]:
-    now, before = measure_values(scope, totals=t), measure_values(scope.previous())
+def tiles_of(scope: Scope, t: dict, times: dict) -> tuple[Tile, ...]:
+    overall = times[("incident", None)]
+    now = measure_values(scope, totals=t, times=overall["now"])
+    before = measure_values(scope.previous(), times=overall["before"])
     return tuple(Tile(MEASURES[k], now[k], before[k], format_value(k, now[k]), _detail(k, t)) for k in MEASURES)
 
 
@@ -104,10 +106,11 @@ def sla_series(scope: Scope) -> tuple[tuple[SlaPoint, ...], str]:
     return points, "week" if weekly else "day"
 
 
-def time_rows(scope: Scope) -> tuple[TimeRow, ...]:
+def time_rows(times: dict) -> tuple[TimeRow, ...]:
     out = []
-    for (kind, priority), f in sorted(time_figures(scope, by_priority=True).items()):
-        if not f["resolved"] and not f["responded"]:
+    for (kind, priority), periods in sorted(times.items(), key=lambda kv: (kv[0][0], kv[0][1] or 99)):
+        f = periods["now"]
+        if priority is None or (not f["resolved"] and not f["responded"]):
             continue
         out.append(TimeRow(kind, KIND_LABELS[kind], priority, PRIORITY_LABELS.get(priority, f"P{priority}"),
                            f["resolved"], f["resolve_mean"], f["resolve_p90"], f["responded"],
@@ -208,8 +211,9 @@ def dashboard_data(scope: Scope) -> Dashboard:
     categories = tuple(CountRow(row["key"], names.get(row["key"], "No category"), row["opened"], row["resolved"])
                        for row in top)
     sla, bucket = sla_series(scope)
+    times = time_figures(scope)
     return Dashboard(
-        scope=scope, tiles=tiles_of(scope, t), backlog=backlog_series(scope), times=time_rows(scope), sla=sla,
+        scope=scope, tiles=tiles_of(scope, t, times), backlog=backlog_series(scope), times=time_rows(times), sla=sla,
         sla_bucket=bucket, fcr=r["fcr_rate"], reopen=r["reopen_rate"], deflection=r["deflection_rate"],
         automation=r["automation_rate"], satisfaction=satisfaction_of(scope, t), by_service=by_service(scope),
         by_source=by_source, categories=categories, workload=workload(scope, facets), rolled_at=rolled_at(),

@@ -6,4 +6,4 @@ from insights.rollup import rollup_run
 
 def seed_insights() -> str:
     days = rollup_run()
-    return f"insights: {days} days rolled up"
+    return f"{days} days rolled up"

@@ -12,17 +12,18 @@ percentile_cont, the same interpolation runs over the durations read in one orde
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Q, Sum
 
 from incidents.models import Incident
 from insights.models import DailyRollup, RollupKind
 from insights.rollup import COUNTERS, INCIDENT_DONE, REQUEST_DELIVERED
 from insights.types import Measure, Rate, Scope
 from requests_app.models import ServiceRequest
-from servicedesk.aggregates import PercentileCont, percentile_cont
+from servicedesk.aggregates import percentile_cont
 
 MEASURES: dict[str, Measure] = {m.key: m for m in [
     Measure("opened", "Tickets opened", "count", "", "Incidents and service requests raised in the period."),
@@ -141,92 +142,162 @@ def rates(t: dict[str, int]) -> dict[str, Rate]:
 
 # --- times, from the tickets -----------------------------------------------------------------------------
 
+FIGURES = ("resolved", "resolve_mean", "resolve_p90", "responded", "respond_mean", "respond_p90")
+PERIODS = ("now", "before")
 
-def _hours(value) -> float | None:
-    if value is None:
+
+def _hours(seconds) -> float | None:
+    if seconds is None:
         return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value) / 1e6
+    seconds = seconds.total_seconds() if isinstance(seconds, timedelta) else float(seconds)  # numeric: Decimal
     return round(seconds / 3600, 2)
 
 
-def _duration(later: str, earlier: str = "created_at"):
-    return ExpressionWrapper(F(later) - F(earlier), output_field=DurationField())
+@dataclass(frozen=True)
+class _Times:
+    """How one ticket type's times are read: its table, when it was resolved, when first responded to."""
+
+    kind: str
+    model: type
+    done: tuple[str, ...]  # statuses that count as resolved
+    done_at: str
+    responded_at: str | None
+    service: str | None
 
 
-def _ticket_filter(scope: Scope, service_field: str | None) -> Q:
-    q = Q()
+TIMES = (
+    _Times("incident", Incident, tuple(INCIDENT_DONE), "resolved_at", "first_responded_at", "service_id"),
+    _Times("request", ServiceRequest, tuple(REQUEST_DELIVERED), "fulfilled_at", None, None),
+)
+
+
+def _scope_sql(scope: Scope, spec: _Times) -> tuple[str, list]:
+    where, params = [], []
     if scope.team_ids is not None:
-        q &= Q(assignment_group_id__in=scope.team_ids)
+        where.append("assignment_group_id = ANY(%s)")
+        params.append(list(scope.team_ids) or [0])
     if scope.service_id:
-        q &= Q(**{service_field: scope.service_id}) if service_field else Q(pk__in=[])
-    return q
-
-
-def time_figures(scope: Scope, *, by_priority: bool, sql_percentile: bool | None = None) -> dict:
-    """Mean and 90th percentile (hours) of incidents' time to respond and resolve and requests' time to
-    fulfil, over the scope: {(kind, priority or None): {resolved, resolve_mean, resolve_p90, responded,
-    respond_mean, respond_p90}}. Two queries (one per ticket type); on SQLite (or with sql_percentile=False,
-    which tests use to compare both ways) a few more for the percentiles."""
-    start, end = scope.start, scope.end
-    specs = [
-        ("incident", Incident.objects.filter(_ticket_filter(scope, "service_id")),
-         Q(status__in=INCIDENT_DONE, resolved_at__gte=start, resolved_at__lt=end), "resolved_at",
-         Q(first_responded_at__gte=start, first_responded_at__lt=end), "first_responded_at"),
-        ("request", ServiceRequest.objects.filter(_ticket_filter(scope, None)),
-         Q(status__in=REQUEST_DELIVERED, fulfilled_at__gte=start, fulfilled_at__lt=end), "fulfilled_at",
-         None, None),
-    ]
-    out: dict = {}
-    pg = connection.vendor == "postgresql" if sql_percentile is None else sql_percentile
-    for kind, qs, done, done_at, responded, responded_at in specs:
-        rows_q = done | responded if responded is not None else done
-        measures = {"resolved": Count("id", filter=done), "resolve_mean": Avg(_duration(done_at), filter=done)}
-        if responded is not None:
-            measures.update(responded=Count("id", filter=responded),
-                            respond_mean=Avg(_duration(responded_at), filter=responded))
-        if pg:
-            measures["resolve_p90"] = PercentileCont(_duration(done_at), 0.9, filter=done,
-                                                     output_field=DurationField())
-            if responded is not None:
-                measures["respond_p90"] = PercentileCont(_duration(responded_at), 0.9, filter=responded,
-                                                         output_field=DurationField())
-        base = qs.filter(rows_q)
-        if by_priority:
-            rows = list(base.values("priority").annotate(**measures).order_by("priority"))
+        if spec.service is None:
+            where.append("FALSE")
         else:
-            rows = [{"priority": None, **base.aggregate(**measures)}]
-        if not pg:
-            _p90_in_python(rows, base, done, done_at, "resolve_p90", by_priority)
-            if responded is not None:
-                _p90_in_python(rows, base, responded, responded_at, "respond_p90", by_priority)
-        for row in rows:
-            out[(kind, row["priority"])] = {
-                "resolved": row["resolved"], "resolve_mean": _hours(row["resolve_mean"]),
-                "resolve_p90": _hours(row.get("resolve_p90")),
-                "responded": row.get("responded", 0), "respond_mean": _hours(row.get("respond_mean")),
-                "respond_p90": _hours(row.get("respond_p90")),
-            }
+            where.append(f"{spec.service} = %s")
+            params.append(scope.service_id)
+    return "".join(f" AND {w}" for w in where), params
+
+
+def _times_sql(scope: Scope, spec: _Times) -> tuple[str, list]:
+    """One scan of the rows resolved or first responded to in the period and the one before it; mean and
+    percentile_cont for each period, by priority and overall (GROUPING SETS)."""
+    table = spec.model._meta.db_table
+    before, start, end = scope.previous().start, scope.start, scope.end
+    flags = [f"status = ANY(%s) AND {spec.done_at} >= %s AND {spec.done_at} < %s AS done_now",
+             f"status = ANY(%s) AND {spec.done_at} >= %s AND {spec.done_at} < %s AS done_before"]
+    params: list = [list(spec.done), start, end, list(spec.done), before, start]
+    rows_where = f"(status = ANY(%s) AND {spec.done_at} >= %s AND {spec.done_at} < %s)"
+    where_params: list = [list(spec.done), before, end]
+    columns = [f"{spec.done_at} - created_at AS resolve"]
+    if spec.responded_at:
+        flags += [f"{spec.responded_at} >= %s AND {spec.responded_at} < %s AS resp_now",
+                  f"{spec.responded_at} >= %s AND {spec.responded_at} < %s AS resp_before"]
+        params += [start, end, before, start]
+        rows_where = f"({rows_where} OR ({spec.responded_at} >= %s AND {spec.responded_at} < %s))"
+        where_params += [before, end]
+        columns.append(f"{spec.responded_at} - created_at AS respond")
+    scope_where, scope_params = _scope_sql(scope, spec)
+    aggregates = []
+    for period in PERIODS:
+        aggregates += [f"count(*) FILTER (WHERE done_{period})",
+                       f"extract(epoch FROM avg(resolve) FILTER (WHERE done_{period}))",
+                       f"extract(epoch FROM percentile_cont(0.9) WITHIN GROUP (ORDER BY resolve) "
+                       f"FILTER (WHERE done_{period}))"]
+        if spec.responded_at:
+            aggregates += [f"count(*) FILTER (WHERE resp_{period})",
+                           f"extract(epoch FROM avg(respond) FILTER (WHERE resp_{period}))",
+                           f"extract(epoch FROM percentile_cont(0.9) WITHIN GROUP (ORDER BY respond) "
+                           f"FILTER (WHERE resp_{period}))"]
+    sql = (f"SELECT priority, GROUPING(priority), {', '.join(aggregates)} FROM ("
+           f"SELECT priority, {', '.join(columns + flags)} FROM {table} "
+           f"WHERE {rows_where}{scope_where}) t GROUP BY GROUPING SETS ((priority), ())")
+    return sql, params + where_params + scope_params
+
+
+def _times_python(scope: Scope, spec: _Times) -> list[tuple]:
+    """SQLite (no percentile_cont): the same figures from the rows' durations, read in one query."""
+    before, start, end = scope.previous().start, scope.start, scope.end
+    done = Q(status__in=spec.done, **{f"{spec.done_at}__gte": before, f"{spec.done_at}__lt": end})
+    rows_q = done
+    fields = ["priority", "status", "created_at", spec.done_at]
+    if spec.responded_at:
+        rows_q |= Q(**{f"{spec.responded_at}__gte": before, f"{spec.responded_at}__lt": end})
+        fields.append(spec.responded_at)
+    qs = spec.model.objects.filter(rows_q)
+    if scope.team_ids is not None:
+        qs = qs.filter(assignment_group_id__in=scope.team_ids)
+    if scope.service_id:
+        qs = qs.filter(**{spec.service: scope.service_id}) if spec.service else qs.none()
+    samples: dict = {}
+    for row in qs.values_list(*fields):
+        priority, status, created, done_at = row[:4]
+        responded = row[4] if spec.responded_at else None
+        for period, (lo, hi) in (("now", (start, end)), ("before", (before, start))):
+            if status in spec.done and done_at is not None and lo <= done_at < hi:
+                for key in (priority, None):
+                    samples.setdefault((key, "resolve", period), []).append((done_at - created).total_seconds())
+            if responded is not None and lo <= responded < hi:
+                for key in (priority, None):
+                    samples.setdefault((key, "respond", period), []).append((responded - created).total_seconds())
+    priorities = sorted({k[0] for k in samples if k[0] is not None})
+    out = []
+    for priority in [*priorities, None]:
+        row = [priority, 1 if priority is None else 0]
+        for period in PERIODS:
+            for what in ("resolve", "respond") if spec.responded_at else ("resolve",):
+                values = sorted(samples.get((priority, what, period), []))
+                row += [len(values), sum(values) / len(values) if values else None, percentile_cont(values, 0.9)]
+        out.append(tuple(row))
     return out
 
 
-def _p90_in_python(rows, base, condition: Q, at: str, name: str, by_priority: bool) -> None:
-    """SQLite: the durations of the rows, in order, read in one query; percentile_cont's interpolation."""
-    ordered: dict = {}
-    values = (base.filter(condition).annotate(d=_duration(at)).order_by("priority", "d")
-              .values_list("priority", "d"))
-    for priority, d in values:
-        ordered.setdefault(priority if by_priority else None, []).append(d.total_seconds())
-    for row in rows:
-        seconds = percentile_cont(ordered.get(row["priority"], []), 0.9)
-        row[name] = None if seconds is None else timedelta(seconds=seconds)
+def time_figures(scope: Scope, *, sql_percentile: bool | None = None) -> dict:
+    """Mean and 90th percentile (hours) of incidents' time to respond and resolve and requests' time to
+    fulfil, over the scope and over the period before it: {(kind, priority or None for all): {"now": {...},
+    "before": {...}}} with FIGURES as keys. One query per ticket type on PostgreSQL (percentile_cont,
+    GROUPING SETS); on SQLite, or with sql_percentile=False (tests compare both ways), the durations read in
+    one query and interpolated the same way."""
+    use_sql = connection.vendor == "postgresql" if sql_percentile is None else sql_percentile
+    out: dict = {}
+    for spec in TIMES:
+        if use_sql:
+            sql, params = _times_sql(scope, spec)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+        else:
+            rows = _times_python(scope, spec)
+        names = FIGURES if spec.responded_at else FIGURES[:3]
+        for row in rows:
+            priority = None if row[1] else row[0]
+            values = list(row[2:])
+            entry = {}
+            for period in PERIODS:
+                chunk, values = values[:len(names)], values[len(names):]
+                figures = dict.fromkeys(FIGURES)
+                figures.update(responded=0)
+                for name, value in zip(names, chunk, strict=True):
+                    figures[name] = int(value or 0) if name in ("resolved", "responded") else _hours(value)
+                entry[period] = figures
+            out[(spec.kind, priority)] = entry
+        out.setdefault((spec.kind, None), {p: {**dict.fromkeys(FIGURES), "resolved": 0, "responded": 0}
+                                           for p in PERIODS})
+    return out
 
 
 # --- all together ----------------------------------------------------------------------------------------
 
 
-def measure_values(scope: Scope, *, totals: dict | None = None) -> dict[str, float | None]:
-    """Every measure of MEASURES over the scope, in four queries (more on SQLite); `totals`: the scope's
-    rollup_totals when the caller has them already."""
+def measure_values(scope: Scope, *, totals: dict | None = None, times: dict | None = None) -> dict[str, float | None]:
+    """Every measure of MEASURES over the scope, in four queries; `totals` (rollup_totals) and `times` (the
+    incidents' overall figures of time_figures) when the caller has them already."""
     t = totals if totals is not None else rollup_totals(scope)
     values: dict[str, float | None] = {
         "opened": t["opened"], "resolved": t["resolved"],
@@ -234,6 +305,7 @@ def measure_values(scope: Scope, *, totals: dict | None = None) -> dict[str, flo
         "csat_average": round(t["rating_sum"] / t["rated"], 2) if t["rated"] else None,
     }
     values.update({key: rate.percent for key, rate in rates(t).items()})
-    times = time_figures(scope, by_priority=False)[("incident", None)]
+    if times is None:
+        times = time_figures(scope)[("incident", None)]["now"]
     values.update({key: times[key] for key in ("respond_mean", "respond_p90", "resolve_mean", "resolve_p90")})
     return {key: values.get(key) for key in MEASURES}

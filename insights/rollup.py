@@ -266,11 +266,21 @@ def first_day() -> date | None:
     return min(found) if found else None
 
 
-def rollup_rebuild(*, since: date | None = None, today: date | None = None) -> int:
-    """Recount every day from `since` (default: the first ticket's) to today."""
-    today = today or timezone.localdate()
+def _recorded(now: datetime, started: float, written: int) -> int:
+    RollupState.objects.update_or_create(pk=1, defaults={
+        "changes_seen_until": now, "last_run_at": timezone.now(), "last_run_days": written,
+        "last_run_ms": int((clock.monotonic() - started) * 1000)})
+    return written
+
+
+def rollup_rebuild(*, since: date | None = None, now: datetime | None = None) -> int:
+    """Recount every day from `since` (default: the first ticket's) to today; later runs then recount only
+    what changed after this one started."""
+    now, started = now or timezone.now(), clock.monotonic()
+    today = timezone.localtime(now).date()
     since = since or first_day() or today
-    return rollup_days(since + timedelta(days=i) for i in range((today - since).days + 1))
+    written = rollup_days(since + timedelta(days=i) for i in range((today - since).days + 1))
+    return _recorded(now, started, written)
 
 
 # Changes committed this long after their updated_at are still seen by the next run.
@@ -280,20 +290,14 @@ SEEN_MARGIN = timedelta(minutes=2)
 def rollup_run(*, now: datetime | None = None) -> int:
     """The beat task's work: recount the recent days and the days of what changed since the last run; the
     first run recounts everything. Returns the number of days written."""
-    now = now or timezone.now()
-    started = clock.monotonic()
-    state, _ = RollupState.objects.get_or_create(pk=1)
+    now, started = now or timezone.now(), clock.monotonic()
+    seen = RollupState.objects.filter(pk=1).values_list("changes_seen_until", flat=True).first()
+    if seen is None:
+        return rollup_rebuild(now=now)
     today = timezone.localtime(now).date()
-    if state.changes_seen_until is None:
-        written = rollup_rebuild(today=today)
-    else:
-        recent = {today - timedelta(days=i) for i in range(settings.INSIGHTS_ROLLUP_RECENT_DAYS)}
-        written = rollup_days(recent | {d for d in changed_days(state.changes_seen_until - SEEN_MARGIN)
-                                        if d <= today})
-    RollupState.objects.filter(pk=1).update(
-        changes_seen_until=now, last_run_at=timezone.now(), last_run_days=written,
-        last_run_ms=int((clock.monotonic() - started) * 1000))
-    return written
+    recent = {today - timedelta(days=i) for i in range(settings.INSIGHTS_ROLLUP_RECENT_DAYS)}
+    written = rollup_days(recent | {d for d in changed_days(seen - SEEN_MARGIN) if d <= today})
+    return _recorded(now, started, written)
 
 
 def rolled_at() -> datetime | None:
