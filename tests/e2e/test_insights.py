@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from .conftest import login, screenshot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 DEMO_PASSWORD = "Demo-2026!"
 PAINTED = """
@@ -24,8 +24,23 @@ PAINTED = """
 """
 
 
+def reference_data():
+    """Transactional tests flush every table between tests, so the rows the migrations seed (resolution codes,
+    problem detection settings and schedule, the default priority matrix) are gone: seed them again with the
+    migrations' own functions before the demo."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    for module, function in (("incidents.migrations.0005_defaults_and_search_index", "defaults"),
+                             ("servicedesk.migrations.0002_default_priority_matrix", "forward"),
+                             ("problems.migrations.0003_detection", "settings_and_schedule")):
+        getattr(import_module(module), function)(apps, None)
+
+
 @pytest.fixture
 def demo():
+    reference_data()
     call_command("seed_demo", verbosity=0)
 
 
