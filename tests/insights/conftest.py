@@ -1,0 +1,3 @@
+"""Fixtures shared by insights' tests: the hand-computed week of test_measures (its docstring gives the figures)."""
+
+from tests.insights.test_measures import week  # noqa: F401
