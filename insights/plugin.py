@@ -15,7 +15,7 @@ def insights_nav(request, current: str) -> list[NavItem]:
         return []
     return [
         NavItem("Service insights", reverse("agent:insights"), "i-layers", current=current == "insights:dashboard",
-                testid="nav-insights"),
+                testid="nav-insights-dashboard"),
         NavItem("Improvements", reverse("agent:insights_improvements"), "i-check",
                 current=current == "insights:improvements", testid="nav-insights-improvements"),
         NavItem("Weekly e-mail", reverse("agent:insights_subscriptions"), "i-send",

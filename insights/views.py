@@ -20,23 +20,20 @@ from django.views.decorators.http import require_GET
 from insights.measures import format_value, hours_words
 from insights.scope import ScopeError, insights_allowed, scope_for, teams_visible
 from insights.types import Dashboard, Tile
+from insights.views_subscriptions import subscription  # noqa: F401  (re-exported for insights/urls_agent.py)
 from servicedesk.errors import InvalidInput
 from servicedesk.models import Service, Team
 from servicedesk.workspace import agent_render, agent_required
-
-try:  # the weekly e-mail subscription's view is the improvements helper's (insights/views_subscriptions.py)
-    from insights.views_subscriptions import subscription  # noqa: F401  (re-exported for insights/urls_agent.py)
-except ImportError:  # pragma: no cover - until that module is merged
-    def subscription(request):
-        raise Http404("Subscriptions are not installed.")
 
 # The tables of insights.dashboard.dashboard_tables, in the order the page shows them.
 TABLES = ("measures", "backlog", "times", "sla", "rates", "satisfaction", "comments", "by-service", "by-source",
           "categories", "workload")
 QUICK_PERIODS = (("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("quarter", "This quarter"))
-RATES = (("fcr", "First-contact resolution", "incidents resolved at first contact, of incidents resolved"),
+RATES = (("fcr", "First-contact resolution", "incidents resolved at first contact and not reopened, of those "
+                                              "raised by people and resolved"),
          ("reopen", "Reopen rate", "resolved incidents reopened, of incidents resolved"),
-         ("deflection", "Self-service deflection", "portal searches or articles that ended without a ticket"),
+         ("deflection", "Self-service deflection", "suggested articles that solved the issue with no ticket, of "
+                                                     "those followed up"),
          ("automation", "Automation", "requests fulfilled with no human step, of requests fulfilled"))
 
 
