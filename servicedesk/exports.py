@@ -22,6 +22,7 @@ import csv
 import datetime as dt
 import re
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -150,7 +151,8 @@ def person_name(user) -> str:
 
 def safe_filename(name: str) -> str:
     """Letters, digits, dot, dash and underscore only (no quotes, slashes or header injection), never empty."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name or "").strip(".-")
+    ascii_name = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_name).strip(".-")
     return cleaned[:120] or "export"
 
 
