@@ -71,3 +71,33 @@ def test_the_export_runs_the_same_queries_for_3_rows_as_for_30(client, agent, re
     for fmt in ("csv", "xlsx"):
         assert few[fmt][1] == 3 and many[fmt][1] == 30
         assert many[fmt][0] == few[fmt][0], fmt
+
+
+# --- the approvals inbox ------------------------------------------------------------------------------------
+
+
+def test_the_approvals_inbox_exports_what_waits_for_me_in_fixed_queries(client, agent, requester, make_user):
+    from tests.requests_app.approval_helpers import group_of, licence
+    from tests.requests_app.approval_helpers import order as licence_order
+
+    other = make_user("agent", username="otto")
+    mine = licence("Licence – Zürich", (group_of("IT approvers", agent), "any"))
+    theirs = licence("Other", (group_of("Finance approvers", other), "any"))
+    client.force_login(agent)
+
+    def run(fmt):
+        with CaptureQueriesContext(connection) as ctx:
+            rows = (csv_rows if fmt == "csv" else xlsx_rows)(client.get("/agent/approvals/", {"export": fmt}))
+        return len(ctx.captured_queries), rows
+
+    made = [licence_order(mine, requester) for _ in range(3)]
+    licence_order(theirs, requester)
+    few, rows = run("csv")
+    assert column(rows, "Request") == [r.number for r in made]  # only mine, oldest first, like the inbox
+    assert set(column(rows, "Item")) == {"Licence – Zürich"} and set(column(rows, "Approver")) == {"Agnes Agent"}
+    for _ in range(27):
+        licence_order(mine, requester)
+    many, rows = run("xlsx")
+    assert len(rows) == 31 and many == few
+    assert 'data-testid="export-csv"' in client.get("/agent/approvals/").content.decode()
+    assert client.get("/agent/approvals/", {"export": "x"}).status_code == 400
