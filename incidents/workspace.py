@@ -203,13 +203,19 @@ def per_page_of(raw) -> int:
     return value if value in PER_PAGE_CHOICES else PER_PAGE_CHOICES[0]
 
 
-def queue_page(request, queue: Queue, params: QueryDict) -> dict:
-    """Filter, sort and paginate one queue for the request's user. Returns what the table partial needs."""
+def queue_filtered(request, queue: Queue, params: QueryDict) -> tuple[QueryDict, str, IncidentFilter]:
+    """One queue for the request's user, filtered and sorted (the cleaned params, the sort, the FilterSet whose
+    `.qs` holds every matching row): what the page paginates and what its CSV/XLSX export reads in full."""
     params = clean_params(params)
     sort = sort_key(params.get("sort"), queue.default_sort)
-    per_page = per_page_of(params.get("per_page"))
     base = queue_queryset(request.user, queue.key, sort)
-    filterset = IncidentFilter(filter_data(params), queryset=base, request=request)
+    return params, sort, IncidentFilter(filter_data(params), queryset=base, request=request)
+
+
+def queue_page(request, queue: Queue, params: QueryDict) -> dict:
+    """Filter, sort and paginate one queue for the request's user. Returns what the table partial needs."""
+    params, sort, filterset = queue_filtered(request, queue, params)
+    per_page = per_page_of(params.get("per_page"))
     page = rows_page(filterset.qs, per_page, params.get("page"))
     return {
         "queue": queue,

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from knowledge import services
@@ -21,7 +22,16 @@ from knowledge.forms import ArticleFilter, ArticleForm
 from knowledge.models import ArticleStatus, Audience
 from knowledge.rendering import render_markdown
 from knowledge.selectors import article_for_editor, articles_for_editors
-from servicedesk.errors import DomainError, StaleVersion
+from servicedesk.errors import DomainError, InvalidInput, StaleVersion
+from servicedesk.exports import (
+    Column,
+    export_format,
+    export_links,
+    export_refused,
+    export_response,
+    person_name,
+    rows_of,
+)
 from servicedesk.models import Service
 from servicedesk.registry import registry
 from servicedesk.workspace import agent_render, agent_required
@@ -37,18 +47,47 @@ def _article_or_404(request, article_id: int):
     return article
 
 
+_STATUS = dict(ArticleStatus.choices)
+_AUDIENCE = dict(Audience.choices)
+EXPORT_COLUMNS = [
+    Column("Title", lambda a: a.title, width=48),
+    Column("Status", lambda a: _STATUS.get(a.status, a.status), width=10),
+    Column("Audience", lambda a: _AUDIENCE.get(a.audience, a.audience), width=12),
+    Column("Category", lambda a: a.category.name if a.category else "", width=20),
+    Column("Services", lambda a: ", ".join(s.name for s in a.services.all()), width=28),
+    Column("Author", lambda a: person_name(a.author), width=20),
+    Column("Version", lambda a: a.version, "int"),
+    Column("Views", lambda a: a.view_count, "int"),
+    Column("Helpful", lambda a: a.helpful_count, "int"),
+    Column("Not helpful", lambda a: a.not_helpful_count, "int", width=12),
+    Column("Created", lambda a: a.created_at, "datetime"),
+    Column("Updated", lambda a: a.updated_at, "datetime"),
+    Column("Published", lambda a: a.published_at, "datetime"),
+    Column("From ticket", lambda a: a.source_ticket, width=12),
+]
+
+
 @agent_required
 def kb_list(request):
+    """The editors' list, a page at a time; with ?export=csv|xlsx every article of the same filtered query."""
+    try:
+        fmt = export_format(request)
+    except InvalidInput as exc:
+        return export_refused(exc)
     filters = ArticleFilter(request.GET)
     values = filters.values()
     articles = articles_for_editors(
         request.user, q=values["q"], status=values["status"], audience=values["audience"],
         category_id=values["category"].id if values["category"] else None,
     )
+    if fmt:
+        return export_response(filename=f"knowledge-articles-{timezone.localdate().isoformat()}", fmt=fmt,
+                               columns=EXPORT_COLUMNS, rows=rows_of(articles), sheet="Knowledge articles")
     page = Paginator(articles, PER_PAGE).get_page(request.GET.get("page"))
     return agent_render(request, "knowledge/agent_list.html", {
         "filters": filters, "values": values, "page": page, "articles": page.object_list,
         "params": request.GET, "statuses": ArticleStatus.choices, "audiences": Audience.choices,
+        "export": export_links(request.path, request.GET),
     }, current_nav="kb:drafts" if values["status"] == ArticleStatus.DRAFT else "kb:list")
 
 

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from incidents.models import Category, Incident, ResolutionCode
@@ -24,6 +25,15 @@ from problems.notes import problem_note_add
 from problems.selectors import problems_for
 from problems.states import ALLOWED, OPEN, Status
 from servicedesk.errors import DomainError, InvalidInput, StaleVersion
+from servicedesk.exports import (
+    Column,
+    export_format,
+    export_links,
+    export_refused,
+    export_response,
+    person_name,
+    rows_of,
+)
 from servicedesk.models import ConfigurationItem, Service, Team
 from servicedesk.selectors import timeline_visible_to
 from servicedesk.workspace import agent_render, agent_required, safe_next
@@ -146,16 +156,48 @@ def _refused(request, number: str, exc: DomainError, *, open_form: str = "", dat
 # --- queues ---------------------------------------------------------------------------------------
 
 
+_STATUS = dict(Status.choices)
+_PRIORITY = dict(PRIORITY_CHOICES)
+EXPORT_COLUMNS = [
+    Column("Number", lambda p: p.number, width=12),
+    Column("Title", lambda p: p.title, width=44),
+    Column("Status", lambda p: _STATUS.get(p.status, p.status), width=16),
+    Column("Priority", lambda p: f"P{p.priority}", width=9),
+    Column("Category", lambda p: p.category.name if p.category else "", width=20),
+    Column("Team", lambda p: p.assignment_group.name if p.assignment_group else "", width=20),
+    Column("Owner", lambda p: person_name(p.assignee), width=20),
+    Column("Linked incidents", lambda p: p.incident_count, "int", width=16),
+    Column("Workaround", lambda p: "yes" if p.workaround else "", width=12),
+    Column("Change", lambda p: p.change_reference, width=14),
+    Column("Created", lambda p: p.created_at, "datetime"),
+    Column("Updated", lambda p: p.updated_at, "datetime"),
+    Column("Known error since", lambda p: p.known_error_at, "datetime"),
+    Column("Resolved", lambda p: p.resolved_at, "datetime"),
+    Column("Closed", lambda p: p.closed_at, "datetime"),
+]
+
+
 @agent_required
 @require_GET
 def queue(request, key: str = "open"):
+    """The first PAGE_SIZE problems of a queue; ?export=csv|xlsx downloads every one of the same query."""
     found = workspace.QUEUE_BY_KEY.get(key)
     if found is None:
         raise Http404("No such queue")
-    problems = list(workspace.queue_queryset(request.user, found.key)[:PAGE_SIZE])
-    return agent_render(request, "problems/agent_queue.html", {"queue": found, "problems": problems,
-                                                                "page_size": PAGE_SIZE},
-                        current_nav=f"problems:{found.key}")
+    try:
+        fmt = export_format(request)
+    except InvalidInput as exc:
+        return export_refused(exc)
+    rows = workspace.queue_queryset(request.user, found.key)
+    if fmt:
+        return export_response(filename=f"problems-{found.key}-{timezone.localdate().isoformat()}", fmt=fmt,
+                               columns=EXPORT_COLUMNS, sheet=found.label,
+                               rows=rows_of(rows.defer("root_cause", "analysis", "permanent_fix",
+                                                       "resolution_notes", "description")))
+    problems = list(rows[:PAGE_SIZE])
+    return agent_render(request, "problems/agent_queue.html", {
+        "queue": found, "problems": problems, "page_size": PAGE_SIZE, "page_size_text": str(PAGE_SIZE),
+        "export": export_links(request.path, request.GET)}, current_nav=f"problems:{found.key}")
 
 
 # --- one problem ----------------------------------------------------------------------------------

@@ -13,12 +13,21 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from requests_app.approvals import LinkInvalid, answer_rows, approval_decide, is_admin, link_approval
 from requests_app.selectors import approvals_pending_for
 from servicedesk.errors import DomainError, InvalidInput, NotVisible
+from servicedesk.exports import (
+    Column,
+    export_format,
+    export_links,
+    export_refused,
+    export_response,
+    person_name,
+)
 from servicedesk.workspace import agent_render, agent_required, safe_next
 
 INBOX_LIMIT = 200
@@ -36,10 +45,35 @@ def _inbox_context(request) -> dict:
             "capped": len(rows) == INBOX_LIMIT}
 
 
+EXPORT_COLUMNS = [
+    Column("Request", lambda a: a.request.number, width=12),
+    Column("Title", lambda a: a.request.title, width=40),
+    Column("Item", lambda a: a.request.item.name, width=28),
+    Column("Requester", lambda a: person_name(a.request.requester), width=20),
+    Column("Level", lambda a: a.level, "int"),
+    Column("Approver", lambda a: person_name(a.approver), width=20),
+    Column("Waiting since", lambda a: a.created_at, "datetime"),
+    Column("Reminded", lambda a: a.reminded_at, "datetime"),
+]
+
+
 @agent_required
 def agent_approvals(request):
+    """The inbox (the oldest INBOX_LIMIT); ?export=csv|xlsx downloads every pending approval of the same query
+    (without the answers, which the inbox prefetches for its cards)."""
+    try:
+        fmt = export_format(request)
+    except InvalidInput as exc:
+        return export_refused(exc)
+    if fmt:
+        rows = approvals_pending_for(request.user).prefetch_related(None).defer("comment", "request__answers",
+                                                                                 "request__description")
+        return export_response(filename=f"approvals-pending-{timezone.localdate().isoformat()}", fmt=fmt,
+                               columns=EXPORT_COLUMNS, rows=rows.iterator(chunk_size=2000),
+                               sheet="Pending approvals")
     return agent_render(request, "requests_app/agent_approvals.html",
-                        {**_inbox_context(request), "decide_url": "agent:approval-decide"}, current_nav="approvals")
+                        {**_inbox_context(request), "decide_url": "agent:approval-decide",
+                         "export": export_links(request.path)}, current_nav="approvals")
 
 
 @login_required

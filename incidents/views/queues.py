@@ -9,9 +9,10 @@ from django.db import transaction
 from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from incidents import services, workspace
+from incidents import exports, services, workspace
 from incidents.forms import (
     BULK_ACTIONS,
     BulkForm,
@@ -20,7 +21,8 @@ from incidents.forms import (
 from incidents.models import SavedView
 from incidents.selectors import incident_number_visible, incidents_visible_to
 from incidents.states import HoldReason, Status
-from servicedesk.errors import DomainError, StaleVersion
+from servicedesk.errors import DomainError, InvalidInput, StaleVersion
+from servicedesk.exports import export_format, export_links, export_refused, export_response, rows_of
 from servicedesk.registry import registry
 from servicedesk.workspace import agent_render, agent_required, safe_next
 
@@ -69,11 +71,35 @@ def _columns(sort: str) -> list[dict]:
     return columns
 
 
+def _export_path(queue, saved_view) -> str:
+    if saved_view:
+        return reverse("agent:saved_view", kwargs={"view_id": saved_view.id})
+    if queue.key == workspace.SEARCH.key:
+        return reverse("agent:search")
+    return reverse("agent:queue", kwargs={"key": queue.key})
+
+
+def _queue_or_export(request, queue, params, *, saved_view=None):
+    """The queue page, or with ?export=csv|xlsx every row of the same filtered, sorted query as a download."""
+    try:
+        fmt = export_format(request)
+    except InvalidInput as exc:
+        return export_refused(exc)
+    if fmt is None:
+        return _render_queue(request, queue, params, saved_view=saved_view)
+    _, _, filterset = workspace.queue_filtered(request, queue, params)
+    name = f"incidents-{saved_view.name if saved_view else queue.key}-{timezone.localdate().isoformat()}"
+    return export_response(filename=name, fmt=fmt, columns=exports.COLUMNS,
+                           rows=rows_of(exports.export_rows(filterset.qs)),
+                           sheet=saved_view.name if saved_view else queue.label)
+
+
 def _render_queue(request, queue, params, *, saved_view=None, save_form=None, status=200):
     context = workspace.queue_page(request, queue, params)
     query = context["params"].copy()
     query.pop("page", None)
     context.update(
+        export=export_links(_export_path(queue, saved_view), query),
         columns=_columns(context["sort"]),
         saved_view=saved_view,
         save_form=save_form or SavedViewForm(owner=request.user,
@@ -100,7 +126,7 @@ def queue(request, key: str):
     queue = workspace.QUEUE_BY_KEY.get(key)
     if queue is None:
         raise Http404("No such queue")
-    return _render_queue(request, queue, request.GET)
+    return _queue_or_export(request, queue, request.GET)
 
 
 @agent_required
@@ -108,9 +134,9 @@ def search(request):
     """A number the agent can see opens that incident; anything else lists matches of every status,
     searched over title, description, comments and internal notes."""
     number = incident_number_visible(request.user, request.GET.get("q", ""))
-    if number:
+    if number and not request.GET.get("export"):  # an export is of the list, even of one number's match
         return redirect("agent:incident", number=number)
-    return _render_queue(request, workspace.SEARCH, request.GET)
+    return _queue_or_export(request, workspace.SEARCH, request.GET)
 
 
 # --- saved views ------------------------------------------------------------------------------------
@@ -148,7 +174,7 @@ def saved_view(request, view_id: int):
     params = QueryDict(view.query, mutable=True)
     for key in request.GET:
         params.setlist(key, request.GET.getlist(key))
-    return _render_queue(request, _queue_of(params.get("queue")), params, saved_view=view)
+    return _queue_or_export(request, _queue_of(params.get("queue")), params, saved_view=view)
 
 
 @agent_required

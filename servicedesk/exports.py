@@ -1,0 +1,264 @@
+"""CSV and Excel (XLSX) downloads of any list: queue views, reports, dashboard tables.
+
+A view describes its columns once (`Column`: a header, how to read the cell from a row, what kind of value it
+is) and hands `export_response` an iterable of rows, typically `queryset.iterator(chunk_size=...)` so that
+PostgreSQL reads through a server-side cursor. Nothing holds the whole result in memory:
+
+- CSV is a StreamingHttpResponse: each row is formatted as it is read and sent in small chunks. UTF-8 with a
+  byte order mark, so Excel opens accented names right; a text cell starting with = + - @ (or a tab / carriage
+  return) is prefixed with ' so a spreadsheet never runs it as a formula; datetimes in the site's time zone,
+  ISO 8601.
+- XLSX is written by xlsxwriter in constant_memory mode (each row flushed to disk as soon as the next one
+  starts) into a temporary file, then streamed from disk by a FileResponse; the file is deleted when the
+  response is closed. Bold, frozen header row with a filter, column widths, numbers as numbers, datetimes as
+  Excel dates (naive local time), percentages as Excel percentages. Text is always written as a string, never
+  as a formula.
+
+`export_format(request)` reads ?export=csv|xlsx; any other value is an InvalidInput naming `export`, which
+views answer with 400 (`export_refused`).
+"""
+
+import csv
+import datetime as dt
+import re
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.http import FileResponse, HttpResponse, QueryDict, StreamingHttpResponse
+from django.utils import timezone
+
+from servicedesk.errors import InvalidInput
+
+FORMATS = ("csv", "xlsx")
+KINDS = ("text", "int", "float", "percent", "datetime", "date")
+CSV_CHUNK_BYTES = 64 * 1024  # rows are sent in chunks of about this size, not one tiny write per row
+ROW_CHUNK = 2000  # rows a server-side cursor fetches per round trip (`rows_of`)
+XLSX_MAX_TEXT = 32767  # Excel's limit on one cell's text
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Characters XML 1.0 (and so an .xlsx file) cannot hold; a tab and line breaks can stay.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_SHEET_ILLEGAL = re.compile(r"[\[\]:*?/\\]")
+_DEFAULT_WIDTHS = {"int": 8, "float": 10, "percent": 9, "datetime": 17, "date": 11}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an export: `value(row)` reads the cell; `kind` says how to write it: "text", "int",
+    "float", "percent" (a value from 0 to 100), "datetime" or "date"; `width` in characters (0: a default by
+    kind and header)."""
+
+    header: str
+    value: Callable[[Any], Any]
+    kind: str = "text"
+    width: int = 0
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"Column {self.header!r}: kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+
+
+def export_format(request) -> str | None:
+    """"csv" or "xlsx" from ?export=; None when the page itself is asked for (no or an empty `export`)."""
+    value = (request.GET.get("export") or "").strip().lower()
+    if not value:
+        return None
+    if value not in FORMATS:
+        raise InvalidInput("export: choose csv or xlsx", field="export")
+    return value
+
+
+def export_refused(error: InvalidInput) -> HttpResponse:
+    """The 400 a view answers for a bad ?export= value: the message, naming the field, as plain text."""
+    return HttpResponse(error.message, status=400, content_type="text/plain; charset=utf-8")
+
+
+def export_links(path: str, params=None) -> dict[str, str]:
+    """The Export control's links ({"csv": url, "xlsx": url}): `path` with the page's current query (filters,
+    sort) kept, the page number dropped (an export has every row of the filtered view)."""
+    query = QueryDict(mutable=True)
+    if params:
+        items = params.lists() if hasattr(params, "lists") else ((k, v if isinstance(v, list | tuple) else [v])
+                                                                 for k, v in params.items())
+        for key, values in items:
+            if key not in ("page", "export"):
+                query.setlist(key, [str(v) for v in values])
+    links = {}
+    for fmt in FORMATS:
+        query["export"] = fmt
+        links[fmt] = f"{path}?{query.urlencode()}"
+    return links
+
+
+def rows_of(queryset, chunk_size: int = ROW_CHUNK):
+    """A queryset's rows one at a time through a server-side cursor (PostgreSQL), `chunk_size` per round trip;
+    prefetch_related lookups run once per chunk, never per row."""
+    return queryset.iterator(chunk_size=chunk_size)
+
+
+def export_response(*, filename: str, fmt: str, columns, rows: Iterable, sheet: str = "") -> HttpResponse:
+    """The download of `rows` as `fmt` ("csv" or "xlsx"), named `filename` plus the extension."""
+    columns = list(columns)
+    name = f"{safe_filename(filename)}.{fmt}"
+    if fmt == "csv":
+        response = StreamingHttpResponse(_csv_chunks(columns, rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    if fmt == "xlsx":
+        return xlsx_response(filename=filename, sheets=[(sheet or filename, columns, rows)])
+    raise ValueError(f"Unknown export format {fmt!r}")
+
+
+def xlsx_response(*, filename: str, sheets: list[tuple[str, list[Column], Iterable]]) -> FileResponse:
+    """A workbook of one or more sheets, each (name, columns, rows), written to a temporary file in
+    constant_memory mode, then streamed from disk; the file goes when the response is closed."""
+    import xlsxwriter
+
+    # An unnamed temporary file: on POSIX it has no directory entry, so closing it (FileResponse does, when
+    # the response is closed) frees the disk space, and a crashed worker leaves nothing behind.
+    handle = tempfile.TemporaryFile(suffix=".xlsx")
+    try:
+        workbook = xlsxwriter.Workbook(handle, {"constant_memory": True, "strings_to_formulas": False,
+                                                "strings_to_numbers": False, "strings_to_urls": False})
+        formats = {
+            "header": workbook.add_format({"bold": True, "bottom": 1}),
+            "datetime": workbook.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
+            "date": workbook.add_format({"num_format": "yyyy-mm-dd"}),
+            "percent": workbook.add_format({"num_format": "0.0%"}),
+            "float": workbook.add_format({"num_format": "0.0#"}),
+        }
+        used = set()
+        for sheet_name, columns, rows in sheets:
+            _xlsx_sheet(workbook, _sheet_name(sheet_name, used), list(columns), rows, formats)
+        workbook.close()
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    return FileResponse(handle, as_attachment=True, filename=f"{safe_filename(filename)}.xlsx",
+                        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def person_name(user) -> str:
+    """How a person is named in a cell: full name, else username; empty for nobody."""
+    if user is None:
+        return ""
+    return user.get_full_name() or user.username
+
+
+def safe_filename(name: str) -> str:
+    """Letters, digits, dot, dash and underscore only (no quotes, slashes or header injection), never empty."""
+    ascii_name = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_name).strip(".-")
+    return cleaned[:120] or "export"
+
+
+# --- CSV ----------------------------------------------------------------------------------------------------
+
+
+class _Echo:
+    """csv.writer writes each row to this, which hands the line back for streaming."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_chunks(columns: list[Column], rows: Iterable):
+    writer = csv.writer(_Echo())
+    buffer = ["\ufeff", writer.writerow([column.header for column in columns])]
+    size = 0
+    for row in rows:
+        line = writer.writerow([csv_cell(column.value(row), column.kind) for column in columns])
+        buffer.append(line)
+        size += len(line)
+        if size >= CSV_CHUNK_BYTES:
+            yield "".join(buffer).encode("utf-8")
+            buffer, size = [], 0
+    yield "".join(buffer).encode("utf-8")
+
+
+def csv_cell(value, kind: str = "text") -> str:
+    """One CSV cell as text: empty for None, ISO 8601 local time for datetimes, numbers as they are, and text
+    that a spreadsheet would run as a formula prefixed with '."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.datetime):
+        if timezone.is_aware(value):
+            value = timezone.localtime(value)
+        return value.replace(microsecond=0).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, int | float | Decimal):
+        if kind == "percent":
+            return f"{float(value):.1f}"
+        return str(round(value, 6)) if isinstance(value, float) else str(value)
+    return neutralise(str(value))
+
+
+def neutralise(text: str) -> str:
+    """'=SUM(A1)' -> "'=SUM(A1)": a spreadsheet shows the text instead of running it (CSV injection)."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+# --- XLSX ---------------------------------------------------------------------------------------------------
+
+
+def _sheet_name(name: str, used: set) -> str:
+    base = _SHEET_ILLEGAL.sub(" ", name or "Sheet").strip("' ")[:31] or "Sheet"
+    candidate, n = base, 2
+    while candidate.lower() in used:
+        suffix = f" ({n})"
+        candidate, n = base[: 31 - len(suffix)] + suffix, n + 1
+    used.add(candidate.lower())
+    return candidate
+
+
+def _width(column: Column) -> int:
+    if column.width:
+        return column.width
+    return max(len(column.header) + 2, _DEFAULT_WIDTHS.get(column.kind, 14))
+
+
+def _xlsx_sheet(workbook, name: str, columns: list[Column], rows: Iterable, formats: dict) -> None:
+    sheet = workbook.add_worksheet(name)
+    for i, column in enumerate(columns):
+        sheet.set_column(i, i, _width(column))
+    # constant_memory writes a row out when the next one starts: the header first, then the rows in order.
+    for i, column in enumerate(columns):
+        sheet.write_string(0, i, column.header, formats["header"])
+    sheet.freeze_panes(1, 0)
+    last = 0
+    for r, row in enumerate(rows, start=1):
+        for c, column in enumerate(columns):
+            _xlsx_cell(sheet, r, c, column.value(row), column.kind, formats)
+        last = r
+    if columns:
+        sheet.autofilter(0, 0, last, len(columns) - 1)
+
+
+def _xlsx_cell(sheet, r: int, c: int, value, kind: str, formats: dict) -> None:
+    if value is None or value == "":
+        return
+    if isinstance(value, bool):
+        sheet.write_string(r, c, "yes" if value else "no")
+    elif isinstance(value, dt.datetime):
+        if timezone.is_aware(value):
+            value = timezone.make_naive(value)  # Excel has no time zones: the site's local time
+        sheet.write_datetime(r, c, value, formats["datetime"])
+    elif isinstance(value, dt.date):
+        sheet.write_datetime(r, c, dt.datetime.combine(value, dt.time()), formats["date"])
+    elif isinstance(value, int | float | Decimal):
+        if kind == "percent":
+            sheet.write_number(r, c, float(value) / 100, formats["percent"])
+        elif kind == "float":
+            sheet.write_number(r, c, float(value), formats["float"])
+        else:
+            sheet.write_number(r, c, float(value) if isinstance(value, Decimal) else value)
+    else:
+        text = _XML_ILLEGAL.sub("", str(value))[:XLSX_MAX_TEXT]
+        sheet.write_string(r, c, text)

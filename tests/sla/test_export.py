@@ -1,0 +1,32 @@
+"""The SLA report as XLSX: the compliance table with numbers and percentages, then every breached clock."""
+
+import pytest
+
+from tests.export_reading import xlsx_book
+from tests.sla.test_reports import MARCH, PAGE, always, manager, march, teams  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_report_downloads_as_xlsx_with_the_groups_and_the_breached_clocks(client, manager, march):  # noqa: F811
+    client.force_login(manager)
+    page = client.get(f"{PAGE}?{MARCH}&group_by=team").content.decode()
+    assert 'data-testid="report-xlsx"' in page and "format=xlsx" in page
+    response = client.get(f"{PAGE}?{MARCH}&group_by=team&format=xlsx")
+    assert response["Content-Disposition"] == 'attachment; filename="sla-report-team-2026-03-01-2026-03-31.xlsx"'
+    book = xlsx_book(response)
+    groups, breached = book.worksheets
+    assert (groups.title, breached.title) == ("Compliance", "Breached clocks")
+    rows = [list(r) for r in groups.iter_rows(values_only=True)]
+    assert rows[0][:5] == ["Team", "First response stopped", "First response met", "First response breached",
+                           "First response compliance"]
+    network = rows[2]
+    assert network[:7] == ["Network", 4, 3, 1, 0.75, 30.0, 51.0]
+    assert groups.cell(row=3, column=5).number_format == "0.0%"
+    assert rows[-1][0] == "All" and rows[-1][4] == 0.8
+    assert len(list(breached.iter_rows(values_only=True))) == 1 + 4
+
+
+def test_the_xlsx_is_for_managers_only_like_the_page(client, agent):
+    client.force_login(agent)
+    assert client.get(f"{PAGE}?{MARCH}&group_by=team&format=xlsx").status_code == 403
