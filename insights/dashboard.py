@@ -46,6 +46,7 @@ from insights.types import (
 )
 from requests_app.models import ServiceRequest
 from requests_app.states import OPEN as REQUEST_OPEN
+from servicedesk.exports import Column
 from servicedesk.models import Rating, Service
 
 PRIORITY_LABELS = {1: "P1 Critical", 2: "P2 High", 3: "P3 Moderate", 4: "P4 Low", 5: "P5 Planning"}
@@ -233,8 +234,6 @@ class ExportTable:
 
 def dashboard_tables(d: Dashboard) -> dict[str, ExportTable]:
     """Every table of the dashboard, as the CSV/XLSX export writes it (servicedesk.exports.Column)."""
-    from servicedesk.exports import Column
-
     def rate_rows():
         return [("First-contact resolution", d.fcr), ("Reopen rate", d.reopen),
                 ("Self-service deflection", d.deflection), ("Automation rate", d.automation)]

@@ -22,6 +22,7 @@ from insights.scope import ScopeError, insights_allowed, scope_for, teams_visibl
 from insights.types import Dashboard, Tile
 from insights.views_subscriptions import subscription  # noqa: F401  (re-exported for insights/urls_agent.py)
 from servicedesk.errors import InvalidInput
+from servicedesk.exports import export_format, export_response
 from servicedesk.models import Service, Team
 from servicedesk.workspace import agent_render, agent_required
 
@@ -231,8 +232,6 @@ def export_table(request, table: str):
     except ScopeError as error:
         return HttpResponse("".join(f"{k}: {v}\n" for k, v in error.errors.items()), status=400,
                             content_type="text/plain; charset=utf-8")
-    from servicedesk.exports import export_format, export_response
-
     try:
         fmt = export_format(request) or "csv"
     except InvalidInput as error:

@@ -23,6 +23,7 @@ from insights.models import Improvement, ImprovementStatus
 from insights.scope import insights_allowed, teams_visible
 from insights.types import Scope
 from servicedesk.errors import DomainError, InvalidInput, StaleVersion
+from servicedesk.exports import Column, export_format, export_response
 from servicedesk.models import Team
 from servicedesk.registry import registry
 from servicedesk.workspace import agent_render, agent_required
@@ -91,8 +92,6 @@ def _rows(queryset, today) -> list[dict]:
 
 
 def _export_columns():
-    from servicedesk.exports import Column
-
     return [
         Column("Title", lambda r: r["improvement"].title, width=40),
         Column("Status", lambda r: r["improvement"].get_status_display()),
@@ -123,16 +122,10 @@ def register_page(request):
         queryset = queryset.filter(status__in=svc.OPEN, due_on__lt=today)
     queryset = queryset.filter(**applied).order_by("-created_at", "-id")
     try:
-        from servicedesk.exports import export_format
-
         fmt = export_format(request)
     except InvalidInput as exc:
         return HttpResponseBadRequest(exc.message)
-    except ImportError:  # the kernel's exports arrive with the exports work
-        fmt = None
     if fmt:
-        from servicedesk.exports import export_response
-
         rows = (row for chunk in _chunks(queryset, today) for row in chunk)
         return export_response(filename=f"improvements-{today.isoformat()}", fmt=fmt, columns=_export_columns(),
                                rows=rows, sheet="Improvements")

@@ -342,7 +342,6 @@ def test_the_edit_form_saves_through_the_service(client, manager, desk):
 
 
 def test_the_register_exports_as_csv(client, manager, desk):
-    pytest.importorskip("servicedesk.exports")
     record(manager, title="Exported improvement", team=desk)
     client.force_login(manager)
     response = client.get(reverse("agent:insights_improvements"), {"export": "csv"})

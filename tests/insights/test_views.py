@@ -297,7 +297,6 @@ def test_it_runs_as_many_queries_for_a_thousand_tickets_as_for_a_few(client, wee
 # --- exports ------------------------------------------------------------------------------------------------
 
 def test_it_exports_a_table_as_csv_for_the_same_scope(client, week):
-    pytest.importorskip("servicedesk.exports")
     from insights.rollup import rollup_rebuild
 
     rollup_rebuild()
@@ -316,7 +315,6 @@ def test_it_exports_a_table_as_csv_for_the_same_scope(client, week):
 
 
 def test_it_exports_a_table_as_xlsx(client, week):
-    pytest.importorskip("servicedesk.exports")
     from io import BytesIO
 
     from openpyxl import load_workbook
@@ -334,7 +332,6 @@ def test_it_exports_a_table_as_xlsx(client, week):
 
 
 def test_it_answers_400_naming_export_for_another_format(client, admin_user):
-    pytest.importorskip("servicedesk.exports")
     client.force_login(admin_user)
     response = client.get(reverse("agent:insights_export", args=["backlog"]), {"export": "pdf"})
     assert response.status_code == 400 and response.content.decode().startswith("export: ")
