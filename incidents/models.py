@@ -82,6 +82,8 @@ class Incident(Ticket):
             models.Index(fields=["requester", "-created_at"], name="incident_requester_idx"),
             models.Index(fields=["-updated_at", "-id"], name="incident_updated_idx"),
             models.Index(fields=["status", "resolved_at"], name="incident_status_resolved_idx"),
+            # The insights rollup counts cancellations per day (closed_at is stamped when closed or cancelled).
+            models.Index(fields=["closed_at"], name="incident_closed_idx", condition=Q(closed_at__isnull=False)),
             # The insights rollup counts first responses per day (insights.rollup).
             models.Index(fields=["first_responded_at"], name="incident_first_response_idx",
                          condition=Q(first_responded_at__isnull=False)),

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import TruncWeek
 from django.urls import reverse
 
@@ -120,26 +120,32 @@ def time_rows(times: dict) -> tuple[TimeRow, ...]:
     return tuple(out)
 
 
-def _ticket_ids(scope: Scope):
-    """The ids of the scope's incidents and requests, as subqueries (for ratings, which point at tickets)."""
-    inc = Incident.objects.all()
-    req = ServiceRequest.objects.all()
+def _visible_ticket(model, scope: Scope, *, service_field: str | None):
+    """EXISTS (the rated ticket is one of the scope's), for ratings, which point at tickets by id."""
+    q = Q(id=OuterRef("object_id"))
     if scope.team_ids is not None:
-        inc, req = inc.filter(assignment_group_id__in=scope.team_ids), req.filter(assignment_group_id__in=scope.team_ids)
+        q &= Q(assignment_group_id__in=scope.team_ids)
     if scope.service_id:
-        inc, req = inc.filter(service_id=scope.service_id), req.none()
-    return inc.values("id"), req.values("id")
+        if service_field is None:
+            return None
+        q &= Q(**{service_field: scope.service_id})
+    return Exists(model.objects.filter(q))
 
 
 def satisfaction_of(scope: Scope, t: dict) -> Satisfaction:
+    """The rollup's ratings, and the latest comments of the scope: the period's ratings newest first (index on
+    type and time), each kept if its ticket is one of the scope's (EXISTS), so the query stops at five."""
     inc_ct = ContentType.objects.get_for_model(Incident)
     req_ct = ContentType.objects.get_for_model(ServiceRequest)
-    inc_ids, req_ids = _ticket_ids(scope)
-    latest = (Rating.objects.filter(created_at__gte=scope.start, created_at__lt=scope.end)
-              .exclude(comment="")
-              .filter(Q(content_type=inc_ct, object_id__in=inc_ids) | Q(content_type=req_ct, object_id__in=req_ids))
-              .order_by("-created_at", "-id").values("number", "score", "comment", "created_at", "content_type_id")
-              [:LATEST_COMMENTS])
+    mine = Q()
+    for ct, model, service_field in ((inc_ct, Incident, "service_id"), (req_ct, ServiceRequest, None)):
+        visible = _visible_ticket(model, scope, service_field=service_field)
+        if visible is not None:
+            mine |= Q(visible, content_type=ct)
+    latest = [] if not mine else (
+        Rating.objects.filter(created_at__gte=scope.start, created_at__lt=scope.end).exclude(comment="")
+        .filter(mine).order_by("-created_at", "-id")
+        .values("number", "score", "comment", "created_at", "content_type_id")[:LATEST_COMMENTS])
     comments = tuple(Comment(r["number"], r["score"], r["comment"], r["created_at"],
                              reverse("agent:incident" if r["content_type_id"] == inc_ct.id else "agent:request",
                                      args=[r["number"]]))

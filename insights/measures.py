@@ -185,25 +185,28 @@ def _scope_sql(scope: Scope, spec: _Times) -> tuple[str, list]:
     return "".join(f" AND {w}" for w in where), params
 
 
-def _times_sql(scope: Scope, spec: _Times) -> tuple[str, list]:
-    """One scan of the rows resolved or first responded to in the period and the one before it; mean and
-    percentile_cont for each period, by priority and overall (GROUPING SETS)."""
+def _times_sql(spec: _Times, *, before, start, end, where: str = "", where_params=(),
+               dims: tuple[str, ...] = ("priority",),
+               sets: str = "(priority), ()") -> tuple[str, list]:
+    """One scan of the rows resolved or first responded to in [before, end): mean and percentile_cont of each
+    duration over [start, end) ("now") and [before, start) ("before"), grouped by GROUPING SETS of `dims`
+    (columns of the inner query: g = team, s = service, priority). Rows: dims..., GROUPING(dims) bitmask,
+    then per period resolved, mean, p90 (and responded, mean, p90) in seconds."""
     table = spec.model._meta.db_table
-    before, start, end = scope.previous().start, scope.start, scope.end
     flags = [f"status = ANY(%s) AND {spec.done_at} >= %s AND {spec.done_at} < %s AS done_now",
              f"status = ANY(%s) AND {spec.done_at} >= %s AND {spec.done_at} < %s AS done_before"]
     params: list = [list(spec.done), start, end, list(spec.done), before, start]
     rows_where = f"(status = ANY(%s) AND {spec.done_at} >= %s AND {spec.done_at} < %s)"
-    where_params: list = [list(spec.done), before, end]
-    columns = [f"{spec.done_at} - created_at AS resolve"]
+    row_params: list = [list(spec.done), before, end]
+    columns = ["assignment_group_id AS g", f"{spec.service or 'NULL::bigint'} AS s", "priority",
+               f"{spec.done_at} - created_at AS resolve"]
     if spec.responded_at:
         flags += [f"{spec.responded_at} >= %s AND {spec.responded_at} < %s AS resp_now",
                   f"{spec.responded_at} >= %s AND {spec.responded_at} < %s AS resp_before"]
         params += [start, end, before, start]
         rows_where = f"({rows_where} OR ({spec.responded_at} >= %s AND {spec.responded_at} < %s))"
-        where_params += [before, end]
+        row_params += [before, end]
         columns.append(f"{spec.responded_at} - created_at AS respond")
-    scope_where, scope_params = _scope_sql(scope, spec)
     aggregates = []
     for period in PERIODS:
         aggregates += [f"count(*) FILTER (WHERE done_{period})",
@@ -215,10 +218,10 @@ def _times_sql(scope: Scope, spec: _Times) -> tuple[str, list]:
                            f"extract(epoch FROM avg(respond) FILTER (WHERE resp_{period}))",
                            f"extract(epoch FROM percentile_cont(0.9) WITHIN GROUP (ORDER BY respond) "
                            f"FILTER (WHERE resp_{period}))"]
-    sql = (f"SELECT priority, GROUPING(priority), {', '.join(aggregates)} FROM ("
-           f"SELECT priority, {', '.join(columns + flags)} FROM {table} "
-           f"WHERE {rows_where}{scope_where}) t GROUP BY GROUPING SETS ((priority), ())")
-    return sql, params + where_params + scope_params
+    sql = (f"SELECT {', '.join(dims)}, GROUPING({', '.join(dims)}), {', '.join(aggregates)} FROM ("
+           f"SELECT {', '.join(columns + flags)} FROM {table} "
+           f"WHERE {rows_where}{where}) t GROUP BY GROUPING SETS ({sets})")
+    return sql, params + row_params + list(where_params)
 
 
 def _times_python(scope: Scope, spec: _Times) -> list[tuple]:
@@ -258,37 +261,145 @@ def _times_python(scope: Scope, spec: _Times) -> list[tuple]:
     return out
 
 
-def time_figures(scope: Scope, *, sql_percentile: bool | None = None) -> dict:
+def _figures(spec: _Times, values: list) -> dict:
+    """{"now": {...}, "before": {...}} from the aggregates of one row (seconds -> hours)."""
+    names = FIGURES if spec.responded_at else FIGURES[:3]
+    entry = {}
+    for period in PERIODS:
+        chunk, values = values[:len(names)], values[len(names):]
+        figures = {**dict.fromkeys(FIGURES), "responded": 0}
+        for name, value in zip(names, chunk, strict=True):
+            figures[name] = int(value or 0) if name in ("resolved", "responded") else _hours(value)
+        entry[period] = figures
+    return entry
+
+
+def _empty() -> dict:
+    return {p: {**dict.fromkeys(FIGURES), "resolved": 0, "responded": 0} for p in PERIODS}
+
+
+def time_figures(scope: Scope, *, sql_percentile: bool | None = None, precomputed: bool = True) -> dict:
     """Mean and 90th percentile (hours) of incidents' time to respond and resolve and requests' time to
     fulfil, over the scope and over the period before it: {(kind, priority or None for all): {"now": {...},
-    "before": {...}}} with FIGURES as keys. One query per ticket type on PostgreSQL (percentile_cont,
-    GROUPING SETS); on SQLite, or with sql_percentile=False (tests compare both ways), the durations read in
-    one query and interpolated the same way."""
+    "before": {...}}} with FIGURES as keys.
+
+    The dashboard's standard windows (the last 7, 30 or 90 days up to today, for all teams, one team or one
+    service) are read from what the rollup task worked out (WindowTimes, one query) when it ran today; any other
+    scope from the tickets: one query per ticket type on PostgreSQL (percentile_cont, GROUPING SETS), on SQLite
+    (or with sql_percentile=False: tests compare both ways) the durations read in one query and interpolated
+    the same way."""
+    if precomputed:
+        stored = _window_figures(scope)
+        if stored is not None:
+            return stored
     use_sql = connection.vendor == "postgresql" if sql_percentile is None else sql_percentile
     out: dict = {}
     for spec in TIMES:
         if use_sql:
-            sql, params = _times_sql(scope, spec)
+            where, where_params = _scope_sql(scope, spec)
+            sql, params = _times_sql(spec, before=scope.previous().start, start=scope.start, end=scope.end,
+                                     where=where, where_params=where_params)
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 rows = cursor.fetchall()
         else:
             rows = _times_python(scope, spec)
-        names = FIGURES if spec.responded_at else FIGURES[:3]
         for row in rows:
-            priority = None if row[1] else row[0]
-            values = list(row[2:])
-            entry = {}
-            for period in PERIODS:
-                chunk, values = values[:len(names)], values[len(names):]
-                figures = dict.fromkeys(FIGURES)
-                figures.update(responded=0)
-                for name, value in zip(names, chunk, strict=True):
-                    figures[name] = int(value or 0) if name in ("resolved", "responded") else _hours(value)
-                entry[period] = figures
-            out[(spec.kind, priority)] = entry
-        out.setdefault((spec.kind, None), {p: {**dict.fromkeys(FIGURES), "resolved": 0, "responded": 0}
-                                           for p in PERIODS})
+            out[(spec.kind, None if row[1] else row[0])] = _figures(spec, list(row[2:]))
+        out.setdefault((spec.kind, None), _empty())
+    return out
+
+
+# --- the standard windows, worked out by the rollup task -------------------------------------------------
+
+WINDOWS = (7, 30, 90)
+
+
+def _window_key(scope: Scope) -> str | None:
+    """The stored key of a scope whose times the rollup task works out, or None."""
+    if scope.service_id and scope.team_id is None and scope.team_ids is None:
+        return f"service:{scope.service_id}"
+    if scope.service_id:
+        return None
+    if scope.team_ids is None:
+        return "all"
+    if len(scope.team_ids) == 1:
+        return f"team:{scope.team_ids[0]}"
+    return None
+
+
+def _window_figures(scope: Scope) -> dict | None:
+    from django.utils import timezone
+
+    from insights.models import WindowTimes
+
+    key = _window_key(scope)
+    if key is None or scope.days not in WINDOWS or scope.date_to != timezone.localdate():
+        return None
+    rows = list(WindowTimes.objects.filter(last_day=scope.date_to, days=scope.days, key=key).values())
+    if not rows:
+        if not WindowTimes.objects.filter(last_day=scope.date_to, days=scope.days).exists():
+            return None  # not worked out today yet: read the tickets
+        rows = []  # worked out, and nothing of this scope was resolved or responded to
+    out: dict = {}
+    for row in rows:
+        entry = out.setdefault((row["kind"], row["priority"] or None), _empty())
+        entry["before" if row["previous"] else "now"] = {name: row[name] for name in FIGURES}
+    for spec in TIMES:
+        out.setdefault((spec.kind, None), _empty())
+    return out
+
+
+def window_times_rows(today) -> list[dict]:
+    """The times of every standard window up to `today` (and the window before each), for all teams, each
+    team and each service, by priority and overall: what WindowTimes stores. On PostgreSQL one GROUPING SETS
+    query per window and ticket type; on SQLite the same figures scope by scope in Python."""
+    from datetime import datetime, time
+
+    from django.utils import timezone
+
+    from servicedesk.models import Service, Team
+
+    def at(day):
+        return timezone.make_aware(datetime.combine(day, time.min))
+
+    out = []
+    for days in WINDOWS:
+        first = today - timedelta(days=days - 1)
+        start, end, before = at(first), at(today + timedelta(days=1)), at(first - timedelta(days=days))
+        results: list[tuple[str, str, int, dict]] = []  # kind, key, priority, figures
+        if connection.vendor == "postgresql":
+            for spec in TIMES:
+                dims, sets = ("g", "s", "priority"), "(g, priority), (g), (s, priority), (s), (priority), ()"
+                sql, params = _times_sql(spec, before=before, start=start, end=end, dims=dims, sets=sets)
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, params)
+                    rows = cursor.fetchall()
+                for g, s_id, priority, mask, *values in rows:
+                    if mask & 0b110 == 0b110:
+                        key = "all"
+                    elif mask & 0b100 == 0 and g is not None:
+                        key = f"team:{g}"
+                    elif mask & 0b010 == 0 and s_id is not None:
+                        key = f"service:{s_id}"
+                    else:
+                        continue  # tickets with no team or no service: only in "all"
+                    results.append((spec.kind, key, 0 if mask & 1 else priority, _figures(spec, values)))
+        else:
+            scopes = [("all", Scope(first, today))]
+            scopes += [(f"team:{t}", Scope(first, today, (t,), t)) for t in Team.objects.values_list("id", flat=True)]
+            scopes += [(f"service:{v}", Scope(first, today, None, None, v))
+                       for v in Service.objects.values_list("id", flat=True)]
+            for key, scope in scopes:
+                for spec in TIMES:
+                    for row in _times_python(scope, spec):
+                        results.append((spec.kind, key, 0 if row[1] else row[0], _figures(spec, list(row[2:]))))
+        for kind, key, priority, figures in results:
+            for period, previous in (("now", False), ("before", True)):
+                f = figures[period]
+                if f["resolved"] or f["responded"]:
+                    out.append({"last_day": today, "days": days, "previous": previous, "kind": kind, "key": key,
+                                "priority": priority, **f})
     return out
 
 

@@ -3,6 +3,7 @@
 - DailyRollup / DailyFacet: one day of one ticket type for one team and service, counted once by the rollup
   task (insights.rollup, run by beat) so the dashboard adds up a few rows a day however many tickets there are.
   Keys are plain ids (0: none) rather than foreign keys: the table is rebuilt from the tickets at will.
+- WindowTimes: the times to respond and resolve of the standard windows, precomputed by the same task.
 - RollupState: the rollup's watermark (pk=1).
 - Improvement (+ ImprovementTicket): the improvement register, an action with the measure it should move,
   its value before and after (insights.improvements).
@@ -42,9 +43,6 @@ class DailyRollup(models.Model):
                                                                        "by monitoring (first-contact base).")
     automated = models.PositiveIntegerField(default=0, help_text="Of `resolved` requests: fulfilled with no "
                                                                  "human step.")
-    resolve_seconds = models.FloatField(default=0.0, help_text="Sum of created -> resolved over `resolved`.")
-    responded = models.PositiveIntegerField(default=0, help_text="First responses given that day.")
-    respond_seconds = models.FloatField(default=0.0, help_text="Sum of created -> first response.")
     sla_met = models.PositiveIntegerField(default=0)
     sla_breached = models.PositiveIntegerField(default=0)
     rated = models.PositiveIntegerField(default=0)
@@ -68,7 +66,6 @@ class DailyRollup(models.Model):
 
 
 class Facet(models.TextChoices):
-    PRIORITY = "priority", "Priority"
     CATEGORY = "category", "Category"
     CHANNEL = "channel", "Source"
     ASSIGNEE = "assignee", "Agent"
@@ -76,7 +73,7 @@ class Facet(models.TextChoices):
 
 class DailyFacet(models.Model):
     """Opened and resolved tickets of one day, type, team and service, broken down by one more attribute
-    (priority, category, channel, assignee): the dashboard's "by ..." tables."""
+    (category, channel, assignee): the dashboard's "by ..." tables."""
 
     day = models.DateField()
     kind = models.CharField(max_length=10, choices=RollupKind.choices)
@@ -88,12 +85,40 @@ class DailyFacet(models.Model):
     resolved = models.PositiveIntegerField(default=0)
 
     class Meta:
+        # Its unique index (day first) serves the dashboard's reads of a period.
         constraints = [models.UniqueConstraint(fields=["day", "kind", "team_id", "service_id", "facet", "key"],
                                                name="insights_facet_key")]
-        indexes = [models.Index(fields=["facet", "day"], name="insights_facet_day_idx")]
 
     def __str__(self):
         return f"{self.day} {self.kind} {self.facet}={self.key}"
+
+
+class WindowTimes(models.Model):
+    """Times to respond and resolve over the dashboard's standard windows (the last 7, 30 and 90 days up to
+    `last_day`, and the window just before each), worked out by the rollup task with percentile_cont for every
+    team, every service and all of them, by priority (0: all): the one figure a daily rollup cannot add up,
+    precomputed where it is asked most. Other periods and scopes are read from the tickets at once
+    (insights.measures.time_figures). Rewritten whole by each run."""
+
+    last_day = models.DateField(help_text="The window's last day (today when it was computed).")
+    days = models.PositiveSmallIntegerField()
+    previous = models.BooleanField(default=False, help_text="The window of the same length just before.")
+    kind = models.CharField(max_length=10, choices=RollupKind.choices)
+    key = models.CharField(max_length=30, help_text='"all", "team:<id>" or "service:<id>".')
+    priority = models.PositiveSmallIntegerField(default=0, help_text="0: every priority.")
+    resolved = models.PositiveIntegerField(default=0)
+    resolve_mean = models.FloatField(null=True)
+    resolve_p90 = models.FloatField(null=True)
+    responded = models.PositiveIntegerField(default=0)
+    respond_mean = models.FloatField(null=True)
+    respond_p90 = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["last_day", "days", "previous", "kind", "key", "priority"],
+                                               name="insights_window_times_key")]
+
+    def __str__(self):
+        return f"{self.kind} {self.key} {self.days} days to {self.last_day}"
 
 
 class RollupState(models.Model):

@@ -4,10 +4,13 @@ TruncDate in the site's time zone, COUNT ... FILTER, SUM of datetime differences
 
 `rollup_days(days)` recounts whole days: it deletes their rows and writes them again in one transaction, so
 a rerun changes nothing and a day is never half-counted. `rollup_run()` (beat, every INSIGHTS_ROLLUP_SECONDS)
-recounts the last INSIGHTS_ROLLUP_RECENT_DAYS days and the days of whatever changed since its previous run
-(tickets, ratings, SLA clocks and deflections updated since then, read through their indexes), so a run costs
-what changed, not the history; the first run counts everything. `manage.py insights_rollup --rebuild` recounts
-all of it.
+recounts the last INSIGHTS_ROLLUP_RECENT_DAYS days (longer than the reopen windows of requests and of resolved
+incidents before they close) and the days of whatever changed since its previous run (tickets, ratings, SLA
+clocks and deflections updated since then, read through their indexes), so a run costs what changed, not the
+history; the first run counts everything. A change that moves an older day without leaving a trace on it (a
+ticket moved to another team, an incident reopened long after it was resolved) is caught by the nightly
+recount of everything (`rollup_rebuild`, beat "insights-rollup-rebuild"; `manage.py insights_rollup
+--rebuild`). Each run also works out the times of the dashboard's standard windows (WindowTimes).
 
 Reads the practices' tables (incidents, requests, SLA clocks, ratings, knowledge deflections); never writes
 them. Each figure is attributed to the day of the event it counts (see insights.models.DailyRollup).
@@ -23,31 +26,19 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import (
-    Count,
-    DurationField,
-    Exists,
-    ExpressionWrapper,
-    F,
-    IntegerField,
-    OuterRef,
-    Q,
-    Subquery,
-    Sum,
-    Value,
-)
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from incidents.models import Channel, Incident
 from incidents.states import Status as IncidentStatus
-from insights.models import DailyFacet, DailyRollup, Facet, RollupKind, RollupState
+from insights.models import DailyFacet, DailyRollup, Facet, RollupKind, RollupState, WindowTimes
 from knowledge.models import Deflection, DeflectionOutcome
-from requests_app.models import Approval, FulfilmentRun, RunState, ServiceRequest
+from requests_app.models import Approval, ServiceRequest
 from requests_app.states import Status as RequestStatus
 from servicedesk.locks import advisory_xact_lock
 from servicedesk.models import Rating
-from sla.models import ClockState, SlaClock
+from sla.models import ClockKind, ClockState, SlaClock
 
 INCIDENT_DONE = (IncidentStatus.RESOLVED, IncidentStatus.CLOSED)
 REQUEST_DELIVERED = (RequestStatus.FULFILLED, RequestStatus.CLOSED)
@@ -60,14 +51,6 @@ COUNTERS = [f.name for f in DailyRollup._meta.get_fields()
 
 def _day(field: str):
     return TruncDate(field, tzinfo=timezone.get_current_timezone())
-
-
-def _seconds(later: str, earlier: str):
-    return ExpressionWrapper(F(later) - F(earlier), output_field=DurationField())
-
-
-def _secs(value) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value or 0)
 
 
 def _bounds(first: date, last: date) -> tuple[datetime, datetime]:
@@ -101,7 +84,7 @@ class _Sheet:
             target = self.rows[(row["day"], kind, row["t_id"] or 0, row["s_id"] or 0)]
             for column, source in columns.items():
                 value = row[source]
-                target[column] += _secs(value) if column.endswith("_seconds") else (value or 0)
+                target[column] += value or 0
 
     def add_facet(self, kind: str, facet: str, column: int, rows):
         for row in rows:
@@ -122,24 +105,19 @@ def _count_incidents(sheet: _Sheet, start: datetime, end: datetime) -> None:
         n=Count("id"), monitoring=Count("id", filter=Q(channel=Channel.MONITORING))),
         opened="n", opened_monitoring="monitoring")
     done = base.filter(status__in=INCIDENT_DONE, resolved_at__gte=start, resolved_at__lt=end)
+    by_people = ~Q(channel=Channel.MONITORING)
     sheet.add(RollupKind.INCIDENT, _grouped(done, "resolved_at", "assignment_group_id", "service_id").annotate(
         n=Count("id"),
-        first=Count("id", filter=Q(first_contact=True, reopen_count=0)),
+        first=Count("id", filter=Q(first_contact=True, reopen_count=0) & by_people),
         reopened=Count("id", filter=Q(reopen_count__gt=0)),
-        by_people=Count("id", filter=~Q(channel=Channel.MONITORING)),
-        secs=Sum(_seconds("resolved_at", "created_at"))),
-        resolved="n", ended="n", first_contact="first", reopened="reopened", resolved_people="by_people",
-        resolve_seconds="secs")
-    cancelled = base.filter(status=IncidentStatus.CANCELLED, updated_at__gte=start, updated_at__lt=end)
-    sheet.add(RollupKind.INCIDENT, _grouped(cancelled, "updated_at", "assignment_group_id", "service_id").annotate(
+        people=Count("id", filter=by_people)),
+        resolved="n", ended="n", first_contact="first", reopened="reopened", resolved_people="people")
+    # Cancelled: closed_at is stamped when an incident is cancelled (and when it is closed).
+    cancelled = base.filter(status=IncidentStatus.CANCELLED, closed_at__gte=start, closed_at__lt=end)
+    sheet.add(RollupKind.INCIDENT, _grouped(cancelled, "closed_at", "assignment_group_id", "service_id").annotate(
         n=Count("id")), ended="n")
-    responded = base.filter(first_responded_at__gte=start, first_responded_at__lt=end)
-    sheet.add(RollupKind.INCIDENT, _grouped(responded, "first_responded_at", "assignment_group_id",
-                                            "service_id").annotate(
-        n=Count("id"), secs=Sum(_seconds("first_responded_at", "created_at"))),
-        responded="n", respond_seconds="secs")
-    for facet, field in ((Facet.PRIORITY, "priority"), (Facet.CATEGORY, "category_id"),
-                         (Facet.CHANNEL, "channel"), (Facet.ASSIGNEE, "assignee_id")):
+    for facet, field in ((Facet.CATEGORY, "category_id"), (Facet.CHANNEL, "channel"),
+                         (Facet.ASSIGNEE, "assignee_id")):
         sheet.add_facet(RollupKind.INCIDENT, facet, 0, _grouped(opened, "created_at", "assignment_group_id",
                                                                 "service_id").annotate(key=F(field), n=Count("id")))
         sheet.add_facet(RollupKind.INCIDENT, facet, 1, _grouped(done, "resolved_at", "assignment_group_id",
@@ -151,22 +129,23 @@ def _count_requests(sheet: _Sheet, start: datetime, end: datetime) -> None:
     opened = base.filter(created_at__gte=start, created_at__lt=end)
     sheet.add(RollupKind.REQUEST, _grouped(opened, "created_at", "assignment_group_id", None).annotate(
         n=Count("id")), opened="n")
-    # No human step: the automated handler delivered it on its first run, and no one had to approve it.
-    automated = (Exists(FulfilmentRun.objects.filter(request=OuterRef("pk"), state=RunState.DONE, round=1))
-                 & ~Exists(Approval.objects.filter(request=OuterRef("pk"))))
+    # No human step: delivered by the item's automated handler, and no one had to approve it.
+    automated = Q(fulfilled_by_handler=True) & ~Exists(Approval.objects.filter(request=OuterRef("pk")))
     done = base.filter(status__in=REQUEST_DELIVERED, fulfilled_at__gte=start, fulfilled_at__lt=end)
     sheet.add(RollupKind.REQUEST, _grouped(done, "fulfilled_at", "assignment_group_id", None).annotate(
-        n=Count("id"), auto=Count("id", filter=automated), secs=Sum(_seconds("fulfilled_at", "created_at"))),
-        resolved="n", ended="n", resolved_people="n", automated="auto", resolve_seconds="secs")
-    dropped = base.filter(Q(status__in=REQUEST_DROPPED) | Q(status=RequestStatus.CLOSED, fulfilled_at__isnull=True),
-                          updated_at__gte=start, updated_at__lt=end)
-    sheet.add(RollupKind.REQUEST, _grouped(dropped, "updated_at", "assignment_group_id", None).annotate(
+        n=Count("id"), auto=Count("id", filter=automated)),
+        resolved="n", ended="n", automated="auto")
+    # Rejected, cancelled, or closed undelivered: on the day it was closed (cancel and close stamp closed_at;
+    # a rejection, its last change).
+    ended_at = Coalesce("closed_at", "updated_at")
+    dropped = (base.filter(Q(status__in=REQUEST_DROPPED) | Q(status=RequestStatus.CLOSED, fulfilled_at__isnull=True))
+               .annotate(ended_at=ended_at).filter(ended_at__gte=start, ended_at__lt=end))
+    sheet.add(RollupKind.REQUEST, _grouped(dropped, "ended_at", "assignment_group_id", None).annotate(
         n=Count("id")), ended="n")
-    for facet, field in ((Facet.PRIORITY, "priority"), (Facet.ASSIGNEE, "assignee_id")):
-        sheet.add_facet(RollupKind.REQUEST, facet, 0, _grouped(opened, "created_at", "assignment_group_id",
-                                                               None).annotate(key=F(field), n=Count("id")))
-        sheet.add_facet(RollupKind.REQUEST, facet, 1, _grouped(done, "fulfilled_at", "assignment_group_id",
-                                                               None).annotate(key=F(field), n=Count("id")))
+    sheet.add_facet(RollupKind.REQUEST, Facet.ASSIGNEE, 0, _grouped(opened, "created_at", "assignment_group_id",
+                                                                    None).annotate(key=F("assignee_id"), n=Count("id")))
+    sheet.add_facet(RollupKind.REQUEST, Facet.ASSIGNEE, 1, _grouped(done, "fulfilled_at", "assignment_group_id",
+                                                                    None).annotate(key=F("assignee_id"), n=Count("id")))
 
 
 _TICKETS = {RollupKind.INCIDENT: (Incident, "service_id"), RollupKind.REQUEST: (ServiceRequest, None)}
@@ -182,6 +161,7 @@ def _count_sla_and_ratings(sheet: _Sheet, start: datetime, end: datetime) -> Non
         team = _ticket_of(kind, "assignment_group_id", "ticket_id")
         service = _ticket_of(kind, service_field, "ticket_id") if service_field else Value(0)
         clocks = (SlaClock.objects.filter(ticket_type=kind, stopped_at__gte=start, stopped_at__lt=end,
+                                          kind__in=(ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION),
                                           state__in=(ClockState.MET, ClockState.BREACHED))
                   .values(day=_day("stopped_at"), t_id=team, s_id=service)
                   .annotate(met=Count("id", filter=Q(state=ClockState.MET)),
@@ -212,13 +192,15 @@ def rollup_days(days: Iterable[date]) -> int:
     written = 0
     for first, last in _ranges(days):
         start, end = _bounds(first, last)
-        sheet = _Sheet()
-        _count_incidents(sheet, start, end)
-        _count_requests(sheet, start, end)
-        _count_sla_and_ratings(sheet, start, end)
-        _count_portal(sheet, start, end)
         with transaction.atomic():
+            # Count and write under one lock: a run that started earlier can never write older counts over
+            # those of a run that counted later.
             advisory_xact_lock("insights.rollup")
+            sheet = _Sheet()
+            _count_incidents(sheet, start, end)
+            _count_requests(sheet, start, end)
+            _count_sla_and_ratings(sheet, start, end)
+            _count_portal(sheet, start, end)
             DailyRollup.objects.filter(day__gte=first, day__lte=last).delete()
             DailyFacet.objects.filter(day__gte=first, day__lte=last).delete()
             DailyRollup.objects.bulk_create(
@@ -245,10 +227,9 @@ def _local_days(qs, *fields: str) -> set[date]:
 def changed_days(since: datetime) -> set[date]:
     """The local days whose figures may have changed since `since`: those of the tickets, ratings, clocks and
     deflections updated since then (each read through an index on its update time)."""
-    days = _local_days(Incident.objects.filter(updated_at__gte=since), "created_at", "resolved_at",
-                       "first_responded_at", "updated_at")
+    days = _local_days(Incident.objects.filter(updated_at__gte=since), "created_at", "resolved_at", "closed_at")
     days |= _local_days(ServiceRequest.objects.filter(updated_at__gte=since), "created_at", "fulfilled_at",
-                        "updated_at")
+                        "closed_at", "updated_at")
     days |= _local_days(Rating.objects.filter(updated_at__gte=since), "created_at")
     days |= _local_days(SlaClock.objects.filter(updated_at__gte=since, stopped_at__isnull=False), "stopped_at")
     days |= _local_days(Deflection.objects.filter(updated_at__gte=since), "created_at")
@@ -266,7 +247,20 @@ def first_day() -> date | None:
     return min(found) if found else None
 
 
+def window_times_refresh(today: date) -> int:
+    """Work out the times of the dashboard's standard windows up to `today` (insights.measures
+    .window_times_rows) and replace what was stored; returns the rows written."""
+    from insights.measures import window_times_rows
+
+    rows = window_times_rows(today)
+    with transaction.atomic():
+        WindowTimes.objects.all().delete()
+        WindowTimes.objects.bulk_create([WindowTimes(**row) for row in rows], batch_size=2000)
+    return len(rows)
+
+
 def _recorded(now: datetime, started: float, written: int) -> int:
+    window_times_refresh(timezone.localtime(now).date())
     RollupState.objects.update_or_create(pk=1, defaults={
         "changes_seen_until": now, "last_run_at": timezone.now(), "last_run_days": written,
         "last_run_ms": int((clock.monotonic() - started) * 1000)})

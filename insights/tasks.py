@@ -12,6 +12,14 @@ def insights_rollup() -> int:
 
 
 @shared_task(acks_late=True)
+def insights_rollup_rebuild() -> int:
+    """Recount every day (insights.rollup.rollup_rebuild): the nightly catch-all for late changes."""
+    from insights.rollup import rollup_rebuild
+
+    return rollup_rebuild()
+
+
+@shared_task(acks_late=True)
 def insights_subscriptions_send() -> int:
     """Beat ("insights-subscriptions-send", every 15 minutes): queue the weekly e-mails that are due."""
     from insights.subscriptions import subscriptions_send_due

@@ -136,6 +136,7 @@ class Deflection(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["created_at", "outcome"], name="kb_deflection_report_idx"),
+            models.Index(fields=["updated_at"], name="kb_deflection_updated_idx"),
             # A ticket raised anyway finds the person's recent opened suggestions through this.
             models.Index(fields=["user", "created_at"], name="kb_deflection_open_idx",
                          condition=Q(outcome="opened")),

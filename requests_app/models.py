@@ -266,6 +266,9 @@ class ServiceRequest(Ticket):
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     fulfilled_at = models.DateTimeField(null=True, blank=True)
+    # Delivered by the item's automated handler (request_fulfil with no actor), not by a person: reports count
+    # these as fulfilled with no human step. Cleared with fulfilled_at when the request is reopened.
+    fulfilled_by_handler = models.BooleanField(default=False, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

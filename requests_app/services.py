@@ -232,7 +232,7 @@ def request_reopen(*, request_id: int, actor, reason: str, version: int | None =
             f"{request.number} was fulfilled more than {(deadline - request.fulfilled_at).days} days ago: "
             "order it again or report an issue instead", field="status")
     fulfilment_start(request, actor=actor, now=now, automate=False, body=f"Reopened: {reason}",
-                     extra={"fulfilled_at": None})
+                     extra={"fulfilled_at": None, "fulfilled_by_handler": False})
     request_sla_sync(request, now=now, reason="Request reopened")
     to = team_addresses(request.assignment_group) if request.assignment_group_id else []
     if request.assignee_id and request.assignee.email:
@@ -255,7 +255,7 @@ def request_fulfil(*, request_id: int, actor, note: str, version: int | None = N
     request = _lock(request_id)
     ticket_check_version(request, version)
     now = timezone.now()
-    _move(request, Status.FULFILLED, actor=actor, body=f"Fulfilled: {note}", now=now, extra={"fulfilled_at": now})
+    _move(request, Status.FULFILLED, actor=actor, body=f"Fulfilled: {note}", now=now, extra={"fulfilled_at": now, "fulfilled_by_handler": actor is None})
     _run_close(request, FulfilmentRun.State.DONE)
     request_sla_sync(request, now=now, reason="Request fulfilled")
     email_enqueue(template="request_fulfilled", to=[request.requester.email],

@@ -461,7 +461,9 @@ class Rating(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["content_type", "created_at"], name="rating_type_created_idx")]
+        indexes = [models.Index(fields=["content_type", "created_at"], name="rating_type_created_idx"),
+                   # Reports find the ratings given or changed since their last run through this.
+                   models.Index(fields=["updated_at"], name="rating_updated_idx")]
         constraints = [
             models.UniqueConstraint(fields=["content_type", "object_id"], name="rating_once_per_ticket"),
             models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="rating_score_1_5"),

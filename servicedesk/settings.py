@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -299,9 +300,10 @@ APPROVAL_REMINDER_HOURS = env_int("APPROVAL_REMINDER_HOURS", 24)
 APPROVAL_REMIND_SWEEP_SECONDS = env_int("APPROVAL_REMIND_SWEEP_SECONDS", 15 * 60)
 APPROVAL_LINK_MAX_AGE_DAYS = env_int("APPROVAL_LINK_MAX_AGE_DAYS", 7)
 # The insights rollup (insights.rollup) re-counts the days whose tickets changed, every INSIGHTS_ROLLUP_SECONDS;
-# the days of the last INSIGHTS_ROLLUP_RECENT_DAYS are re-counted every run (a reopen moves an earlier day).
+# the days of the last INSIGHTS_ROLLUP_RECENT_DAYS are re-counted every run (a reopen moves an earlier day: keep it
+# longer than REQUEST_REOPEN_DAYS and the incidents' auto-close days); everything is recounted nightly.
 INSIGHTS_ROLLUP_SECONDS = env_int("INSIGHTS_ROLLUP_SECONDS", 300)
-INSIGHTS_ROLLUP_RECENT_DAYS = env_int("INSIGHTS_ROLLUP_RECENT_DAYS", 8)
+INSIGHTS_ROLLUP_RECENT_DAYS = env_int("INSIGHTS_ROLLUP_RECENT_DAYS", 15)
 # The beat schedule lives here, in one place. django-celery-beat copies it into the database at start,
 # where admins can see, pause and re-time each entry (Admin > Periodic tasks).
 CELERY_BEAT_SCHEDULE = {
@@ -316,6 +318,8 @@ CELERY_BEAT_SCHEDULE = {
     "monitoring-events-redrive": {"task": "monitoring.tasks.monitoring_events_redrive", "schedule": 60.0},
     "monitoring-flap-settle": {"task": "monitoring.tasks.monitoring_flap_settle", "schedule": 60.0},
     "insights-rollup": {"task": "insights.tasks.insights_rollup", "schedule": float(INSIGHTS_ROLLUP_SECONDS)},
+    "insights-rollup-rebuild": {"task": "insights.tasks.insights_rollup_rebuild",
+                                "schedule": crontab(hour=2, minute=40)},
     "insights-subscriptions-send": {"task": "insights.tasks.insights_subscriptions_send", "schedule": 15 * 60.0},
     "insights-improvements-measure": {"task": "insights.tasks.insights_improvements_measure",
                                       "schedule": 24 * 3600.0},

@@ -439,6 +439,8 @@ class SlaClock(models.Model):
             # Reports read stopped clocks by stop time.
             models.Index(fields=["ticket_type", "stopped_at"], name="sla_clock_stopped_idx",
                          condition=Q(stopped_at__isnull=False)),
+            # The insights rollup finds the clocks stopped or changed since its last run through this.
+            models.Index(fields=["updated_at"], name="sla_clock_updated_idx", condition=Q(stopped_at__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(fields=["ticket_type", "ticket_id", "kind"], name="sla_clock_one_active",

@@ -337,8 +337,8 @@ def incident_transition(
         if old_status == Status.NEW and not incident.reopen_count:
             incident.first_contact = True  # resolved at the first contact: no one had taken it on
             fields.append("first_contact")
-    elif to == Status.CLOSED:
-        incident.closed_at = now
+    elif to in (Status.CLOSED, Status.CANCELLED):
+        incident.closed_at = now  # when it left the books, closed or cancelled (reports count it that day)
         fields.append("closed_at")
     ticket_save(incident, actor, fields)
 

@@ -4,6 +4,7 @@ gives its figures)."""
 from datetime import datetime, time, timedelta
 
 import pytest
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from incidents.models import Channel, Incident
@@ -63,7 +64,6 @@ def week(make_user):
     # What the services stamp with the real clock, set to the fixture's times.
     for incident, responded in ((i1, at(days[0], 9, 30)), (i2, at(days[0], 12)), (i3, at(days[1], 10))):
         Incident.objects.filter(id=incident.id).update(first_responded_at=responded)
-    Incident.objects.filter(id=i6.id).update(updated_at=at(days[3], 10))
     for incident, score, comment, day in ((i1, 5, "Quick!", days[1]), (i2, 3, "", days[2])):
         rating = rating_give(ticket=Incident.objects.get(id=incident.id), by=alice, score=score, comment=comment)
         Rating.objects.filter(id=rating.id).update(created_at=at(day, 12), updated_at=at(day, 12))
@@ -78,7 +78,11 @@ def week(make_user):
     for outcome, n in ((DeflectionOutcome.SOLVED, 3), (DeflectionOutcome.SUBMITTED, 1),
                        (DeflectionOutcome.OPENED, 1)):
         for _ in range(n):
-            Deflection.objects.create(user=alice, query="mail", outcome=outcome, created_at=at(days[4], 12))
+            Deflection.objects.create(user=alice, query="mail", outcome=outcome, created_at=at(days[4], 12),
+                                      updated_at=at(days[4], 12))
+    # History: every row last changed when its last event happened, not when the test ran.
+    Incident.objects.update(updated_at=Coalesce("closed_at", "resolved_at", "first_responded_at", "created_at"))
+    SlaClock.objects.update(updated_at=Coalesce("stopped_at", "started_at"))
     return {"days": days, "boss": boss, "agent_a": agent_a, "team_a": team_a, "team_b": team_b, "s1": s1,
             "incidents": (i1, i2, i3, i4, i5, i6)}
 
