@@ -5,7 +5,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from insights.improvements import improvement_writers_teams, measures
+from insights.improvements import date_bounds, improvement_writers_teams, measures
 from insights.models import Improvement, ImprovementStatus
 from servicedesk.models import Service, Team
 from servicedesk.roles import STAFF_ROLES
@@ -53,16 +53,45 @@ class ImprovementForm(forms.Form):
         self.fields["owner"].queryset = staff_users()
         self.fields["measure"].choices = measure_choices()
         teams = improvement_writers_teams(user)
-        self.fields["team"].queryset = Team.objects.order_by("name") if teams is None \
-            else Team.objects.filter(id__in=[t.id for t in teams]).order_by("name")
+        team = self.fields["team"]
+        if teams is None:
+            team.queryset = Team.objects.order_by("name")
+        else:
+            # Only admins record an improvement of all teams (its figures are every team's).
+            team.queryset = Team.objects.filter(id__in=[t.id for t in teams]).order_by("name")
+            team.required, team.empty_label = True, "Choose a team"
+            team.error_messages = {**team.error_messages, "required": "Choose one of your teams."}
+            team.help_text = "Measured for this team: one of yours (only admins record one for all teams)."
         if improvement is not None:
             del self.fields["tickets"]  # linked on the detail page
+
+    def _bounded(self, name):
+        value = self.cleaned_data.get(name)
+        if value is not None:
+            first, last = date_bounds(name)
+            if not first <= value <= last:
+                raise forms.ValidationError(f"Give a date from {first.isoformat()} to {last.isoformat()}.")
+        return value
+
+    def clean_started_on(self):
+        return self._bounded("started_on")
+
+    def clean_due_on(self):
+        return self._bounded("due_on")
 
 
 class StatusForm(forms.Form):
     status = forms.ChoiceField(choices=ImprovementStatus.choices)
     version = forms.IntegerField(required=False)
     done_on = forms.DateField(required=False)
+
+    def clean_done_on(self):
+        value = self.cleaned_data.get("done_on")
+        if value is not None:
+            first, last = date_bounds("done_on")
+            if not first <= value <= last:
+                raise forms.ValidationError(f"Give a date from {first.isoformat()} to {last.isoformat()}.")
+        return value
 
 
 class LinkForm(forms.Form):

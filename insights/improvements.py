@@ -5,18 +5,24 @@ measure over two periods of `baseline_days` days:
 - before: the days ending the day before `started_on` (the baseline);
 - after: from `done_on` once it is done; while in progress, from `started_on` to today ("so far"), capped at
   `baseline_days` days.
-The scope is the improvement's own (its team, or every team; its service, or every service), whoever looks: an
-entry of the register is a record the desk publishes to those who may see it, not a per-viewer dashboard.
+The scope is the improvement's own (its team, or every team; its service, or every service).
 `before_value`/`after_value` are stored (improvement_measure, on each save and daily by the beat task) so the
 register lists them without computing a measure per row; the detail page computes them live.
 
-Who writes: admins any improvement; managers those of their teams (led or member) and team-less ones. Agents
-read their teams' improvements and those they own. Every write takes the row lock, checks the version the
-caller saw (409 when stale) and leaves an audit row with the old and new values.
+Who reads: every entry improvements_visible_to gives (admins: all; managers: their teams', team-less ones and
+those they own or recorded; agents: their teams' and those they own). The FIGURES of an entry (before, after,
+change, verdict, target met, the weekly chart) are shown only to a viewer who may see its team's figures on
+the dashboard (figures_visible: admins every entry, a team-less one only admins, as its figures are those of
+every team), so the register never shows a figure the dashboard refuses the same person.
+
+Who writes: admins any improvement (and only they a team-less one); managers those of their teams (led or
+member). Every write takes the row lock, checks the version the caller saw (409 when stale) and leaves an audit
+row with the old and new values.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -35,11 +41,16 @@ from servicedesk.registry import registry
 from servicedesk.roles import STAFF_ROLES, Role, role_of
 from servicedesk.services import audit_record
 
+log = logging.getLogger(__name__)
+
 Status = ImprovementStatus
 OPEN = (Status.PLANNED, Status.IN_PROGRESS)
 EDITABLE = ("title", "why", "owner", "measure", "team", "service", "due_on", "target", "started_on",
             "baseline_days")
-MAX_TICKETS = 50
+MAX_TICKETS = 50  # tickets one improvement may link, in all
+FIRST_DAY = date(2000, 1, 1)  # the earliest date the register accepts (start, due, done)
+DUE_YEARS = 10  # a due date at most this many years ahead; a start at most a year ahead
+FIGURES_HIDDEN = "figures of teams you are not in are not shown"
 
 
 def measures() -> dict[str, Measure]:
@@ -67,13 +78,35 @@ def improvements_visible_to(user):
 
 
 def improvement_can_write(user, team: Team | None) -> bool:
-    """Whether `user` may record or change an improvement of `team` (None: team-less)."""
+    """Whether `user` may record or change an improvement of `team` (None: team-less, admins only)."""
     role = role_of(user)
     if role == Role.ADMIN:
         return True
-    if role != Role.MANAGER:
+    if role != Role.MANAGER or team is None:
         return False
-    return team is None or any(t.id == team.id for t in teams_visible(user) or [])
+    return any(t.id == team.id for t in teams_visible(user) or [])
+
+
+def figures_teams(user) -> set[int] | None:
+    """The ids of the teams whose improvements' figures `user` may read; None: every improvement's (admins).
+    One query; pass it to figures_visible for each row of a list."""
+    role = role_of(user)
+    if role == Role.ADMIN:
+        return None
+    if role not in STAFF_ROLES:
+        return set()
+    return {t.id for t in teams_visible(user) or []}
+
+
+def figures_visible(user, improvement: Improvement, *, teams: set[int] | None | bool = False) -> bool:
+    """Whether `user` may read the before/after figures of `improvement`: admins always; others only of an
+    improvement of a team whose figures they see on the dashboard (never of a team-less one: its figures are
+    every team's). `teams`: figures_teams(user), when the caller has it."""
+    if teams is False:
+        teams = figures_teams(user)
+    if teams is None:
+        return True
+    return improvement.team_id is not None and improvement.team_id in teams
 
 
 def improvement_writers_teams(user) -> list[Team] | None:
@@ -85,6 +118,32 @@ def improvement_writers_teams(user) -> list[Team] | None:
 
 
 # --- validation ---------------------------------------------------------------------------------------------
+
+
+def date_bounds(name: str, *, today: date | None = None) -> tuple[date, date]:
+    """The earliest and latest date the register accepts for `name` (started_on, due_on, done_on): from
+    FIRST_DAY; a start at most a year ahead, a due date DUE_YEARS ahead, a done date today."""
+    today = today or timezone.localdate()
+    latest = {"started_on": today + timedelta(days=366), "due_on": today + timedelta(days=366 * DUE_YEARS),
+              "done_on": today}[name]
+    return FIRST_DAY, latest
+
+
+def _check_date(name: str, value: date, today: date | None = None) -> None:
+    first, last = date_bounds(name, today=today)
+    if not first <= value <= last:
+        raise InvalidInput(f"{name}: give a date from {first.isoformat()} to {last.isoformat()}", field=name)
+
+
+def parse_version(version) -> int | None:
+    """The version a caller saw, as an int (None: not given); InvalidInput naming `version` otherwise."""
+    if version is None or version == "":
+        return None
+    try:
+        return int(str(version).strip())
+    except ValueError:
+        raise InvalidInput(f"version: {version!r} is not a version number; reload the page", field="version") \
+            from None
 
 
 def _clean(values: dict, *, actor) -> dict:
@@ -127,6 +186,8 @@ def _clean(values: dict, *, actor) -> dict:
     for name in ("due_on", "started_on", "done_on"):
         if name in out and out[name] is not None and not isinstance(out[name], date):
             raise InvalidInput(f"{name}: not a date", field=name)
+        if name in out and out[name] is not None:
+            _check_date(name, out[name])
     if "started_on" in out and out["started_on"] is None:
         raise InvalidInput("started_on: give the day the change started", field="started_on")
     return out
@@ -144,8 +205,9 @@ def _check_dates(improvement: Improvement) -> None:
 def _check_write(actor, team) -> None:
     if not improvement_can_write(actor, team):
         if role_of(actor) == Role.MANAGER:
-            raise InvalidInput(f"team: you may record improvements of your teams or of no team, not of "
-                               f"{team.name}", field="team")
+            raise InvalidInput("team: choose one of your teams" + (
+                f" ({team.name} is not one of them)" if team is not None else
+                " (only admins record improvements of all teams)"), field="team")
         raise NotAllowed("Only managers and admins record improvements.")
 
 
@@ -194,7 +256,8 @@ def _lock(improvement_id) -> Improvement:
 
 
 def _check_version(improvement: Improvement, version) -> None:
-    if version is None or int(version) == improvement.version:
+    version = parse_version(version)
+    if version is None or version == improvement.version:
         return
     when = timezone.localtime(improvement.updated_at).strftime("%Y-%m-%d %H:%M:%S")
     raise StaleVersion(f"“{improvement.title}” was changed at {when} (version {improvement.version}, you sent "
@@ -257,6 +320,8 @@ def improvement_set_status(*, improvement_id, actor, status, version=None, done_
         return improvement
     if status == Status.DONE and new_done > today:
         raise InvalidInput("done_on: cannot be in the future", field="done_on")
+    if new_done is not None:
+        _check_date("done_on", new_done, today)
     diff = {}
     if improvement.status != status:
         diff["status"] = (improvement.status, status)
@@ -280,7 +345,7 @@ def _numbers(tickets) -> list[str]:
         if number and number not in seen:
             seen.append(number)
     if len(seen) > MAX_TICKETS:
-        raise InvalidInput(f"tickets: at most {MAX_TICKETS} at once", field="tickets")
+        raise InvalidInput(f"tickets: an improvement links at most {MAX_TICKETS} tickets", field="tickets")
     return seen
 
 
@@ -294,7 +359,13 @@ def ticket_find(user, number: str):
 
 
 def _link(improvement: Improvement, actor, numbers: list[str]) -> list[str]:
+    """Link `numbers` (one registry lookup each); an improvement holds at most MAX_TICKETS links in all, so its
+    page looks up at most that many."""
     have = set(improvement.tickets.values_list("number", flat=True))
+    new = [n for n in numbers if n not in have]
+    if len(have) + len(new) > MAX_TICKETS:
+        raise InvalidInput(f"tickets: an improvement links at most {MAX_TICKETS} tickets; this one has "
+                           f"{len(have)}, and {len(new)} more would make {len(have) + len(new)}", field="tickets")
     found = []
     for number in numbers:
         hit = ticket_find(actor, number)
@@ -434,14 +505,24 @@ def improvement_measure(*, improvement_id, today=None) -> Improvement:
 
 def improvements_measure_all(*, today=None) -> int:
     """The daily refresh: every improvement whose after period is still running (or has not begun, or ended
-    since the last measurement). Returns how many were measured."""
+    since the last measurement). Returns how many were measured. Each is measured in its own savepoint: one
+    that fails is logged with its id and keeps its old figures (and measured_at, which says how old they are);
+    the others are measured all the same."""
     today = today or timezone.localdate()
     ids = list(Improvement.objects.exclude(status=Status.DROPPED)
                .filter(Q(done_on__isnull=True) | Q(done_on__gte=today - timedelta(days=367)))
-               .values_list("id", flat=True))
+               .order_by("id").values_list("id", flat=True))
+    measured = 0
     for improvement_id in ids:
-        improvement_measure(improvement_id=improvement_id, today=today)
-    return len(ids)
+        try:
+            with transaction.atomic():
+                improvement_measure(improvement_id=improvement_id, today=today)
+        except Exception:
+            log.exception("improvement %s could not be measured; its stored figures stay as they were",
+                          improvement_id)
+        else:
+            measured += 1
+    return measured
 
 
 def is_overdue(improvement: Improvement, *, today=None) -> bool:

@@ -18,6 +18,7 @@ from servicedesk.models import Service, Team
 from servicedesk.roles import STAFF_ROLES, Role, role_of
 
 MAX_DAYS = 366
+FIRST_DAY = date(2000, 1, 1)  # the earliest date a filter accepts; the latest is a year after today
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -44,14 +45,28 @@ def teams_visible(user) -> list[Team] | None:
     return list(Team.objects.filter(mine).distinct().order_by("name"))
 
 
-def _date(value, name: str, errors: dict) -> date | None:
+def last_day(today: date) -> date:
+    """The latest date a filter accepts: a year after `today` (28 Feb for 29 Feb)."""
+    try:
+        return today.replace(year=today.year + 1)
+    except ValueError:
+        return today.replace(year=today.year + 1, day=28)
+
+
+def _date(value, name: str, errors: dict, today: date) -> date | None:
     try:
         if not isinstance(value, str) or not _DATE.match(value):
             raise ValueError
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
-        errors[name] = f"{value!r} is not a date: write YYYY-MM-DD, e.g. 2026-01-31."
+        errors[name] = f"{value!r} is not a date: write YYYY-MM-DD, e.g. {today.isoformat()}."
         return None
+    if not FIRST_DAY <= day <= last_day(today):
+        # Beyond these, a period's previous period or its end would leave the calendar (years 1 and 9999).
+        errors[name] = f"{value} is out of range: give a date from {FIRST_DAY.isoformat()} to " \
+                       f"{last_day(today).isoformat()}."
+        return None
+    return day
 
 
 def _id(value, name: str, errors: dict) -> int | None:
@@ -98,13 +113,15 @@ def _build(user, date_from, date_to, team_id, service_id, errors: dict) -> Scope
 
 def scope_for(user, query, *, today: date | None = None, default_days: int = 30) -> Scope:
     """The scope a query string asks for (`from`, `to`, `team`, `service`); a missing period is the last
-    `default_days` days up to today. Raises ScopeError naming each bad field."""
+    `default_days` days up to today. Dates run from FIRST_DAY to a year after today. Raises ScopeError naming
+    each bad field."""
     errors: dict[str, str] = {}
     today = today or timezone.localdate()
     raw_to = query.get("to") or today.isoformat()
-    date_to = _date(raw_to, "to", errors)
-    raw_from = query.get("from") or ((date_to or today) - timedelta(days=default_days - 1)).isoformat()
-    date_from = _date(raw_from, "from", errors)
+    date_to = _date(raw_to, "to", errors, today)
+    default_from = max((date_to or today) - timedelta(days=default_days - 1), FIRST_DAY)
+    raw_from = query.get("from") or default_from.isoformat()
+    date_from = _date(raw_from, "from", errors, today)
     team_id = _id(query.get("team"), "team", errors)
     service_id = _id(query.get("service"), "service", errors)
     return _build(user, date_from, date_to, team_id, service_id, errors)

@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -78,7 +79,14 @@ def _check_when(weekday, hour) -> tuple[int, int]:
 
 def subscription_set(*, user, team=None, service=None, weekday=0, hour=7, active=True, now=None) -> Subscription:
     """Subscribe `user` (or change the day and hour, or pause with active=False) for the team/service scope;
-    one subscription per user, team and service."""
+    one subscription per user, team and service.
+
+    Duplicates are impossible through here on any database, not only where the unique constraint holds for
+    NULLs (PostgreSQL's nulls_distinct=False; SQLite ignores it and treats every NULL team as distinct): the
+    person's own row is locked first (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the settings open every
+    transaction IMMEDIATE, so writers are serialised), then the scope's rows are read with `team IS NULL` /
+    `service IS NULL` for None, updated if there is one, created otherwise; a duplicate left by an older
+    write is removed."""
     if not insights_allowed(user):
         raise NotAllowed("Only agents, managers and admins receive the insights e-mail.")
     weekday, hour = _check_when(weekday, hour)
@@ -86,13 +94,28 @@ def subscription_set(*, user, team=None, service=None, weekday=0, hour=7, active
     if team is not None and visible is not None and all(t.id != team.id for t in visible):
         raise InvalidInput(f"team: you do not see {team.name}'s figures", field="team")
     now = now or timezone.now()
+    values = {"weekday": weekday, "hour": hour, "active": bool(active),
+              "next_due_at": next_due(now, weekday=weekday, hour=hour) if active else None}
     with transaction.atomic():
-        subscription, _ = Subscription.objects.select_for_update().get_or_create(
-            user=user, team=team, service=service, defaults={"weekday": weekday, "hour": hour})
-        subscription.weekday, subscription.hour, subscription.active = weekday, hour, bool(active)
-        subscription.next_due_at = next_due(now, weekday=weekday, hour=hour) if active else None
-        subscription.save(update_fields=["weekday", "hour", "active", "next_due_at"])
+        get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
+        # team=None / service=None filter as IS NULL (an `=` on NULL would match nothing).
+        rows = list(Subscription.objects.select_for_update().filter(user=user, team=team, service=service)
+                    .order_by("id"))
+        if not rows:
+            return Subscription.objects.create(user=user, team=team, service=service, **values)
+        subscription, extra = rows[0], rows[1:]
+        if extra:
+            Subscription.objects.filter(id__in=[s.id for s in extra]).delete()
+        for name, value in values.items():
+            setattr(subscription, name, value)
+        subscription.save(update_fields=list(values))
     return subscription
+
+
+def subscription_pause(*, subscription_id) -> bool:
+    """Stop sending a subscription (active off, nothing due), whoever its person is now: it never fails for a
+    person who is no longer staff. False when there is no such subscription."""
+    return bool(Subscription.objects.filter(id=subscription_id).update(active=False, next_due_at=None))
 
 
 def subscription_cancel(*, user, team=None, service=None) -> bool:
@@ -110,7 +133,10 @@ def subscriptions_of(user):
 
 def subscriptions_send_due(*, now=None, limit: int = SWEEP_LIMIT) -> int:
     """Queue the weekly mail of every subscription due at `now`; returns how many mails were queued. Each
-    subscription is claimed and advanced in its own transaction, with its mail."""
+    subscription is claimed and advanced in its own transaction, with its mail. Its mail is made in a savepoint:
+    one that fails (a figure that cannot be read or stored) is logged with the subscription's id, sends nothing
+    this week, and its next_due_at still moves a week on, so it neither stops the sweep nor heads the queue of
+    every following run."""
     now = now or timezone.now()
     sent = 0
     for _ in range(limit):
@@ -120,7 +146,14 @@ def subscriptions_send_due(*, now=None, limit: int = SWEEP_LIMIT) -> int:
                             .filter(active=True, next_due_at__lte=now).order_by("next_due_at", "id").first())
             if subscription is None:
                 break
-            sent += _send(subscription, now)
+            try:
+                with transaction.atomic():
+                    sent += _send(subscription, now)
+            except Exception:
+                log.exception("insights subscription %s: the weekly mail could not be made; skipped this week",
+                              subscription.id)
+                Subscription.objects.filter(id=subscription.id).update(
+                    next_due_at=next_due(now, weekday=subscription.weekday, hour=subscription.hour))
     return sent
 
 

@@ -22,7 +22,7 @@ from insights.scope import ScopeError, insights_allowed, scope_for, teams_visibl
 from insights.types import Dashboard, Tile
 from insights.views_subscriptions import subscription  # noqa: F401  (re-exported for insights/urls_agent.py)
 from servicedesk.errors import InvalidInput
-from servicedesk.exports import export_format, export_response
+from servicedesk.exports import export_format, export_refused, export_response
 from servicedesk.models import Service, Team
 from servicedesk.workspace import agent_render, agent_required
 
@@ -170,6 +170,15 @@ def _exports(d: Dashboard) -> dict[str, dict[str, str]]:
             for slug, url in base.items()}
 
 
+def _subscription_when() -> str:
+    """When the dashboard's "Email me this weekly" sends: the subscription form's default day and hour."""
+    from insights.forms import SubscriptionForm
+    from insights.subscriptions import WEEKDAYS
+
+    fields = SubscriptionForm.base_fields
+    return f"every {WEEKDAYS[int(fields['weekday'].initial)]} at {int(fields['hour'].initial):02d}:00"
+
+
 def render_dashboard(request, d: Dashboard | None, *, errors: dict | None = None, status: int = 200):
     """The page for a built Dashboard (or, with `errors`, the filters and what is wrong with them)."""
     visible = teams_visible(request.user)
@@ -199,6 +208,7 @@ def render_dashboard(request, d: Dashboard | None, *, errors: dict | None = None
             "workload_open": sum(r.open_now for r in d.workload),
             "workload_resolved": sum(r.resolved for r in d.workload),
             "subscription_query": d.scope.query(),
+            "subscription_when": _subscription_when(),
         })
     return agent_render(request, "insights/dashboard.html", context, current_nav="insights:dashboard",
                         status=status)
@@ -235,8 +245,7 @@ def export_table(request, table: str):
     try:
         fmt = export_format(request) or "csv"
     except InvalidInput as error:
-        return HttpResponse(f"{error.field or 'export'}: {error.message}\n", status=400,
-                            content_type="text/plain; charset=utf-8")
+        return export_refused(error)
     from insights.dashboard import dashboard_data, dashboard_tables
 
     tables = dashboard_tables(dashboard_data(scope))

@@ -4,7 +4,8 @@ before and after computed live, a weekly chart, status buttons, linked tickets).
 
 Reads through insights.improvements selectors, writes through its services, one per POST; a refused write draws
 the page again with the reason on the field it names (400, or 409 for a stale version), nothing saved. Agents
-read; a POST from an agent is 403."""
+read; a POST from an agent is 403. The figures of an improvement (list, export, detail, chart) are shown only to
+a viewer who may see its team's figures (insights.improvements.figures_visible); others see "–" and a note."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -23,7 +24,7 @@ from insights.models import Improvement, ImprovementStatus
 from insights.scope import insights_allowed, teams_visible
 from insights.types import Scope
 from servicedesk.errors import DomainError, InvalidInput, StaleVersion
-from servicedesk.exports import Column, export_format, export_response
+from servicedesk.exports import Column, export_format, export_refused, export_response
 from servicedesk.models import Team
 from servicedesk.registry import registry
 from servicedesk.workspace import agent_render, agent_required
@@ -65,30 +66,41 @@ def _filters(request, user) -> tuple[dict, dict]:
         applied["status__in"] = list(svc.OPEN)
     if raw["team"] == "none":
         applied["team__isnull"] = True
-    elif raw["team"].isdigit():
-        applied["team_id"] = int(raw["team"])
+    elif raw["team"]:
+        try:  # not str.isdigit: "²" is a digit that int() refuses
+            applied["team_id"] = int(raw["team"])
+        except ValueError:
+            pass  # not a team: the filter is ignored, as an unknown measure is
     if raw["measure"] in svc.measures():
         applied["measure"] = raw["measure"]
     return raw, applied
 
 
-def _rows(queryset, today) -> list[dict]:
+def _rows(queryset, today, teams) -> list[dict]:
+    """The register's rows; `teams`: svc.figures_teams(viewer). A row whose figures the viewer may not read has
+    figures None, "–" before and after, and shown False."""
     all_measures = svc.measures()
     from insights.measures import format_value
 
     rows = []
     for improvement in queryset:
         measure = all_measures.get(improvement.measure)
-        figures = svc.improvement_stored(improvement, today=today)
+        shown = svc.figures_visible(None, improvement, teams=teams)
+        figures = svc.improvement_stored(improvement, today=today) if shown else None
         rows.append({
             "improvement": improvement,
             "measure": measure,
             "overdue": svc.is_overdue(improvement, today=today),
+            "shown": shown,
             "figures": figures,
-            "before": format_value(improvement.measure, improvement.before_value) if measure else "–",
-            "after": format_value(improvement.measure, improvement.after_value) if measure else "–",
+            "before": format_value(improvement.measure, improvement.before_value) if measure and shown else "–",
+            "after": format_value(improvement.measure, improvement.after_value) if measure and shown else "–",
         })
     return rows
+
+
+def _figure(row, name):
+    return getattr(row["improvement"], name) if row["shown"] else None
 
 
 def _export_columns():
@@ -103,11 +115,12 @@ def _export_columns():
         Column("Started", lambda r: r["improvement"].started_on, kind="date"),
         Column("Due", lambda r: r["improvement"].due_on, kind="date"),
         Column("Done", lambda r: r["improvement"].done_on, kind="date"),
-        Column("Before", lambda r: r["improvement"].before_value, kind="float"),
-        Column("After", lambda r: r["improvement"].after_value, kind="float"),
+        Column("Before", lambda r: _figure(r, "before_value"), kind="float"),
+        Column("After", lambda r: _figure(r, "after_value"), kind="float"),
         Column("Target", lambda r: r["improvement"].target, kind="float"),
         Column("Verdict", lambda r: r["figures"].verdict if r["figures"] else ""),
-        Column("Measured at", lambda r: r["improvement"].measured_at, kind="datetime"),
+        Column("Measured at", lambda r: _figure(r, "measured_at"), kind="datetime"),
+        Column("Note", lambda r: "" if r["shown"] else svc.FIGURES_HIDDEN.capitalize(), width=40),
     ]
 
 
@@ -124,15 +137,17 @@ def register_page(request):
     try:
         fmt = export_format(request)
     except InvalidInput as exc:
-        return HttpResponseBadRequest(exc.message)
+        return export_refused(exc)
+    figure_teams = svc.figures_teams(user)
     if fmt:
-        rows = (row for chunk in _chunks(queryset, today) for row in chunk)
+        rows = (row for chunk in _chunks(queryset, today, figure_teams) for row in chunk)
         return export_response(filename=f"improvements-{today.isoformat()}", fmt=fmt, columns=_export_columns(),
                                rows=rows, sheet="Improvements")
-    rows = _rows(queryset[:LIMIT], today)
+    rows = _rows(queryset[:LIMIT], today, figure_teams)
     teams = teams_visible(user)
     return agent_render(request, "insights/improvement_register.html", {
         "rows": rows, "limit": LIMIT, "filters": raw,
+        "figures_hidden": svc.FIGURES_HIDDEN if any(not r["shown"] for r in rows) else "",
         "statuses": Status.choices,
         "teams": Team.objects.order_by("name") if teams is None else teams,
         "measures": [(k, m.label) for k, m in svc.measures().items()],
@@ -141,7 +156,7 @@ def register_page(request):
     }, current_nav="insights:improvements")
 
 
-def _chunks(queryset, today, size=500):
+def _chunks(queryset, today, teams, size=500):
     """The register in pages of `size` by id, so an export never holds the whole list."""
     last = None
     while True:
@@ -151,7 +166,7 @@ def _chunks(queryset, today, size=500):
         batch = list(page[:size])
         if not batch:
             return
-        yield _rows(batch, today)
+        yield _rows(batch, today, teams)
         last = batch[-1].id
 
 
@@ -206,7 +221,8 @@ def edit(request, improvement_id):
         if form.is_valid():
             try:
                 svc.improvement_update(improvement_id=improvement.id, actor=request.user,
-                                       version=request.POST.get("version") or None, **form.cleaned_data)
+                                       version=svc.parse_version(request.POST.get("version")),
+                                       **form.cleaned_data)
             except DomainError as exc:
                 _form_errors(form, exc)
                 return _form_page(request, form, improvement, status=409 if isinstance(exc, StaleVersion) else 400)
@@ -218,25 +234,56 @@ def edit(request, improvement_id):
     return _form_page(request, form, improvement)
 
 
-def weekly_points(improvement: Improvement, figures: svc.BeforeAfter, *, today) -> list[dict]:
-    """The measure per week over the before and after periods (a measure_values call per week, at most 20)."""
+# The chart's buckets: weeks while a period lasts at most WEEKS_MAX weeks (182 days), else calendar months (a
+# period is at most 366 days: 14 months at most, counting the cut ones at both ends). So a phase has at most
+# BUCKETS_MAX buckets, the page at most twice that, and each bucket is one measure_values call (four queries):
+# the detail page's query count is bounded whatever baseline_days is (tests/insights/test_improvements.py
+# asserts the bound).
+WEEKS_MAX = 26
+BUCKETS_MAX = WEEKS_MAX
+
+
+def bucket_of(baseline_days: int) -> str:
+    """"week" for periods of up to WEEKS_MAX weeks, else "month"."""
+    return "week" if baseline_days <= 7 * WEEKS_MAX else "month"
+
+
+def _buckets(date_from, date_to, bucket: str) -> list[tuple]:
+    """[(from, to), ...] covering date_from..date_to: 7-day weeks from date_from, or calendar months (the first
+    and last cut at the period's ends)."""
+    spans, start = [], date_from
+    while start <= date_to:
+        if bucket == "week":
+            end = start + timedelta(days=6)
+        else:
+            end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        end = min(end, date_to)
+        spans.append((start, end))
+        start = end + timedelta(days=1)
+    return spans
+
+
+def weekly_points(improvement: Improvement, figures: svc.BeforeAfter, *, today) -> tuple[str, list[dict]]:
+    """The measure per bucket over the before and after periods, both drawn in full: (bucket, points), the
+    bucket "week" or "month" (bucket_of the period's length); one measure_values call per bucket, at most
+    BUCKETS_MAX buckets per phase."""
     from insights.measures import format_value, measure_values
 
+    bucket = bucket_of(improvement.baseline_days)
     spans = [("before", figures.before_scope)]
     if figures.after_scope is not None:
         spans.append(("after", figures.after_scope))
     points = []
     for phase, scope in spans:
-        start = scope.date_from
-        while start <= scope.date_to and len(points) < 20:
-            end = min(start + timedelta(days=6), scope.date_to)
-            week = Scope(start, end, scope.team_ids, scope.team_id, scope.service_id, scope.team_label,
+        pieces = _buckets(scope.date_from, scope.date_to, bucket)
+        pieces = pieces[-BUCKETS_MAX:]  # never more (a 26-week period has 26 weeks; 366 days, 14 months at most)
+        for start, end in pieces:
+            part = Scope(start, end, scope.team_ids, scope.team_id, scope.service_id, scope.team_label,
                          scope.service_label)
-            value = measure_values(week).get(improvement.measure)
+            value = measure_values(part).get(improvement.measure)
             points.append({"phase": phase, "from": start, "to": end, "value": value,
                            "display": format_value(improvement.measure, value)})
-            start = end + timedelta(days=1)
-    return points
+    return bucket, points
 
 
 def _chart(points: list[dict]) -> dict:
@@ -267,7 +314,8 @@ def detail(request, improvement_id):
             if action == "status":
                 form = StatusForm(request.POST)
                 if not form.is_valid():
-                    raise InvalidInput(f"status: {form.errors.as_text()}", field="status")
+                    name = next(iter(form.errors))  # status, version or done_on
+                    raise InvalidInput(f"{name}: {' '.join(form.errors[name])}", field=name)
                 svc.improvement_set_status(improvement_id=improvement.id, actor=user,
                                            status=form.cleaned_data["status"], version=form.cleaned_data["version"],
                                            done_on=form.cleaned_data["done_on"])
@@ -299,8 +347,10 @@ def _detail_page(request, improvement, can_write, errors, status):
 
     today = timezone.localdate()
     measure = svc.measures().get(improvement.measure)
-    figures = svc.improvement_before_after(improvement, today=today) if measure else None
-    points = weekly_points(improvement, figures, today=today) if figures else []
+    shown = svc.figures_visible(request.user, improvement)
+    figures = svc.improvement_before_after(improvement, today=today) if measure and shown else None
+    bucket, points = weekly_points(improvement, figures, today=today) if figures else ("week", [])
+    periods = svc.improvement_periods(improvement, today=today) if not shown else None
     tickets = []
     for link in improvement.tickets.all():
         kind = registry.kinds.get(link.kind)
@@ -314,7 +364,8 @@ def _detail_page(request, improvement, can_write, errors, status):
         "after": format_value(improvement.measure, figures.after_value) if figures else "–",
         "change": _change(improvement.measure, figures),
         "target": format_value(improvement.measure, improvement.target) if improvement.target is not None else "",
-        "chart": _chart(points), "points": points,
+        "chart": _chart(points), "points": points, "bucket": bucket,
+        "shown": shown, "figures_hidden": svc.FIGURES_HIDDEN, "periods": periods,
         "moves": MOVES[improvement.status] if can_write else [],
         "can_write": can_write, "overdue": svc.is_overdue(improvement, today=today),
         "tickets": tickets, "errors": errors,
@@ -331,8 +382,9 @@ def _change(key, figures) -> str:
 
 
 def _ticket_urls(user, links) -> dict[str, str]:
-    """Each linked ticket's page through the registry's brief, for the tickets the viewer may open (one lookup
-    per linked ticket: a detail page, at most MAX_TICKETS)."""
+    """Each linked ticket's page through the registry's brief, for the tickets the viewer may open: one find()
+    per linked ticket, which is bounded, as an improvement links at most svc.MAX_TICKETS (50) tickets (the
+    services refuse more, naming `tickets`)."""
     urls = {}
     for link in links:
         kind = registry.kinds.get(link.kind)

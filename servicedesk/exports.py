@@ -12,7 +12,8 @@ PostgreSQL reads through a server-side cursor. Nothing holds the whole result in
   starts) into a temporary file, then streamed from disk by a FileResponse; the file is deleted when the
   response is closed. Bold, frozen header row with a filter, column widths, numbers as numbers, datetimes as
   Excel dates (naive local time), percentages as Excel percentages. Text is always written as a string, never
-  as a formula.
+  as a formula. A sheet holds at most XLSX_MAX_ROWS rows: past that the export stops, and its last row says it
+  was cut and at how many rows (CSV has no such limit).
 
 `export_format(request)` reads ?export=csv|xlsx; any other value is an InvalidInput naming `export`, which
 views answer with 400 (`export_refused`).
@@ -38,6 +39,7 @@ KINDS = ("text", "int", "float", "percent", "datetime", "date")
 CSV_CHUNK_BYTES = 64 * 1024  # rows are sent in chunks of about this size, not one tiny write per row
 ROW_CHUNK = 2000  # rows a server-side cursor fetches per round trip (`rows_of`)
 XLSX_MAX_TEXT = 32767  # Excel's limit on one cell's text
+XLSX_MAX_ROWS = 1_048_576  # Excel's rows per sheet (xlsxwriter silently drops a row written past them)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Characters XML 1.0 (and so an .xlsx file) cannot hold; a tab and line breaks can stay.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -112,6 +114,15 @@ def export_response(*, filename: str, fmt: str, columns, rows: Iterable, sheet: 
     raise ValueError(f"Unknown export format {fmt!r}")
 
 
+def csv_rows_response(*, filename: str, lines: Iterable[list], bom: bool = True) -> StreamingHttpResponse:
+    """A streamed CSV of `lines`, each a list of cells written as given (the caller formats them, e.g. several
+    tables one after the other), in chunks of about CSV_CHUNK_BYTES; `filename` plus ".csv"; with a byte order
+    mark unless `bom` is False."""
+    response = StreamingHttpResponse(_csv_stream(lines, bom=bom), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{safe_filename(filename)}.csv"'
+    return response
+
+
 def xlsx_response(*, filename: str, sheets: list[tuple[str, list[Column], Iterable]]) -> FileResponse:
     """A workbook of one or more sheets, each (name, columns, rows), written to a temporary file in
     constant_memory mode, then streamed from disk; the file goes when the response is closed."""
@@ -167,11 +178,20 @@ class _Echo:
 
 
 def _csv_chunks(columns: list[Column], rows: Iterable):
+    def lines():
+        yield [column.header for column in columns]
+        for row in rows:
+            yield [csv_cell(column.value(row), column.kind) for column in columns]
+
+    return _csv_stream(lines(), bom=True)
+
+
+def _csv_stream(lines: Iterable[list], *, bom: bool):
+    """UTF-8 bytes of `lines` as CSV, in chunks of about CSV_CHUNK_BYTES."""
     writer = csv.writer(_Echo())
-    buffer = ["\ufeff", writer.writerow([column.header for column in columns])]
-    size = 0
-    for row in rows:
-        line = writer.writerow([csv_cell(column.value(row), column.kind) for column in columns])
+    buffer, size = (["\ufeff"] if bom else []), 0
+    for cells in lines:
+        line = writer.writerow(cells)
         buffer.append(line)
         size += len(line)
         if size >= CSV_CHUNK_BYTES:
@@ -232,8 +252,14 @@ def _xlsx_sheet(workbook, name: str, columns: list[Column], rows: Iterable, form
     for i, column in enumerate(columns):
         sheet.write_string(0, i, column.header, formats["header"])
     sheet.freeze_panes(1, 0)
+    # The header, at most XLSX_MAX_ROWS - 2 rows, and a last row saying the export was cut when there were more.
+    room = XLSX_MAX_ROWS - 2
     last = 0
     for r, row in enumerate(rows, start=1):
+        if r > room:
+            sheet.write_string(r, 0, f"Export cut at {room:,} rows: an Excel sheet holds at most "
+                                     f"{XLSX_MAX_ROWS:,}. Filter the list, or export CSV for every row.")
+            break
         for c, column in enumerate(columns):
             _xlsx_cell(sheet, r, c, column.value(row), column.kind, formats)
         last = r

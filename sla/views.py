@@ -1,6 +1,5 @@
 """The SLA compliance page of the agent workspace (managers and admins), and its CSV and XLSX exports."""
 
-import csv
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
@@ -8,7 +7,8 @@ from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from servicedesk.exports import Column, rows_of, xlsx_response
+from servicedesk.errors import InvalidInput
+from servicedesk.exports import FORMATS, Column, csv_rows_response, export_refused, rows_of, xlsx_response
 from servicedesk.workspace import agent_render, agent_required
 from sla.models import ClockKind
 from sla.reports import (
@@ -29,22 +29,23 @@ from sla.reports import (
 PAGE_SIZE = 25
 
 
-class _Echo:
-    """csv.writer writes each row to this, which hands it back for streaming."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def csv_response(report: Report) -> StreamingHttpResponse:
-    """The groups table, then every breached clock of the period, streamed as it is read."""
-    writer = csv.writer(_Echo())
+    """The groups table, then every breached clock of the period, streamed as it is read (the kernel's streamed
+    CSV; no byte order mark, as this CSV always was: the API serves it too)."""
     p = report.params
-    response = StreamingHttpResponse((writer.writerow(row) for row in csv_lines(report)),
-                                     content_type="text/csv; charset=utf-8")
-    name = f"sla-report-{p.group_by}-{p.date_from.isoformat()}-{p.date_to.isoformat()}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return csv_rows_response(filename=f"sla-report-{p.group_by}-{p.date_from.isoformat()}-{p.date_to.isoformat()}",
+                             lines=csv_lines(report), bom=False)
+
+
+def _format(query) -> str | None:
+    """"csv" or "xlsx" from ?export= (or the older ?format=); None for the page; InvalidInput naming `export`
+    for any other value (?export=pdf)."""
+    value = (query.get("export") or query.get("format") or "").strip().lower()
+    if not value:
+        return None
+    if value not in FORMATS:
+        raise InvalidInput("export: choose csv or xlsx", field="export")
+    return value
 
 
 def _mins(seconds: float | None) -> float | None:
@@ -150,6 +151,10 @@ def report_page(request):
     if not reports_allowed(request.user):
         raise PermissionDenied("SLA reports are for managers and admins.")
     query = request.GET
+    try:
+        fmt = _format(query)
+    except InvalidInput as error:
+        return export_refused(error)
     context = {"group_choices": GROUP_BY.items(), "kind_choices": [(k, ClockKind(k).label) for k in KINDS],
                "max_days": MAX_DAYS, "form": query}
     try:
@@ -158,14 +163,15 @@ def report_page(request):
         context["errors"] = error.errors
         return agent_render(request, "sla/report.html", context, current_nav="sla:report", status=400)
     report = sla_report(params)
-    if query.get("format") == "csv" or query.get("export") == "csv":
+    if fmt == "csv":
         return csv_response(report)
-    if query.get("format") == "xlsx" or query.get("export") == "xlsx":
+    if fmt == "xlsx":
         return xlsx_report(report)
     page = Paginator(breached_clocks(params), PAGE_SIZE).get_page(query.get("page"))
     rows, totals = _rows(report)
     context.update({
-        "params": params, "report": report, "time_zone": timezone.get_current_timezone_name(), "rows": rows, "totals": totals, "chart": _chart(report),
+        "params": params, "report": report, "time_zone": timezone.get_current_timezone_name(), "rows": rows,
+        "totals": totals, "chart": _chart(report),
         "kinds": [(k, ClockKind(k).label) for k in params.kinds], "page": page,
         "breached": breached_rows(page.object_list),
         "form": {**params.query(), "kind": query.get("kind", "")},

@@ -1,6 +1,7 @@
 """The improvement register in a real browser: a manager records an improvement in the form (a first attempt
 with no title shows the error on the field), sees it in the register with its before -> after, opens it, links
-an incident, starts it; then subscribes to the weekly e-mail. An agent sees the register read-only."""
+an incident, starts it; then subscribes to the weekly e-mail on its page and from the dashboard's button. An agent
+sees the register read-only, without the figures of another team's improvement they own."""
 
 from datetime import timedelta
 
@@ -76,9 +77,37 @@ def test_a_manager_records_an_improvement_and_sees_it_in_the_register(new_page, 
     screenshot(page, "improvements-04-subscriptions")
     assert Subscription.objects.get().weekday == 4
 
+    # "Email me this weekly" on the dashboard subscribes for the dashboard's team and comes back to it.
+    Subscription.objects.all().delete()
+    page.goto(f"{live_server.url}/agent/insights/?team={desk.id}")
+    page.get_by_role("button", name="Email me this weekly").click()
+    expect(page).to_have_url(f"{live_server.url}/agent/insights/?team={desk.id}")
+    expect(page.get_by_test_id("messages")).to_contain_text("Weekly e-mail for Service Desk")
+    made = Subscription.objects.get()
+    assert (made.team, made.weekday, made.hour) == (desk, 0, 7)
+
+    # An agent reads the register; the figures of an improvement of another team, even one they own, are not
+    # shown to them.
+    from insights.improvements import improvement_create
+
+    root = provision_user("root", "admin", name="Ada Admin")
+    network, _ = Team.objects.get_or_create(name="Network")
+    improvement_create(actor=root, title="Faster network changes", why="Changes wait a week for the board.",
+                       owner=bob, measure="resolve_mean", team=network)
     agent = login(new_page(), live_server, "bob")
     agent.goto(f"{live_server.url}/agent/insights/improvements/")
-    expect(agent.get_by_test_id("improvement-row")).to_have_count(1)
+    expect(agent.get_by_test_id("improvement-row")).to_have_count(2)
     expect(agent.get_by_test_id("improvement-new")).to_have_count(0)
+    theirs = agent.get_by_test_id("improvement-row").filter(has_text="Faster network changes")
+    expect(theirs.get_by_test_id("before-after")).to_contain_text("– → –")
+    expect(agent.get_by_test_id("figures-hidden-note")).to_contain_text("figures of teams you are not in")
+    ours = agent.get_by_test_id("improvement-row").filter(has_text="Answer toner incidents")
+    expect(ours.get_by_test_id("before-after")).to_contain_text("8 h → 2 h")
+    screenshot(agent, "improvements-05-register-agent-figures-hidden")
+    theirs.get_by_role("link", name="Faster network changes").click()
+    expect(agent.get_by_test_id("figures-hidden")).to_be_visible()
+    expect(agent.get_by_test_id("before-value")).to_have_text("–")
+    screenshot(agent, "improvements-06-detail-figures-hidden")
+    agent.go_back()
     agent.get_by_role("link", name="Answer toner incidents from a known error").click()
     expect(agent.get_by_test_id("move-done")).to_have_count(0)

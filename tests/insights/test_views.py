@@ -335,3 +335,70 @@ def test_it_answers_400_naming_export_for_another_format(client, admin_user):
     client.force_login(admin_user)
     response = client.get(reverse("agent:insights_export", args=["backlog"]), {"export": "pdf"})
     assert response.status_code == 400 and response.content.decode().startswith("export: ")
+
+
+# --- review fixes -----------------------------------------------------------------------------------------------
+
+def subscribe_form(html: str) -> tuple[str, dict, str]:
+    """The dashboard's "Email me this weekly" form: (action, its fields, the button's title)."""
+    form = re.search(r'<form method="post" action="([^"]+)" class="ins-subscribe".*?</form>', html, re.S)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(0)))
+    title = re.search(r'<button[^>]*title="([^"]*)"', form.group(0)).group(1)
+    return form.group(1), {k: v.replace("&amp;", "&") for k, v in fields.items()}, title
+
+
+def test_email_me_this_weekly_posts_what_the_view_needs_and_comes_back(client, agent, teams):
+    from insights.models import Subscription
+
+    client.force_login(agent)
+    desk = teams["Service Desk"]
+    today = timezone.localdate()
+    query = {"from": (today - timedelta(days=6)).isoformat(), "to": today.isoformat(), "team": desk.id}
+    page = client.get(URL, query)
+    action, fields, _ = subscribe_form(page.content.decode())
+    assert fields["action"] == "subscribe" and fields["team"] == str(desk.id)
+    fields.pop("csrfmiddlewaretoken", None)
+    response = client.post(action, fields)
+    assert response.status_code == 302
+    assert response["Location"] == fields["next"] and response["Location"].startswith(URL + "?")
+    assert f"team={desk.id}" in response["Location"]
+    made = Subscription.objects.get(user=agent)
+    assert (made.team, made.service, made.weekday, made.hour, made.active) == (desk, None, 0, 7, True)
+
+
+def test_the_button_says_the_forms_default_day_and_hour(agent, monkeypatch):
+    from insights.forms import SubscriptionForm
+
+    assert "every Monday at 07:00" in subscribe_form(render(agent, handmade_dashboard()))[2]
+    monkeypatch.setattr(SubscriptionForm.base_fields["weekday"], "initial", 3)
+    monkeypatch.setattr(SubscriptionForm.base_fields["hour"], "initial", 18)
+    assert "every Thursday at 18:00" in subscribe_form(render(agent, handmade_dashboard()))[2]
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ({"to": "0001-01-05"}, "to"),
+    ({"from": "0001-01-01", "to": "0001-01-02"}, "from"),
+    ({"to": "9999-12-31"}, "to"),
+    ({"from": "1999-12-31", "to": "2000-01-10"}, "from"),
+])
+def test_a_date_out_of_range_is_a_400_naming_it_not_a_500(client, admin_user, query, field):
+    client.force_login(admin_user)
+    response = client.get(URL, query)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert f'data-field="{field}"' in html and "out of range" in html
+    export = client.get(reverse("agent:insights_export", args=["backlog"]), query)
+    assert export.status_code == 400
+    assert any(line.startswith(f"{field}: ") for line in export.content.decode().splitlines())
+
+
+def test_the_first_and_last_dates_accepted_draw_the_page(client, admin_user):
+    from insights.scope import FIRST_DAY, last_day
+
+    client.force_login(admin_user)
+    today = timezone.localdate()
+    first = {"from": FIRST_DAY.isoformat(), "to": (FIRST_DAY + timedelta(days=1)).isoformat()}
+    assert client.get(URL, first).status_code == 200
+    last = {"from": (last_day(today) - timedelta(days=3)).isoformat(), "to": last_day(today).isoformat()}
+    assert client.get(URL, last).status_code == 200
+    assert client.get(URL, {"to": FIRST_DAY.isoformat()}).status_code == 200  # the default from is not before

@@ -289,3 +289,52 @@ def test_queue_exports_of_100k_incidents_stream_in_flat_memory(client, agent, re
         held = list(export_rows(queue_queryset(agent, "recent", "-updated_at")))
     assert len(held) == 100_000
     assert rss.growth > BOUND, rss.growth
+
+
+# --- the sheet's row limit, and the raw-lines CSV -------------------------------------------------------------
+
+
+def test_xlsx_stops_at_the_sheets_row_limit_and_says_where_it_cut(monkeypatch):
+    import xlsxwriter
+
+    from servicedesk import exports
+
+    assert exports.XLSX_MAX_ROWS == xlsxwriter.Workbook().add_worksheet().xls_rowmax  # Excel's 1,048,576
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 12)  # the same code path, with a limit a test can reach
+    read = []
+
+    def rows():
+        for n in range(1, 100):
+            read.append(n)
+            yield {"name": f"row {n}", "count": n, "ratio": None, "share": None, "at": None, "day": None}
+
+    response = export_response(filename="big", fmt="xlsx", columns=COLUMNS, rows=rows())
+    sheet = xlsx_book(response).active
+    values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert len(values) == 12  # never more than the sheet holds: header, 10 rows, the note
+    assert values[0][0] == "Name" and values[10][:2] == ["row 10", 10]
+    assert values[11][0].startswith("Export cut at 10 rows: an Excel sheet holds at most 12.")
+    assert len(read) == 11  # it stopped reading: one row past the limit tells it there were more
+    assert sheet.auto_filter.ref == "A1:F11"  # the filter covers the rows, not the note
+
+
+def test_xlsx_at_the_limit_exactly_is_not_cut(monkeypatch):
+    from servicedesk import exports
+
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 12)
+    rows = [{"name": f"row {n}", "count": n, "ratio": None, "share": None, "at": None, "day": None}
+            for n in range(10)]
+    values = list(xlsx_book(export_response(filename="fits", fmt="xlsx", columns=COLUMNS, rows=rows))
+                  .active.iter_rows(values_only=True))
+    assert len(values) == 11 and not any("cut" in str(v[0]) for v in values)
+
+
+def test_csv_rows_response_streams_lines_as_given_with_or_without_a_bom():
+    from servicedesk.exports import csv_rows_response
+
+    lines = [["Group", "n"], ["A", 1], [], ["other", "table"]]
+    plain = csv_rows_response(filename="two tables", lines=iter(lines), bom=False)
+    assert plain["Content-Disposition"] == 'attachment; filename="two-tables.csv"'
+    assert b"".join(plain.streaming_content) == b"Group,n\r\nA,1\r\n\r\nother,table\r\n"
+    marked = csv_rows_response(filename="x", lines=iter(lines))
+    assert b"".join(marked.streaming_content).startswith("\ufeffGroup".encode())

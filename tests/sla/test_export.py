@@ -30,3 +30,19 @@ def test_the_report_downloads_as_xlsx_with_the_groups_and_the_breached_clocks(cl
 def test_the_xlsx_is_for_managers_only_like_the_page(client, agent):
     client.force_login(agent)
     assert client.get(f"{PAGE}?{MARCH}&group_by=team&format=xlsx").status_code == 403
+
+
+@pytest.mark.parametrize("query", ["export=pdf", "format=pdf", "export=XLSX2"])
+def test_another_format_is_refused_with_400_naming_export(client, manager, query):  # noqa: F811
+    client.force_login(manager)
+    response = client.get(f"{PAGE}?{MARCH}&group_by=team&{query}")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.content.decode() == "export: choose csv or xlsx"
+
+
+def test_export_csv_is_the_same_stream_as_format_csv(client, manager, march):  # noqa: F811
+    client.force_login(manager)
+    old = b"".join(client.get(f"{PAGE}?{MARCH}&group_by=team&format=csv").streaming_content)
+    new = b"".join(client.get(f"{PAGE}?{MARCH}&group_by=team&export=csv").streaming_content)
+    assert old == new and old.startswith(b"Team,") and b"\r\n\r\nticket type," in old
