@@ -22,7 +22,6 @@ from insights import improvements as svc
 from insights.forms import ImprovementForm, LinkForm, StatusForm
 from insights.models import Improvement, ImprovementStatus
 from insights.scope import insights_allowed, teams_visible
-from insights.types import Scope
 from servicedesk.errors import DomainError, InvalidInput, StaleVersion
 from servicedesk.exports import Column, export_format, export_refused, export_response
 from servicedesk.models import Team
@@ -265,9 +264,9 @@ def _buckets(date_from, date_to, bucket: str) -> list[tuple]:
 
 def weekly_points(improvement: Improvement, figures: svc.BeforeAfter, *, today) -> tuple[str, list[dict]]:
     """The measure per bucket over the before and after periods, both drawn in full: (bucket, points), the
-    bucket "week" or "month" (bucket_of the period's length); one measure_values call per bucket, at most
-    BUCKETS_MAX buckets per phase."""
-    from insights.measures import format_value, measure_values
+    bucket "week" or "month" (bucket_of the period's length), at most BUCKETS_MAX buckets per phase; one
+    measures.measure_series call per phase (at most two queries each), whatever the number of buckets."""
+    from insights.measures import format_value, measure_series
 
     bucket = bucket_of(improvement.baseline_days)
     spans = [("before", figures.before_scope)]
@@ -277,10 +276,7 @@ def weekly_points(improvement: Improvement, figures: svc.BeforeAfter, *, today) 
     for phase, scope in spans:
         pieces = _buckets(scope.date_from, scope.date_to, bucket)
         pieces = pieces[-BUCKETS_MAX:]  # never more (a 26-week period has 26 weeks; 366 days, 14 months at most)
-        for start, end in pieces:
-            part = Scope(start, end, scope.team_ids, scope.team_id, scope.service_id, scope.team_label,
-                         scope.service_label)
-            value = measure_values(part).get(improvement.measure)
+        for (start, end), value in zip(pieces, measure_series(scope, improvement.measure, pieces), strict=True):
             points.append({"phase": phase, "from": start, "to": end, "value": value,
                            "display": format_value(improvement.measure, value)})
     return bucket, points

@@ -138,3 +138,18 @@ def test_the_dashboard_runs_the_same_queries_for_a_day_or_a_thousand_tickets(wee
         dashboard_data(scope)
     assert len(many) == len(few)
     assert len(few) <= 25
+
+
+def test_a_series_of_periods_gives_each_periods_own_figures(week):
+    from insights.measures import MEASURES, measure_series
+
+    rollup_rebuild()
+    days, boss = week["days"], week["boss"]
+    ranges = [(days[0], days[0]), (days[1], days[2]), (days[3], days[6])]
+    scope = scope_of(boss, days)
+    for key in MEASURES:
+        expected = [measure_values(scope_for(boss, {"from": a.isoformat(), "to": b.isoformat()}))[key]
+                    for a, b in ranges]
+        assert measure_series(scope, key, ranges) == expected, key
+    # D0: I1 (2 h); D1-D2: I2 and I3 (24 h, 30 h: 24 + 0.9 * 6 = 29.4 h); D3-D6: nothing resolved.
+    assert measure_series(scope, "resolve_p90", ranges) == [2.0, 29.4, None]
