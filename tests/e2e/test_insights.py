@@ -95,7 +95,7 @@ def test_a_manager_reads_the_dashboard_with_every_chart_drawn(new_page, live_ser
     backlog_chart = page.get_by_test_id("ins-backlog-chart")
     assert backlog_chart.get_attribute("data-chart-drawn") == "30"  # the last 30 days, a bar pair per day
     assert backlog_chart.evaluate(PAINTED) > 5000  # bars and axes, not a blank canvas
-    expect(page.get_by_test_id("ins-freshness")).to_contain_text("Figures of earlier days as of")
+    expect(page.get_by_test_id("ins-freshness")).to_contain_text("Counted as of")
     screenshot(page, "insights-dashboard-manager")
 
     # The numbers are one click away, and the table's last backlog is the headline tile's.

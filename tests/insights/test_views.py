@@ -194,7 +194,7 @@ def test_it_lists_the_latest_comments_escaped_with_links(agent):
 def test_it_says_the_figures_freshness(agent):
     d = handmade_dashboard()
     html = render(agent, d)
-    assert "Figures of earlier days as of" in html and f"{d.rolled_at:%H:%M}" in html
+    assert "Counted as of" in html and f"{d.rolled_at:%H:%M}" in html
     assert "has not run yet" in render(agent, handmade_dashboard(empty=True))
 
 
