@@ -37,6 +37,7 @@ from insights.scope import teams_visible
 from insights.types import Measure, Scope
 from servicedesk.errors import InvalidInput, NotAllowed, StaleVersion
 from servicedesk.models import Service, Team
+from servicedesk.periods import FIRST_DAY
 from servicedesk.registry import registry
 from servicedesk.roles import STAFF_ROLES, Role, role_of
 from servicedesk.services import audit_record
@@ -48,7 +49,6 @@ OPEN = (Status.PLANNED, Status.IN_PROGRESS)
 EDITABLE = ("title", "why", "owner", "measure", "team", "service", "due_on", "target", "started_on",
             "baseline_days")
 MAX_TICKETS = 50  # tickets one improvement may link, in all
-FIRST_DAY = date(2000, 1, 1)  # the earliest date the register accepts (start, due, done)
 DUE_YEARS = 10  # a due date at most this many years ahead; a start at most a year ahead
 FIGURES_HIDDEN = "figures of teams you are not in are not shown"
 

@@ -24,6 +24,7 @@ from insights.rollup import COUNTERS, INCIDENT_DONE, REQUEST_DELIVERED
 from insights.types import Measure, Rate, Scope
 from requests_app.models import ServiceRequest
 from servicedesk.aggregates import percentile_cont
+from servicedesk.periods import day_after, day_start
 
 MEASURES: dict[str, Measure] = {m.key: m for m in [
     Measure("opened", "Tickets opened", "count", "", "Incidents and service requests raised in the period."),
@@ -354,19 +355,12 @@ def window_times_rows(today) -> list[dict]:
     """The times of every standard window up to `today` (and the window before each), for all teams, each
     team and each service, by priority and overall: what WindowTimes stores. On PostgreSQL one GROUPING SETS
     query per window and ticket type; on SQLite the same figures scope by scope in Python."""
-    from datetime import datetime, time
-
-    from django.utils import timezone
-
     from servicedesk.models import Service, Team
-
-    def at(day):
-        return timezone.make_aware(datetime.combine(day, time.min))
 
     out = []
     for days in WINDOWS:
         first = today - timedelta(days=days - 1)
-        start, end, before = at(first), at(today + timedelta(days=1)), at(first - timedelta(days=days))
+        start, end, before = day_start(first), day_after(today), day_start(first - timedelta(days=days))
         results: list[tuple[str, str, int, dict]] = []  # kind, key, priority, figures
         if connection.vendor == "postgresql":
             for spec in TIMES:
@@ -466,14 +460,11 @@ def measure_series(scope: Scope, key: str, ranges: list[tuple]) -> list[float | 
 def _time_series(span: Scope, key: str, ranges: list[tuple]) -> list[float | None]:
     """Incidents' mean or 90th percentile time per range: one query (width_bucket, percentile_cont); SQLite
     reads the durations in one query and interpolates the same way."""
-    from datetime import datetime, time
 
-    from django.utils import timezone
 
     spec = TIMES[0]
     at = spec.responded_at if key.startswith("respond") else spec.done_at
-    bounds = [timezone.make_aware(datetime.combine(a, time.min)) for a, _ in ranges]
-    bounds.append(timezone.make_aware(datetime.combine(ranges[-1][1] + timedelta(days=1), time.min)))
+    bounds = [day_start(a) for a, _ in ranges] + [day_after(ranges[-1][1])]
     base = Q(**{f"{at}__gte": bounds[0], f"{at}__lt": bounds[-1]})
     if at == spec.done_at:
         base &= Q(status__in=spec.done)

@@ -38,6 +38,7 @@ from requests_app.models import Approval, ServiceRequest
 from requests_app.states import Status as RequestStatus
 from servicedesk.locks import advisory_xact_lock
 from servicedesk.models import Rating
+from servicedesk.periods import day_after, day_start
 from sla.models import ClockKind, ClockState, SlaClock
 
 INCIDENT_DONE = (IncidentStatus.RESOLVED, IncidentStatus.CLOSED)
@@ -51,13 +52,6 @@ COUNTERS = [f.name for f in DailyRollup._meta.get_fields()
 
 def _day(field: str):
     return TruncDate(field, tzinfo=timezone.get_current_timezone())
-
-
-def _bounds(first: date, last: date) -> tuple[datetime, datetime]:
-    tz = timezone.get_current_timezone()
-    start = timezone.make_aware(datetime.combine(first, datetime.min.time()), tz)
-    end = timezone.make_aware(datetime.combine(last + timedelta(days=1), datetime.min.time()), tz)
-    return start, end
 
 
 def _ranges(days: Iterable[date]) -> list[tuple[date, date]]:
@@ -191,7 +185,7 @@ def rollup_days(days: Iterable[date]) -> int:
     (one writer at a time per database: an advisory lock)."""
     written = 0
     for first, last in _ranges(days):
-        start, end = _bounds(first, last)
+        start, end = day_start(first), day_after(last)
         with transaction.atomic():
             # Count and write under one lock: a run that started earlier can never write older counts over
             # those of a run that counted later.

@@ -7,7 +7,6 @@ the rollup or the tickets, so a figure never counts a ticket of a team the viewe
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 
 from django.db.models import Q
@@ -15,11 +14,10 @@ from django.utils import timezone
 
 from insights.types import Scope
 from servicedesk.models import Service, Team
+from servicedesk.periods import FIRST_DAY, check_period, parse_day
 from servicedesk.roles import STAFF_ROLES, Role, role_of
 
 MAX_DAYS = 366
-FIRST_DAY = date(2000, 1, 1)  # the earliest date a filter accepts; the latest is a year after today
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class ScopeError(ValueError):
@@ -45,30 +43,6 @@ def teams_visible(user) -> list[Team] | None:
     return list(Team.objects.filter(mine).distinct().order_by("name"))
 
 
-def last_day(today: date) -> date:
-    """The latest date a filter accepts: a year after `today` (28 Feb for 29 Feb)."""
-    try:
-        return today.replace(year=today.year + 1)
-    except ValueError:
-        return today.replace(year=today.year + 1, day=28)
-
-
-def _date(value, name: str, errors: dict, today: date) -> date | None:
-    try:
-        if not isinstance(value, str) or not _DATE.match(value):
-            raise ValueError
-        day = date.fromisoformat(value)
-    except ValueError:
-        errors[name] = f"{value!r} is not a date: write YYYY-MM-DD, e.g. {today.isoformat()}."
-        return None
-    if not FIRST_DAY <= day <= last_day(today):
-        # Beyond these, a period's previous period or its end would leave the calendar (years 1 and 9999).
-        errors[name] = f"{value} is out of range: give a date from {FIRST_DAY.isoformat()} to " \
-                       f"{last_day(today).isoformat()}."
-        return None
-    return day
-
-
 def _id(value, name: str, errors: dict) -> int | None:
     if value in (None, ""):
         return None
@@ -83,12 +57,7 @@ def _id(value, name: str, errors: dict) -> int | None:
 
 
 def _build(user, date_from, date_to, team_id, service_id, errors: dict) -> Scope:
-    if date_from and date_to:
-        if date_to < date_from:
-            errors["to"] = f"Must not be before from ({date_from.isoformat()})."
-        elif (date_to - date_from).days + 1 > MAX_DAYS:
-            errors["to"] = f"The period may span at most {MAX_DAYS} days; this one spans " \
-                           f"{(date_to - date_from).days + 1}."
+    check_period(date_from, date_to, errors, max_days=MAX_DAYS)
     visible = teams_visible(user)
     team_label, service_label = "All teams" if visible is None else "My teams", "All services"
     team_ids = None if visible is None else tuple(t.id for t in visible)
@@ -118,10 +87,10 @@ def scope_for(user, query, *, today: date | None = None, default_days: int = 30)
     errors: dict[str, str] = {}
     today = today or timezone.localdate()
     raw_to = query.get("to") or today.isoformat()
-    date_to = _date(raw_to, "to", errors, today)
+    date_to = parse_day(raw_to, "to", errors, today=today)
     default_from = max((date_to or today) - timedelta(days=default_days - 1), FIRST_DAY)
     raw_from = query.get("from") or default_from.isoformat()
-    date_from = _date(raw_from, "from", errors, today)
+    date_from = parse_day(raw_from, "from", errors, today=today)
     team_id = _id(query.get("team"), "team", errors)
     service_id = _id(query.get("service"), "service", errors)
     return _build(user, date_from, date_to, team_id, service_id, errors)

@@ -7,9 +7,9 @@ figures. Durations are hours (float), rates percentages (0-100, one decimal), No
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
-from django.utils import timezone
+from servicedesk.periods import day_after, day_start
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,12 @@ class Scope:
 
     @property
     def start(self) -> datetime:
-        return timezone.make_aware(datetime.combine(self.date_from, time.min))
+        return day_start(self.date_from)
 
     @property
     def end(self) -> datetime:
         """The first instant after the period."""
-        return timezone.make_aware(datetime.combine(self.date_to + timedelta(days=1), time.min))
+        return day_after(self.date_to)
 
     @property
     def days(self) -> int:

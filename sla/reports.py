@@ -14,10 +14,9 @@ the elapsed times read in one ordered query.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import connection
 from django.db.models import Avg, Count, Q
@@ -25,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from servicedesk.aggregates import PercentileCont, percentile_cont
+from servicedesk.periods import check_period, day_after, day_start, parse_day
 from servicedesk.roles import Role, role_of
 from sla import clock as engine
 from sla.models import ACTIVE_CLOCK_STATES, ClockKind, ClockState, SlaClock
@@ -35,7 +35,6 @@ KINDS = (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION)
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
 STOPPED = (ClockState.MET, ClockState.BREACHED)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def reports_allowed(user) -> bool:
@@ -56,12 +55,12 @@ class ReportParams:
 
     @property
     def start(self) -> datetime:
-        return timezone.make_aware(datetime.combine(self.date_from, time.min))
+        return day_start(self.date_from)
 
     @property
     def end(self) -> datetime:
         """The first instant after the period (midnight after `to`, in the site's time zone)."""
-        return timezone.make_aware(datetime.combine(self.date_to + timedelta(days=1), time.min))
+        return day_after(self.date_to)
 
     def query(self) -> dict[str, str]:
         """The parameters as a query string's values (for links: CSV, pages)."""
@@ -79,19 +78,6 @@ class ReportParamsError(ValueError):
         self.errors = errors
 
 
-def _date(value: str | None, name: str, errors: dict) -> date | None:
-    if value is None or value == "":
-        errors[name] = "Required: a date as YYYY-MM-DD."
-        return None
-    try:
-        if not _DATE.match(value):
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        errors[name] = f"{value!r} is not a date: write YYYY-MM-DD, e.g. 2026-01-31."
-        return None
-
-
 def report_params(query, *, defaults: bool = False, today: date | None = None) -> ReportParams:
     """The report's parameters from a query string (a QueryDict or dict); raises ReportParamsError naming each
     bad field. With `defaults`, a missing period is the last 30 days up to today and a missing grouping is by
@@ -102,10 +88,10 @@ def report_params(query, *, defaults: bool = False, today: date | None = None) -
     if defaults:
         raw_to = raw_to or today.isoformat()
         if not raw_from:
-            anchor = _date(raw_to, "to", {}) or today
+            anchor = parse_day(raw_to, "to", {}, today=today) or today
             raw_from = (anchor - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
         group_by = group_by or "team"
-    date_from, date_to = _date(raw_from, "from", errors), _date(raw_to, "to", errors)
+    date_from, date_to = parse_day(raw_from, "from", errors, today=today), parse_day(raw_to, "to", errors, today=today)
     if not group_by:
         errors["group_by"] = f"Required: one of {', '.join(GROUP_BY)}."
     elif group_by not in GROUP_BY:
@@ -121,12 +107,7 @@ def report_params(query, *, defaults: bool = False, today: date | None = None) -
     wanted = query.get("ticket_type") or ""
     if wanted and wanted not in known:
         errors["ticket_type"] = f"{wanted!r} is not a ticket type: use one of {', '.join(known) or '(none yet)'}."
-    if date_from and date_to:
-        if date_to < date_from:
-            errors["to"] = f"Must not be before from ({date_from.isoformat()})."
-        elif (date_to - date_from).days + 1 > MAX_DAYS:
-            errors["to"] = f"The period may span at most {MAX_DAYS} days; this one spans " \
-                           f"{(date_to - date_from).days + 1}."
+    check_period(date_from, date_to, errors, max_days=MAX_DAYS)
     if errors:
         raise ReportParamsError(errors)
     return ReportParams(date_from, date_to, group_by, kinds, (wanted,) if wanted else known)

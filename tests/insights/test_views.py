@@ -393,7 +393,7 @@ def test_a_date_out_of_range_is_a_400_naming_it_not_a_500(client, admin_user, qu
 
 
 def test_the_first_and_last_dates_accepted_draw_the_page(client, admin_user):
-    from insights.scope import FIRST_DAY, last_day
+    from servicedesk.periods import FIRST_DAY, last_day
 
     client.force_login(admin_user)
     today = timezone.localdate()

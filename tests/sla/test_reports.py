@@ -450,3 +450,12 @@ def test_the_page_draws_the_table_the_chart_data_and_links_each_breached_ticket(
     assert "3 h 30 min / 4 h 42 min" in page  # Network's resolutions
     assert page.count('data-testid="breached-row"') == 4
     assert 'aria-current="page"' in page and "SLA compliance" in page
+
+
+def test_dates_outside_the_calendar_the_report_can_hold_are_refused_naming_the_field():
+    from sla.reports import ReportParamsError
+
+    with pytest.raises(ReportParamsError) as error:
+        report_params({"from": "0001-01-01", "to": "9999-12-31", "group_by": "team"})
+    assert set(error.value.errors) == {"from", "to"}
+    assert "out of range" in error.value.errors["to"]
