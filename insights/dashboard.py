@@ -238,6 +238,12 @@ class ExportTable:
     rows: list
 
 
+def _counts(title: str, what: str, rows) -> ExportTable:
+    """A "by ..." table (CountRow): the label, opened and resolved."""
+    return ExportTable(title, [Column(what, lambda r: r.label), Column("Opened", lambda r: r.opened, "int"),
+                               Column("Resolved", lambda r: r.resolved, "int")], list(rows))
+
+
 def dashboard_tables(d: Dashboard) -> dict[str, ExportTable]:
     """Every table of the dashboard, as the CSV/XLSX export writes it (servicedesk.exports.Column)."""
     def rate_rows():
@@ -276,15 +282,9 @@ def dashboard_tables(d: Dashboard) -> dict[str, ExportTable]:
             Column("Ticket", lambda c: c.number), Column("Score", lambda c: c.score, "int"),
             Column("Comment", lambda c: c.comment), Column("Given", lambda c: c.at, "datetime")],
             list(d.satisfaction.comments)),
-        "by-service": ExportTable("Incidents by service", [
-            Column("Service", lambda r: r.label), Column("Opened", lambda r: r.opened, "int"),
-            Column("Resolved", lambda r: r.resolved, "int")], list(d.by_service)),
-        "by-source": ExportTable("Incidents by source", [
-            Column("Source", lambda r: r.label), Column("Opened", lambda r: r.opened, "int"),
-            Column("Resolved", lambda r: r.resolved, "int")], list(d.by_source)),
-        "categories": ExportTable("Top recurring categories", [
-            Column("Category", lambda r: r.label), Column("Opened", lambda r: r.opened, "int"),
-            Column("Resolved", lambda r: r.resolved, "int")], list(d.categories)),
+        "by-service": _counts("Incidents by service", "Service", d.by_service),
+        "by-source": _counts("Incidents by source", "Source", d.by_source),
+        "categories": _counts("Top recurring categories", "Category", d.categories),
         "workload": ExportTable("Agent workload", [
             Column("Agent", lambda r: r.name), Column("Open now", lambda r: r.open_now, "int"),
             Column("Resolved in the period", lambda r: r.resolved, "int")], list(d.workload)),
