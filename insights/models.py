@@ -12,7 +12,8 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 
@@ -222,8 +223,9 @@ class Subscription(models.Model):
         ordering = ["user_id", "id"]
         indexes = [models.Index(fields=["next_due_at"], name="insight_sub_due_idx", condition=Q(active=True))]
         constraints = [
-            models.UniqueConstraint(fields=["user", "team", "service"], name="insight_sub_once",
-                                    nulls_distinct=False),
+            # One per person, team and service, "no team" and "no service" included: an index on the ids with
+            # 0 for none (SQLite has no NULLS NOT DISTINCT).
+            models.UniqueConstraint(F("user"), Coalesce("team", 0), Coalesce("service", 0), name="insight_sub_once"),
             models.CheckConstraint(condition=Q(weekday__lte=6) & Q(hour__lte=23), name="insight_sub_when_valid"),
         ]
 
