@@ -81,9 +81,8 @@ def subscription_set(*, user, team=None, service=None, weekday=0, hour=7, active
     """Subscribe `user` (or change the day and hour, or pause with active=False) for the team/service scope;
     one subscription per user, team and service.
 
-    Duplicates are impossible through here on any database, not only where the unique constraint holds for
-    NULLs (PostgreSQL's nulls_distinct=False; SQLite ignores it and treats every NULL team as distinct): the
-    person's own row is locked first (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the settings open every
+    The database refuses duplicates (a unique index on the ids, 0 for none); two concurrent calls never even
+    try one: the person's own row is locked first (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the settings open every
     transaction IMMEDIATE, so writers are serialised), then the scope's rows are read with `team IS NULL` /
     `service IS NULL` for None, updated if there is one, created otherwise; a duplicate left by an older
     write is removed."""
