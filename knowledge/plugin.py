@@ -100,9 +100,9 @@ def _write_from(request, ticket: TicketBrief) -> dict | None:
 
 
 def _seed(options: dict) -> str:
-    from knowledge.demo import seed_articles
+    from knowledge.demo import seed_articles, seed_deflections
 
-    return seed_articles()
+    return f"{seed_articles()}; {seed_deflections()} past suggestions"
 
 
 def register() -> None:
