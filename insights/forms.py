@@ -104,9 +104,10 @@ class SubscriptionForm(forms.Form):
 
     action = forms.ChoiceField(choices=[("subscribe", "Subscribe"), ("unsubscribe", "Unsubscribe")],
                                initial="subscribe")
-    weekday = forms.TypedChoiceField(choices=WEEKDAYS, coerce=int, initial=0, required=False, empty_value=0)
+    # Left out (the dashboard's button sends neither): keep the subscription's day and hour, or Monday 07:00.
+    weekday = forms.TypedChoiceField(choices=WEEKDAYS, coerce=int, initial=0, required=False, empty_value=None)
     hour = forms.TypedChoiceField(choices=[(h, f"{h:02d}:00") for h in range(24)], coerce=int, initial=7,
-                                  required=False, empty_value=7)
+                                  required=False, empty_value=None)
     team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="All my teams")
     service = forms.ModelChoiceField(queryset=Service.objects.all(), required=False, empty_label="All services")
 

@@ -171,7 +171,8 @@ def _exports(d: Dashboard) -> dict[str, dict[str, str]]:
 
 
 def _subscription_when() -> str:
-    """When the dashboard's "Email me this weekly" sends: the subscription form's default day and hour."""
+    """When the dashboard's "Email me this weekly" sends a new subscription: the form's default day and hour (an
+    existing subscription keeps its own)."""
     from insights.forms import SubscriptionForm
     from insights.subscriptions import WEEKDAYS
 

@@ -34,8 +34,13 @@ def subscription(request):
                     else:
                         messages.info(request, f"You had no weekly e-mail for {scope}.")
                 else:
+                    kept = next((s for s in subscriptions_of(request.user)
+                                 if s.team_id == (data["team"].id if data["team"] else None)
+                                 and s.service_id == (data["service"].id if data["service"] else None)), None)
+                    weekday = data["weekday"] if data["weekday"] is not None else (kept.weekday if kept else 0)
+                    hour = data["hour"] if data["hour"] is not None else (kept.hour if kept else 7)
                     made = subscription_set(user=request.user, team=data["team"], service=data["service"],
-                                            weekday=data["weekday"], hour=data["hour"])
+                                            weekday=weekday, hour=hour)
                     messages.success(request, f"Weekly e-mail for {scope}: every {WEEKDAYS[made.weekday]} at "
                                               f"{made.hour:02d}:00.")
             except DomainError as exc:

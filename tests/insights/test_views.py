@@ -232,7 +232,7 @@ def test_it_says_durations_in_words(hours, words):
 
 # --- the page on real figures (the lead's hand-computed week of test_measures, rolled up; conftest.py) ---------
 
-from tests.insights.test_measures import at  # noqa: E402
+from tests.insights.conftest import at  # noqa: E402
 
 
 def week_query(week, **extra):
@@ -364,6 +364,20 @@ def test_email_me_this_weekly_posts_what_the_view_needs_and_comes_back(client, a
     assert f"team={desk.id}" in response["Location"]
     made = Subscription.objects.get(user=agent)
     assert (made.team, made.service, made.weekday, made.hour, made.active) == (desk, None, 0, 7, True)
+
+
+def test_email_me_this_weekly_keeps_the_day_and_hour_already_chosen(client, agent, teams):
+    from insights.models import Subscription
+    from insights.subscriptions import subscription_set
+
+    desk = teams["Service Desk"]
+    subscription_set(user=agent, team=desk, weekday=3, hour=9)
+    client.force_login(agent)
+    action, fields, _ = subscribe_form(client.get(URL, {"team": desk.id}).content.decode())
+    fields.pop("csrfmiddlewaretoken", None)
+    assert client.post(action, fields).status_code == 302
+    made = Subscription.objects.get(user=agent)
+    assert (made.team, made.weekday, made.hour) == (desk, 3, 9)
 
 
 def test_the_button_says_the_forms_default_day_and_hour(agent, monkeypatch):
