@@ -30,6 +30,9 @@ def _seed(options: dict) -> str:
 
 
 def register() -> None:
+    from insights.api import MeasuresView
+
+    registry.api_path("insights/measures/", MeasuresView.as_view(), name="insights-measures")
     registry.workspace_section(WorkspaceSection("insights", "Insights", insights_nav, order=60))
     registry.demo_step(DemoStep(app="insights", seed=_seed,
                                 after=("incidents", "requests", "knowledge", "monitoring", "problems")))

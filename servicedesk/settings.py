@@ -382,6 +382,8 @@ SPECTACULAR_SETTINGS = {
                                           "generic JSON, Prometheus Alertmanager's and Grafana's webhooks."},
         {"name": "alerts", "description": "Alerts (agents only): what monitoring says is wrong now, with the "
                                           "incident each belongs to; acknowledge."},
+        {"name": "insights", "description": "Service insights (agents only, for their teams): every measure of "
+                                            "the dashboard over a period, team and service."},
     ],
 }
 
