@@ -27,7 +27,9 @@ from insights.measures import (
     measure_values,
     rates,
     rollup_filter,
+    rollup_scope_q,
     rollup_totals,
+    tickets_q,
     time_figures,
 )
 from insights.models import DailyFacet, DailyRollup, Facet, RollupKind
@@ -122,14 +124,8 @@ def time_rows(times: dict) -> tuple[TimeRow, ...]:
 
 def _visible_ticket(model, scope: Scope, *, service_field: str | None):
     """EXISTS (the rated ticket is one of the scope's), for ratings, which point at tickets by id."""
-    q = Q(id=OuterRef("object_id"))
-    if scope.team_ids is not None:
-        q &= Q(assignment_group_id__in=scope.team_ids)
-    if scope.service_id:
-        if service_field is None:
-            return None
-        q &= Q(**{service_field: scope.service_id})
-    return Exists(model.objects.filter(q))
+    mine = tickets_q(scope, service_field)
+    return None if mine is None else Exists(model.objects.filter(mine, id=OuterRef("object_id")))
 
 
 def satisfaction_of(scope: Scope, t: dict) -> Satisfaction:
@@ -156,11 +152,7 @@ def satisfaction_of(scope: Scope, t: dict) -> Satisfaction:
 
 def facet_rows(scope: Scope) -> dict[tuple[str, str], list[dict]]:
     """Opened and resolved per facet value over the scope, every facet in one query."""
-    q = Q(day__gte=scope.date_from, day__lte=scope.date_to)
-    if scope.team_ids is not None:
-        q &= Q(team_id__in=scope.team_ids)
-    if scope.service_id:
-        q &= Q(service_id=scope.service_id)
+    q = Q(day__gte=scope.date_from, day__lte=scope.date_to) & rollup_scope_q(scope)
     out: dict[tuple[str, str], list[dict]] = {}
     for row in (DailyFacet.objects.filter(q).values("kind", "facet", "key")
                 .annotate(n_in=Sum("opened"), n_done=Sum("resolved")).order_by("-n_in", "key")):
@@ -184,11 +176,10 @@ def workload(scope: Scope, facets: dict) -> tuple[WorkloadRow, ...]:
     open_now: dict[int, int] = {}
     for model, states, service_field in ((Incident, INCIDENT_OPEN, "service_id"),
                                          (ServiceRequest, REQUEST_OPEN, None)):
-        qs = model.objects.filter(status__in=states, assignee__isnull=False)
-        if scope.team_ids is not None:
-            qs = qs.filter(assignment_group_id__in=scope.team_ids)
-        if scope.service_id:
-            qs = qs.filter(service_id=scope.service_id) if service_field else qs.none()
+        mine = tickets_q(scope, service_field)
+        if mine is None:
+            continue
+        qs = model.objects.filter(mine, status__in=states, assignee__isnull=False)
         for row in qs.values("assignee_id").annotate(n=Count("id")).order_by():
             open_now[row["assignee_id"]] = open_now.get(row["assignee_id"], 0) + row["n"]
     resolved: dict[int, int] = {}

@@ -94,14 +94,33 @@ def format_value(key: str, value: float | None) -> str:
 # --- the rollup's part -----------------------------------------------------------------------------------
 
 
-def rollup_filter(scope: Scope, *, period: bool = True, portal: bool = True) -> Q:
-    """The rollup rows of the scope: its days (unless `period` is False), its teams and service; portal rows
-    (deflections, which have no team or service) are kept when `portal`."""
-    q = Q(kind__in=(RollupKind.INCIDENT, RollupKind.REQUEST))
+def tickets_q(scope: Scope, service_field: str | None) -> Q | None:
+    """The scope's tickets of one type (its teams, its service) as a filter on the ticket table; None when a
+    service is chosen and the type has none (`service_field` None: requests), so no ticket of it counts."""
+    q = Q()
+    if scope.team_ids is not None:
+        q &= Q(assignment_group_id__in=scope.team_ids)
+    if scope.service_id:
+        if service_field is None:
+            return None
+        q &= Q(**{service_field: scope.service_id})
+    return q
+
+
+def rollup_scope_q(scope: Scope) -> Q:
+    """The scope's teams and service on rollup rows (DailyRollup, DailyFacet)."""
+    q = Q()
     if scope.team_ids is not None:
         q &= Q(team_id__in=scope.team_ids)
     if scope.service_id:
         q &= Q(service_id=scope.service_id)
+    return q
+
+
+def rollup_filter(scope: Scope, *, period: bool = True, portal: bool = True) -> Q:
+    """The rollup rows of the scope: its days (unless `period` is False), its teams and service; portal rows
+    (deflections, which have no team or service) are kept when `portal`."""
+    q = Q(kind__in=(RollupKind.INCIDENT, RollupKind.REQUEST)) & rollup_scope_q(scope)
     if portal:
         q |= Q(kind=RollupKind.PORTAL)
     if period:
@@ -114,12 +133,22 @@ INCIDENTS, REQUESTS = Q(kind=RollupKind.INCIDENT), Q(kind=RollupKind.REQUEST)
 
 def rollup_totals(scope: Scope) -> dict[str, int]:
     """Every counter of the rollup summed over the scope, plus the per-type sums the rates need: one query."""
-    sums = {f"sum_{c}": Sum(c) for c in COUNTERS}  # aliases may not shadow the columns they add up
+    row = DailyRollup.objects.filter(rollup_filter(scope)).aggregate(**_sums())
+    return _totals(row)
+
+
+def _sums() -> dict:
+    """Every counter of the rollup summed, plus the per-type sums the rates need (aliases may not shadow the
+    columns they add up: "sum_" until _totals takes it off)."""
+    sums = {f"sum_{c}": Sum(c) for c in COUNTERS}
     sums.update(sum_inc_opened=Sum("opened", filter=INCIDENTS), sum_inc_resolved=Sum("resolved", filter=INCIDENTS),
                 sum_inc_people=Sum("resolved_people", filter=INCIDENTS),
                 sum_req_resolved=Sum("resolved", filter=REQUESTS))
-    row = DailyRollup.objects.filter(rollup_filter(scope)).aggregate(**sums)
-    return {k.removeprefix("sum_"): (v or 0) for k, v in row.items()}
+    return sums
+
+
+def _totals(row: dict) -> dict[str, int]:
+    return {k.removeprefix("sum_"): (v or 0) for k, v in row.items() if k.startswith("sum_")}
 
 
 def backlog_before(scope: Scope, *, through) -> int:
@@ -234,11 +263,8 @@ def _times_python(scope: Scope, spec: _Times) -> list[tuple]:
     if spec.responded_at:
         rows_q |= Q(**{f"{spec.responded_at}__gte": before, f"{spec.responded_at}__lt": end})
         fields.append(spec.responded_at)
-    qs = spec.model.objects.filter(rows_q)
-    if scope.team_ids is not None:
-        qs = qs.filter(assignment_group_id__in=scope.team_ids)
-    if scope.service_id:
-        qs = qs.filter(**{spec.service: scope.service_id}) if spec.service else qs.none()
+    mine = tickets_q(scope, spec.service)
+    qs = spec.model.objects.filter(rows_q & mine) if mine is not None else spec.model.objects.none()
     samples: dict = {}
     for row in qs.values_list(*fields):
         priority, status, created, done_at = row[:4]
@@ -446,33 +472,18 @@ def measure_series(scope: Scope, key: str, ranges: list[tuple]) -> list[float | 
         return out
     which = Case(*[When(day__gte=a, day__lte=b, then=Value(i)) for i, (a, b) in enumerate(ranges)],
                  output_field=IntegerField())
-    sums = {f"sum_{c}": Sum(c) for c in COUNTERS}
-    sums.update(sum_inc_opened=Sum("opened", filter=INCIDENTS), sum_inc_resolved=Sum("resolved", filter=INCIDENTS),
-                sum_inc_people=Sum("resolved_people", filter=INCIDENTS),
-                sum_req_resolved=Sum("resolved", filter=REQUESTS))
-    rows = {row["bucket"]: {k.removeprefix("sum_"): (v or 0) for k, v in row.items() if k != "bucket"}
-            for row in DailyRollup.objects.filter(rollup_filter(span)).annotate(bucket=which)
-            .values("bucket").annotate(**sums).order_by()}
-    empty = dict.fromkeys([*COUNTERS, "inc_opened", "inc_resolved", "inc_people", "req_resolved"], 0)
+    rows = {row["bucket"]: _totals(row) for row in DailyRollup.objects.filter(rollup_filter(span))
+            .annotate(bucket=which).values("bucket").annotate(**_sums()).order_by()}
+    empty = _totals(dict.fromkeys(_sums(), 0))
     return [_from_totals(rows.get(i, empty)).get(key) for i in range(len(ranges))]
 
 
 def _time_series(span: Scope, key: str, ranges: list[tuple]) -> list[float | None]:
     """Incidents' mean or 90th percentile time per range: one query (width_bucket, percentile_cont); SQLite
     reads the durations in one query and interpolates the same way."""
-
-
     spec = TIMES[0]
     at = spec.responded_at if key.startswith("respond") else spec.done_at
     bounds = [day_start(a) for a, _ in ranges] + [day_after(ranges[-1][1])]
-    base = Q(**{f"{at}__gte": bounds[0], f"{at}__lt": bounds[-1]})
-    if at == spec.done_at:
-        base &= Q(status__in=spec.done)
-    qs = spec.model.objects.filter(base)
-    if span.team_ids is not None:
-        qs = qs.filter(assignment_group_id__in=span.team_ids)
-    if span.service_id:
-        qs = qs.filter(service_id=span.service_id)
     if connection.vendor == "postgresql":
         where, params = _scope_sql(span, spec)
         status = "AND status = ANY(%s)" if at == spec.done_at else ""
@@ -484,8 +495,11 @@ def _time_series(span: Scope, key: str, ranges: list[tuple]) -> list[float | Non
             cursor.execute(sql, [bounds, bounds[0], bounds[-1], *([list(spec.done)] if status else []), *params])
             found = {b: _hours(v) for b, v in cursor.fetchall()}
         return [found.get(i + 1) for i in range(len(ranges))]
+    base = Q(**{f"{at}__gte": bounds[0], f"{at}__lt": bounds[-1]}) & tickets_q(span, spec.service)
+    if at == spec.done_at:
+        base &= Q(status__in=spec.done)
     samples: dict[int, list[float]] = {}
-    for stamp, created in qs.values_list(at, "created_at"):
+    for stamp, created in spec.model.objects.filter(base).values_list(at, "created_at"):
         index = next(i for i in range(len(ranges)) if bounds[i] <= stamp < bounds[i + 1])
         samples.setdefault(index, []).append((stamp - created).total_seconds())
     out = []
