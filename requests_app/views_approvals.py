@@ -27,6 +27,7 @@ from servicedesk.exports import (
     export_refused,
     export_response,
     person_name,
+    rows_of,
 )
 from servicedesk.workspace import agent_render, agent_required, safe_next
 
@@ -69,7 +70,7 @@ def agent_approvals(request):
         rows = approvals_pending_for(request.user).prefetch_related(None).defer("comment", "request__answers",
                                                                                  "request__description")
         return export_response(filename=f"approvals-pending-{timezone.localdate().isoformat()}", fmt=fmt,
-                               columns=EXPORT_COLUMNS, rows=rows.iterator(chunk_size=2000),
+                               columns=EXPORT_COLUMNS, rows=rows_of(rows),
                                sheet="Pending approvals")
     return agent_render(request, "requests_app/agent_approvals.html",
                         {**_inbox_context(request), "decide_url": "agent:approval-decide",

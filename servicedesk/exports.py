@@ -63,9 +63,10 @@ class Column:
             raise ValueError(f"Column {self.header!r}: kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
 
 
-def export_format(request) -> str | None:
-    """"csv" or "xlsx" from ?export=; None when the page itself is asked for (no or an empty `export`)."""
-    value = (request.GET.get("export") or "").strip().lower()
+def export_format(request, *, names: tuple[str, ...] = ("export",)) -> str | None:
+    """"csv" or "xlsx" from ?export= (or the first of `names` given); None when the page itself is asked for
+    (none given, or empty); any other value raises InvalidInput naming `export`."""
+    value = next((v for v in (request.GET.get(n, "").strip().lower() for n in names) if v), "")
     if not value:
         return None
     if value not in FORMATS:

@@ -8,7 +8,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from servicedesk.errors import InvalidInput
-from servicedesk.exports import FORMATS, Column, csv_rows_response, export_refused, rows_of, xlsx_response
+from servicedesk.exports import Column, csv_rows_response, export_format, export_refused, xlsx_response
 from servicedesk.workspace import agent_render, agent_required
 from sla.models import ClockKind
 from sla.reports import (
@@ -20,6 +20,7 @@ from sla.reports import (
     ReportParamsError,
     breached_clocks,
     breached_rows,
+    breached_stream,
     csv_lines,
     report_params,
     reports_allowed,
@@ -35,17 +36,6 @@ def csv_response(report: Report) -> StreamingHttpResponse:
     p = report.params
     return csv_rows_response(filename=f"sla-report-{p.group_by}-{p.date_from.isoformat()}-{p.date_to.isoformat()}",
                              lines=csv_lines(report), bom=False)
-
-
-def _format(query) -> str | None:
-    """"csv" or "xlsx" from ?export= (or the older ?format=); None for the page; InvalidInput naming `export`
-    for any other value (?export=pdf)."""
-    value = (query.get("export") or query.get("format") or "").strip().lower()
-    if not value:
-        return None
-    if value not in FORMATS:
-        raise InvalidInput("export: choose csv or xlsx", field="export")
-    return value
 
 
 def _mins(seconds: float | None) -> float | None:
@@ -89,24 +79,13 @@ BREACHED_COLUMNS = [
 ]
 
 
-def _breached_stream(params, chunk: int = 500):
-    """Every breached clock of the period, read through a server-side cursor and named a chunk at a time."""
-    batch = []
-    for clock in rows_of(breached_clocks(params), chunk):
-        batch.append(clock)
-        if len(batch) == chunk:
-            yield from breached_rows(batch)
-            batch = []
-    yield from breached_rows(batch)
-
-
 def xlsx_report(report: Report):
     """The report as a workbook: the compliance table, then every breached clock on a second sheet."""
     p = report.params
     columns, groups = _xlsx_groups(report)
     return xlsx_response(
         filename=f"sla-report-{p.group_by}-{p.date_from.isoformat()}-{p.date_to.isoformat()}",
-        sheets=[("Compliance", columns, groups), ("Breached clocks", BREACHED_COLUMNS, _breached_stream(p))],
+        sheets=[("Compliance", columns, groups), ("Breached clocks", BREACHED_COLUMNS, breached_stream(p))],
     )
 
 
@@ -152,7 +131,7 @@ def report_page(request):
         raise PermissionDenied("SLA reports are for managers and admins.")
     query = request.GET
     try:
-        fmt = _format(query)
+        fmt = export_format(request, names=("export", "format"))  # ?format= is the older spelling
     except InvalidInput as error:
         return export_refused(error)
     context = {"group_choices": GROUP_BY.items(), "kind_choices": [(k, ClockKind(k).label) for k in KINDS],
