@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from insights.measures import MEASURES, format_value, measure_values, rollup_totals, time_figures
+from insights.measures import MEASURES, format_value, measures_and_previous
 from insights.rollup import rolled_at
 from insights.scope import ScopeError, scope_for
 from servicedesk.api.permissions import IsStaffRole
@@ -50,9 +50,7 @@ class MeasuresView(APIView):
             scope = scope_for(request.user, request.query_params)
         except ScopeError as error:
             raise ValidationError({field: [message] for field, message in error.errors.items()}) from None
-        overall = time_figures(scope)[("incident", None)]
-        now = measure_values(scope, totals=rollup_totals(scope), times=overall["now"])
-        before = measure_values(scope.previous(), times=overall["before"])
+        now, before = measures_and_previous(scope)
         return Response({
             "from": scope.date_from, "to": scope.date_to, "team": scope.team_label, "service": scope.service_label,
             "counted_at": rolled_at(),

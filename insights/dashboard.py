@@ -24,7 +24,7 @@ from insights.measures import (
     MEASURES,
     backlog_before,
     format_value,
-    measure_values,
+    measures_and_previous,
     rates,
     rollup_filter,
     rollup_scope_q,
@@ -70,10 +70,7 @@ def _detail(key: str, t: dict) -> str:
     return ""
 
 
-def tiles_of(scope: Scope, t: dict, times: dict) -> tuple[Tile, ...]:
-    overall = times[("incident", None)]
-    now = measure_values(scope, totals=t, times=overall["now"])
-    before = measure_values(scope.previous(), times=overall["before"])
+def tiles_of(t: dict, now: dict, before: dict) -> tuple[Tile, ...]:
     return tuple(Tile(MEASURES[k], now[k], before[k], format_value(k, now[k]), _detail(k, t)) for k in MEASURES)
 
 
@@ -81,10 +78,12 @@ def _days(scope: Scope):
     return [scope.date_from + timedelta(days=i) for i in range(scope.days)]
 
 
-def backlog_series(scope: Scope) -> tuple[DayPoint, ...]:
+def backlog_series(scope: Scope, *, start: int | None = None) -> tuple[DayPoint, ...]:
+    """Opened, ended and open at the end of each day; `start`: the backlog at the end of the day before the
+    period, when the caller has it (the previous period's backlog measure)."""
     rows = {r["day"]: r for r in DailyRollup.objects.filter(rollup_filter(scope, portal=False))
             .values("day").annotate(n_in=Sum("opened"), n_out=Sum("ended")).order_by()}
-    backlog = backlog_before(scope, through=scope.date_from - timedelta(days=1))
+    backlog = start if start is not None else backlog_before(scope, through=scope.date_from - timedelta(days=1))
     points = []
     for day in _days(scope):
         row = rows.get(day, {"n_in": 0, "n_out": 0})
@@ -210,8 +209,10 @@ def dashboard_data(scope: Scope) -> Dashboard:
                        for row in top)
     sla, bucket = sla_series(scope)
     times = time_figures(scope)
+    now, before = measures_and_previous(scope, totals=t, times=times)
     return Dashboard(
-        scope=scope, tiles=tiles_of(scope, t, times), backlog=backlog_series(scope), times=time_rows(times), sla=sla,
+        scope=scope, tiles=tiles_of(t, now, before), backlog=backlog_series(scope, start=int(before["backlog"])),
+        times=time_rows(times), sla=sla,
         sla_bucket=bucket, fcr=r["fcr_rate"], reopen=r["reopen_rate"], deflection=r["deflection_rate"],
         automation=r["automation_rate"], satisfaction=satisfaction_of(scope, t), by_service=by_service(scope),
         by_source=by_source, categories=categories, workload=workload(scope, facets), rolled_at=rolled_at(),

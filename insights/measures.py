@@ -512,3 +512,12 @@ def _time_series(span: Scope, key: str, ranges: list[tuple]) -> list[float | Non
         else:
             out.append(_hours(sum(values) / len(values)))
     return out
+
+
+def measures_and_previous(scope: Scope, *, totals: dict | None = None,
+                          times: dict | None = None) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """Every measure over the scope and over the period of the same length just before it (the dashboard's
+    tiles, the API, the weekly e-mail): the times of both periods come from one time_figures scan."""
+    overall = (times if times is not None else time_figures(scope))[("incident", None)]
+    now = measure_values(scope, totals=totals, times=overall["now"])
+    return now, measure_values(scope.previous(), times=overall["before"])

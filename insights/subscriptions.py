@@ -187,9 +187,9 @@ def weekly_scope(subscription: Subscription, *, today: date) -> tuple[Scope, str
 
 
 def weekly_tiles(scope: Scope) -> list[Tile]:
-    from insights.measures import MEASURES, format_value, measure_values
+    from insights.measures import MEASURES, format_value, measures_and_previous
 
-    now, before = measure_values(scope), measure_values(scope.previous())
+    now, before = measures_and_previous(scope)
     return [Tile(measure, now.get(key), before.get(key), format_value(key, now.get(key)))
             for key, measure in MEASURES.items()]
 

@@ -235,9 +235,9 @@ def edit(request, improvement_id):
 
 # The chart's buckets: weeks while a period lasts at most WEEKS_MAX weeks (182 days), else calendar months (a
 # period is at most 366 days: 14 months at most, counting the cut ones at both ends). So a phase has at most
-# BUCKETS_MAX buckets, the page at most twice that, and each bucket is one measure_values call (four queries):
-# the detail page's query count is bounded whatever baseline_days is (tests/insights/test_improvements.py
-# asserts the bound).
+# BUCKETS_MAX buckets, the page at most twice that, and each phase is one measure_series call (at most two
+# queries): the detail page's query count is bounded whatever baseline_days is (tests/insights/
+# test_improvements.py asserts the bound).
 WEEKS_MAX = 26
 BUCKETS_MAX = WEEKS_MAX
 
