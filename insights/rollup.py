@@ -87,20 +87,30 @@ class _Sheet:
             self.facets[(row["day"], kind, row["t_id"] or 0, row["s_id"] or 0, facet, key)][column] += row["n"]
 
 
-def _grouped(qs, day_field: str, team: str, service: str | None):
-    return qs.values(day=_day(day_field), t_id=F(team),
+def _grouped(qs, day_field: str, service: str | None):
+    """Rows of `qs` grouped by the local day of `day_field`, the ticket's team and its service (0: a ticket type
+    with no service)."""
+    return qs.values(day=_day(day_field), t_id=F("assignment_group_id"),
                      s_id=F(service) if service else Value(0, output_field=IntegerField()))
+
+
+def _add_facets(sheet: _Sheet, kind: str, service: str | None, opened, done, done_at: str, fields) -> None:
+    """Opened (by created day) and resolved (by `done_at` day) tickets per value of each (facet, field)."""
+    for facet, field in fields:
+        for column, (qs, day_field) in enumerate(((opened, "created_at"), (done, done_at))):
+            sheet.add_facet(kind, facet, column, _grouped(qs, day_field, service).annotate(key=F(field),
+                                                                                         n=Count("id")))
 
 
 def _count_incidents(sheet: _Sheet, start: datetime, end: datetime) -> None:
     base = Incident.objects.all()
     opened = base.filter(created_at__gte=start, created_at__lt=end)
-    sheet.add(RollupKind.INCIDENT, _grouped(opened, "created_at", "assignment_group_id", "service_id").annotate(
+    sheet.add(RollupKind.INCIDENT, _grouped(opened, "created_at", "service_id").annotate(
         n=Count("id"), monitoring=Count("id", filter=Q(channel=Channel.MONITORING))),
         opened="n", opened_monitoring="monitoring")
     done = base.filter(status__in=INCIDENT_DONE, resolved_at__gte=start, resolved_at__lt=end)
     by_people = ~Q(channel=Channel.MONITORING)
-    sheet.add(RollupKind.INCIDENT, _grouped(done, "resolved_at", "assignment_group_id", "service_id").annotate(
+    sheet.add(RollupKind.INCIDENT, _grouped(done, "resolved_at", "service_id").annotate(
         n=Count("id"),
         first=Count("id", filter=Q(first_contact=True, reopen_count=0) & by_people),
         reopened=Count("id", filter=Q(reopen_count__gt=0)),
@@ -108,25 +118,21 @@ def _count_incidents(sheet: _Sheet, start: datetime, end: datetime) -> None:
         resolved="n", ended="n", first_contact="first", reopened="reopened", resolved_people="people")
     # Cancelled: closed_at is stamped when an incident is cancelled (and when it is closed).
     cancelled = base.filter(status=IncidentStatus.CANCELLED, closed_at__gte=start, closed_at__lt=end)
-    sheet.add(RollupKind.INCIDENT, _grouped(cancelled, "closed_at", "assignment_group_id", "service_id").annotate(
+    sheet.add(RollupKind.INCIDENT, _grouped(cancelled, "closed_at", "service_id").annotate(
         n=Count("id")), ended="n")
-    for facet, field in ((Facet.CATEGORY, "category_id"), (Facet.CHANNEL, "channel"),
-                         (Facet.ASSIGNEE, "assignee_id")):
-        sheet.add_facet(RollupKind.INCIDENT, facet, 0, _grouped(opened, "created_at", "assignment_group_id",
-                                                                "service_id").annotate(key=F(field), n=Count("id")))
-        sheet.add_facet(RollupKind.INCIDENT, facet, 1, _grouped(done, "resolved_at", "assignment_group_id",
-                                                                "service_id").annotate(key=F(field), n=Count("id")))
+    _add_facets(sheet, RollupKind.INCIDENT, "service_id", opened, done, "resolved_at",
+                ((Facet.CATEGORY, "category_id"), (Facet.CHANNEL, "channel"), (Facet.ASSIGNEE, "assignee_id")))
 
 
 def _count_requests(sheet: _Sheet, start: datetime, end: datetime) -> None:
     base = ServiceRequest.objects.all()
     opened = base.filter(created_at__gte=start, created_at__lt=end)
-    sheet.add(RollupKind.REQUEST, _grouped(opened, "created_at", "assignment_group_id", None).annotate(
+    sheet.add(RollupKind.REQUEST, _grouped(opened, "created_at", None).annotate(
         n=Count("id")), opened="n")
     # No human step: delivered by the item's automated handler, and no one had to approve it.
     automated = Q(fulfilled_by_handler=True) & ~Exists(Approval.objects.filter(request=OuterRef("pk")))
     done = base.filter(status__in=REQUEST_DELIVERED, fulfilled_at__gte=start, fulfilled_at__lt=end)
-    sheet.add(RollupKind.REQUEST, _grouped(done, "fulfilled_at", "assignment_group_id", None).annotate(
+    sheet.add(RollupKind.REQUEST, _grouped(done, "fulfilled_at", None).annotate(
         n=Count("id"), auto=Count("id", filter=automated)),
         resolved="n", ended="n", automated="auto")
     # Rejected, cancelled, or closed undelivered: on the day it was closed (cancel and close stamp closed_at;
@@ -134,12 +140,9 @@ def _count_requests(sheet: _Sheet, start: datetime, end: datetime) -> None:
     ended_at = Coalesce("closed_at", "updated_at")
     dropped = (base.filter(Q(status__in=REQUEST_DROPPED) | Q(status=RequestStatus.CLOSED, fulfilled_at__isnull=True))
                .annotate(ended_at=ended_at).filter(ended_at__gte=start, ended_at__lt=end))
-    sheet.add(RollupKind.REQUEST, _grouped(dropped, "ended_at", "assignment_group_id", None).annotate(
+    sheet.add(RollupKind.REQUEST, _grouped(dropped, "ended_at", None).annotate(
         n=Count("id")), ended="n")
-    sheet.add_facet(RollupKind.REQUEST, Facet.ASSIGNEE, 0, _grouped(opened, "created_at", "assignment_group_id",
-                                                                    None).annotate(key=F("assignee_id"), n=Count("id")))
-    sheet.add_facet(RollupKind.REQUEST, Facet.ASSIGNEE, 1, _grouped(done, "fulfilled_at", "assignment_group_id",
-                                                                    None).annotate(key=F("assignee_id"), n=Count("id")))
+    _add_facets(sheet, RollupKind.REQUEST, None, opened, done, "fulfilled_at", ((Facet.ASSIGNEE, "assignee_id"),))
 
 
 _TICKETS = {RollupKind.INCIDENT: (Incident, "service_id"), RollupKind.REQUEST: (ServiceRequest, None)}
