@@ -105,11 +105,8 @@ def rows_of(queryset, chunk_size: int = ROW_CHUNK):
 def export_response(*, filename: str, fmt: str, columns, rows: Iterable, sheet: str = "") -> HttpResponse:
     """The download of `rows` as `fmt` ("csv" or "xlsx"), named `filename` plus the extension."""
     columns = list(columns)
-    name = f"{safe_filename(filename)}.{fmt}"
     if fmt == "csv":
-        response = StreamingHttpResponse(_csv_chunks(columns, rows), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return csv_rows_response(filename=filename, lines=_csv_lines(columns, rows))
     if fmt == "xlsx":
         return xlsx_response(filename=filename, sheets=[(sheet or filename, columns, rows)])
     raise ValueError(f"Unknown export format {fmt!r}")
@@ -178,13 +175,10 @@ class _Echo:
         return value
 
 
-def _csv_chunks(columns: list[Column], rows: Iterable):
-    def lines():
-        yield [column.header for column in columns]
-        for row in rows:
-            yield [csv_cell(column.value(row), column.kind) for column in columns]
-
-    return _csv_stream(lines(), bom=True)
+def _csv_lines(columns: list[Column], rows: Iterable):
+    yield [column.header for column in columns]
+    for row in rows:
+        yield [csv_cell(column.value(row), column.kind) for column in columns]
 
 
 def _csv_stream(lines: Iterable[list], *, bom: bool):

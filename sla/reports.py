@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from servicedesk.aggregates import PercentileCont, percentile_cont
+from servicedesk.exports import neutralise
 from servicedesk.periods import check_period, day_after, day_start, parse_day
 from servicedesk.roles import Role, role_of
 from sla import clock as engine
@@ -371,9 +372,8 @@ def breached_rows(clocks) -> list[BreachedRow]:
 
 
 def _cell(value) -> str:
-    """A CSV cell that a spreadsheet will not read as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """A CSV cell that a spreadsheet will not read as a formula (servicedesk.exports.neutralise)."""
+    return neutralise("" if value is None else str(value))
 
 
 def _minutes(seconds: float | None) -> str:
