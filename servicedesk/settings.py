@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "monitoring",
     "knowledge",
     "insights",
+    "email_channel",
 ]
 
 MIDDLEWARE = [

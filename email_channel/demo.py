@@ -1,0 +1,5 @@
+"""Demo data of the email channel (filled in below)."""
+
+
+def seed_email() -> str:
+    return "email channel: nothing yet"
