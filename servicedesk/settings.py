@@ -247,6 +247,10 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+# Reading mailboxes over IMAP (email_channel.imap): seconds before a silent server counts as unreachable, and a
+# PEM file of the CA(s) that signed the IMAP servers' certificates when it is not one the system trusts.
+EMAIL_IMAP_TIMEOUT = env_int("EMAIL_IMAP_TIMEOUT", 30)
+EMAIL_IMAP_CA_FILE = env_str("EMAIL_IMAP_CA_FILE")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Servicedesk <servicedesk@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

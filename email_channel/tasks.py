@@ -1,0 +1,30 @@
+"""Celery side of the email channel."""
+
+from celery import shared_task
+
+# --- IMAP polling (email_channel.imap) ------------------------------------------------------------------------
+
+POLL_TASK = "email_channel.tasks.mailboxes_poll"
+POLL_TASK_NAME = "email-mailboxes-poll"
+
+
+@shared_task(acks_late=True)
+def mailboxes_poll() -> dict:
+    """Beat (every 30 s, entry "email-mailboxes-poll"): queue a poll of each active mailbox that is due. Only
+    due mailboxes are touched (index on next_poll_at); each poll runs as its own task, so one slow server does
+    not hold up the others."""
+    from email_channel.imap import mailboxes_due
+
+    due = mailboxes_due()
+    for mailbox_id in due:
+        mailbox_poll_one.delay(mailbox_id)
+    return {"queued": len(due)}
+
+
+@shared_task(acks_late=True)
+def mailbox_poll_one(mailbox_id: int) -> dict:
+    """Poll one mailbox (a lease keeps a second copy of this task from polling it at the same time)."""
+    from email_channel.imap import mailbox_poll
+
+    result = mailbox_poll(mailbox_id=mailbox_id)
+    return {"stored": result.stored, "skipped": result.skipped, "error": result.error, "busy": result.busy}
