@@ -36,6 +36,7 @@ urlpatterns = [
         path("problems/", include("problems.urls_agent")),
         path("monitoring/", include("monitoring.urls_agent")),
         path("insights/", include("insights.urls_agent")),
+        path("mail/", include("email_channel.urls_agent")),
     ], "agent"))),
     path("portal/", include(([
         path("", views.portal_home, name="home"),
