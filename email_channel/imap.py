@@ -222,6 +222,9 @@ def _finish(mailbox_id: int, lease, *, error: str) -> None:
 def mailbox_poll(*, mailbox_id: int) -> PollResult:
     """Store every message of the mailbox's folder above its last UID (see the module docstring). One poller
     at a time per mailbox; returns PollResult(busy=True) at once when another one is at it."""
+    active = Mailbox.objects.filter(pk=mailbox_id).values_list("active", flat=True).first()
+    if not active:
+        return PollResult(error="the mailbox is not active (or no longer exists): nothing was read")
     lease = _claim(mailbox_id)
     if lease is None:
         return PollResult(busy=True)
