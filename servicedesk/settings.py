@@ -249,6 +249,8 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Servicedesk <servicedesk@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Inbound mail (email_channel): a larger raw mail is kept but not processed ("too large").
+EMAIL_INBOUND_MAX_BYTES = env_int("EMAIL_INBOUND_MAX_BYTES", 25 * 1024 * 1024)
 
 # Celery. REDIS_URL or CELERY_BROKER_URL; default: kombu's filesystem transport under var/broker
 # (the host part is ignored by that transport; without one kombu warns at every connection).
