@@ -248,6 +248,9 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Servicedesk <servicedesk@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where replies to ticket mail go (the Reply-To header); empty: to DEFAULT_FROM_EMAIL. Point it (or
+# DEFAULT_FROM_EMAIL) at a mailbox the email channel reads, so people can answer a ticket by replying.
+EMAIL_REPLY_TO = env_str("EMAIL_REPLY_TO", "")
 
 # Celery. REDIS_URL or CELERY_BROKER_URL; default: kombu's filesystem transport under var/broker
 # (the host part is ignored by that transport; without one kombu warns at every connection).
