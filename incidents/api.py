@@ -24,6 +24,7 @@ from servicedesk.api.serializers import (
     TimelineEntrySerializer,
     UserRefField,
 )
+from servicedesk.api.watchers import WatchersActionMixin
 from servicedesk.idempotency import IdempotentCreateMixin
 from servicedesk.models import ConfigurationItem, Service, Team
 from servicedesk.roles import is_staff_role
@@ -199,7 +200,7 @@ def _agents_only(request):
         raise PermissionDenied("Only agents can do this.")
 
 
-class IncidentViewSet(IdempotentCreateMixin, RatingActionMixin, mixins.CreateModelMixin, mixins.ListModelMixin,
+class IncidentViewSet(IdempotentCreateMixin, RatingActionMixin, WatchersActionMixin, mixins.CreateModelMixin, mixins.ListModelMixin,
                       mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Incidents visible to the caller: agents see all, requesters only their own (others answer 404).
 
@@ -212,7 +213,7 @@ class IncidentViewSet(IdempotentCreateMixin, RatingActionMixin, mixins.CreateMod
     filterset_class = IncidentFilter
     pagination_class = CreatedCursorPagination
     ordering_fields = ["created_at", "updated_at"]
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]  # delete: watchers/{username}/ only
 
     def get_queryset(self):
         if self.action == "list":

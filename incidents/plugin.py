@@ -122,12 +122,52 @@ def _brief(incident) -> TicketBrief:
     )
 
 
-def _reply(*, ticket, author, body: str):
-    """A public reply from another app's page (e.g. "Send as reply" of a suggested article): the same service
-    as the reply box, so the requester is mailed and the first response counts."""
+def _reply(*, ticket, author, body: str, files=(), data=None):
+    """A public reply from another app's page (e.g. "Send as reply" of a suggested article) or by mail: the
+    same service as the reply box, so the requester and the watchers are mailed, the first response counts,
+    and a requester's or watcher's reply reopens or resumes the incident."""
     from incidents.services import incident_comment_add
 
-    return incident_comment_add(incident=ticket, author=author, body=body, internal=False)
+    return incident_comment_add(incident=ticket, author=author, body=body, internal=False, files=files, data=data)
+
+
+def _get(number: str):
+    """The incident `number` names, whoever asks (the email channel's lookup; no permission check)."""
+    from incidents.models import Incident
+
+    return (Incident.objects.select_related("requester").filter(number=(number or "").strip().upper()).first())
+
+
+def _accepts_reply(incident) -> bool:
+    from incidents.states import Status
+
+    return incident.status not in (Status.CLOSED, Status.CANCELLED)
+
+
+def _create_from_mail(*, intake):
+    """A new incident from a mail (channel "email"): the subject is the title, the reply text the description,
+    the mailbox's service, category and team its defaults; attachments go on it (public), and `intake.data`
+    (which mail) on its "created" entry. InvalidInput when the mailbox names a category that is gone."""
+    from django.db import transaction
+
+    from incidents.models import Category, Channel
+    from incidents.services import incident_create
+    from servicedesk.errors import InvalidInput
+    from servicedesk.services import attachment_add
+
+    category = None
+    if intake.category_id is not None:
+        category = Category.objects.filter(id=intake.category_id).first()
+        if category is None:
+            raise InvalidInput(f"category: there is no category {intake.category_id}", field="category")
+    title = " ".join((intake.title or "").split()) or "(no subject)"
+    with transaction.atomic():
+        incident = incident_create(title=title, description=intake.body or "", requester=intake.requester,
+                                   created_by=intake.requester, channel=Channel.EMAIL, service=intake.service,
+                                   category=category, assignment_group=intake.team, data=dict(intake.data))
+        for upload in intake.files:
+            attachment_add(ticket=incident, upload=upload, by=intake.requester, internal=False)
+    return incident
 
 
 def _seed(options: dict) -> str:
@@ -152,7 +192,8 @@ def register() -> None:
     registry.portal_tile(PortalTile("report", "Report an issue", "Something is broken or not working as it should",
                                     "portal:report", icon="i-plus", order=10))
     registry.ticket_source(TicketSource("incidents", "Incidents", _mine, order=10))
-    registry.ticket_kind(TicketKind("incident", "Incident", find=_find, brief=_brief, reply=_reply))
+    registry.ticket_kind(TicketKind("incident", "Incident", find=_find, brief=_brief, reply=_reply, prefix="INC",
+                                    get=_get, create_from_mail=_create_from_mail, accepts_reply=_accepts_reply))
     registry.search_provider(SearchProvider("incidents", "Incidents", _search, _find_number, order=10))
     registry.notification_events("incidents", EVENTS)
     registry.api_route("incidents", IncidentViewSet, basename="incident")

@@ -24,6 +24,7 @@ from requests_app.selectors import approvals_for, catalog_items_for_api, request
 from servicedesk.api.fields import IdOrNameField, UserRefField
 from servicedesk.api.ratings import RatingActionMixin
 from servicedesk.api.serializers import CommentCreateSerializer, TimelineEntrySerializer
+from servicedesk.api.watchers import WatchersActionMixin
 from servicedesk.errors import InvalidInput, NotVisible
 from servicedesk.idempotency import IdempotentCreateMixin
 from servicedesk.models import Team
@@ -182,8 +183,8 @@ def _agents_only(request) -> None:
     create=extend_schema(summary="Order a catalog item", request=RequestSubmitSerializer,
                          responses={201: ServiceRequestSerializer}),
 )
-class ServiceRequestViewSet(IdempotentCreateMixin, _SubmitMixin, RatingActionMixin, mixins.ListModelMixin,
-                            mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ServiceRequestViewSet(IdempotentCreateMixin, _SubmitMixin, RatingActionMixin, WatchersActionMixin,
+                            mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Service requests: orders of catalog items. Requesters see only their own (another's number answers 404);
     agents see all. Filters: status (repeatable), assignment_group (id or name), assignee and requester
     (usernames), unassigned, item (id)."""

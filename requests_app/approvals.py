@@ -164,7 +164,8 @@ def _mail_context(approval: Approval) -> dict:
 
 def _mail_approver(approval: Approval, template: str) -> None:
     if approval.approver.email:
-        email_enqueue(template=template, to=[approval.approver.email], context=_mail_context(approval))
+        email_enqueue(template=template, to=[approval.approver.email], context=_mail_context(approval),
+                      thread=approval.request)
 
 
 # --- opening levels -------------------------------------------------------------------------------
@@ -280,7 +281,7 @@ def approval_decide(*, approval_id: int, actor, approve: bool, comment: str = ""
         _request_decided(request, Status.REJECTED, actor=actor, now=now, body="Rejected: it will not be fulfilled")
         email_enqueue(template="request_rejected", to=[request.requester.email],
                       context={"request": request_payload(request),
-                               "decision": {"by": person(actor), "comment": comment}})
+                               "decision": {"by": person(actor), "comment": comment}}, thread=request)
         return approval
 
     same_level = Approval.objects.filter(request=request, level=approval.level, state=State.PENDING)
@@ -295,7 +296,8 @@ def approval_decide(*, approval_id: int, actor, approve: bool, comment: str = ""
     _request_decided(request, Status.APPROVED, actor=actor, now=now, body="Approved")
     email_enqueue(template="request_approved", to=[request.requester.email],
                   context={"request": request_payload(request), "decision": {"by": person(actor),
-                                                                             "comment": comment}})
+                                                                             "comment": comment}},
+                  thread=request)
     fulfilment_start(request, actor=actor, now=now)
     _sla(request, now, "Request approved")
     return approval

@@ -16,6 +16,8 @@ from servicedesk.registry import (
     PortalTile,
     SearchProvider,
     SearchResults,
+    TicketBrief,
+    TicketKind,
     TicketRow,
     TicketSource,
     WorkspaceSection,
@@ -145,6 +147,54 @@ def _popular(request) -> dict | None:
     return {"items": items} if items else None
 
 
+def _find(user, number: str):
+    """The request `number` names if `user` may open it on the agent page (agents only)."""
+    from requests_app.selectors import requests_for
+
+    if not is_staff_role(user):
+        return None
+    return requests_for(user).filter(number=(number or "").strip().upper()).first()
+
+
+def _get(number: str):
+    """The request `number` names, whoever asks (the email channel's lookup; no permission check)."""
+    from requests_app.models import ServiceRequest
+
+    return (ServiceRequest.objects.select_related("requester", "item")
+            .filter(number=(number or "").strip().upper()).first())
+
+
+def _brief(req) -> TicketBrief:
+    from requests_app.states import FINAL, Status
+
+    return TicketBrief(
+        kind="request", number=req.number, title=req.title, description=req.description, status=req.status,
+        status_label=req.get_status_display(), url=reverse("agent:request", kwargs={"number": req.number}),
+        solved=req.status in (Status.FULFILLED, Status.CLOSED), can_reply=req.status not in FINAL,
+    )
+
+
+def _accepts_reply(req) -> bool:
+    from requests_app.states import FINAL
+
+    return req.status not in FINAL
+
+
+def _reply(*, ticket, author, body: str, files=(), data=None):
+    """A public reply from another app or by mail: the same service as the reply box (mail to the other side
+    and the watchers; a requester's or watcher's reply reopens a recently fulfilled request)."""
+    from requests_app.services import request_comment_add
+
+    return request_comment_add(request=ticket, author=author, body=body, internal=False, files=files, data=data)
+
+
+def _create_from_mail(*, intake):
+    from requests_app.services import request_from_mail
+
+    return request_from_mail(item_id=intake.catalog_item_id, requester=intake.requester, title=intake.title,
+                             body=intake.body, files=intake.files, data=intake.data)
+
+
 def register() -> None:
     from django.db.models.signals import post_delete
 
@@ -166,6 +216,9 @@ def register() -> None:
     registry.portal_panel(PortalPanel(key="approvals", template="requests_app/_approvals_panel.html",
                                       context=_approvals_panel, order=10))
     registry.ticket_source(TicketSource("requests", "Requests", _mine, order=20))
+    registry.ticket_kind(TicketKind("request", "Service request", find=_find, brief=_brief, reply=_reply,
+                                    prefix="REQ", get=_get, create_from_mail=_create_from_mail,
+                                    accepts_reply=_accepts_reply))
     registry.workspace_section(WorkspaceSection("requests", "Requests", _requests_nav, order=20))
     registry.search_provider(SearchProvider("requests", "Requests", _search, _find_number, order=20))
     registry.portal_tile(PortalTile("catalog", "Request something", "Order software, access or equipment",

@@ -21,6 +21,7 @@ from servicedesk.numbering import number_next
 from servicedesk.roles import is_staff_role
 from servicedesk.services import attachment_add, audit_record, timeline_add, timeline_changes
 from servicedesk.tickets import ticket_check_version, ticket_lock, ticket_save
+from servicedesk.watchers import is_watcher, watcher_recipients
 
 DEFAULT_PRIORITY = 4
 # Until this many things are done, the requester (or an agent) may still cancel.
@@ -69,10 +70,12 @@ def _move(request: ServiceRequest, to: str, *, actor, body: str, now, extra: dic
 
 
 @transaction.atomic
-def request_submit(*, item: CatalogItem, answers, requester, created_by, now=None) -> ServiceRequest:
+def request_submit(*, item: CatalogItem, answers, requester, created_by, now=None, title: str = "",
+                   description: str = "", data: dict | None = None) -> ServiceRequest:
     """Order `item` for `requester`: the item must be one the requester may order, the answers must fit its
     form (AnswersInvalid names every bad field; nothing is stored). Items needing approval wait for it; the
-    others go straight to the item's fulfilment team."""
+    others go straight to the item's fulfilment team. `title` (default: the item's name) and `description`
+    are the requester's words when a request comes by mail; `data` is recorded on the "created" entry."""
     if not catalog_items_for(requester).filter(id=item.id).exists():
         raise InvalidInput(f"item: no catalog item {item.id} that {requester.username} may order", field="item")
     cleaned = validate_answers(item.fields.all(), answers)
@@ -80,7 +83,8 @@ def request_submit(*, item: CatalogItem, answers, requester, created_by, now=Non
     actor = created_by if created_by is not None and created_by.is_authenticated else None
     request = ServiceRequest.objects.create(
         number=number_next(ServiceRequest.NUMBER_PREFIX),
-        title=item.name[:200],
+        title=((title or "").strip() or item.name)[:200],
+        description=description or "",
         requester=requester,
         item=item,
         answers=cleaned,
@@ -91,7 +95,7 @@ def request_submit(*, item: CatalogItem, answers, requester, created_by, now=Non
         updated_by=actor,
     )
     timeline_add(ticket=request, kind=TimelineEntry.Kind.SYSTEM, author=created_by,
-                 body=f"Requested {item.name}", data={"event": "created", "item": item.id})
+                 body=f"Requested {item.name}", data={**(data or {}), "event": "created", "item": item.id})
     audit_record(actor=created_by, action="request.submitted", obj=request,
                  changes={"item": item.name, "status": request.status})
     if item.requires_approval:
@@ -101,7 +105,44 @@ def request_submit(*, item: CatalogItem, answers, requester, created_by, now=Non
         fulfilment_start(request, actor=created_by, now=now)
     request_sla_sync(request, now=now, reason="Request submitted")
     email_enqueue(template="request_submitted", to=[requester.email],
-                  context={"request": request_payload(request)})
+                  context={"request": request_payload(request)}, thread=request)
+    return request
+
+
+def mail_answers(item: CatalogItem, body: str) -> dict:
+    """The answers a mail can give to `item`'s form: none when it asks nothing required, the mail's text when
+    its one required question is a text field (cut to the field's length); InvalidInput naming `catalog_item`
+    when it asks for more (a mailbox configured with such an item cannot raise requests)."""
+    from requests_app import forms_engine
+
+    required = [f for f in item.fields.all() if f.required]
+    if not required:
+        return {}
+    only = required[0]
+    if len(required) == 1 and only.type in forms_engine.TEXT_TYPES:
+        cap = min(only.max_length or forms_engine.TEXT_CAP[only.type], forms_engine.TEXT_CAP[only.type])
+        text = (body or "").strip() or "(no text)"
+        return {only.name: text[:cap]}
+    labels = ", ".join(f.label for f in required)
+    raise InvalidInput(f"catalog_item: {item.name} needs answers a mail cannot give ({labels}); choose an item "
+                       "that asks at most one required text question", field="catalog_item")
+
+
+@transaction.atomic
+def request_from_mail(*, item_id: int | None, requester, title: str, body: str, files=(),
+                      data: dict | None = None) -> ServiceRequest:
+    """A new request from a mail: the mailbox's catalog item, the subject as its title, the text as its
+    description (and as the answer of the item's one required text question), the attachments on it (public),
+    `data` (which mail, channel "email") on its "created" entry. Approval and fulfilment as for any order."""
+    item = CatalogItem.objects.filter(id=item_id).select_related("fulfilment_team").first() if item_id else None
+    if item is None:
+        raise InvalidInput("catalog_item: the mailbox names no catalog item to order", field="catalog_item")
+    answers = mail_answers(item, body)
+    request = request_submit(item=item, answers=answers, requester=requester, created_by=requester,
+                             title=" ".join((title or "").split()), description=body or "",
+                             data={"channel": "email", **(data or {})})
+    for upload in files:
+        attachment_add(ticket=request, upload=upload, by=requester, internal=False)
     return request
 
 
@@ -140,38 +181,57 @@ def _run_close(request: ServiceRequest, state: str, error: str = "") -> None:
 
 @transaction.atomic
 def request_comment_add(*, request: ServiceRequest, author, body: str, internal: bool = False,
-                        files=()) -> TimelineEntry:
-    """A public reply (the requester or an agent) or an internal note (agents only), with attachments.
-    The other side hears of a public reply by mail; closed and cancelled requests take notes only."""
+                        files=(), data: dict | None = None) -> TimelineEntry:
+    """A public reply (the requester, a watcher or an agent) or an internal note (agents only), with
+    attachments; `data` is merged into the entry's data (the email channel records the mail). A public reply
+    is mailed to the other side and to the watchers, never to its author; notes reach nobody outside the desk.
+    A reply from the requester or a watcher who is not an agent reopens a request fulfilled within
+    REQUEST_REOPEN_DAYS (later, it stays a comment). Closed and cancelled requests take notes only."""
     body = (body or "").strip()
     if not body and not files:
         raise InvalidInput("body: write something or attach a file", field="body")
     if internal and not is_staff_role(author):
         raise InvalidInput("internal: only agents can write internal notes", field="internal")
+    if not body:
+        body = "Attached " + ", ".join(upload.name.rsplit("/", 1)[-1] for upload in files)
     locked = _lock(request.id)
     if locked.status in FINAL and not internal:
         raise TransitionNotAllowed(
             f"{locked.number} is {locked.get_status_display().lower()}: order again or raise an incident instead",
             field="status")
     entry = timeline_add(ticket=locked, kind=TimelineEntry.Kind.NOTE if internal else TimelineEntry.Kind.COMMENT,
-                         author=author, body=body)
+                         author=author, body=body, data=data)
     for upload in files:
         attachment_add(ticket=locked, upload=upload, by=author, entry=entry, internal=internal)
     ticket_save(locked, author, [])
-    request.version, request.updated_at = locked.version, locked.updated_at
+    from_requester = author.id == locked.requester_id
+    from_caller = from_requester or (not is_staff_role(author) and is_watcher(locked, author))
+    if from_caller and not internal:
+        deadline = reopen_deadline(locked)
+        if deadline is not None and timezone.now() <= deadline:
+            locked = request_reopen(request_id=locked.id, actor=author,
+                                    reason="The requester replied" if from_requester else "A watcher replied")
+    request.version, request.updated_at, request.status = locked.version, locked.updated_at, locked.status
     if not internal:
         comment = {"author": author.get_full_name() or author.username, "body": body}
-        to_agents = author.id == locked.requester_id
-        if to_agents:
-            to = [locked.assignee.email] if locked.assignee_id else team_addresses(locked.assignment_group)
-        else:
-            to = [locked.requester.email]
-        to = [address for address in to if address]
-        if to:
+        payload = request_payload(locked)
+        mailed = [author.email] if author.email else []
+        if from_caller:
             # The link in the mail: agents work the request in the workspace, the requester on the portal.
+            to = [locked.assignee.email] if locked.assignee_id else team_addresses(locked.assignment_group)
+            to = [address for address in to if address and address not in mailed]
             email_enqueue(template="request_comment", to=to,
-                          context={"request": request_payload(locked), "comment": comment,
-                                   "audience": "agent" if to_agents else "requester"})
+                          context={"request": payload, "comment": comment, "audience": "agent"}, thread=locked)
+            mailed += to
+        if not from_requester and locked.requester.email and locked.requester.email not in mailed:
+            email_enqueue(template="request_comment", to=[locked.requester.email],
+                          context={"request": payload, "comment": comment, "audience": "requester"}, thread=locked)
+            mailed.append(locked.requester.email)
+        agents, others = watcher_recipients(locked, author=author, exclude=tuple(mailed))
+        email_enqueue(template="request_comment", to=agents,
+                      context={"request": payload, "comment": comment, "audience": "agent"}, thread=locked)
+        email_enqueue(template="request_comment", to=others,
+                      context={"request": payload, "comment": comment, "audience": "watcher"}, thread=locked)
     return entry
 
 
@@ -220,8 +280,9 @@ def request_reopen(*, request_id: int, actor, reason: str, version: int | None =
         raise InvalidInput("reason: say what is still missing or wrong", field="reason")
     request = _lock(request_id)
     ticket_check_version(request, version)
-    if actor is not None and not is_staff_role(actor) and request.requester_id != actor.id:
-        raise TransitionNotAllowed(f"only the requester or an agent can reopen {request.number}")
+    if (actor is not None and not is_staff_role(actor) and request.requester_id != actor.id
+            and not is_watcher(request, actor)):
+        raise TransitionNotAllowed(f"only the requester, a watcher or an agent can reopen {request.number}")
     now = now or timezone.now()
     deadline = reopen_deadline(request)
     if deadline is None:
@@ -241,7 +302,8 @@ def request_reopen(*, request_id: int, actor, reason: str, version: int | None =
     if to:
         author = (actor.get_full_name() or actor.username) if actor is not None else "Service desk"
         email_enqueue(template="request_comment", to=to, context={
-            "request": request_payload(request), "comment": {"author": author, "body": f"Reopened: {reason}"}})
+            "request": request_payload(request), "comment": {"author": author, "body": f"Reopened: {reason}"},
+            "audience": "agent"}, thread=request)
     return request
 
 
@@ -259,7 +321,7 @@ def request_fulfil(*, request_id: int, actor, note: str, version: int | None = N
     _run_close(request, FulfilmentRun.State.DONE)
     request_sla_sync(request, now=now, reason="Request fulfilled")
     email_enqueue(template="request_fulfilled", to=[request.requester.email],
-                  context={"request": request_payload(request), "note": note})
+                  context={"request": request_payload(request), "note": note}, thread=request)
     return request
 
 
@@ -282,7 +344,8 @@ def request_fail(*, request_id: int, error: str, actor=None, version: int | None
     _run_close(request, FulfilmentRun.State.FAILED, error)
     request_sla_sync(request, now=now, reason="Automated fulfilment failed")
     email_enqueue(template="request_failed", to=team_addresses(team),
-                  context={"request": request_payload(request), "error": error[:2000], "handler": handler})
+                  context={"request": request_payload(request), "error": error[:2000], "handler": handler},
+                  thread=request)
     return request
 
 
@@ -388,5 +451,5 @@ def request_assignee_set(*, request_id: int, actor, assignee, assignment_group=N
     if assignee is not None and assignee != old_person and assignee != actor and assignee.email:
         by = (actor.get_full_name() or actor.username) if actor is not None else "Servicedesk"
         email_enqueue(template="request_assigned", to=[assignee.email],
-                      context={"request": request_payload(request), "assigned_by": by})
+                      context={"request": request_payload(request), "assigned_by": by}, thread=request)
     return request

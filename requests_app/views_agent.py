@@ -32,6 +32,7 @@ from servicedesk.exports import (
     rows_of,
 )
 from servicedesk.selectors import attachments_visible_to, people_names, timeline_visible_to
+from servicedesk.watchers import watchers_of
 from servicedesk.workspace import agent_render, agent_required
 from sla.clocks import clocks_of
 from sla.display import clock_views
@@ -196,6 +197,8 @@ def _render_request(request, req, *, status: int = 200, **extra):
         "teams": list(workspace.teams()),
         "sla_clocks": clock_views(clocks_of(TICKET_TYPE, [req.id]).get(req.id, []), timezone.now()),
         "final": req.status in (Status.CLOSED, Status.CANCELLED),
+        "watchers": list(watchers_of(req)),
+        "watch_open": req.status not in (Status.CLOSED, Status.CANCELLED),
     }
     context.update(extra)
     return agent_render(request, "requests_app/agent_request.html", context, current_nav="request", status=status)

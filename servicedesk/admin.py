@@ -323,3 +323,14 @@ class RatingAdmin(ReadOnlyAdmin):
     search_fields = ["number", "comment", "by__username"]
     list_select_related = ["by"]
     readonly_fields = ["number", "score", "comment", "by", "created_at", "updated_at", "content_type", "object_id"]
+
+
+@admin.register(models.Watcher)
+class WatcherAdmin(ReadOnlyAdmin):
+    """Who watches which ticket (added and removed on the ticket's agent page or through the API)."""
+
+    list_display = ["user", "content_type", "object_id", "added_by", "created_at"]
+    list_filter = ["content_type"]
+    search_fields = ["user__username", "user__email"]
+    list_select_related = ["user", "added_by", "content_type"]
+    readonly_fields = ["user", "content_type", "object_id", "added_by", "created_at"]

@@ -471,3 +471,27 @@ class Rating(models.Model):
 
     def __str__(self):
         return f"{self.number}: {self.score}/5"
+
+
+class Watcher(models.Model):
+    """A person who follows a ticket without being its requester (a colleague, a manager, another agent): they
+    are mailed every public reply (never an internal note) and may answer by mail. Written by
+    servicedesk.watchers only."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_id = models.BigIntegerField()
+    ticket = GenericForeignKey("content_type", "object_id")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watching")
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["content_type", "object_id"], name="watcher_ticket_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["content_type", "object_id", "user"], name="watcher_once_per_ticket"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} watches {self.content_type_id}:{self.object_id}"

@@ -1,10 +1,10 @@
 """Outbound notifications: templated email and signed webhooks, both outbox messages (servicedesk.outbox).
 
-Email: `email_enqueue(template="incident_created", to=[...], context={...})` writes an "email.send"
-message in the caller's transaction; the worker renders templates/email/<template>.subject.txt, .txt and
+Email: `email_enqueue(template="incident_created", to=[...], context={...}, thread=incident)` writes an
+"email.send" message in the caller's transaction; the worker renders templates/email/<template>.subject.txt, .txt and
 (optional) .html and sends it. The message is marked done in the transaction that claimed it, so one
 message sends one mail; its Message-ID is derived from the message, so even a re-send after a crash
-carries the same Message-ID.
+carries the same Message-ID. Mail about a ticket (`thread=`) threads: servicedesk.mailthread.
 
 Webhooks: `webhooks_emit("incident.created", payload)` stores one delivery per interested webhook and one
 "webhook.deliver" message per delivery in the caller's transaction. Each POST carries
@@ -23,7 +23,6 @@ import json
 import logging
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 
 from django.conf import settings
@@ -33,6 +32,14 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from servicedesk.mailthread import (
+    OUR_HEADER,
+    REPLY_MARKER,
+    mail_domain,
+    subject_tagged,
+    thread_root,
+    ticket_kind_of,
+)
 from servicedesk.models import OutboxMessage, Webhook, WebhookDelivery
 from servicedesk.outbox import Fail, Retry, outbox_enqueue, outbox_enqueue_many, outbox_handler
 
@@ -52,19 +59,43 @@ def team_addresses(team) -> list[str]:
     return list(team.members.filter(is_active=True).exclude(email="").values_list("email", flat=True))
 
 
-def email_enqueue(*, template: str, to: list[str], context: dict) -> None:
+def email_enqueue(*, template: str, to: list[str], context: dict, thread=None) -> None:
+    """Queue one mail (one outbox message) to `to`. `thread`: the ticket the mail is about (any Ticket
+    subclass); the mail then threads with every other mail of that ticket (servicedesk.mailthread)."""
     recipients = sorted({address for address in to if address})
     if not recipients:
         return
-    outbox_enqueue("email.send", {"template": template, "to": recipients, "context": context})
+    payload = {"template": template, "to": recipients, "context": context}
+    if thread is not None:
+        payload["thread"] = {"kind": ticket_kind_of(thread), "id": thread.pk, "number": thread.number}
+    outbox_enqueue("email.send", payload)
 
 
-def email_render_and_send(*, template: str, to: list[str], context: dict, message_id: str = "") -> int:
+def email_render_and_send(*, template: str, to: list[str], context: dict, message_id: str = "",
+                          thread: dict | None = None) -> int:
+    """Render and send one mail. Every mail says it was sent by a machine (Auto-Submitted), so well-behaved
+    auto-responders stay quiet. A ticket's mail (`thread`: kind, id, number) also carries the number tag in
+    the subject, In-Reply-To and References to the ticket's thread root, X-Servicedesk-Ticket, a request
+    not to auto-reply (X-Auto-Response-Suppress, for Exchange), Reply-To when EMAIL_REPLY_TO is set, and the
+    reply marker on top of the text and the HTML, above which a reply by mail is read."""
     context = {"site_url": settings.SITE_URL, **context}
+    if thread:
+        context["reply_marker"] = REPLY_MARKER
     subject = " ".join(render_to_string(f"email/{template}.subject.txt", context).split())
     text = render_to_string(f"email/{template}.txt", context)
-    headers = {"Message-ID": message_id} if message_id else None
-    message = EmailMultiAlternatives(subject=subject, body=text, to=to, headers=headers)
+    headers = {"Auto-Submitted": "auto-generated"}
+    if message_id:
+        headers["Message-ID"] = message_id
+    reply_to = None
+    if thread:
+        root = thread_root(thread["kind"], thread["id"])
+        subject = subject_tagged(subject, thread["number"])
+        text = f"{REPLY_MARKER}\n\n{text}"
+        headers.update({"In-Reply-To": root, "References": root, "X-Auto-Response-Suppress": "All",
+                        OUR_HEADER: thread["number"]})
+        if settings.EMAIL_REPLY_TO:
+            reply_to = [settings.EMAIL_REPLY_TO]
+    message = EmailMultiAlternatives(subject=subject, body=text, to=to, headers=headers, reply_to=reply_to)
     try:
         message.attach_alternative(render_to_string(f"email/{template}.html", context), "text/html")
     except TemplateDoesNotExist:
@@ -73,16 +104,16 @@ def email_render_and_send(*, template: str, to: list[str], context: dict, messag
 
 
 def email_message_id(message: OutboxMessage) -> str:
-    """A Message-ID fixed by the outbox message, so a re-sent copy is recognisably the same mail."""
-    domain = urllib.parse.urlsplit(settings.SITE_URL).hostname or "servicedesk"
-    return f"<outbox.{message.id}.{int(message.created_at.timestamp())}@{domain}>"
+    """A Message-ID fixed by the outbox message, so a re-sent copy is recognisably the same mail (and a reply
+    to it leads back to its ticket: servicedesk.mailthread.thread_of)."""
+    return f"<outbox.{message.id}.{int(message.created_at.timestamp())}@{mail_domain()}>"
 
 
 @outbox_handler("email.send", retry_on=(OSError,), max_attempts=9)  # smtplib's errors are OSErrors
 def _email_send(message: OutboxMessage) -> None:
     payload = message.payload
     email_render_and_send(template=payload["template"], to=payload["to"], context=payload["context"],
-                          message_id=email_message_id(message))
+                          message_id=email_message_id(message), thread=payload.get("thread"))
 
 
 def webhooks_emit(event: str, payload: dict) -> list[int]:

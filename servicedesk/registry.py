@@ -7,7 +7,8 @@ webhook event names, the API router and `seed_demo` are then built from what was
     registry.workspace_section(WorkspaceSection(key="incidents", label="Incidents", order=10, nav=...))
     registry.portal_tile(PortalTile(key="report", title="Report an issue", url_name="portal:report", ...))
     registry.portal_panel(PortalPanel(key="popular", template="requests_app/_popular.html", context=...))
-    registry.ticket_kind(TicketKind(kind="incident", label="Incident", find=..., brief=..., reply=...))
+    registry.ticket_kind(TicketKind(kind="incident", label="Incident", find=..., brief=..., reply=..., prefix="INC",
+                                    get=..., create_from_mail=..., accepts_reply=...))
     registry.ticket_panel(TicketPanel(key="kb-suggested", template="knowledge/_panel.html", context=...,
                                       ticket_kinds=("incident",)))
     registry.portal_search(PortalSearchProvider(key="knowledge", label="Articles", search=..., answers=True))
@@ -106,16 +107,48 @@ class TicketBrief:
 class TicketKind:
     """A ticket type's actions that other apps may call without importing it.
 
-    `find(user, number)` returns the ticket `number` names if `user` may open it (else None); `brief(ticket)`
-    describes it as a TicketBrief; `reply(ticket=, author=, body=)` adds a public reply through the ticket
-    app's own comment service (timeline, mail to the requester, first response), so a reply sent from another
-    app's page is the same as one typed in the reply box."""
+    `find(user, number)` returns the ticket `number` names if `user` may open it on its agent page (else
+    None); `brief(ticket)` describes it as a TicketBrief; `reply(ticket=, author=, body=, files=(), data=None)`
+    adds a public reply through the ticket app's own comment service (timeline, mail to the requester and the
+    watchers, first response, reopening or resuming on a requester's or watcher's reply), so a reply sent from
+    another app's page or by mail is the same as one typed in the reply box. `files` are Django File objects
+    (checked by servicedesk.services.attachment_add), `data` is merged into the reply's TimelineEntry.data
+    (e.g. {"channel": "email", "mail": <InboundMessage id>}).
+
+    For channels that act without a signed-in person (the email channel): `prefix` is the number prefix
+    ("INC"), `get(number)` returns the ticket without a permission check (None when there is none),
+    `accepts_reply(ticket)` says whether it can still take a public reply (not closed or cancelled), and
+    `create_from_mail(intake=MailIntake)` raises a new ticket from a mail (InvalidInput naming the field when
+    the channel's configuration cannot make one)."""
 
     kind: str
     label: str
     find: Callable[[Any, str], Any]
     brief: Callable[[Any], TicketBrief]
     reply: Callable[..., Any]
+    prefix: str = ""
+    get: Callable[[str], Any] | None = None
+    create_from_mail: Callable[..., Any] | None = None
+    accepts_reply: Callable[[Any], bool] | None = None
+
+
+@dataclass(frozen=True)
+class MailIntake:
+    """What a channel knows of a mail that raises a new ticket: the sender (a requester account), the subject
+    as `title`, the reply text as `body`, its attachments (`files`, Django File objects) and what the "created"
+    timeline entry records in its data (`data`, e.g. {"channel": "email", "mail": 12}); plus the mailbox's
+    defaults: `service`, `team`, `category_id` (incidents.Category, for incidents) and `catalog_item_id`
+    (requests_app.CatalogItem, required for requests). Ids, not instances: the kernel imports no practice."""
+
+    requester: Any
+    title: str
+    body: str
+    files: tuple = ()
+    data: dict = field(default_factory=dict)
+    service: Any = None
+    team: Any = None
+    category_id: int | None = None
+    catalog_item_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -343,6 +376,17 @@ class Registry:
         items.sort(key=lambda x: (x.order, x.key))
 
     # --- reading -----------------------------------------------------------------------------------
+
+    def ticket_kinds(self) -> list[TicketKind]:
+        return list(self.kinds.values())
+
+    def ticket_kind_named(self, kind: str) -> TicketKind | None:
+        return self.kinds.get(kind)
+
+    def ticket_kind_for_prefix(self, prefix: str) -> TicketKind | None:
+        """The kind whose numbers start with `prefix` ("INC"), whatever its case; None when no kind has it."""
+        prefix = (prefix or "").upper()
+        return next((k for k in self.kinds.values() if k.prefix and k.prefix == prefix), None)
 
     def bulk_actions_for(self, kind: str) -> list[TicketBulkAction]:
         return [a for a in self.bulk_actions if kind in a.ticket_kinds]

@@ -24,6 +24,7 @@ from servicedesk.models import (
     TeamMembership,
     Ticket,
     TimelineEntry,
+    Watcher,
     WebhookDelivery,
 )
 from servicedesk.roles import Role, ensure_roles, role_of
@@ -205,6 +206,7 @@ def ticket_erase(*, number: str, by, reason: str) -> AuditLog:
     counts = {"attachments": attachments.count()}
     attachments.delete()
     counts["timeline_entries"] = TimelineEntry.objects.filter(content_type=content_type, object_id=ticket_id).delete()[0]
+    counts["watchers"] = Watcher.objects.filter(content_type=content_type, object_id=ticket_id).delete()[0]
     try:
         ticket.delete()
     except ProtectedError as error:

@@ -253,6 +253,11 @@ EMAIL_IMAP_TIMEOUT = env_int("EMAIL_IMAP_TIMEOUT", 30)
 EMAIL_IMAP_CA_FILE = env_str("EMAIL_IMAP_CA_FILE")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Servicedesk <servicedesk@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where replies to ticket mail go (the Reply-To header); empty: to DEFAULT_FROM_EMAIL. Point it (or
+# DEFAULT_FROM_EMAIL) at a mailbox the email channel reads, so people can answer a ticket by replying.
+EMAIL_REPLY_TO = env_str("EMAIL_REPLY_TO", "")
+# Inbound mail (email_channel): a larger raw mail is kept but not processed ("too large").
+EMAIL_INBOUND_MAX_BYTES = env_int("EMAIL_INBOUND_MAX_BYTES", 25 * 1024 * 1024)
 
 # Celery. REDIS_URL or CELERY_BROKER_URL; default: kombu's filesystem transport under var/broker
 # (the host part is ignored by that transport; without one kombu warns at every connection).

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from servicedesk import views
+from servicedesk import views, views_watchers
 
 admin.site.site_header = "Servicedesk administration"
 admin.site.site_title = "Servicedesk admin"
@@ -37,6 +37,10 @@ urlpatterns = [
         path("monitoring/", include("monitoring.urls_agent")),
         path("insights/", include("insights.urls_agent")),
         path("mail/", include("email_channel.urls_agent")),
+        # The watchers card of any ticket type's agent page (kind: "incident", "request").
+        path("watchers/<slug:kind>/<str:number>/add/", views_watchers.watcher_add_view, name="watcher_add"),
+        path("watchers/<slug:kind>/<str:number>/remove/", views_watchers.watcher_remove_view,
+             name="watcher_remove"),
     ], "agent"))),
     path("portal/", include(([
         path("", views.portal_home, name="home"),

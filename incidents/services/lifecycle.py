@@ -27,8 +27,9 @@ from servicedesk.notifications import email_enqueue, team_addresses, webhooks_em
 from servicedesk.numbering import number_next
 from servicedesk.registry import registry
 from servicedesk.roles import is_staff_role
-from servicedesk.services import audit_record, priority_for, timeline_add, timeline_changes
+from servicedesk.services import attachment_add, audit_record, priority_for, timeline_add, timeline_changes
 from servicedesk.tickets import ticket_check_version, ticket_lock, ticket_save
+from servicedesk.watchers import is_watcher, watcher_recipients
 
 # --- helpers --------------------------------------------------------------------------------------
 
@@ -57,7 +58,9 @@ def incident_create(
     assignee=None,
     major: bool = False,
     now=None,
+    data: dict | None = None,
 ) -> Incident:
+    """Raise an incident. `data` is recorded on its "created" timeline entry (e.g. the mail it came from)."""
     title = (title or "").strip()
     if not title:
         raise InvalidInput("title: say in a few words what is wrong", field="title")
@@ -96,7 +99,7 @@ def incident_create(
         kind=TimelineEntry.Kind.SYSTEM,
         author=created_by,
         body=f"Incident raised through {incident.get_channel_display().lower()}",
-        data={"event": "created", "priority": incident.priority,
+        data={**(data or {}), "event": "created", "priority": incident.priority,
               "routed_to": group.name if group and routed else None,
               "auto_assigned": assignee.username if assignee else None},
     )
@@ -104,7 +107,8 @@ def incident_create(
                  changes={"priority": incident.priority, "status": incident.status})
     incident_sla_sync(incident, now=now, reason="Incident raised")
     search_refresh([incident.id])
-    email_enqueue(template="incident_created", to=[requester.email], context={"incident": incident_payload(incident)})
+    email_enqueue(template="incident_created", to=[requester.email], context={"incident": incident_payload(incident)},
+                  thread=incident)
     if assignee is not None and assignee != created_by:
         notify_people(incident, to=[assignee.email], audience="agent", headline=f"Assigned to you: {incident.title}")
     alert_team_if_urgent_and_unassigned(incident)
@@ -425,11 +429,19 @@ def incident_cancel(*, incident_id, actor, reason="", version=None):
 
 
 @transaction.atomic
-def incident_comment_add(*, incident: Incident, author, body: str, internal: bool = False) -> TimelineEntry:
-    """A public reply or an internal note (agents only). A requester's reply reopens a resolved incident
-    and resumes one on hold awaiting the caller."""
+def incident_comment_add(*, incident: Incident, author, body: str, internal: bool = False, files=(),
+                         data: dict | None = None) -> TimelineEntry:
+    """A public reply or an internal note (agents only), with attachments (`files`: on the entry, internal
+    with a note) and `data` merged into the entry's data (the email channel records the mail). A reply from
+    the requester or a watcher who is not an agent reopens a resolved incident and resumes one on hold
+    awaiting the caller. A public reply is mailed to the requester and the watchers (an agent's), or to the
+    assignee (else the team), the watchers and the requester (a requester's or watcher's), never to its
+    author; internal notes reach nobody outside the desk."""
     if internal and not is_staff_role(author):
         raise InvalidInput("internal: only agents can write internal notes", field="internal")
+    body = (body or "").strip()
+    if not body and files:
+        body = "Attached " + ", ".join(upload.name.rsplit("/", 1)[-1] for upload in files)
     locked = _lock(incident.id)
     if locked.status in (Status.CLOSED, Status.CANCELLED) and not internal:
         raise TransitionNotAllowed(
@@ -440,33 +452,46 @@ def incident_comment_add(*, incident: Incident, author, body: str, internal: boo
         kind=TimelineEntry.Kind.NOTE if internal else TimelineEntry.Kind.COMMENT,
         author=author,
         body=body,
+        data=data,
     )
+    for upload in files:
+        attachment_add(ticket=locked, upload=upload, by=author, entry=entry, internal=internal)
     fields = []
     from_requester = author == locked.requester
-    if not internal and not from_requester and is_staff_role(author) and locked.first_responded_at is None:
+    # The caller's side: the requester, or a watcher who is not an agent (a colleague answering by mail).
+    from_caller = from_requester or (not is_staff_role(author) and is_watcher(locked, author))
+    if not internal and not from_caller and is_staff_role(author) and locked.first_responded_at is None:
         locked.first_responded_at = entry.created_at
         fields.append("first_responded_at")
     ticket_save(locked, author, fields)
     if "first_responded_at" in fields:
         incident_sla_sync(locked, now=entry.created_at, reason="First public reply")
     search_refresh([locked.id])
-    if from_requester and not internal:
+    if from_caller and not internal:
+        reason = "The requester replied" if from_requester else "A watcher replied"
         if locked.status == Status.RESOLVED:
-            locked = incident_transition(incident_id=locked.id, to=Status.IN_PROGRESS, actor=author,
-                                         reason="The requester replied")
+            locked = incident_transition(incident_id=locked.id, to=Status.IN_PROGRESS, actor=author, reason=reason)
         elif locked.status == Status.ON_HOLD and locked.hold_reason == HoldReason.AWAITING_CALLER:
-            locked = incident_transition(incident_id=locked.id, to=Status.IN_PROGRESS, actor=author,
-                                         reason="The requester replied")
+            locked = incident_transition(incident_id=locked.id, to=Status.IN_PROGRESS, actor=author, reason=reason)
     incident.version, incident.updated_at, incident.status = locked.version, locked.updated_at, locked.status
     if not internal:
         payload = incident_payload(locked)
         comment = {"author": author.get_full_name() or author.username, "body": body}
-        if from_requester:
+        mailed: list[str] = [author.email] if author.email else []
+        if from_caller:
             to = [locked.assignee.email] if locked.assignee_id else team_addresses(locked.assignment_group)
+            to = [address for address in to if address and address not in mailed]
             notify_people(locked, to=to, audience="agent", headline=f"{comment['author']} replied", details=body)
-        else:
+            mailed += to
+        if not from_requester and locked.requester.email and locked.requester.email not in mailed:
             email_enqueue(template="incident_comment", to=[locked.requester.email],
-                          context={"incident": payload, "comment": comment})
+                          context={"incident": payload, "comment": comment}, thread=locked)
+            mailed.append(locked.requester.email)
+        agents, others = watcher_recipients(locked, author=author, exclude=tuple(mailed))
+        email_enqueue(template="incident_comment", to=agents,
+                      context={"incident": payload, "comment": comment, "audience": "agent"}, thread=locked)
+        email_enqueue(template="incident_comment", to=others,
+                      context={"incident": payload, "comment": comment, "audience": "watcher"}, thread=locked)
         webhooks_emit("incident.commented", {**payload, "comment": comment})
     return entry
 

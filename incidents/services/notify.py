@@ -43,6 +43,7 @@ def notify_people(incident: Incident, *, to: list[str], headline: str, details: 
         to=to,
         context={"incident": incident_payload(incident), "headline": headline, "details": details,
                  "audience": audience},
+        thread=incident,
     )
 
 

@@ -35,6 +35,7 @@ from servicedesk.registry import registry
 from servicedesk.roles import is_staff_role
 from servicedesk.selectors import attachments_visible_to, people_names, timeline_visible_to
 from servicedesk.services import attachment_add
+from servicedesk.watchers import watchers_of
 from servicedesk.workspace import agent_render, agent_required, ticket_panels
 from sla.clocks import clocks_of
 from sla.display import clock_views
@@ -177,6 +178,7 @@ def _incident_context(request, incident, **extra) -> dict:
         "facts": facts,
         "title_editable": incident.status not in (Status.CLOSED, Status.CANCELLED),
         "children": workspace.children_of(incident, user),
+        "watchers": list(watchers_of(incident)),
         "sla_clocks": clock_views(clocks_of(TICKET_TYPE, [incident.id]).get(incident.id, []), timezone.now()),
         "canned_responses": list(workspace.canned_responses_for(user)),
         "hold_reasons": HoldReason.choices,

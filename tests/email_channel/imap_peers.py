@@ -240,3 +240,30 @@ class DroppingProxy:
             pass
         finally:
             self._cut(src, dst)
+
+
+class HoldingProxy(DroppingProxy):
+    """Like DroppingProxy, but instead of cutting it holds the `drop_after`-th command containing `word` until
+    `.release` is set (a poll kept busy mid-way, for the lease's test); `.held` is set once it holds one."""
+
+    def __init__(self, target_port: int, *, word: bytes = b"FETCH", drop_after: int = 1):
+        super().__init__(target_port, word=word, drop_after=drop_after)
+        self.held = self.dropped
+        self.release = threading.Event()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, upstream: bool):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if upstream and self.word in data.upper() and not self.held.is_set():
+                    self.seen += data.upper().count(self.word)
+                    if self.seen >= self.drop_after:
+                        self.held.set()
+                        self.release.wait(30)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._cut(src, dst)

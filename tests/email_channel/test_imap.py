@@ -1,0 +1,287 @@
+"""The IMAP poller (email_channel.imap) against a real Dovecot on 127.0.0.1: what it stores, what it never
+stores twice, what a dropped connection or a recreated folder does, TLS, errors and the lease."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from imap_tools import MailBox
+
+from email_channel.imap import LEASE, MAX_BACKOFF, ImapProblem, mailbox_poll, mailbox_test, mailboxes_due
+from email_channel.models import InboundMessage, Mailbox
+from servicedesk.models import OutboxMessage
+from tests.email_channel.imap_fixtures import (  # noqa: F401 - fixtures
+    PASSWORD,
+    USER,
+    dovecot,
+    mail,
+    make_mailbox,
+    trust_dovecot,
+)
+from tests.email_channel.imap_peers import DroppingProxy, HoldingProxy
+
+
+def stored(mailbox) -> list[InboundMessage]:
+    return list(InboundMessage.objects.filter(mailbox=mailbox).order_by("uid"))
+
+
+def seen_uids(server, folder="INBOX") -> set[int]:
+    import ssl
+
+    context = ssl.create_default_context(cafile=server.ca_file)
+    with MailBox("127.0.0.1", server.imaps_port, ssl_context=context).login(USER, PASSWORD, folder) as box:
+        return {int(u) for u in box.uids("SEEN")}
+
+
+def test_appended_mail_is_stored_once_in_uid_order_and_queued_for_processing(trust_dovecot, make_mailbox):
+    raws = [mail(f"Printer {n} is jammed") for n in range(3)]
+    for raw in raws:
+        trust_dovecot.append(USER, raw)
+    mailbox = make_mailbox("ssl")
+    before = timezone.now()
+
+    result = mailbox_poll(mailbox_id=mailbox.id)
+
+    assert (result.stored, result.skipped, result.error, result.busy) == (3, 0, "", False)
+    rows = stored(mailbox)
+    assert [r.uid for r in rows] == [1, 2, 3]
+    assert [bytes(r.raw) for r in rows] == raws  # the bytes as sent, not re-serialised
+    assert {r.source for r in rows} == {InboundMessage.Source.IMAP}
+    mailbox.refresh_from_db()
+    assert mailbox.uidvalidity and {r.uidvalidity for r in rows} == {mailbox.uidvalidity}
+    assert mailbox.last_uid == 3 and mailbox.last_error == "" and mailbox.lease_until is None
+    assert mailbox.last_polled_at >= before
+    assert timedelta(seconds=59) <= mailbox.next_poll_at - mailbox.last_polled_at <= timedelta(seconds=61)
+    queued = OutboxMessage.objects.filter(handler="email.inbound")
+    assert sorted(m.payload["message"] for m in queued) == [r.id for r in rows]
+    assert seen_uids(trust_dovecot) == {1, 2, 3}  # flagged \Seen after storing
+
+
+def test_a_second_poll_stores_nothing_and_a_new_mail_only_it(trust_dovecot, make_mailbox):
+    trust_dovecot.append(USER, mail("VPN drops every hour"))
+    trust_dovecot.append(USER, mail("Cannot print"))
+    mailbox = make_mailbox("ssl")
+    assert mailbox_poll(mailbox_id=mailbox.id).stored == 2
+
+    # "UID 3:*" answers UID 2 (the highest) although it is below 3: it must not even be looked at again.
+    again = mailbox_poll(mailbox_id=mailbox.id)
+    assert (again.stored, again.skipped, again.error) == (0, 0, "")
+    assert len(stored(mailbox)) == 2
+
+    trust_dovecot.append(USER, mail("Screen flickers"))
+    third = mailbox_poll(mailbox_id=mailbox.id)
+    assert (third.stored, third.skipped) == (1, 0)
+    assert [r.subject or r.uid for r in stored(mailbox)][-1] in ("Screen flickers", 3)
+    mailbox.refresh_from_db()
+    assert mailbox.last_uid == 3
+
+
+def test_starttls_with_verified_certificate(trust_dovecot, make_mailbox):
+    trust_dovecot.append(USER, mail("Over STARTTLS"))
+    mailbox = make_mailbox("starttls")
+    result = mailbox_poll(mailbox_id=mailbox.id)
+    assert (result.stored, result.error) == (1, "")
+
+
+def test_a_certificate_from_an_unknown_ca_is_refused_with_a_readable_error(settings, dovecot, make_mailbox):
+    settings.EMAIL_IMAP_CA_FILE = ""  # the system's CAs only: the test CA is not among them
+    dovecot.append(USER, mail("Never read"))
+    for security in ("ssl", "starttls"):
+        mailbox = make_mailbox(security)
+        result = mailbox_poll(mailbox_id=mailbox.id)
+        mailbox.refresh_from_db()
+        assert result.stored == 0
+        assert mailbox.last_error.startswith(f"TLS certificate of 127.0.0.1:{mailbox.port} not trusted"), \
+            mailbox.last_error
+        assert result.error == mailbox.last_error
+    assert not InboundMessage.objects.exists()
+
+
+def test_wrong_password_is_a_readable_error_and_backs_off_until_fixed(trust_dovecot, make_mailbox):
+    trust_dovecot.append(USER, mail("Keyboard missing keys"))
+    mailbox = make_mailbox("ssl", password="wrong")
+    now = timezone.now()
+
+    result = mailbox_poll(mailbox_id=mailbox.id)
+
+    mailbox.refresh_from_db()
+    assert result.error.startswith(f"login refused for {USER} on 127.0.0.1:{trust_dovecot.imaps_port}")
+    assert mailbox.last_error == result.error and mailbox.last_error_at >= now
+    assert mailbox.last_polled_at is None and mailbox.lease_until is None
+    assert mailbox.next_poll_at >= now + timedelta(seconds=120)  # twice the interval
+    assert not InboundMessage.objects.exists()
+
+    # Failing again ten minutes after the last failure: the wait doubles (to twenty minutes).
+    Mailbox.objects.filter(pk=mailbox.pk).update(last_error_at=timezone.now() - timedelta(minutes=10))
+    mailbox_poll(mailbox_id=mailbox.id)
+    mailbox.refresh_from_db()
+    wait = mailbox.next_poll_at - mailbox.last_error_at
+    assert timedelta(minutes=19) < wait <= timedelta(minutes=21)
+    # ... and never beyond MAX_BACKOFF.
+    Mailbox.objects.filter(pk=mailbox.pk).update(last_error_at=timezone.now() - timedelta(hours=2))
+    mailbox_poll(mailbox_id=mailbox.id)
+    mailbox.refresh_from_db()
+    assert mailbox.next_poll_at - mailbox.last_error_at <= MAX_BACKOFF
+
+    Mailbox.objects.filter(pk=mailbox.pk).update(password=PASSWORD)
+    fixed = mailbox_poll(mailbox_id=mailbox.id)
+    mailbox.refresh_from_db()
+    assert (fixed.stored, fixed.error, mailbox.last_error) == (1, "", "")
+    assert mailbox.last_polled_at is not None
+
+
+def test_unreachable_server_and_missing_folder_say_so(trust_dovecot, make_mailbox):
+    from tests.peers import free_port
+
+    closed = free_port()
+    nobody = make_mailbox("ssl", port=closed)
+    result = mailbox_poll(mailbox_id=nobody.id)
+    assert result.error.startswith(f"cannot reach 127.0.0.1:{closed}: "), result.error
+    assert "refused" in result.error.lower()
+
+    missing = make_mailbox("ssl", folder="Tickets")
+    result = mailbox_poll(mailbox_id=missing.id)
+    assert result.error.startswith(f"cannot open folder 'Tickets' on 127.0.0.1:{trust_dovecot.imaps_port}"), \
+        result.error
+
+
+def test_a_connection_dropped_mid_poll_loses_nothing_and_doubles_nothing(trust_dovecot, make_mailbox):
+    raws = [mail(f"Disk {n} full") for n in range(5)]
+    for raw in raws:
+        trust_dovecot.append(USER, raw)
+    # Plain IMAP through a proxy that cuts the line when the client asks for the third message.
+    with DroppingProxy(trust_dovecot.imap_port, word=b"FETCH", drop_after=3) as proxy:
+        mailbox = make_mailbox("plain", port=proxy.port)
+        result = mailbox_poll(mailbox_id=mailbox.id)
+        assert proxy.dropped.is_set()
+
+    mailbox.refresh_from_db()
+    assert result.stored == 2
+    assert result.error.startswith(f"connection to 127.0.0.1:{proxy.port} lost"), result.error
+    assert mailbox.last_error == result.error and mailbox.last_uid == 2
+    assert [r.uid for r in stored(mailbox)] == [1, 2]
+
+    # The next poll (the line is back) reads from the third on: five mails, each once.
+    Mailbox.objects.filter(pk=mailbox.pk).update(port=trust_dovecot.imap_port)
+    result = mailbox_poll(mailbox_id=mailbox.id)
+    assert (result.stored, result.skipped, result.error) == (3, 0, "")
+    rows = stored(mailbox)
+    assert [r.uid for r in rows] == [1, 2, 3, 4, 5]
+    assert [bytes(r.raw) for r in rows] == raws
+    assert OutboxMessage.objects.filter(handler="email.inbound").count() == 5
+
+
+def test_a_recreated_folder_is_read_again_from_the_start(trust_dovecot, make_mailbox):
+    first = [mail("Laptop stolen"), mail("Badge broken")]
+    for raw in first:
+        trust_dovecot.append(USER, raw, folder="Support")
+    mailbox = make_mailbox("ssl", folder="Support")
+    assert mailbox_poll(mailbox_id=mailbox.id).stored == 2
+    mailbox.refresh_from_db()
+    old_validity = mailbox.uidvalidity
+
+    with trust_dovecot.mailbox(USER) as box:  # the folder is deleted and made again (a restore, a migration)
+        box.folder.delete("Support")
+        box.folder.create("Support")
+    for raw in [*first, mail("Monitor dead")]:
+        trust_dovecot.append(USER, raw, folder="Support")
+
+    result = mailbox_poll(mailbox_id=mailbox.id)
+    mailbox.refresh_from_db()
+    assert mailbox.uidvalidity != old_validity and mailbox.last_uid == 3
+    # Stored again under the new UIDVALIDITY (UIDs 1..3 name other messages now); processing's Message-ID check
+    # keeps the two already seen from becoming tickets again (tests/email_channel/test_processing.py and below).
+    assert (result.stored, result.error) == (3, "")
+    rows = InboundMessage.objects.filter(mailbox=mailbox, uidvalidity=mailbox.uidvalidity).order_by("uid")
+    assert [r.uid for r in rows] == [1, 2, 3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_polls_at_once_one_polls_the_other_steps_aside(trust_dovecot, make_mailbox):
+    for n in range(3):
+        trust_dovecot.append(USER, mail(f"Mouse {n} lost"))
+    with HoldingProxy(trust_dovecot.imap_port, word=b"FETCH", drop_after=1) as proxy:
+        mailbox = make_mailbox("plain", port=proxy.port)
+        results = {}
+
+        def first_poll():
+            try:
+                results["first"] = mailbox_poll(mailbox_id=mailbox.id)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=first_poll)
+        thread.start()
+        try:
+            assert proxy.held.wait(15), "the first poll never fetched"
+            # The first poll holds the lease while it waits for its first message.
+            second = mailbox_poll(mailbox_id=mailbox.id)
+            assert second.busy and (second.stored, second.error) == (0, "")
+            assert Mailbox.objects.get(pk=mailbox.pk).lease_until > timezone.now()
+        finally:
+            proxy.release.set()
+            thread.join(30)
+    assert (results["first"].stored, results["first"].error) == (3, "")
+    assert len(stored(mailbox)) == 3
+    assert Mailbox.objects.get(pk=mailbox.pk).lease_until is None
+
+
+def test_a_lease_left_behind_by_a_dead_poller_expires(trust_dovecot, make_mailbox):
+    trust_dovecot.append(USER, mail("Phone line crackles"))
+    mailbox = make_mailbox("ssl")
+    Mailbox.objects.filter(pk=mailbox.pk).update(lease_until=timezone.now() + timedelta(minutes=1))
+    assert mailbox_poll(mailbox_id=mailbox.id).busy
+    assert not InboundMessage.objects.exists()
+    Mailbox.objects.filter(pk=mailbox.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert mailbox_poll(mailbox_id=mailbox.id).stored == 1
+
+
+def test_an_inactive_mailbox_is_not_read(trust_dovecot, make_mailbox):
+    trust_dovecot.append(USER, mail("Nobody reads this"))
+    mailbox = make_mailbox("ssl", active=False)
+    result = mailbox_poll(mailbox_id=mailbox.id)
+    assert result.stored == 0 and "not active" in result.error
+    assert not InboundMessage.objects.exists()
+
+
+def test_mailbox_test_says_how_many_messages_or_why_not(trust_dovecot, make_mailbox):
+    trust_dovecot.append(USER, mail("One"))
+    trust_dovecot.append(USER, mail("Two"))
+    mailbox = make_mailbox("ssl")
+    assert mailbox_test(mailbox=mailbox) == (
+        f"Connected to 127.0.0.1:{trust_dovecot.imaps_port} as {USER}: folder 'INBOX' holds 2 messages.")
+    assert not InboundMessage.objects.exists()  # a test reads nothing
+    assert seen_uids(trust_dovecot) == set()
+
+    mailbox.password = "wrong"
+    with pytest.raises(ImapProblem, match=f"^login refused for {USER} on 127.0.0.1"):
+        mailbox_test(mailbox=mailbox)
+
+
+@pytest.mark.django_db
+def test_mailboxes_due_are_the_active_ones_whose_time_came_and_are_queued_once():
+    now = timezone.now()
+
+    def box(name, **fields):
+        return Mailbox.objects.create(name=name, address=f"{name}@example.com", host="imap.example.com",
+                                      username=name, **fields)
+
+    due = box("due", next_poll_at=now - timedelta(seconds=5))
+    box("later", next_poll_at=now + timedelta(seconds=30))
+    box("off", active=False, next_poll_at=now - timedelta(seconds=5))
+
+    assert mailboxes_due(now=now) == [due.id]
+    due.refresh_from_db()
+    assert due.next_poll_at == now + LEASE  # not queued again by the next beat run while its poll waits
+    assert mailboxes_due(now=now + timedelta(seconds=30)) == []
+
+
+@pytest.mark.django_db
+def test_beat_polls_mailboxes_every_30_seconds():
+    from django_celery_beat.models import PeriodicTask
+
+    entry = PeriodicTask.objects.get(name="email-mailboxes-poll")
+    assert entry.task == "email_channel.tasks.mailboxes_poll" and entry.enabled
+    assert (entry.interval.every, entry.interval.period) == (30, "seconds")
