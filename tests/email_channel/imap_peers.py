@@ -81,6 +81,7 @@ ssl = yes
 ssl_cert = <{d}/server.pem
 ssl_key = <{d}/server.key
 disable_plaintext_auth = no
+auth_failure_delay = 0
 auth_mechanisms = plain login
 mail_location = maildir:{d}/mail/%u
 default_login_user = dovenull

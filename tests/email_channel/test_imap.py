@@ -12,14 +12,7 @@ from imap_tools import MailBox
 from email_channel.imap import LEASE, MAX_BACKOFF, ImapProblem, mailbox_poll, mailbox_test, mailboxes_due
 from email_channel.models import InboundMessage, Mailbox
 from servicedesk.models import OutboxMessage
-from tests.email_channel.imap_fixtures import (  # noqa: F401 - fixtures
-    PASSWORD,
-    USER,
-    dovecot,
-    mail,
-    make_mailbox,
-    trust_dovecot,
-)
+from tests.email_channel.imap_fixtures import PASSWORD, USER, mail
 from tests.email_channel.imap_peers import DroppingProxy, HoldingProxy
 
 
@@ -113,23 +106,31 @@ def test_wrong_password_is_a_readable_error_and_backs_off_until_fixed(trust_dove
     assert mailbox.next_poll_at >= now + timedelta(seconds=120)  # twice the interval
     assert not InboundMessage.objects.exists()
 
-    # Failing again ten minutes after the last failure: the wait doubles (to twenty minutes).
-    Mailbox.objects.filter(pk=mailbox.pk).update(last_error_at=timezone.now() - timedelta(minutes=10))
-    mailbox_poll(mailbox_id=mailbox.id)
-    mailbox.refresh_from_db()
-    wait = mailbox.next_poll_at - mailbox.last_error_at
-    assert timedelta(minutes=19) < wait <= timedelta(minutes=21)
-    # ... and never beyond MAX_BACKOFF.
-    Mailbox.objects.filter(pk=mailbox.pk).update(last_error_at=timezone.now() - timedelta(hours=2))
-    mailbox_poll(mailbox_id=mailbox.id)
-    mailbox.refresh_from_db()
-    assert mailbox.next_poll_at - mailbox.last_error_at <= MAX_BACKOFF
-
     Mailbox.objects.filter(pk=mailbox.pk).update(password=PASSWORD)
     fixed = mailbox_poll(mailbox_id=mailbox.id)
     mailbox.refresh_from_db()
     assert (fixed.stored, fixed.error, mailbox.last_error) == (1, "", "")
     assert mailbox.last_polled_at is not None
+
+
+def test_failures_in_a_row_double_the_wait_up_to_a_limit(trust_dovecot, make_mailbox):
+    from tests.peers import free_port
+
+    mailbox = make_mailbox("ssl", port=free_port())  # nothing listens there
+    mailbox_poll(mailbox_id=mailbox.id)
+    mailbox.refresh_from_db()
+    assert timedelta(seconds=119) < mailbox.next_poll_at - mailbox.last_error_at <= timedelta(seconds=121)
+
+    # Failing again ten minutes after the last failure: the wait doubles (to twenty minutes).
+    Mailbox.objects.filter(pk=mailbox.pk).update(last_error_at=timezone.now() - timedelta(minutes=10))
+    mailbox_poll(mailbox_id=mailbox.id)
+    mailbox.refresh_from_db()
+    assert timedelta(minutes=19) < mailbox.next_poll_at - mailbox.last_error_at <= timedelta(minutes=21)
+    # ... and never beyond MAX_BACKOFF.
+    Mailbox.objects.filter(pk=mailbox.pk).update(last_error_at=timezone.now() - timedelta(hours=2))
+    mailbox_poll(mailbox_id=mailbox.id)
+    mailbox.refresh_from_db()
+    assert mailbox.next_poll_at - mailbox.last_error_at == MAX_BACKOFF
 
 
 def test_unreachable_server_and_missing_folder_say_so(trust_dovecot, make_mailbox):
@@ -269,13 +270,13 @@ def test_mailboxes_due_are_the_active_ones_whose_time_came_and_are_queued_once()
                                       username=name, **fields)
 
     due = box("due", next_poll_at=now - timedelta(seconds=5))
-    box("later", next_poll_at=now + timedelta(seconds=30))
+    later = box("later", next_poll_at=now + timedelta(seconds=30))
     box("off", active=False, next_poll_at=now - timedelta(seconds=5))
 
     assert mailboxes_due(now=now) == [due.id]
     due.refresh_from_db()
     assert due.next_poll_at == now + LEASE  # not queued again by the next beat run while its poll waits
-    assert mailboxes_due(now=now + timedelta(seconds=30)) == []
+    assert mailboxes_due(now=now + timedelta(seconds=30)) == [later.id]  # "due" is not queued again
 
 
 @pytest.mark.django_db
