@@ -199,6 +199,38 @@ def test_a_recreated_folder_is_read_again_from_the_start(trust_dovecot, make_mai
     assert [r.uid for r in rows] == [1, 2, 3]
 
 
+def test_polled_mail_becomes_tickets_and_a_recreated_folder_makes_no_second_ones(trust_dovecot, make_mailbox):
+    from email_channel.processing import inbound_process
+    from incidents.models import Incident
+
+    def process_all():
+        for row in InboundMessage.objects.filter(state=InboundMessage.State.NEW).order_by("id"):
+            inbound_process(message_id=row.id)
+
+    first = [mail("Laptop stolen"), mail("Badge broken")]
+    for raw in first:
+        trust_dovecot.append(USER, raw, folder="Support")
+    mailbox = make_mailbox("ssl", folder="Support")
+    mailbox_poll(mailbox_id=mailbox.id)
+    process_all()
+    assert sorted(Incident.objects.values_list("title", flat=True)) == ["Badge broken", "Laptop stolen"]
+    assert set(Incident.objects.values_list("requester__email", flat=True)) == {"carla@example.com"}
+
+    with trust_dovecot.mailbox(USER) as box:
+        box.folder.delete("Support")
+        box.folder.create("Support")
+    for raw in [*first, mail("Monitor dead")]:
+        trust_dovecot.append(USER, raw, folder="Support")
+    assert mailbox_poll(mailbox_id=mailbox.id).stored == 3
+    process_all()
+
+    assert sorted(Incident.objects.values_list("title", flat=True)) == ["Badge broken", "Laptop stolen",
+                                                                        "Monitor dead"]
+    again = InboundMessage.objects.filter(mailbox=mailbox).order_by("id")[2:4]
+    assert [m.state for m in again] == [InboundMessage.State.IGNORED] * 2
+    assert all(m.reason.startswith("duplicate of message #") for m in again), [m.reason for m in again]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_polls_at_once_one_polls_the_other_steps_aside(trust_dovecot, make_mailbox):
     for n in range(3):
@@ -286,3 +318,33 @@ def test_beat_polls_mailboxes_every_30_seconds():
     entry = PeriodicTask.objects.get(name="email-mailboxes-poll")
     assert entry.task == "email_channel.tasks.mailboxes_poll" and entry.enabled
     assert (entry.interval.every, entry.interval.period) == (30, "seconds")
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_polls_the_due_mailbox_and_the_ticket_appears(trust_dovecot, make_mailbox, smtp, tmp_path):
+    """As beat does every 30 s: mailboxes_poll is queued; the worker polls Dovecot (over SSL, verifying the test
+    CA given to it by EMAIL_IMAP_CA_FILE), stores the mail and processes it through the outbox."""
+    from email_channel.tasks import mailboxes_poll
+    from incidents.models import Incident
+    from servicedesk.celery import app
+    from tests.workers import celery_worker, wait_for
+
+    trust_dovecot.append(USER, mail("Projector in room 4 shows no picture", body="It was fine yesterday.\n"))
+    mailbox = make_mailbox("ssl")
+    app.control.purge()
+    with celery_worker(broker_url=app.conf.broker_url, smtp_port=smtp.port, tmp_path=tmp_path,
+                       extra_env={"EMAIL_IMAP_CA_FILE": trust_dovecot.ca_file}):
+        mailboxes_poll.delay()
+        appeared = wait_for(lambda: Incident.objects.filter(title="Projector in room 4 shows no picture").exists(),
+                            timeout=60)
+        assert appeared, (tmp_path / "worker.log").read_text()[-3000:]
+
+    incident = Incident.objects.get(title="Projector in room 4 shows no picture")
+    assert incident.requester.email == "carla@example.com"
+    assert "It was fine yesterday." in incident.description
+    message = InboundMessage.objects.get(mailbox=mailbox)
+    assert (message.state, message.action, message.ticket_number) == ("processed", "created", incident.number)
+    mailbox.refresh_from_db()
+    assert (mailbox.last_uid, mailbox.last_error) == (1, "") and mailbox.last_polled_at is not None
+    assert not OutboxMessage.objects.filter(handler="email.inbound").exclude(state="done").exists()
