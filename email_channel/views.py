@@ -6,6 +6,11 @@ The HTML is untrusted even after nh3: it is shown in an <iframe sandbox> whose o
 nothing in it runs, loads from elsewhere (no tracking pixels) or reaches this origin's cookies or DOM. Its inline
 images (cid: links) become /agent/mail/<id>/part/<n>/ URLs, which serve image parts only, checked by their
 bytes, never as HTML or SVG.
+
+The sandboxed document has an opaque origin, so the browser counts its image requests as cross-site and sends
+no (SameSite=Lax) session cookie with them. The frame's image URLs therefore carry a signed token instead
+(?t=..., for that mail's part only, valid PART_LINK_MAX_AGE), minted by the frame's response, which only staff
+get; without a valid token a part needs a staff session like the rest of the page.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import re
 from urllib.parse import unquote
 
 import filetype
+from django.core import signing
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -30,6 +36,8 @@ SHOWN_HEADERS = ("From", "To", "Cc", "Date", "Subject", "Message-ID")
 FRAME_CSP = "sandbox; default-src 'none'; img-src 'self'"
 # Raster images only: an SVG is a document that can carry script.
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"}
+PART_LINK_SALT = "email_channel.mail_part"
+PART_LINK_MAX_AGE = 3600  # seconds: the frame's image links work for an hour after the page was opened
 CID_SRC = re.compile(r"""src=(["'])cid:([^"']*)\1""", re.IGNORECASE)
 
 
@@ -96,7 +104,9 @@ def mail_html(request, mail_id: int):
         n = by_cid.get(unquote(match.group(2)).strip("<>").lower())
         if n is None:
             return 'src=""'
-        return 'src="{}"'.format(reverse("agent:mail_part", kwargs={"mail_id": message.id, "n": n}))
+        url = reverse("agent:mail_part", kwargs={"mail_id": message.id, "n": n})
+        token = signing.dumps([message.id, n], salt=PART_LINK_SALT, compress=True)
+        return f'src="{url}?t={token}"'
 
     body = CID_SRC.sub(image_url, parsed.html)
     title = escape(parsed.subject)
@@ -109,10 +119,14 @@ def mail_html(request, mail_id: int):
     return response
 
 
-@require_GET
-@agent_required
-def mail_part(request, mail_id: int, n: int):
-    """One image part of the mail (inline image or attached picture); anything else is 404."""
+def _token_allows(token: str, mail_id: int, n: int) -> bool:
+    try:
+        return signing.loads(token, salt=PART_LINK_SALT, max_age=PART_LINK_MAX_AGE) == [mail_id, n]
+    except signing.BadSignature:  # also SignatureExpired
+        return False
+
+
+def _part_response(mail_id: int, n: int) -> HttpResponse:
     _message_row, parsed = _message(mail_id)
     if n >= len(parsed.parts):
         raise Http404("No such part.")
@@ -126,3 +140,17 @@ def mail_part(request, mail_id: int, n: int):
     response["Content-Disposition"] = "inline"
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@agent_required
+def _part_for_staff(request, mail_id: int, n: int):
+    return _part_response(mail_id, n)
+
+
+@require_GET
+def mail_part(request, mail_id: int, n: int):
+    """One image part of the mail (inline image or attached picture); anything else is 404. For the sandboxed
+    frame's images by the token in its URL, otherwise for staff (see the module docstring)."""
+    if _token_allows(request.GET.get("t", ""), mail_id, n):
+        return _part_response(mail_id, n)
+    return _part_for_staff(request, mail_id, n)

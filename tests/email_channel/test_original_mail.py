@@ -53,9 +53,37 @@ def test_the_frame_is_its_own_sandboxed_document_with_cid_images_as_part_urls(ag
     assert response["X-Frame-Options"] == "SAMEORIGIN"  # framed by our page only
     assert response["Content-Type"] == "text/html; charset=utf-8"
     body = response.content.decode()
-    assert f'<img src="/agent/mail/{with_images.id}/part/0/" alt="Logo"' in body
+    assert re.search(rf'<img src="/agent/mail/{with_images.id}/part/0/\?t=[\w:.-]+" alt="Logo"', body), body
     assert "cid:" not in body
     assert "die Rechnung für März fehlt im Portal" in body
+
+
+def frame_image_url(client, message) -> str:
+    body = client.get(f"/agent/mail/{message.id}/html/").content.decode()
+    return re.search(r'<img src="([^"]+)"', body).group(1)
+
+
+def test_the_frames_image_links_work_without_a_session_for_that_part_only(agent_client, with_images,
+                                                                           monkeypatch):
+    """The sandboxed frame has an opaque origin: its image requests carry no session cookie, only the signed
+    token of its link."""
+    from django.test import Client
+
+    from email_channel import views
+
+    url = frame_image_url(agent_client, with_images)
+    stranger = Client()  # no session at all
+    image = stranger.get(url)
+    assert image.status_code == 200 and image["Content-Type"] == "image/png"
+    token = url.split("?t=")[1]
+    # The token names one part of one mail: not the PDF, not another part, not another mail.
+    for other in (f"/agent/mail/{with_images.id}/part/1/?t={token}", f"/agent/mail/{with_images.id}/part/2/?t={token}",
+                  f"/agent/mail/{with_images.id + 1}/part/0/?t={token}",
+                  f"/agent/mail/{with_images.id}/part/0/?t={token[:-2]}xx"):
+        refused = stranger.get(other)
+        assert refused.status_code == 302 and refused["Location"].startswith("/login/"), other
+    monkeypatch.setattr(views, "PART_LINK_MAX_AGE", -1)  # the link has expired
+    assert stranger.get(url).status_code == 302
 
 
 def test_only_image_parts_are_served_and_as_what_their_bytes_are(agent_client, with_images):
