@@ -22,7 +22,9 @@ class MailboxForm(forms.ModelForm):
 
     class Meta:
         model = Mailbox
-        fields = "__all__"
+        fields = ["name", "active", "address", "host", "port", "security", "username", "password", "folder",
+                  "poll_seconds", "creates", "category", "service", "team", "catalog_item", "accept", "domains",
+                  "create_accounts", "rate_limit_per_hour"]
 
     def clean_password(self):
         password = self.cleaned_data.get("password") or ""
