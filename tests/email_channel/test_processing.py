@@ -505,3 +505,48 @@ def test_two_copies_of_one_mail_processed_at_once_make_one_ticket(requester):
     assert states == [State.IGNORED, State.PROCESSED]
     assert InboundMessage.objects.get(state=State.IGNORED).reason.startswith("duplicate of message #")
     assert Incident.objects.count() == 1
+
+
+# --- the MIME samples (tests/email_channel/samples/) -----------------------------------------------------
+
+
+def test_the_attachments_sample_becomes_an_incident_with_its_files(mailbox):
+    message = deliver(mailbox, sample("attachments.eml"))
+
+    assert message.state == State.PROCESSED, message.error
+    incident = Incident.objects.get(id=message.ticket_id)
+    assert incident.requester.email == "anna.schmidt@example.org"
+    assert incident.title == "Rechnung fehlt im Portal"
+    names = sorted(a.filename for a in incident.attachments.all())
+    assert "logo.png" in names and any(name.endswith(".pdf") for name in names) and len(names) == 3
+    assert not Watcher.objects.exists()  # she copied herself: the requester is no watcher
+
+
+@pytest.mark.parametrize("name", ["bulk.eml", "list.eml"])
+def test_the_bulk_and_list_samples_are_ignored(mailbox, name):
+    message = deliver(mailbox, sample(name))
+
+    assert message.state == State.IGNORED and ("bulk" in message.reason or "list" in message.reason)
+    assert Incident.objects.count() == 0 and _mail_sends() == 0
+
+
+def test_the_gmail_reply_sample_threads_without_its_quote(mailbox, make_user):
+    jane = make_user("requester", username="jane", email="jane.doe@example.com")
+    incident = _first(mailbox, sender="jane.doe@example.com", subject="Printer prints blank pages")
+    raw = sample("reply_gmail.eml").replace(b"INC0001001", incident.number.encode())
+
+    message = deliver(mailbox, raw)
+
+    assert (message.action, message.ticket_id) == ("replied", incident.id)
+    entry = TimelineEntry.objects.get(id=message.entry_id)
+    assert entry.author == jane
+    assert entry.body.startswith("Thanks") and "Reply above this line" not in entry.body and ">" not in entry.body
+
+
+def test_the_html_only_sample_opens_an_incident_with_its_text(mailbox):
+    message = deliver(mailbox, sample("html_only.eml"))
+
+    incident = Incident.objects.get(id=message.ticket_id)
+    assert incident.title.startswith("VPN")
+    assert "Hello," in incident.description and "Renée O’Brien" in incident.description
+    assert not any(tag in incident.description for tag in ("<div", "<p", "<style", "javascript:"))
