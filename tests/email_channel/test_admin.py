@@ -141,3 +141,26 @@ def test_process_again_runs_a_failed_mail_after_the_fix(admin_client, requester)
     assert inbound_process(message_id=failed.id).action == "created"
     done.refresh_from_db()
     assert done.state == State.IGNORED
+
+
+def test_the_demo_shows_the_channel_working_once(admin_client):
+    from email_channel.demo import seed_email
+    from servicedesk.demo import seed_base
+
+    seed_base()
+    summary = seed_email()
+
+    mailbox = Mailbox.objects.get(name="Service desk inbox")
+    assert not mailbox.active and mailbox.host == "imap.example.com"
+    mails = list(InboundMessage.objects.order_by("id"))
+    assert [(m.state, m.action) for m in mails] == [(State.PROCESSED, "created"), (State.PROCESSED, "replied"),
+                                                   (State.IGNORED, "")], summary
+    assert mails[1].ticket_number == mails[0].ticket_number
+    assert "auto-reply" in mails[2].reason
+    from incidents.models import Incident
+
+    incident = Incident.objects.get(number=mails[0].ticket_number)
+    assert incident.requester.username == "requester" and incident.attachments.count() == 1
+    assert seed_email() == "email channel: demo mailbox already has mail"
+    assert InboundMessage.objects.count() == 3
+    assert admin_client.get(reverse("admin:email_channel_inboundmessage_changelist")).status_code == 200
