@@ -224,3 +224,11 @@ def test_the_api_refuses_requesters(client_for, requester, other_requester, inci
     assert own.delete(f"{url}carol/").status_code == 403
     assert client_for(other_requester).get(url).status_code == 404  # not theirs: not even there
     assert is_watcher(incident, colleague)
+
+
+def test_erasing_a_ticket_erases_its_watchers(incident, colleague, agent, admin_user):
+    from servicedesk.services import ticket_erase
+
+    watcher_add(ticket=incident, user=colleague, by=agent)
+    log = ticket_erase(number=incident.number, by=admin_user, reason="Data protection request")
+    assert log.changes["watchers"] == 1 and not Watcher.objects.exists()
