@@ -329,8 +329,8 @@ class DroppingProxy:
     """A TCP proxy on 127.0.0.1 in front of `port` that cuts a connection mid-conversation: a poll whose
     connection drops.
 
-        with DroppingProxy(imap.imaps_port, on_command=b"FETCH", then_bytes=300) as proxy:
-            MailBox("127.0.0.1", proxy.port, ...)   # the first FETCH's answer stops after 300 bytes
+        with DroppingProxy(imap.imap_port, on_command=b"FETCH", then_bytes=300) as proxy:
+            MailBoxUnencrypted("127.0.0.1", proxy.port)   # the first FETCH's answer stops after 300 bytes
 
     Per connection it counts what the server sent and the client's command lines. It cuts (closes both
     sides) once the server has sent `after_bytes` bytes, or once the `nth` client line containing
