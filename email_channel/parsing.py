@@ -672,9 +672,8 @@ def mail_parse(raw: bytes) -> ParsedMail:
         if not walker.texts and not walker.htmls:
             walker.texts.append(_decode_bytes(_part_bytes(msg) if not msg.is_multipart() else b"", None))
     html = sanitize_html("\n".join(walker.htmls)) if walker.htmls else ""
-    if walker.texts:
-        text = "\n\n".join(t.strip("\n") for t in walker.texts if t.strip()) or ""
-    else:
+    text = "\n\n".join(t.strip("\n") for t in walker.texts if t.strip())
+    if not text:  # no text/plain part, or an empty one beside the HTML
         text = html_to_text(html)
     text = "\n".join(line if line == "-- " else line.rstrip() for line in text.split("\n")).strip("\n")
 

@@ -200,7 +200,7 @@ def _decide(message: InboundMessage, *, now) -> Outcome:
         entry = kind.reply(ticket=ticket, author=sender, body=body, files=kept, data=data)
         return Outcome("replied", kind.kind, ticket, getattr(entry, "id", None))
 
-    return _ticket_create(mailbox, parsed, sender=sender, files=kept, refused=refused, data=data, named=named)
+    return _ticket_create(mailbox, parsed, raw, sender=sender, files=kept, refused=refused, data=data, named=named)
 
 
 def _check_duplicate(message: InboundMessage) -> None:
@@ -389,7 +389,7 @@ def title_of(subject: str) -> str:
     return title[:200] or "(no subject)"
 
 
-def _ticket_create(mailbox: Mailbox, parsed, *, sender, files, refused, data, named: str) -> Outcome:
+def _ticket_create(mailbox: Mailbox, parsed, raw: bytes, *, sender, files, refused, data, named: str) -> Outcome:
     from servicedesk.models import TimelineEntry
     from servicedesk.registry import MailIntake, registry
 
@@ -406,21 +406,33 @@ def _ticket_create(mailbox: Mailbox, parsed, *, sender, files, refused, data, na
         catalog_item_id=mailbox.catalog_item_id,
     )
     ticket = kind.create_from_mail(intake=intake)
-    _watchers_from_cc(mailbox, parsed, ticket=ticket, sender=sender)
+    _watchers_from_cc(mailbox, parsed, raw, ticket=ticket, sender=sender)
     first = (TimelineEntry.objects.filter(content_type=ContentType.objects.get_for_model(ticket), object_id=ticket.id)
              .order_by("id").values_list("id", flat=True).first())
     return Outcome("created", kind.kind, ticket, first)
 
 
-def _watchers_from_cc(mailbox: Mailbox, parsed, *, ticket, sender) -> None:
+def _cc_names(raw: bytes) -> dict[str, str]:
+    """Display names of the Cc'd addresses (ParsedMail.cc holds the addresses only), for new accounts."""
+    try:
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+        values = [str(value) for value in headers.get_all("Cc", [])]
+    except Exception:  # noqa: BLE001 - no names then; the addresses come from the parsed mail
+        return {}
+    return {address.strip().lower(): name for name, address in getaddresses(values) if address}
+
+
+def _watchers_from_cc(mailbox: Mailbox, parsed, raw: bytes, *, ticket, sender) -> None:
     """The people a new ticket's mail was copied to follow it (get its public replies), if they have an account
     or the mailbox makes accounts for senders it accepts."""
     from servicedesk.watchers import watcher_add
 
     ours = our_addresses()
+    names = _cc_names(raw) if parsed.cc else {}
     seen = {sender.email.lower()}
-    for display, address in getaddresses(parsed.cc):
+    for address in parsed.cc:
         address = address.strip().lower()
+        display = names.get(address, "")
         if not address or "@" not in address or address in ours or address in seen:
             continue
         seen.add(address)

@@ -1,8 +1,14 @@
 """Real local peers for the outside world: an HTTP receiver for webhooks and an SMTP sink for mail."""
 
 import json
+import os
+import re
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
@@ -93,3 +99,380 @@ class SmtpSink:
 
     def __exit__(self, *exc):
         self.controller.stop()
+
+
+DOVECOT_BINARY = "dovecot"
+
+DOVECOT_CONFIG = """\
+# Throwaway configuration written by tests.peers.Dovecot: nothing of /etc/dovecot is read.
+base_dir = {root}/run
+state_dir = {root}/state
+instance_name = sd-test-{port}
+log_path = {root}/dovecot.log
+info_log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <{root}/cert.pem
+ssl_key = <{root}/key.pem
+{ssl_dh}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_login_user = {login_user}
+default_internal_user = {internal_user}
+first_valid_uid = {uid}
+last_valid_uid = {uid}
+first_valid_gid = {gid}
+mail_location = maildir:{root}/mail/%u
+mail_uid = {uid}
+mail_gid = {gid}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/users
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={root}/home/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {imaps_port}
+    ssl = yes
+  }}
+{login_extra}}}
+# Failed logins are part of the tests: no growing penalty per client IP (anvil's auth-penalty socket off).
+auth_failure_delay = 0
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+{anvil_extra}}}
+"""
+
+
+def dovecot_binary() -> str:
+    """The installed program's path; the test FAILS when it is missing (CI installs dovecot-imapd)."""
+    import pytest
+
+    path = shutil.which(DOVECOT_BINARY) or next(
+        (p for p in ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot") if os.path.exists(p)), None)
+    if path is None:
+        pytest.fail("\n" + "!" * 78 + "\nThe dovecot binary is not installed. The email channel's IMAP tests need "
+                    "the real server:\ninstall the Debian package dovecot-imapd (.ci/run does). These tests "
+                    "fail rather than skip.\n" + "!" * 78, pytrace=False)
+    return path
+
+
+class Dovecot:
+    """A real IMAP server (Debian's dovecot-imapd) on free 127.0.0.1 ports, with a throwaway config in a temp dir.
+
+        with Dovecot(users={"helpdesk": "secret"}) as imap:
+            uid = imap.append("helpdesk", raw_bytes)
+            MailBox("127.0.0.1", imap.imaps_port, ssl_context=ssl.create_default_context(cafile=imap.ca_file))
+
+    `imap_port` speaks plain IMAP with STARTTLS (plaintext login allowed: for the "plain" security setting
+    of local test servers), `imaps_port` implicit TLS. The certificate is self-signed for IP:127.0.0.1,
+    made with the openssl CLI; `ca_file` is it, so clients verify it. Mail is maildir in that dir; the
+    users are a passwd-file with plain passwords; every user's mail belongs to the current user (as root:
+    the `mail` system user, since Dovecot refuses UID 0 for mail). The master runs in the foreground
+    (dovecot -F) and is stopped by its PID."""
+
+    def __init__(self, *, users: dict[str, str] | None = None):
+        # Not pytest's tmp_path: its parents are private (0700) and Dovecot's auth and mail processes run
+        # as other users that must reach the passwd-file and the maildir. A directory of our own in the
+        # system temp dir, traversable by them, removed again on exit.
+        self.root = tempfile.mkdtemp(prefix="sd-dovecot-")
+        os.chmod(self.root, 0o711)
+        self.users = dict(users or {"helpdesk": "helpdesk-pass"})
+        self.imap_port = free_port()
+        self.imaps_port = free_port()
+        self.ca_file = os.path.join(self.root, "cert.pem")
+        self.log_file = os.path.join(self.root, "dovecot.log")
+        self.config_file = os.path.join(self.root, "dovecot.conf")
+        self.process = None
+
+    # --- setup ---
+
+    def _certificate(self):
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", os.path.join(self.root, "key.pem"), "-out", self.ca_file],
+            check=True, capture_output=True,
+        )
+
+    def _write_config(self):
+        import pwd
+
+        if os.geteuid() == 0:
+            # Dovecot drops privileges to these system users (created by the package) and refuses mail
+            # owned by root, so the maildir belongs to "mail".
+            login_user, internal_user = "dovenull", "dovecot"
+            owner = pwd.getpwnam("mail")
+            uid, gid = owner.pw_uid, owner.pw_gid
+            login_extra = anvil_extra = ""
+        else:
+            me = pwd.getpwuid(os.getuid())
+            login_user = internal_user = me.pw_name
+            uid, gid = me.pw_uid, me.pw_gid
+            login_extra = "  chroot =\n"
+            anvil_extra = "  chroot =\n"
+        for sub in ("run", "state", "mail", "home"):
+            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+        for sub in ("mail", "home"):
+            os.chown(os.path.join(self.root, sub), uid, gid)
+        with open(os.path.join(self.root, "users"), "w") as f:
+            f.writelines(f"{user}:{{PLAIN}}{password}::::::\n" for user, password in self.users.items())
+        dh = "/usr/share/dovecot/dh.pem"
+        with open(self.config_file, "w") as f:
+            f.write(DOVECOT_CONFIG.format(
+                root=self.root, port=self.imap_port, imap_port=self.imap_port, imaps_port=self.imaps_port,
+                ssl_dh=f"ssl_dh = <{dh}" if os.path.exists(dh) else "", login_user=login_user,
+                internal_user=internal_user, uid=uid, gid=gid, login_extra=login_extra,
+                anvil_extra=anvil_extra))
+        os.chmod(os.path.join(self.root, "users"), 0o644)
+
+    def _log(self) -> str:
+        try:
+            with open(self.log_file, errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError:
+            return "(no log file)"
+
+    # --- lifecycle ---
+
+    def __enter__(self):
+        binary = dovecot_binary()
+        self._certificate()
+        self._write_config()
+        self.process = subprocess.Popen([binary, "-F", "-c", self.config_file],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                output = self.process.stdout.read().decode(errors="replace")
+                message = f"dovecot exited with {self.process.returncode}:\n{output}\n{self._log()}"
+                self.__exit__()
+                raise RuntimeError(message)
+            if _imap_greets(self.imap_port) and _imap_greets(self.imaps_port, tls=self.ssl_context()):
+                return self
+            time.sleep(0.05)
+        message = f"dovecot did not listen on 127.0.0.1:{self.imap_port}/{self.imaps_port}:\n{self._log()}"
+        self.__exit__()
+        raise RuntimeError(message)
+
+    def __exit__(self, *exc):
+        if self.process is not None:
+            self._stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()  # SIGTERM to the master's PID: it stops its children
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        if self.process.stdout:
+            self.process.stdout.close()
+        self.process = None
+
+    # --- use ---
+
+    def ssl_context(self):
+        import ssl
+
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def mailbox(self, user: str):
+        """A logged-in imap_tools MailBox over implicit TLS (verified against ca_file)."""
+        from imap_tools import MailBox
+
+        return MailBox("127.0.0.1", self.imaps_port, ssl_context=self.ssl_context()).login(
+            user, self.users[user], initial_folder=None)
+
+    def append(self, user: str, raw: bytes, folder: str = "INBOX") -> int | None:
+        """Append one message through IMAP (as a mail server's delivery would) and return its UID."""
+        with self.mailbox(user) as box:
+            if folder != "INBOX" and not box.folder.exists(folder):
+                box.folder.create(folder)
+            result = box.append(raw, folder)
+        found = re.search(rb"APPENDUID \d+ (\d+)", b" ".join(
+            item if isinstance(item, bytes) else str(item).encode() for item in (result[1] or [])))
+        return int(found.group(1)) if found else None
+
+
+def _imap_greets(port: int, tls=None) -> bool:
+    """The server says "* OK" (over TLS when `tls` is a context) -- its login process has its auth service:
+    ready for clients. Each probe logs out, so no half-open login is left to slow down the stop."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+            sock = tls.wrap_socket(raw, server_hostname="127.0.0.1") if tls is not None else raw
+            ready = sock.recv(200).startswith(b"* OK")
+            if ready:
+                sock.sendall(b"a LOGOUT\r\n")
+                sock.recv(200)
+            if tls is not None:
+                sock.close()
+            return ready
+    except OSError:
+        return False
+
+
+class DroppingProxy:
+    """A TCP proxy on 127.0.0.1 in front of `port` that cuts a connection mid-conversation: a poll whose
+    connection drops.
+
+        with DroppingProxy(imap.imap_port, on_command=b"FETCH", then_bytes=300) as proxy:
+            MailBoxUnencrypted("127.0.0.1", proxy.port)   # the first FETCH's answer stops after 300 bytes
+
+    Per connection it counts what the server sent and the client's command lines. It cuts (closes both
+    sides) once the server has sent `after_bytes` bytes, or once the `nth` client line containing
+    `on_command` (case-insensitive) went to the server and `then_bytes` more bytes of the answer came back.
+    Only the first `drops` connections are cut; later ones pass everything, so a retry sees the server whole.
+    TLS goes through untouched (the proxy never looks inside it except for counting; give `on_command` only
+    for plain-text IMAP, `after_bytes` works for both)."""
+
+    def __init__(self, port: int, *, after_bytes: int | None = None, on_command: bytes | None = None,
+                 nth: int = 1, then_bytes: int = 0, drops: int = 1):
+        if after_bytes is None and on_command is None and drops:
+            raise ValueError("say when to cut: after_bytes or on_command (or drops=0 to only count)")
+        self.target = port
+        self.after_bytes = after_bytes
+        self.on_command = on_command.lower() if on_command else None
+        self.nth = nth
+        self.then_bytes = then_bytes
+        self.drops = drops
+        self.connections = 0
+        self.cuts = 0
+        self.server_bytes: list[int] = []  # per connection: what the server sent that reached the client
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._stopping = False
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stopping = True
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() in the other thread (close does not)
+        except OSError:
+            pass
+        self.listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                _close(sock)
+        self._thread.join(timeout=5)
+
+    def _accept(self):
+        while not self._stopping:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target), timeout=10)
+            except OSError:
+                _close(client)
+                continue
+            server.settimeout(None)
+            with self._lock:
+                self.connections += 1
+                cutting = self.connections <= self.drops
+                self._sockets += [client, server]
+                self.server_bytes.append(0)
+                index = len(self.server_bytes) - 1
+            state = {"sent": 0, "commands": 0, "armed": None, "cut": False, "line": b"", "index": index}
+            threading.Thread(target=self._upstream, args=(client, server, state, cutting), daemon=True).start()
+            threading.Thread(target=self._downstream, args=(server, client, state, cutting), daemon=True).start()
+
+    def _cut(self, state, client, server):
+        with self._lock:
+            if not state["cut"]:
+                state["cut"] = True
+                self.cuts += 1
+        _close(client)
+        _close(server)
+
+    def _upstream(self, client, server, state, cutting):
+        """Client to server: forward, counting command lines that contain the word."""
+        while True:
+            try:
+                data = client.recv(65536)
+            except OSError:
+                data = b""
+            if not data or state["cut"]:
+                _close(server)
+                return
+            armed = False
+            if cutting and self.on_command is not None and state["armed"] is None:
+                lines = (state["line"] + data).split(b"\n")
+                state["line"] = lines.pop()[-4096:]
+                for line in lines:
+                    if self.on_command in line.lower():
+                        state["commands"] += 1
+                        if state["commands"] == self.nth:
+                            armed = True
+            if armed:  # before the command goes out: its answer cannot come back first
+                state["armed"] = self.then_bytes
+            try:
+                server.sendall(data)
+            except OSError:
+                _close(client)
+                return
+
+    def _downstream(self, server, client, state, cutting):
+        """Server to client: forward, and cut when the byte budget or the armed command's budget runs out."""
+        while True:
+            try:
+                data = server.recv(65536)
+            except OSError:
+                data = b""
+            if not data or state["cut"]:
+                _close(client)
+                return
+            limit = None
+            if cutting and self.after_bytes is not None:
+                limit = self.after_bytes - state["sent"]
+            if cutting and state["armed"] is not None:
+                limit = state["armed"] if limit is None else min(limit, state["armed"])
+            if limit is not None and len(data) >= limit:
+                try:
+                    client.sendall(data[:max(limit, 0)])
+                    state["sent"] += max(limit, 0)
+                    self.server_bytes[state["index"]] = state["sent"]
+                except OSError:
+                    pass
+                self._cut(state, client, server)
+                return
+            try:
+                client.sendall(data)
+            except OSError:
+                _close(server)
+                return
+            state["sent"] += len(data)
+            self.server_bytes[state["index"]] = state["sent"]
+            if state["armed"] is not None:
+                state["armed"] -= len(data)
+
+
+def _close(sock: socket.socket):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass

@@ -359,3 +359,10 @@ def test_non_mail_is_unreadable(raw):
 def test_mbox_from_line_is_tolerated():
     raw = b"From jane@example.com Tue Mar  4 10:00:00 2025\n" + sample("iso_8859_1.eml")
     assert mail_parse(raw).subject == "Écran de connexion : « mot de passe expiré »"
+
+
+def test_an_empty_plain_alternative_falls_back_to_the_html():
+    raw = (b"From: a@example.com\nSubject: s\nContent-Type: multipart/alternative; boundary=b\n\n"
+           b"--b\nContent-Type: text/plain; charset=utf-8\n\n\n"
+           b"--b\nContent-Type: text/html; charset=utf-8\n\n<p>Only <b>here</b></p>\n--b--\n")
+    assert mail_parse(raw).text == "Only here"

@@ -39,11 +39,14 @@ def test_seed_demo_makes_ten_thousand_tickets_in_under_a_minute():
     started = time.perf_counter()
     call_command("seed_demo", "--tickets", "10000", "--quiet-logins")
     took = time.perf_counter() - started
+    from email_channel.demo import TITLES as EMAIL_DEMO
     from problems.demo_detection import TITLES as DETECTION_DEMO
 
-    # 10,000 generated, plus the problem-detection demo's three look-alike incidents and the three that the
-    # monitoring demo's alerts opened.
-    assert Incident.objects.exclude(title__in=DETECTION_DEMO).exclude(channel="monitoring").count() == 10000
+    # 10,000 generated, plus the problem-detection demo's three look-alike incidents, the three that the
+    # monitoring demo's alerts opened and the one the email channel's demo mail opened.
+    assert (Incident.objects.exclude(title__in=[*DETECTION_DEMO, *EMAIL_DEMO]).exclude(channel="monitoring")
+            .count() == 10000)
+    assert Incident.objects.filter(title__in=EMAIL_DEMO).count() == len(EMAIL_DEMO)
     assert Incident.objects.filter(channel="monitoring").count() == 3
     assert Incident.objects.filter(title__in=DETECTION_DEMO).count() == len(DETECTION_DEMO)
     assert took < 60, f"took {took:.1f}s"
@@ -52,7 +55,7 @@ def test_seed_demo_makes_ten_thousand_tickets_in_under_a_minute():
     statuses = set(Incident.objects.values_list("status", flat=True))
     assert {"new", "in_progress", "on_hold", "resolved", "closed"} <= statuses
     call_command("seed_demo", "--tickets", "10000", "--quiet-logins")  # tops up: nothing more to make
-    assert Incident.objects.count() == 10000 + len(DETECTION_DEMO) + 3
+    assert Incident.objects.count() == 10000 + len(DETECTION_DEMO) + 3 + len(EMAIL_DEMO)
 
 
 def test_create_user_creates_then_updates_the_role_idempotently():

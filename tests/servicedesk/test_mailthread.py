@@ -1,0 +1,102 @@
+"""servicedesk.mailthread: the thread root's HMAC, which ticket the ids of a reply name (our roots and our
+outbox Message-IDs, in one query), and the number tags of subjects."""
+
+
+import pytest
+
+from servicedesk.mailthread import (
+    REPLY_MARKER,
+    mail_domain,
+    numbers_in_subject,
+    subject_tag,
+    subject_tagged,
+    thread_of,
+    thread_root,
+    ticket_kind_of,
+)
+from servicedesk.models import OutboxMessage
+from servicedesk.notifications import email_message_id
+
+
+def test_the_domain_is_the_site_urls_host(settings):
+    settings.SITE_URL = "https://desk.example.org:8443/base"
+    assert mail_domain() == "desk.example.org"
+    settings.SITE_URL = ""
+    assert mail_domain() == "servicedesk"
+
+
+def test_a_root_names_its_ticket_and_is_stable(settings):
+    settings.SITE_URL = "https://desk.example.org"
+    root = thread_root("incident", 42)
+    assert root == thread_root("incident", 42)
+    assert root.startswith("<sd.incident.42.") and root.endswith("@desk.example.org>")
+    assert thread_of([root]) == ("incident", 42)
+    assert thread_of([root.strip("<>")]) == ("incident", 42)  # with or without the brackets
+    assert thread_root("incident", 43) != root and thread_root("request", 42) != root
+
+
+def test_a_tampered_root_names_nothing(settings):
+    settings.SITE_URL = "https://desk.example.org"
+    root = thread_root("incident", 42)
+    forged = root.replace("sd.incident.42.", "sd.incident.41.")  # someone else's ticket with this signature
+    assert thread_of([forged]) is None
+    assert thread_of([root.replace("@desk.example.org", "@elsewhere.example")]) is None
+    settings.SECRET_KEY = "another-key-" * 5  # signed with another installation's key
+    assert thread_of([root]) is None
+
+
+def test_unrelated_ids_name_nothing(db):
+    assert thread_of([]) is None
+    assert thread_of(["<CAF=abc@mail.gmail.com>", "", "garbage", "<outbox.1.2@gmail.com>"]) is None
+
+
+@pytest.mark.django_db
+def test_an_outbox_message_id_names_the_ticket_of_its_mail_in_one_query(django_assert_num_queries):
+    first = OutboxMessage.objects.create(handler="email.send", payload={
+        "template": "x", "to": ["a@example.com"], "context": {},
+        "thread": {"kind": "request", "id": 7, "number": "REQ0001007"}})
+    other = OutboxMessage.objects.create(handler="email.send", payload={
+        "template": "x", "to": ["a@example.com"], "context": {},
+        "thread": {"kind": "incident", "id": 9, "number": "INC0001009"}})
+    plain = OutboxMessage.objects.create(handler="email.send", payload={"template": "x", "to": [], "context": {}})
+    with django_assert_num_queries(1):
+        found = thread_of(["<unknown@example.com>", email_message_id(plain), email_message_id(first),
+                           email_message_id(other)])
+    assert found == ("request", 7)  # the first of them that names a ticket
+    assert thread_of([email_message_id(other)]) == ("incident", 9)
+    assert thread_of([email_message_id(plain)]) is None  # a mail about no ticket
+
+
+@pytest.mark.django_db
+def test_an_outbox_id_with_the_wrong_timestamp_or_handler_names_nothing():
+    message = OutboxMessage.objects.create(handler="email.send", payload={
+        "thread": {"kind": "incident", "id": 9, "number": "INC0001009"}})
+    real = email_message_id(message)
+    stamp = int(message.created_at.timestamp())
+    assert thread_of([real]) == ("incident", 9)
+    assert thread_of([real.replace(f".{stamp}@", f".{stamp + 1}@")]) is None
+    hook = OutboxMessage.objects.create(handler="webhook.deliver", created_at=message.created_at,
+                                        payload={"thread": {"kind": "incident", "id": 9}})
+    assert thread_of([email_message_id(hook)]) is None
+
+
+def test_subject_tags():
+    assert subject_tag("INC0001001") == "[INC0001001]"
+    assert subject_tagged("Printer jammed", "INC0001001") == "[INC0001001] Printer jammed"
+    assert subject_tagged("[INC0001001] Printer jammed", "INC0001001") == "[INC0001001] Printer jammed"
+    assert subject_tagged("Re: Fwd: [INC0001001] x", "INC0001001") == "Re: Fwd: [INC0001001] x"
+    assert numbers_in_subject("Re: [inc0001001] and [REQ0001002] [INC0001001] [x] [12345]") == [
+        "INC0001001", "REQ0001002"]
+    assert numbers_in_subject("no tags here") == []
+
+
+@pytest.mark.django_db
+def test_the_kind_of_a_ticket_comes_from_the_registry(incident_factory):
+    from requests_app.models import ServiceRequest
+
+    assert ticket_kind_of(incident_factory()) == "incident"
+    assert ticket_kind_of(ServiceRequest(number="REQ0000001")) == "request"
+
+
+def test_the_marker_is_the_agreed_line():
+    assert REPLY_MARKER == "## Reply above this line ##"
