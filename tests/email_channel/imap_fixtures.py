@@ -1,18 +1,19 @@
-"""Fixtures of the IMAP poller's tests: a real Dovecot (dovecot-imapd) per test and mailboxes pointed at it."""
+"""Fixtures of the IMAP poller's tests: a real Dovecot (tests.peers.Dovecot, Debian's dovecot-imapd) per test
+and mailboxes pointed at it."""
 
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 import pytest
 
-from tests.email_channel.imap_peers import Dovecot
+from tests.peers import Dovecot
 
 USER, PASSWORD = "desk", "desk-pass-1"
 
 
 @pytest.fixture
-def dovecot(tmp_path):
-    with Dovecot(tmp_path, users={USER: PASSWORD}) as server:
+def dovecot():
+    with Dovecot(users={USER: PASSWORD}) as server:
         yield server
 
 

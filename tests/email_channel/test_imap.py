@@ -13,7 +13,8 @@ from email_channel.imap import LEASE, MAX_BACKOFF, ImapProblem, mailbox_poll, ma
 from email_channel.models import InboundMessage, Mailbox
 from servicedesk.models import OutboxMessage
 from tests.email_channel.imap_fixtures import PASSWORD, USER, mail
-from tests.email_channel.imap_peers import DroppingProxy, HoldingProxy
+from tests.email_channel.imap_peers import HoldingProxy
+from tests.peers import DroppingProxy
 
 
 def stored(mailbox) -> list[InboundMessage]:
@@ -152,22 +153,22 @@ def test_a_connection_dropped_mid_poll_loses_nothing_and_doubles_nothing(trust_d
     raws = [mail(f"Disk {n} full") for n in range(5)]
     for raw in raws:
         trust_dovecot.append(USER, raw)
-    # Plain IMAP through a proxy that cuts the line when the client asks for the third message.
-    with DroppingProxy(trust_dovecot.imap_port, word=b"FETCH", drop_after=3) as proxy:
+    # Plain IMAP through a proxy that cuts the line in the middle of the server's answer to the third FETCH
+    # (the first connection only; the next one passes everything).
+    with DroppingProxy(trust_dovecot.imap_port, on_command=b"FETCH", nth=3, then_bytes=120) as proxy:
         mailbox = make_mailbox("plain", port=proxy.port)
         result = mailbox_poll(mailbox_id=mailbox.id)
-        assert proxy.dropped.is_set()
+        assert proxy.cuts == 1
 
-    mailbox.refresh_from_db()
-    assert result.stored == 2
-    assert result.error.startswith(f"connection to 127.0.0.1:{proxy.port} lost"), result.error
-    assert mailbox.last_error == result.error and mailbox.last_uid == 2
-    assert [r.uid for r in stored(mailbox)] == [1, 2]
+        mailbox.refresh_from_db()
+        assert result.stored == 2
+        assert result.error.startswith(f"connection to 127.0.0.1:{proxy.port} lost"), result.error
+        assert mailbox.last_error == result.error and mailbox.last_uid == 2
+        assert [r.uid for r in stored(mailbox)] == [1, 2]
 
-    # The next poll (the line is back) reads from the third on: five mails, each once.
-    Mailbox.objects.filter(pk=mailbox.pk).update(port=trust_dovecot.imap_port)
-    result = mailbox_poll(mailbox_id=mailbox.id)
-    assert (result.stored, result.skipped, result.error) == (3, 0, "")
+        # The next poll reads from the third on: five mails, each once.
+        result = mailbox_poll(mailbox_id=mailbox.id)
+        assert (result.stored, result.skipped, result.error) == (3, 0, "")
     rows = stored(mailbox)
     assert [r.uid for r in rows] == [1, 2, 3, 4, 5]
     assert [bytes(r.raw) for r in rows] == raws
@@ -235,7 +236,7 @@ def test_polled_mail_becomes_tickets_and_a_recreated_folder_makes_no_second_ones
 def test_two_polls_at_once_one_polls_the_other_steps_aside(trust_dovecot, make_mailbox):
     for n in range(3):
         trust_dovecot.append(USER, mail(f"Mouse {n} lost"))
-    with HoldingProxy(trust_dovecot.imap_port, word=b"FETCH", drop_after=1) as proxy:
+    with HoldingProxy(trust_dovecot.imap_port, word=b"FETCH", nth=1) as proxy:
         mailbox = make_mailbox("plain", port=proxy.port)
         results = {}
 
