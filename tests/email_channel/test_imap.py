@@ -349,3 +349,32 @@ def test_a_real_worker_polls_the_due_mailbox_and_the_ticket_appears(trust_doveco
     mailbox.refresh_from_db()
     assert (mailbox.last_uid, mailbox.last_error) == (1, "") and mailbox.last_polled_at is not None
     assert not OutboxMessage.objects.filter(handler="email.inbound").exclude(state="done").exists()
+
+
+def test_admin_actions_poll_now_and_test_connection_say_what_happened(trust_dovecot, make_mailbox, admin_user, rf):
+    from django.contrib import admin
+    from django.contrib.messages.storage.fallback import FallbackStorage
+
+    from email_channel.admin_actions import poll_now, test_connection
+
+    def run(action, *mailboxes) -> list[tuple[str, str]]:
+        request = rf.post("/admin/email_channel/mailbox/")
+        request.user, request.session = admin_user, {}
+        request._messages = FallbackStorage(request)
+        action(admin.site._registry[Mailbox], request, Mailbox.objects.filter(pk__in=[m.pk for m in mailboxes]))
+        return [(m.level_tag, m.message) for m in request._messages]
+
+    trust_dovecot.append(USER, mail("Fax machine on fire"))
+    good = make_mailbox("ssl", name="Good")
+    bad = make_mailbox("ssl", name="Bad", password="wrong")
+
+    said = run(test_connection, good, bad)
+    assert ("success", f"Good: Connected to 127.0.0.1:{trust_dovecot.imaps_port} as {USER}: folder 'INBOX' holds "
+                       "1 message.") in said
+    assert any(level == "error" and text.startswith(f"Bad: login refused for {USER} on") for level, text in said)
+
+    said = run(poll_now, good)
+    assert said == [("success", "Good: 1 new message stored for processing.")]
+    assert InboundMessage.objects.filter(mailbox=good).count() == 1
+    Mailbox.objects.filter(pk=good.pk).update(lease_until=timezone.now() + timedelta(minutes=1))
+    assert run(poll_now, good) == [("warning", "Good: a poll is already running; try again in a moment.")]
