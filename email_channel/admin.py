@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from email_channel.admin_actions import MAILBOX_ACTIONS
 from email_channel.models import InboundMessage, Mailbox
 from servicedesk.admin import AuditedAdmin, ReadOnlyAdmin
 
@@ -55,6 +56,7 @@ class MailboxAdmin(AuditedAdmin):
     list_display = ["name", "address", "active", "creates", "accept", "host", "last_polled_at", "last_error_short"]
     list_filter = ["active", "creates", "accept"]
     search_fields = ["name", "address", "host"]
+    actions = MAILBOX_ACTIONS
     readonly_fields = ["uidvalidity", "last_uid", "next_poll_at", "lease_until", "last_polled_at", "last_error",
                        "last_error_at", "created_at"]
     fieldsets = [
@@ -86,7 +88,7 @@ class InboundMessageAdmin(ReadOnlyAdmin):
     actions = ["process_again"]
     fields = ["mailbox", "source", "received_at", "state", "reason", "error", "attempts", "processed_at", "action",
               "ticket_number", "ticket_kind", "message_id", "from_address", "subject", "size", "uidvalidity", "uid",
-              "raw_download", "headers_shown", "text_shown", "attachments_shown"]
+              "raw_download", "original_link", "headers_shown", "text_shown", "attachments_shown"]
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -122,6 +124,11 @@ class InboundMessageAdmin(ReadOnlyAdmin):
     def why(self, obj):
         text = obj.error or obj.reason
         return (text[:80] + "...") if len(text) > 80 else text
+
+    @admin.display(description="as agents see it")
+    def original_link(self, obj):
+        url = reverse("agent:mail_original", args=[obj.id])
+        return format_html('<a href="{}">Open the original mail (formatted, with inline images)</a>', url)
 
     @admin.display(description="raw mail")
     def raw_download(self, obj):
