@@ -71,9 +71,13 @@ def _hold_until(team_id: int | None, priority: int, now: datetime) -> datetime |
     return None if opening <= now else opening
 
 
-def _mail(to: str, payload: dict, *, team_id, priority, now) -> str:
-    held = _hold_until(team_id, priority, now)
-    outbox_enqueue("email.send", {"template": "sla_escalation", "to": [to], "context": payload}, not_before=held)
+def _mail(to: str, payload: dict, *, clock, info: TicketInfo, team_id, now) -> str:
+    """One escalation mail, threaded with the ticket's other mail (servicedesk.mailthread: the clock's ticket
+    type is the ticket's registered kind)."""
+    held = _hold_until(team_id, info.priority, now)
+    thread = {"kind": clock.ticket_type, "id": clock.ticket_id, "number": info.number}
+    outbox_enqueue("email.send", {"template": "sla_escalation", "to": [to], "context": payload, "thread": thread},
+                   not_before=held)
     return f", held until {timezone.localtime(held):%a %d %b %H:%M}" if held else ""
 
 
@@ -82,14 +86,14 @@ def _run_step(step_action: str, step, clock, info: TicketInfo, payload: dict, ad
     if step_action == Action.NOTIFY_ASSIGNEE:
         if not info.assignee_email:
             return "nobody is assigned to notify"
-        return "assignee notified" + _mail(info.assignee_email, payload, team_id=info.team_id,
-                                           priority=info.priority, now=now)
+        return "assignee notified" + _mail(info.assignee_email, payload, clock=clock, info=info,
+                                           team_id=info.team_id, now=now)
     if step_action == Action.NOTIFY_TEAM_LEAD:
         team_id = clock.team_id if clock.kind == ClockKind.OLA else info.team_id
         lead = Team.objects.filter(id=team_id).values_list("lead__email", flat=True).first() if team_id else None
         if not lead:
             return "no team lead to notify"
-        return "team lead notified" + _mail(lead, payload, team_id=team_id, priority=info.priority, now=now)
+        return "team lead notified" + _mail(lead, payload, clock=clock, info=info, team_id=team_id, now=now)
     if step_action == Action.WEBHOOK:
         delivery = WebhookDelivery.objects.create(webhook=step.webhook, event=payload["event"], payload=payload)
         webhook_enqueue(delivery)

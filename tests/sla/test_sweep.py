@@ -55,6 +55,8 @@ def test_each_threshold_is_marked_once_and_escalated_once(always_policy, inciden
     assert notes(incident) == [notes(incident)[0]] and "First response SLA at 50 %" in notes(incident)[0]
     mails = OutboxMessage.objects.filter(handler="email.send", payload__template="sla_escalation")
     assert [m.payload["to"] for m in mails] == [[agent.email]]
+    # The escalation threads with the incident's other mail (servicedesk.mailthread).
+    assert mails.get().payload["thread"] == {"kind": "incident", "id": incident.id, "number": incident.number}
 
     result = sla_sweep(now=start + timedelta(minutes=31))  # first response breached, resolution warned
     assert (result.breached, result.warned) == (1, 1)
