@@ -6,11 +6,13 @@ tag, and an out-of-office auto-reply that is ignored. Idempotent: nothing is add
 import zlib
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from html import escape
 
 from django.contrib.auth import get_user_model
 
 from email_channel.models import InboundMessage, Mailbox
 from email_channel.processing import inbound_process, inbound_store
+from servicedesk.models import Team
 
 MAILBOX_NAME = "Service desk inbox"
 MAILBOX_ADDRESS = "servicedesk@example.com"
@@ -42,7 +44,14 @@ def _mail(*, sender: str, subject: str, text: str, headers: dict | None = None,
         mail[name] = value
     mail.set_content(text)
     if attachment:
-        mail.add_attachment(attachment[1], maintype="image", subtype="png", filename=attachment[0])
+        # As mail clients send a pasted picture: an HTML alternative showing it inline (multipart/related), the
+        # plain text beside it. The channel keeps the picture as an attachment and agents see the HTML as sent.
+        cid = make_msgid(domain="example.com")
+        paragraphs = "".join(f"<p>{escape(line)}</p>" for line in text.split("\n\n"))
+        mail.add_alternative(f'<html><body>{paragraphs}<p><img src="cid:{cid[1:-1]}" alt="{attachment[0]}" '
+                             f'width="160" height="160"></p></body></html>', subtype="html")
+        mail.get_payload()[1].add_related(attachment[1], maintype="image", subtype="png", cid=cid,
+                                          filename=attachment[0], disposition="inline")
     return mail.as_bytes(), message_id
 
 
@@ -50,13 +59,14 @@ def seed_email() -> str:
     mailbox, _ = Mailbox.objects.get_or_create(
         name=MAILBOX_NAME,
         defaults={"address": MAILBOX_ADDRESS, "active": False, "host": "imap.example.com",
-                  "username": MAILBOX_ADDRESS, "creates": Mailbox.Creates.INCIDENT},
+                  "username": MAILBOX_ADDRESS, "creates": Mailbox.Creates.INCIDENT,
+                  "team": Team.objects.filter(name="Service Desk").first()},
     )
     if InboundMessage.objects.filter(mailbox=mailbox).exists():
-        return "email channel: demo mailbox already has mail"
+        return "demo mailbox already has mail"
     requester = get_user_model().objects.filter(username="requester").first()
     if requester is None:
-        return "email channel: no demo requester, no mail"
+        return "no demo requester, no mail"
     sender = f"{requester.get_full_name() or requester.username} <{requester.email}>"
 
     def deliver(raw: bytes) -> InboundMessage:
@@ -90,5 +100,5 @@ def seed_email() -> str:
     failed = [m for m in outcomes if m.state == InboundMessage.State.FAILED]
     if failed:
         summary += "; failed: " + "; ".join(m.error[:80] for m in failed)
-    return f"email channel: 1 mailbox, {len(outcomes)} mails ({summary})"
+    return f"1 mailbox, {len(outcomes)} mails ({summary})"
 

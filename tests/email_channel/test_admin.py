@@ -161,6 +161,9 @@ def test_the_demo_shows_the_channel_working_once(admin_client):
 
     incident = Incident.objects.get(number=mails[0].ticket_number)
     assert incident.requester.username == "requester" and incident.attachments.count() == 1
-    assert seed_email() == "email channel: demo mailbox already has mail"
+    # The picture came inline in the HTML alternative (multipart/related) and is kept as the attachment.
+    assert incident.attachments.get().filename == "warning.png" and bytes(mails[0].raw).count(b"cid:") == 1
+    assert incident.assignment_group.name == "Service Desk"  # the mailbox's team
+    assert seed_email() == "demo mailbox already has mail"
     assert InboundMessage.objects.count() == 3
     assert admin_client.get(reverse("admin:email_channel_inboundmessage_changelist")).status_code == 200
