@@ -21,6 +21,7 @@ history of inbound mail, and how fast an IMAP poll takes mail in. Figures, not a
 
 import os
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -32,7 +33,9 @@ from email.utils import formatdate, make_msgid
 
 warnings.filterwarnings("ignore", message="No directory at")  # static files are not collected for a bench
 os.environ["CELERY_BROKER_URL"] = "memory://"  # before Django and Celery read it: no broker in the measurement
-os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="sd-bench-email-media-"))  # attachments' files
+MEDIA = None if "MEDIA_ROOT" in os.environ else tempfile.mkdtemp(prefix="sd-bench-email-media-")
+if MEDIA:
+    os.environ["MEDIA_ROOT"] = MEDIA  # the attachments' files, removed at the end
 
 from common import setup_bench_database, summary, timed  # noqa: E402
 
@@ -534,6 +537,8 @@ def main() -> None:
     bench_history()
     bench_imap()
     print(f"\nwhole run {time.perf_counter() - started:.0f} s, {load()} at the end")
+    if MEDIA:
+        shutil.rmtree(MEDIA, ignore_errors=True)
 
 
 main()
