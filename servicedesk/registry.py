@@ -108,12 +108,14 @@ class TicketKind:
     """A ticket type's actions that other apps may call without importing it.
 
     `find(user, number)` returns the ticket `number` names if `user` may open it on its agent page (else
-    None); `brief(ticket)` describes it as a TicketBrief; `reply(ticket=, author=, body=, files=(), data=None)`
-    adds a public reply through the ticket app's own comment service (timeline, mail to the requester and the
-    watchers, first response, reopening or resuming on a requester's or watcher's reply), so a reply sent from
-    another app's page or by mail is the same as one typed in the reply box. `files` are Django File objects
-    (checked by servicedesk.services.attachment_add), `data` is merged into the reply's TimelineEntry.data
-    (e.g. {"channel": "email", "mail": <InboundMessage id>}).
+    None); `brief(ticket)` describes it as a TicketBrief; `reply(ticket=, author=, body=, files=(), data=None,
+    internal=False)` adds a public reply through the ticket app's own comment service (timeline, mail to the
+    requester and the watchers, first response, reopening or resuming on a requester's or watcher's reply), so
+    a reply sent from another app's page or by mail is the same as one typed in the reply box; with
+    `internal=True` it adds an internal note instead (agents only; the comment service refuses anyone else),
+    e.g. an agent's answer by mail to agent-only mail (servicedesk.mailthread.ThreadRef.internal). `files` are
+    Django File objects (checked by servicedesk.services.attachment_add), `data` is merged into the entry's
+    TimelineEntry.data (e.g. {"channel": "email", "mail": <InboundMessage id>}).
 
     For channels that act without a signed-in person (the email channel): `prefix` is the number prefix
     ("INC"), `get(number)` returns the ticket without a permission check (None when there is none),

@@ -49,6 +49,7 @@ def test_submitting_opens_level_one_for_the_requesters_manager_and_mails_signed_
     assert "Approval asked of Manny Manager" in timeline(made)
     [mail] = mails("approval_requested")
     assert mail["to"] == [manager.email]
+    assert mail["thread"]["internal"] is True  # the approver is not the requester's side: a reply stays internal
     assert mail["context"]["answers"] == [{"label": "Product", "value": "Visio"},
                                           {"label": "Why do you need it?", "value": "Floor plans"}]
     assert "/portal/approvals/link/" in mail["context"]["approval"]["approve_url"]
@@ -191,6 +192,7 @@ def test_the_reminder_sweep_mails_only_due_approvals_and_each_once(requester, ma
     assert Approval.objects.get(request=decided).reminded_at is None
     [reminder] = mails("approval_reminder")
     assert reminder["to"] == [manager.email] and reminder["context"]["request"]["number"] == old.number
+    assert reminder["thread"]["internal"] is True
 
     assert approvals_remind(now=now + timedelta(hours=1)) == 0  # not twice
     assert approvals_remind(now=now + timedelta(hours=26)) == 1  # the fresh one, once it is due

@@ -11,7 +11,7 @@ from django.core import mail
 
 from incidents.services import incident_comment_add
 from servicedesk import outbox
-from servicedesk.mailthread import REPLY_MARKER, thread_of, thread_root
+from servicedesk.mailthread import REPLY_MARKER, ThreadRef, thread_of, thread_root
 from servicedesk.models import OutboxMessage
 from servicedesk.notifications import email_enqueue, email_message_id
 
@@ -53,7 +53,7 @@ def test_an_incidents_mails_share_one_root_each_with_its_own_id(incident_factory
         assert REPLY_MARKER in html_of(message)
         assert message.reply_to == []
         # A reply to any of them leads back to the incident, by its Message-ID or by the root.
-        assert thread_of([headers["Message-ID"]]) == ("incident", incident.id)
+        assert thread_of([headers["Message-ID"]]) == ThreadRef("incident", incident.id, False)
     assert created.extra_headers["Message-ID"] != reply.extra_headers["Message-ID"]
     assert f"/portal/incidents/{incident.number}/" in reply.body  # the portal link stays
 
@@ -85,7 +85,8 @@ def test_a_requests_mail_is_threaded_on_the_request(requester, settings):
 
     made = request_submit(item=item("Headset"), answers={}, requester=requester, created_by=requester)
     queued = OutboxMessage.objects.get(handler="email.send")
-    assert queued.payload["thread"] == {"kind": "request", "id": made.id, "number": made.number}
+    assert queued.payload["thread"] == {"kind": "request", "id": made.id, "number": made.number,
+                                       "title": made.title, "internal": False}
     run_mail()
     headers = mail.outbox[0].extra_headers
     assert headers["References"] == thread_root("request", made.id)
@@ -122,6 +123,6 @@ def test_the_bytes_on_the_wire_thread_as_a_mail_client_reads_them(smtp, settings
         assert REPLY_MARKER in html
     assert len(ids) == 2
     # What a mail client's reply would carry names the incident.
-    assert thread_of([parsed[1]["Message-ID"], root]) == ("incident", incident.id)
+    assert thread_of([parsed[1]["Message-ID"], root]) == ThreadRef("incident", incident.id, False)
     assert "Fixed the paper tray." in parsed[1].get_body(preferencelist=("plain",)).get_content()
     assert {m["to"][0] for m in smtp.messages} == {requester.email}
