@@ -13,8 +13,13 @@ servicedesk.notifications.email_enqueue) threads the same way, but its Message-I
 `internal` is True for a reply to it, which the email channel then records as an internal note, never as a
 public reply mailed to the requester.
 
-Pure helpers apart from two lookups: `thread_of` reads the outbox (one query) and `ticket_kind_of` the
-registry. No practice app is imported.
+Public mail also answers the mail that started the ticket (`thread_origin`: its In-Reply-To, and first in
+References), so the requester's client files our acknowledgement under their own sent mail, and its subject is
+always "[NUMBER] <title>" (servicedesk.notifications), because Gmail and Outlook split a conversation whose
+subjects differ.
+
+Pure helpers apart from three lookups: `thread_of` reads the outbox (one query), `thread_origin` the ticket's
+timeline (one query) and `ticket_kind_of` the registry. No practice app is imported.
 """
 
 import hashlib
@@ -30,6 +35,7 @@ OUR_HEADER = "X-Servicedesk-Ticket"
 
 _ROOT = re.compile(r"^sd\.([a-z][a-z0-9_]*)\.(\d{1,18})\.([0-9a-f]{10})@(.+)$")
 _OUTBOX = re.compile(r"^outbox\.(\d{1,18})\.(\d{1,12})(\.internal)?@(.+)$")
+_SAFE_ID = re.compile(r"[!-;=?-~]{1,900}")  # printable ASCII without <, > and spaces
 _TAG = re.compile(r"\[([A-Z]{2,8}\d{4,12})\]")
 
 
@@ -105,6 +111,37 @@ def thread_of(message_ids: list[str]) -> ThreadRef | None:
     if root is not None:
         return ThreadRef(root[0], root[1], False)
     return None
+
+
+def thread_origin(kind: str, ticket_id: int) -> str:
+    """The Message-ID (with <>) of the first mail the ticket's timeline records (the mail that raised it, or
+    the requester's first reply by mail), "" when none: our public mails answer it, so a mail client files
+    them under the requester's own sent mail. One query on the timeline's ticket index."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from servicedesk.errors import InvalidInput
+    from servicedesk.models import TimelineEntry
+    from servicedesk.registry import registry
+    from servicedesk.services import ticket_model_for
+
+    known = registry.ticket_kind_named(kind)
+    if known is None or not known.prefix:
+        return ""
+    try:
+        model = ticket_model_for(known.prefix)
+    except InvalidInput:
+        return ""
+    value = (
+        TimelineEntry.objects.filter(content_type=ContentType.objects.get_for_model(model), object_id=ticket_id,
+                                     data__channel="email", data__has_key="message_id")
+        .exclude(data__message_id="")
+        .order_by("created_at", "id")
+        .values_list("data__message_id", flat=True)
+        .first()
+    )
+    value = _bare(value if isinstance(value, str) else "")
+    # It came from someone's mail: only a plain id may go into our headers.
+    return f"<{value}>" if _SAFE_ID.fullmatch(value) else ""
 
 
 def subject_tag(number: str) -> str:

@@ -36,7 +36,9 @@ from servicedesk.mailthread import (
     OUR_HEADER,
     REPLY_MARKER,
     mail_domain,
+    subject_tag,
     subject_tagged,
+    thread_origin,
     thread_root,
     ticket_kind_of,
 )
@@ -63,7 +65,8 @@ def email_enqueue(*, template: str, to: list[str], context: dict, thread=None, i
     """Queue one mail (one outbox message) to `to`. `thread`: the ticket the mail is about (any Ticket
     subclass); the mail then threads with every other mail of that ticket (servicedesk.mailthread).
     `internal`: the mail goes to agents only (an assignment, a team alert, an approval request...): a reply
-    to it by mail becomes an internal note, never a public reply."""
+    to it by mail becomes an internal note, never a public reply, and it keeps its template's subject; mail
+    to the requester's side is public and its subject is the ticket's, "[NUMBER] <title>"."""
     recipients = sorted({address for address in to if address})
     if not recipients:
         return
@@ -81,7 +84,10 @@ def email_render_and_send(*, template: str, to: list[str], context: dict, messag
     number tag in the subject, In-Reply-To and References to the ticket's thread root, X-Servicedesk-Ticket, a
     request not to auto-reply (X-Auto-Response-Suppress, for Exchange), Reply-To when EMAIL_REPLY_TO is set,
     and the reply marker on top of the text and the HTML, above which a reply by mail is read.
-"""
+
+    Public mail (not `internal`) keeps one conversation in the requester's client: its subject is always
+    "[NUMBER] <title>" (the event is the body's first line), and it answers the mail that started the ticket
+    when there is one (In-Reply-To, and first in References before the root; one query)."""
     context = {"site_url": settings.SITE_URL, **context}
     if thread:
         context["reply_marker"] = REPLY_MARKER
@@ -94,6 +100,13 @@ def email_render_and_send(*, template: str, to: list[str], context: dict, messag
     if thread:
         root = thread_root(thread["kind"], thread["id"])
         references = [root]
+        if not thread.get("internal"):
+            title = " ".join(str(thread.get("title") or "").split())
+            if title:
+                subject = f"{subject_tag(thread['number'])} {title}"
+            origin = thread_origin(thread["kind"], thread["id"])
+            if origin:
+                references.insert(0, origin)
         subject = subject_tagged(subject, thread["number"])
         text = f"{REPLY_MARKER}\n\n{text}"
         headers.update({"In-Reply-To": references[0], "References": " ".join(references),

@@ -231,8 +231,11 @@ def test_every_approval_mail_renders_with_its_links_answers_and_comment(requeste
     assert approve_url in asked.body and approve_url in asked.alternatives[0][0]
     assert "Why do you need it?: Floor plans" in asked.body
     assert reminded.subject.startswith(f"[{first.number}] Reminder:")
-    assert approved.subject == f"[{first.number}] Approved: Licence" and "Enjoy" in approved.body
-    assert rejected.subject == f"[{second.number}] Not approved: Licence" and "One is enough" in rejected.body
+    # Mail to the requester carries the request's own subject (one conversation); the body says what happened.
+    assert approved.subject == f"[{first.number}] Licence" and "Enjoy" in approved.body
+    assert "Your request was approved" in approved.body
+    assert rejected.subject == f"[{second.number}] Licence" and "One is enough" in rejected.body
+    assert "Your request was not approved" in rejected.body
     assert rejected.to == [requester.email]
 
 
