@@ -20,6 +20,12 @@ webhook event names, the API router and `seed_demo` are then built from what was
     registry.notification_events("incidents", {"incident.created": "An incident was raised", ...})
     registry.api_route("incidents", IncidentViewSet, basename="incident")
     registry.demo_step(DemoStep(app="incidents", seed=seed_incidents, after=("sla",)))
+    registry.ticket_erase_hook(inbound_mail_forget)   # func(kind, ticket_id): drop what the app keeps of it
+
+`ticket_erase_hook(func)`: servicedesk.services.ticket_erase (`manage.py erase_ticket`) calls every hook with
+the erased ticket's kind ("incident") and id inside its transaction, before the ticket row goes, so an app that
+keeps something about tickets by id (the email channel's raw mails) erases it too; a hook that raises undoes the
+whole erasure. A hook may return how many rows it removed (recorded in the erasure's audit row).
 
 Registration happens once per process, at start-up, before any request; the lists are read-only afterwards.
 Callables receive the request or user, so every contribution builds its own permission into its query.
@@ -313,6 +319,7 @@ class Registry:
         self.routes: list[ApiRoute] = []
         self.paths: list[ApiPath] = []
         self.demo: list[DemoStep] = []
+        self.erase_hooks: list[Callable[[str, int], int | None]] = []
 
     # --- registration ------------------------------------------------------------------------------
 
@@ -369,6 +376,11 @@ class Registry:
         if any(s.app == step.app for s in self.demo):
             raise ValueError(f"{step.app} already has a demo step")
         self.demo.append(step)
+
+    def ticket_erase_hook(self, func: Callable[[str, int], int | None]) -> None:
+        if func in self.erase_hooks:
+            raise ValueError(f"erase hook {func!r} is already registered")
+        self.erase_hooks.append(func)
 
     @staticmethod
     def _add(items: list, item) -> None:
