@@ -140,3 +140,36 @@ def test_the_real_pipe_exits_65_on_junk_and_75_when_the_database_is_away():
     assert tempfail.returncode == 75, tempfail.stderr.decode()[-2000:]
     assert b"try again later" in tempfail.stderr
     assert not InboundMessage.objects.exists()
+
+
+def _refuse_in_db(condition: str) -> None:
+    """A CHECK constraint standing for "something in this mail the database refuses" (rolled back with the
+    test's transaction)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE email_channel_inboundmessage ADD CONSTRAINT test_refuse CHECK ({condition})")
+
+
+@pytest.mark.django_db
+def test_a_mail_the_database_refuses_is_kept_raw_as_failed_and_exits_zero(requester):
+    mailbox_make()
+    _refuse_in_db("subject NOT LIKE '%poison%'")
+    raw = mail(subject="A poison subject")
+
+    line = _run("-", stdin=io.BytesIO(raw))
+
+    message = InboundMessage.objects.get()
+    assert message.state == State.FAILED and bytes(message.raw) == raw
+    assert line == f"failed: {message.error} (mail #{message.id}; kept, see admin)"
+    assert message.error.startswith("not stored as it came: IntegrityError")
+
+
+@pytest.mark.django_db
+def test_a_mail_that_cannot_be_kept_at_all_exits_75(requester):
+    mailbox_make()
+    _refuse_in_db("position('\\x706f69736f6e'::bytea in raw) = 0")  # "poison" anywhere in the raw bytes
+
+    with pytest.raises(CommandError) as refused:
+        _run("-", stdin=io.BytesIO(mail(subject="A poison subject")))
+
+    assert refused.value.returncode == 75 and "try again later" in str(refused.value)
+    assert not InboundMessage.objects.exists()
