@@ -122,13 +122,15 @@ def _brief(incident) -> TicketBrief:
     )
 
 
-def _reply(*, ticket, author, body: str, files=(), data=None):
+def _reply(*, ticket, author, body: str, files=(), data=None, internal: bool = False):
     """A public reply from another app's page (e.g. "Send as reply" of a suggested article) or by mail: the
     same service as the reply box, so the requester and the watchers are mailed, the first response counts,
-    and a requester's or watcher's reply reopens or resumes the incident."""
+    and a requester's or watcher's reply reopens or resumes the incident. `internal`: an internal note
+    instead (an agent's answer by mail to agent-only mail), which reaches nobody outside the desk."""
     from incidents.services import incident_comment_add
 
-    return incident_comment_add(incident=ticket, author=author, body=body, internal=False, files=files, data=data)
+    return incident_comment_add(incident=ticket, author=author, body=body, internal=internal, files=files,
+                                data=data)
 
 
 def _get(number: str):

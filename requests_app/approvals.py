@@ -164,8 +164,9 @@ def _mail_context(approval: Approval) -> dict:
 
 def _mail_approver(approval: Approval, template: str) -> None:
     if approval.approver.email:
+        # Internal: the approver is not the requester's side, so a reply to this mail is never a public one.
         email_enqueue(template=template, to=[approval.approver.email], context=_mail_context(approval),
-                      thread=approval.request)
+                      thread=approval.request, internal=True)
 
 
 # --- opening levels -------------------------------------------------------------------------------

@@ -180,12 +180,14 @@ def _accepts_reply(req) -> bool:
     return req.status not in FINAL
 
 
-def _reply(*, ticket, author, body: str, files=(), data=None):
+def _reply(*, ticket, author, body: str, files=(), data=None, internal: bool = False):
     """A public reply from another app or by mail: the same service as the reply box (mail to the other side
-    and the watchers; a requester's or watcher's reply reopens a recently fulfilled request)."""
+    and the watchers; a requester's or watcher's reply reopens a recently fulfilled request). `internal`: an
+    internal note instead (an agent's answer by mail to agent-only mail), mailed to nobody."""
     from requests_app.services import request_comment_add
 
-    return request_comment_add(request=ticket, author=author, body=body, internal=False, files=files, data=data)
+    return request_comment_add(request=ticket, author=author, body=body, internal=internal, files=files,
+                               data=data)
 
 
 def _create_from_mail(*, intake):

@@ -221,7 +221,8 @@ def request_comment_add(*, request: ServiceRequest, author, body: str, internal:
             to = [locked.assignee.email] if locked.assignee_id else team_addresses(locked.assignment_group)
             to = [address for address in to if address and address not in mailed]
             email_enqueue(template="request_comment", to=to,
-                          context={"request": payload, "comment": comment, "audience": "agent"}, thread=locked)
+                          context={"request": payload, "comment": comment, "audience": "agent"}, thread=locked,
+                          internal=True)
             mailed += to
         if not from_requester and locked.requester.email and locked.requester.email not in mailed:
             email_enqueue(template="request_comment", to=[locked.requester.email],
@@ -303,7 +304,7 @@ def request_reopen(*, request_id: int, actor, reason: str, version: int | None =
         author = (actor.get_full_name() or actor.username) if actor is not None else "Service desk"
         email_enqueue(template="request_comment", to=to, context={
             "request": request_payload(request), "comment": {"author": author, "body": f"Reopened: {reason}"},
-            "audience": "agent"}, thread=request)
+            "audience": "agent"}, thread=request, internal=True)
     return request
 
 
@@ -345,7 +346,7 @@ def request_fail(*, request_id: int, error: str, actor=None, version: int | None
     request_sla_sync(request, now=now, reason="Automated fulfilment failed")
     email_enqueue(template="request_failed", to=team_addresses(team),
                   context={"request": request_payload(request), "error": error[:2000], "handler": handler},
-                  thread=request)
+                  thread=request, internal=True)
     return request
 
 
@@ -451,5 +452,6 @@ def request_assignee_set(*, request_id: int, actor, assignee, assignment_group=N
     if assignee is not None and assignee != old_person and assignee != actor and assignee.email:
         by = (actor.get_full_name() or actor.username) if actor is not None else "Servicedesk"
         email_enqueue(template="request_assigned", to=[assignee.email],
-                      context={"request": request_payload(request), "assigned_by": by}, thread=request)
+                      context={"request": request_payload(request), "assigned_by": by}, thread=request,
+                      internal=True)
     return request

@@ -36,7 +36,9 @@ from servicedesk.mailthread import (
     OUR_HEADER,
     REPLY_MARKER,
     mail_domain,
+    subject_tag,
     subject_tagged,
+    thread_origin,
     thread_root,
     ticket_kind_of,
 )
@@ -59,25 +61,33 @@ def team_addresses(team) -> list[str]:
     return list(team.members.filter(is_active=True).exclude(email="").values_list("email", flat=True))
 
 
-def email_enqueue(*, template: str, to: list[str], context: dict, thread=None) -> None:
+def email_enqueue(*, template: str, to: list[str], context: dict, thread=None, internal: bool = False) -> None:
     """Queue one mail (one outbox message) to `to`. `thread`: the ticket the mail is about (any Ticket
-    subclass); the mail then threads with every other mail of that ticket (servicedesk.mailthread)."""
+    subclass); the mail then threads with every other mail of that ticket (servicedesk.mailthread).
+    `internal`: the mail goes to agents only (an assignment, a team alert, an approval request...): a reply
+    to it by mail becomes an internal note, never a public reply, and it keeps its template's subject; mail
+    to the requester's side is public and its subject is the ticket's, "[NUMBER] <title>"."""
     recipients = sorted({address for address in to if address})
     if not recipients:
         return
     payload = {"template": template, "to": recipients, "context": context}
     if thread is not None:
-        payload["thread"] = {"kind": ticket_kind_of(thread), "id": thread.pk, "number": thread.number}
+        payload["thread"] = {"kind": ticket_kind_of(thread), "id": thread.pk, "number": thread.number,
+                             "title": thread.title, "internal": bool(internal)}
     outbox_enqueue("email.send", payload)
 
 
 def email_render_and_send(*, template: str, to: list[str], context: dict, message_id: str = "",
                           thread: dict | None = None) -> int:
     """Render and send one mail. Every mail says it was sent by a machine (Auto-Submitted), so well-behaved
-    auto-responders stay quiet. A ticket's mail (`thread`: kind, id, number) also carries the number tag in
-    the subject, In-Reply-To and References to the ticket's thread root, X-Servicedesk-Ticket, a request
-    not to auto-reply (X-Auto-Response-Suppress, for Exchange), Reply-To when EMAIL_REPLY_TO is set, and the
-    reply marker on top of the text and the HTML, above which a reply by mail is read."""
+    auto-responders stay quiet. A ticket's mail (`thread`: kind, id, number, title, internal) also carries the
+    number tag in the subject, In-Reply-To and References to the ticket's thread root, X-Servicedesk-Ticket, a
+    request not to auto-reply (X-Auto-Response-Suppress, for Exchange), Reply-To when EMAIL_REPLY_TO is set,
+    and the reply marker on top of the text and the HTML, above which a reply by mail is read.
+
+    Public mail (not `internal`) keeps one conversation in the requester's client: its subject is always
+    "[NUMBER] <title>" (the event is the body's first line), and it answers the mail that started the ticket
+    when there is one (In-Reply-To, and first in References before the root; one query)."""
     context = {"site_url": settings.SITE_URL, **context}
     if thread:
         context["reply_marker"] = REPLY_MARKER
@@ -89,10 +99,18 @@ def email_render_and_send(*, template: str, to: list[str], context: dict, messag
     reply_to = None
     if thread:
         root = thread_root(thread["kind"], thread["id"])
+        references = [root]
+        if not thread.get("internal"):
+            title = " ".join(str(thread.get("title") or "").split())
+            if title:
+                subject = f"{subject_tag(thread['number'])} {title}"
+            origin = thread_origin(thread["kind"], thread["id"])
+            if origin:
+                references.insert(0, origin)
         subject = subject_tagged(subject, thread["number"])
         text = f"{REPLY_MARKER}\n\n{text}"
-        headers.update({"In-Reply-To": root, "References": root, "X-Auto-Response-Suppress": "All",
-                        OUR_HEADER: thread["number"]})
+        headers.update({"In-Reply-To": references[0], "References": " ".join(references),
+                        "X-Auto-Response-Suppress": "All", OUR_HEADER: thread["number"]})
         if settings.EMAIL_REPLY_TO:
             reply_to = [settings.EMAIL_REPLY_TO]
     message = EmailMultiAlternatives(subject=subject, body=text, to=to, headers=headers, reply_to=reply_to)
@@ -105,8 +123,11 @@ def email_render_and_send(*, template: str, to: list[str], context: dict, messag
 
 def email_message_id(message: OutboxMessage) -> str:
     """A Message-ID fixed by the outbox message, so a re-sent copy is recognisably the same mail (and a reply
-    to it leads back to its ticket: servicedesk.mailthread.thread_of)."""
-    return f"<outbox.{message.id}.{int(message.created_at.timestamp())}@{mail_domain()}>"
+    to it leads back to its ticket: servicedesk.mailthread.thread_of). Internal mail's id says so
+    (".internal"), so a reply to it is known as one even after the outbox has purged the message."""
+    thread = (message.payload or {}).get("thread")
+    internal = ".internal" if isinstance(thread, dict) and thread.get("internal") else ""
+    return f"<outbox.{message.id}.{int(message.created_at.timestamp())}{internal}@{mail_domain()}>"
 
 
 @outbox_handler("email.send", retry_on=(OSError,), max_attempts=9)  # smtplib's errors are OSErrors

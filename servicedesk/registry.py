@@ -20,6 +20,12 @@ webhook event names, the API router and `seed_demo` are then built from what was
     registry.notification_events("incidents", {"incident.created": "An incident was raised", ...})
     registry.api_route("incidents", IncidentViewSet, basename="incident")
     registry.demo_step(DemoStep(app="incidents", seed=seed_incidents, after=("sla",)))
+    registry.ticket_erase_hook(inbound_mail_forget)   # func(kind, ticket_id): drop what the app keeps of it
+
+`ticket_erase_hook(func)`: servicedesk.services.ticket_erase (`manage.py erase_ticket`) calls every hook with
+the erased ticket's kind ("incident") and id inside its transaction, before the ticket row goes, so an app that
+keeps something about tickets by id (the email channel's raw mails) erases it too; a hook that raises undoes the
+whole erasure. A hook may return how many rows it removed (recorded in the erasure's audit row).
 
 Registration happens once per process, at start-up, before any request; the lists are read-only afterwards.
 Callables receive the request or user, so every contribution builds its own permission into its query.
@@ -108,12 +114,14 @@ class TicketKind:
     """A ticket type's actions that other apps may call without importing it.
 
     `find(user, number)` returns the ticket `number` names if `user` may open it on its agent page (else
-    None); `brief(ticket)` describes it as a TicketBrief; `reply(ticket=, author=, body=, files=(), data=None)`
-    adds a public reply through the ticket app's own comment service (timeline, mail to the requester and the
-    watchers, first response, reopening or resuming on a requester's or watcher's reply), so a reply sent from
-    another app's page or by mail is the same as one typed in the reply box. `files` are Django File objects
-    (checked by servicedesk.services.attachment_add), `data` is merged into the reply's TimelineEntry.data
-    (e.g. {"channel": "email", "mail": <InboundMessage id>}).
+    None); `brief(ticket)` describes it as a TicketBrief; `reply(ticket=, author=, body=, files=(), data=None,
+    internal=False)` adds a public reply through the ticket app's own comment service (timeline, mail to the
+    requester and the watchers, first response, reopening or resuming on a requester's or watcher's reply), so
+    a reply sent from another app's page or by mail is the same as one typed in the reply box; with
+    `internal=True` it adds an internal note instead (agents only; the comment service refuses anyone else),
+    e.g. an agent's answer by mail to agent-only mail (servicedesk.mailthread.ThreadRef.internal). `files` are
+    Django File objects (checked by servicedesk.services.attachment_add), `data` is merged into the entry's
+    TimelineEntry.data (e.g. {"channel": "email", "mail": <InboundMessage id>}).
 
     For channels that act without a signed-in person (the email channel): `prefix` is the number prefix
     ("INC"), `get(number)` returns the ticket without a permission check (None when there is none),
@@ -311,6 +319,7 @@ class Registry:
         self.routes: list[ApiRoute] = []
         self.paths: list[ApiPath] = []
         self.demo: list[DemoStep] = []
+        self.erase_hooks: list[Callable[[str, int], int | None]] = []
 
     # --- registration ------------------------------------------------------------------------------
 
@@ -367,6 +376,11 @@ class Registry:
         if any(s.app == step.app for s in self.demo):
             raise ValueError(f"{step.app} already has a demo step")
         self.demo.append(step)
+
+    def ticket_erase_hook(self, func: Callable[[str, int], int | None]) -> None:
+        if func in self.erase_hooks:
+            raise ValueError(f"erase hook {func!r} is already registered")
+        self.erase_hooks.append(func)
 
     @staticmethod
     def _add(items: list, item) -> None:

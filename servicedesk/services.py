@@ -12,6 +12,7 @@ from django.db.models import ProtectedError, Q
 from django.template.defaultfilters import filesizeformat
 
 from servicedesk.errors import InvalidInput
+from servicedesk.mailthread import ticket_kind_of
 from servicedesk.models import (
     Attachment,
     AuditLog,
@@ -27,6 +28,7 @@ from servicedesk.models import (
     Watcher,
     WebhookDelivery,
 )
+from servicedesk.registry import registry
 from servicedesk.roles import Role, ensure_roles, role_of
 from servicedesk.uploads import UNKNOWN_BINARY, sniff_content_type
 
@@ -188,7 +190,8 @@ def ticket_model_for(number: str):
 @transaction.atomic
 def ticket_erase(*, number: str, by, reason: str) -> AuditLog:
     """Erase a ticket for data protection: the ticket, its timeline, its attachments and their files, the
-    webhook deliveries about it, and the ticket's content in earlier audit rows (who did what and when stays).
+    webhook deliveries about it, what other apps keep about it (their `registry.ticket_erase_hook`s: the
+    email channel's mails), and the ticket's content in earlier audit rows (who did what and when stays).
     One transaction; the files go only once it commits. The audit row names the operator, the reason and
     the number, nothing else of the ticket."""
     if not (reason or "").strip():
@@ -207,6 +210,10 @@ def ticket_erase(*, number: str, by, reason: str) -> AuditLog:
     attachments.delete()
     counts["timeline_entries"] = TimelineEntry.objects.filter(content_type=content_type, object_id=ticket_id).delete()[0]
     counts["watchers"] = Watcher.objects.filter(content_type=content_type, object_id=ticket_id).delete()[0]
+    # What other apps keep about the ticket by id (the email channel's raw mails...): their hooks, in this
+    # transaction (servicedesk.registry.ticket_erase_hook).
+    kind = ticket_kind_of(ticket)
+    counts["other_apps"] = sum(hook(kind, ticket_id) or 0 for hook in registry.erase_hooks)
     try:
         ticket.delete()
     except ProtectedError as error:

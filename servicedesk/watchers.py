@@ -11,11 +11,11 @@ Who may add or remove watchers is the caller's business (agents only: the worksp
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from servicedesk.errors import InvalidInput
 from servicedesk.models import TimelineEntry, Watcher
-from servicedesk.roles import is_staff_role
+from servicedesk.roles import STAFF_ROLES, is_staff_role
 from servicedesk.services import audit_record, timeline_add
 
 
@@ -116,10 +116,16 @@ def watcher_recipients(ticket, *, author, exclude: tuple[str, ...] = ()) -> tupl
     if author is not None and getattr(author, "email", ""):
         skip.add(author.email.lower())
     agents, others = [], []
-    for watcher in watchers_of(ticket).filter(user__is_active=True).exclude(user__email=""):
+    # Who is an agent is read in the same query (a staff role's group, or a superuser, as role_of decides),
+    # not one role lookup per watcher on every public reply.
+    memberships = get_user_model().groups.through.objects.filter(
+        user_id=OuterRef("user_id"), group__name__in=[role.value for role in STAFF_ROLES])
+    rows = (watchers_of(ticket).filter(user__is_active=True).exclude(user__email="")
+            .annotate(staff=Exists(memberships)))
+    for watcher in rows:
         address = watcher.user.email
         if address.lower() in skip or (author is not None and watcher.user_id == author.pk):
             continue
         skip.add(address.lower())
-        (agents if is_staff_role(watcher.user) else others).append(address)
+        (agents if watcher.staff or watcher.user.is_superuser else others).append(address)
     return agents, others

@@ -73,9 +73,11 @@ def _hold_until(team_id: int | None, priority: int, now: datetime) -> datetime |
 
 def _mail(to: str, payload: dict, *, clock, info: TicketInfo, team_id, now) -> str:
     """One escalation mail, threaded with the ticket's other mail (servicedesk.mailthread: the clock's ticket
-    type is the ticket's registered kind)."""
+    type is the ticket's registered kind). Internal: it goes to the desk only, so a reply to it by mail is an
+    internal note, never a public reply to the requester."""
     held = _hold_until(team_id, info.priority, now)
-    thread = {"kind": clock.ticket_type, "id": clock.ticket_id, "number": info.number}
+    thread = {"kind": clock.ticket_type, "id": clock.ticket_id, "number": info.number, "title": info.title,
+              "internal": True}
     outbox_enqueue("email.send", {"template": "sla_escalation", "to": [to], "context": payload, "thread": thread},
                    not_before=held)
     return f", held until {timezone.localtime(held):%a %d %b %H:%M}" if held else ""

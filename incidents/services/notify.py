@@ -37,13 +37,15 @@ def incident_payload(incident: Incident) -> dict:
 
 
 def notify_people(incident: Incident, *, to: list[str], headline: str, details: str = "", audience: str) -> None:
-    """One email about a change, worded for the requester (portal link) or for agents (workspace link)."""
+    """One email about a change, worded for the requester (portal link) or for agents (workspace link). Mail
+    to agents is internal (servicedesk.notifications.email_enqueue): a reply to it stays on the desk's side."""
     email_enqueue(
         template="incident_update",
         to=to,
         context={"incident": incident_payload(incident), "headline": headline, "details": details,
                  "audience": audience},
         thread=incident,
+        internal=audience != "requester",
     )
 
 

@@ -49,6 +49,7 @@ def test_submitting_opens_level_one_for_the_requesters_manager_and_mails_signed_
     assert "Approval asked of Manny Manager" in timeline(made)
     [mail] = mails("approval_requested")
     assert mail["to"] == [manager.email]
+    assert mail["thread"]["internal"] is True  # the approver is not the requester's side: a reply stays internal
     assert mail["context"]["answers"] == [{"label": "Product", "value": "Visio"},
                                           {"label": "Why do you need it?", "value": "Floor plans"}]
     assert "/portal/approvals/link/" in mail["context"]["approval"]["approve_url"]
@@ -191,6 +192,7 @@ def test_the_reminder_sweep_mails_only_due_approvals_and_each_once(requester, ma
     assert Approval.objects.get(request=decided).reminded_at is None
     [reminder] = mails("approval_reminder")
     assert reminder["to"] == [manager.email] and reminder["context"]["request"]["number"] == old.number
+    assert reminder["thread"]["internal"] is True
 
     assert approvals_remind(now=now + timedelta(hours=1)) == 0  # not twice
     assert approvals_remind(now=now + timedelta(hours=26)) == 1  # the fresh one, once it is due
@@ -229,8 +231,11 @@ def test_every_approval_mail_renders_with_its_links_answers_and_comment(requeste
     assert approve_url in asked.body and approve_url in asked.alternatives[0][0]
     assert "Why do you need it?: Floor plans" in asked.body
     assert reminded.subject.startswith(f"[{first.number}] Reminder:")
-    assert approved.subject == f"[{first.number}] Approved: Licence" and "Enjoy" in approved.body
-    assert rejected.subject == f"[{second.number}] Not approved: Licence" and "One is enough" in rejected.body
+    # Mail to the requester carries the request's own subject (one conversation); the body says what happened.
+    assert approved.subject == f"[{first.number}] Licence" and "Enjoy" in approved.body
+    assert "Your request was approved" in approved.body
+    assert rejected.subject == f"[{second.number}] Licence" and "One is enough" in rejected.body
+    assert "Your request was not approved" in rejected.body
     assert rejected.to == [requester.email]
 
 

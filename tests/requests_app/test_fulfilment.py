@@ -177,6 +177,7 @@ def test_the_team_is_mailed_when_fulfilment_fails(reset_item, make_user, agent):
     run_pending()
     [failed] = mails("request_failed")
     assert failed.payload["to"] == [agent.email]  # the Service Desk team's member
+    assert failed.payload["thread"]["internal"] is True  # agents only: a reply to it by mail stays internal
     assert "no password kept here" in failed.payload["context"]["error"]
     assert failed.payload["context"]["request"]["number"] == made.number
 

@@ -38,8 +38,8 @@ def test_a_password_reset_is_fulfilled_by_the_worker_and_its_link_works(worker, 
 
     assert wait_for(lambda: link_mail() is not None, timeout=60), [m["data"][:200] for m in smtp.messages]
     assert wait_for(lambda: status_of(made) == Status.FULFILLED, timeout=30)
-    assert wait_for(lambda: any(f"[{made.number}] Done: Reset my password" in m["data"] for m in smtp.messages),
-                    timeout=30)
+    assert wait_for(lambda: any(f"[{made.number}] Reset my password" in m["data"] and "is fulfilled" in m["data"]
+                                for m in smtp.messages), timeout=30)
     message = link_mail()
     assert message["to"] == ["carla@example.com"]
     text = message["data"].replace("=\n", "")  # undo quoted-printable soft line breaks, if any

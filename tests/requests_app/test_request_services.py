@@ -175,10 +175,12 @@ def test_comments_a_reply_mails_the_other_side_a_note_stays_internal_and_closed_
     mail = OutboxMessage.objects.get(handler="email.send")
     assert mail.payload["template"] == "request_comment"
     assert requester.email not in mail.payload["to"] and agent.email in mail.payload["to"]
+    assert mail.payload["thread"]["internal"] is True  # to the desk only: an answer to it by mail stays internal
 
     OutboxMessage.objects.all().delete()
     answer = request_comment_add(request=made, author=agent, body="Ordered it")
     assert OutboxMessage.objects.get(handler="email.send").payload["to"] == [requester.email]
+    assert OutboxMessage.objects.get(handler="email.send").payload["thread"]["internal"] is False
     assert not answer.internal
     note = request_comment_add(request=made, author=agent, body="Supplier ref 42", internal=True)
     assert note.internal and OutboxMessage.objects.count() == 1

@@ -18,5 +18,6 @@ def test_the_submission_mail_reaches_the_requester(worker, smtp, make_user):
     assert smtp.received.wait(timeout=45), "the worker sent no mail"
     message = smtp.messages[0]
     assert message["to"] == ["carla@example.com"]
-    assert f"[{made.number}] We received your request: New laptop" in message["data"]
+    assert f"Subject: [{made.number}] New laptop" in message["data"]
+    assert "We received your request" in message["data"]
     assert "within 3 business days" in message["data"]

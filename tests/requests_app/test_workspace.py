@@ -437,9 +437,10 @@ def test_assigning_a_colleague_mails_them_a_link_to_the_agent_page_and_assigning
     request_assignee_set(request_id=made.id, actor=agent, assignee=colleague)
     mail = OutboxMessage.objects.get(payload__template="request_assigned")
     assert mail.payload["to"] == [colleague.email]
-    email_render_and_send(**{k: mail.payload[k] for k in ("template", "to", "context")})
+    assert mail.payload["thread"]["internal"] is True
+    email_render_and_send(**{k: mail.payload[k] for k in ("template", "to", "context", "thread")})
     sent = outbox.outbox[-1]
-    assert sent.subject == f"[{made.number}] Assigned to you: New laptop"
+    assert sent.subject == f"[{made.number}] Assigned to you: New laptop"  # internal mail keeps its event subject
     assert "Agnes Agent assigned" in sent.body and f"/agent/requests/{made.number}/" in sent.body
 
 

@@ -133,3 +133,72 @@ def test_it_erases_the_copies_kept_for_retries_and_replays(ticket, operator, cli
     assert OutboxMessage.objects.filter(payload__icontains=incident.number).count() == other  # others stay
     log = AuditLog.objects.get(action="ticket.erased")
     assert log.changes["idempotency_keys"] == 1 and log.changes["outbox_messages"] >= 1
+
+
+# --- what other apps keep about the ticket (review item 6) ----------------------------------------------
+
+
+def _mail(subject: str, body: str, **headers) -> bytes:
+    from email.message import EmailMessage
+    from email.utils import make_msgid
+
+    message = EmailMessage()
+    message["From"] = "Alice Able <alice@example.com>"
+    message["To"] = "support@desk.example"
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain="mail.example.com")
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(body)
+    return message.as_bytes()
+
+
+def test_erasing_a_ticket_erases_the_mails_that_raised_and_answered_it(requester, operator, agent, admin_user,
+                                                                      client):
+    from email_channel.models import InboundMessage, Mailbox
+    from email_channel.processing import inbound_process, inbound_store
+    from servicedesk.mailthread import thread_root
+
+    mailbox = Mailbox.objects.create(name="Support", address="support@desk.example", host="h", username="u")
+
+    def deliver(raw):
+        return inbound_process(message_id=inbound_store(mailbox=mailbox, raw=raw, source="pipe").id)
+
+    raised = deliver(_mail("Laptop stolen", "It had my home address on a sticker: 1 Main St"))
+    assert raised.action == "created"
+    incident = Incident.objects.get(id=raised.ticket_id)
+    replied = deliver(_mail(f"Re: [{incident.number}] Laptop stolen", "Police report number 4711",
+                            In_Reply_To=thread_root("incident", incident.id)))
+    assert (replied.action, replied.ticket_id) == ("replied", incident.id)
+    other = deliver(_mail("Printer jammed", "Floor 3"))  # another ticket's mail stays
+    client.force_login(admin_user)
+    assert client.get(f"/agent/mail/{raised.id}/").status_code == 200
+
+    erase(incident.number, "--by", "dpo", "--reason", "GDPR art. 17", "--yes")
+
+    assert not InboundMessage.objects.filter(id__in=[raised.id, replied.id]).exists()
+    assert InboundMessage.objects.filter(id=other.id).exists()
+    assert client.get(f"/agent/mail/{raised.id}/").status_code == 404
+    assert AuditLog.objects.get(action="ticket.erased").changes["other_apps"] == 2
+
+
+def test_a_failing_erase_hook_undoes_the_whole_erasure(ticket, operator):
+    from servicedesk.registry import registry
+
+    incident, path = ticket
+    seen = []
+
+    def refuse(kind, ticket_id):
+        seen.append((kind, ticket_id))
+        raise RuntimeError("the archive is read-only")
+
+    registry.ticket_erase_hook(refuse)
+    try:
+        with pytest.raises(RuntimeError):
+            erase(incident.number, "--by", "dpo", "--reason", "request", "--yes")
+    finally:
+        registry.erase_hooks.remove(refuse)
+    assert seen == [("incident", incident.id)]
+    assert Incident.objects.filter(id=incident.id).exists() and TimelineEntry.objects.filter(
+        object_id=incident.id).exists()
+    assert not AuditLog.objects.filter(action="ticket.erased").exists()

@@ -114,7 +114,7 @@ def test_the_local_run_starts_quietly_and_prints_readable_mail(tmp_path):
             headers={"Authorization": f"Token {json.loads(answer)['token']}", "Content-Type": "application/json"})
         with api.open(request, timeout=10) as response:
             number = json.loads(response.read())["number"]
-        subject = f"Subject: [{number}] We received your report: VPN drops every few minutes — café wifi"
+        subject = f"Subject: [{number}] VPN drops every few minutes — café wifi"
         wait_for(lambda: subject in outputs["worker"].read_text(), 60, "the worker printed no mail", outputs)
     finally:
         dev.stop_processes(procs, timeout=20)

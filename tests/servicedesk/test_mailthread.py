@@ -6,6 +6,7 @@ import pytest
 
 from servicedesk.mailthread import (
     REPLY_MARKER,
+    ThreadRef,
     mail_domain,
     numbers_in_subject,
     subject_tag,
@@ -30,8 +31,8 @@ def test_a_root_names_its_ticket_and_is_stable(settings):
     root = thread_root("incident", 42)
     assert root == thread_root("incident", 42)
     assert root.startswith("<sd.incident.42.") and root.endswith("@desk.example.org>")
-    assert thread_of([root]) == ("incident", 42)
-    assert thread_of([root.strip("<>")]) == ("incident", 42)  # with or without the brackets
+    assert thread_of([root]) == ThreadRef("incident", 42, False)
+    assert thread_of([root.strip("<>")]) == ThreadRef("incident", 42, False)  # with or without the brackets
     assert thread_root("incident", 43) != root and thread_root("request", 42) != root
 
 
@@ -62,8 +63,8 @@ def test_an_outbox_message_id_names_the_ticket_of_its_mail_in_one_query(django_a
     with django_assert_num_queries(1):
         found = thread_of(["<unknown@example.com>", email_message_id(plain), email_message_id(first),
                            email_message_id(other)])
-    assert found == ("request", 7)  # the first of them that names a ticket
-    assert thread_of([email_message_id(other)]) == ("incident", 9)
+    assert found == ThreadRef("request", 7, False)  # the first of them that names a ticket
+    assert thread_of([email_message_id(other)]) == ThreadRef("incident", 9, False)
     assert thread_of([email_message_id(plain)]) is None  # a mail about no ticket
 
 
@@ -73,7 +74,7 @@ def test_an_outbox_id_with_the_wrong_timestamp_or_handler_names_nothing():
         "thread": {"kind": "incident", "id": 9, "number": "INC0001009"}})
     real = email_message_id(message)
     stamp = int(message.created_at.timestamp())
-    assert thread_of([real]) == ("incident", 9)
+    assert thread_of([real]) == ThreadRef("incident", 9, False)
     assert thread_of([real.replace(f".{stamp}@", f".{stamp + 1}@")]) is None
     hook = OutboxMessage.objects.create(handler="webhook.deliver", created_at=message.created_at,
                                         payload={"thread": {"kind": "incident", "id": 9}})

@@ -232,3 +232,22 @@ def test_erasing_a_ticket_erases_its_watchers(incident, colleague, agent, admin_
     watcher_add(ticket=incident, user=colleague, by=agent)
     log = ticket_erase(number=incident.number, by=admin_user, reason="Data protection request")
     assert log.changes["watchers"] == 1 and not Watcher.objects.exists()
+
+
+def test_who_of_the_watchers_is_an_agent_is_read_in_one_query_whatever_their_number(
+        incident, agent, boss, colleague, make_user, django_assert_num_queries):
+    from django.contrib.auth import get_user_model
+
+    from servicedesk.watchers import watcher_recipients
+
+    root = make_user("requester", username="root")
+    get_user_model().objects.filter(id=root.id).update(is_superuser=True)  # an admin by being a superuser
+    people = [colleague, boss, root] + [make_user("requester", username=f"fan{n}") for n in range(5)]
+    for person in people:
+        watcher_add(ticket=incident, user=person, by=agent)
+    with django_assert_num_queries(1):
+        agents, others = watcher_recipients(incident, author=agent)
+    assert sorted(agents) == sorted([boss.email, root.email])
+    assert sorted(others) == sorted([colleague.email] + [f"fan{n}@example.com" for n in range(5)])
+    assert watcher_recipients(incident, author=boss, exclude=(colleague.email,)) == (
+        [root.email], [f"fan{n}@example.com" for n in range(5)])

@@ -56,7 +56,9 @@ def test_each_threshold_is_marked_once_and_escalated_once(always_policy, inciden
     mails = OutboxMessage.objects.filter(handler="email.send", payload__template="sla_escalation")
     assert [m.payload["to"] for m in mails] == [[agent.email]]
     # The escalation threads with the incident's other mail (servicedesk.mailthread).
-    assert mails.get().payload["thread"] == {"kind": "incident", "id": incident.id, "number": incident.number}
+    # Internal: it goes to the desk only, so an answer to it by mail is never a public reply.
+    assert mails.get().payload["thread"] == {"kind": "incident", "id": incident.id, "number": incident.number,
+                                             "title": incident.title, "internal": True}
 
     result = sla_sweep(now=start + timedelta(minutes=31))  # first response breached, resolution warned
     assert (result.breached, result.warned) == (1, 1)

@@ -1,0 +1,117 @@
+"""Mail to agents only is internal (review item 2): its outbox payload and its Message-ID say so, a reply's ids
+that answer it name the ticket with internal=True (even once the outbox has purged it, and although every mail
+also carries the ticket's thread root), and the ticket kinds' reply adds an internal note when asked to."""
+
+import pytest
+from django.core import mail
+
+from incidents.services import incident_assign, incident_comment_add
+from servicedesk import outbox
+from servicedesk.mailthread import ThreadRef, thread_of, thread_root
+from servicedesk.models import OutboxMessage, Team, TimelineEntry
+from servicedesk.notifications import email_message_id
+from servicedesk.registry import registry
+
+pytestmark = pytest.mark.django_db
+
+
+def queued(template=None):
+    rows = OutboxMessage.objects.filter(handler="email.send").order_by("id")
+    return [m for m in rows if template is None or m.payload["template"] == template]
+
+
+def run_mail() -> list[OutboxMessage]:
+    sent = []
+    for message in OutboxMessage.objects.filter(handler="email.send", state="pending").order_by("id"):
+        assert outbox.outbox_process(message.id) == "done", message.last_error
+        sent.append(message)
+    return sent
+
+
+def test_agent_only_incident_mail_is_internal_and_the_requesters_is_not(incident_factory, agent, requester,
+                                                                        make_user):
+    desk = Team.objects.get(name="Service Desk")
+    desk.members.add(agent)
+    incident = incident_factory(assignee=agent, assignment_group=desk, created_by=requester)
+    [ack] = queued("incident_created")
+    [assigned] = queued("incident_update")
+    assert ack.payload["thread"]["internal"] is False
+    assert assigned.payload["context"]["audience"] == "agent" and assigned.payload["thread"]["internal"] is True
+    OutboxMessage.objects.all().delete()
+
+    colleague = make_user("agent", username="carl", teams=["Service Desk"])
+    incident_assign(incident_id=incident.id, actor=agent, assignee=colleague)  # "Assigned to you"
+    incident_comment_add(incident=incident, author=requester, body="Still jammed")  # "<requester> replied"
+    incident_comment_add(incident=incident, author=colleague, body="On my way")  # to the requester
+    internal = {(m.payload["to"][0], m.payload["context"].get("headline") or m.payload["template"],
+                 m.payload["thread"]["internal"]) for m in queued()}
+    assert internal == {
+        (colleague.email, f"Assigned to you: {incident.title}", True),
+        (colleague.email, f"{requester.get_full_name()} replied", True),
+        (requester.email, "incident_comment", False),
+    }
+
+
+def test_the_message_id_of_internal_mail_says_so_and_a_reply_to_it_is_internal(incident_factory, agent):
+    from incidents.services.notify import notify_people
+
+    incident = incident_factory()
+    [ack] = run_mail()
+    notify_people(incident, to=[agent.email], audience="agent", headline="Unassigned P1")
+    [alert] = run_mail()
+    root = thread_root("incident", incident.id)
+    public_id, internal_id = email_message_id(ack), email_message_id(alert)
+    assert ".internal@" in internal_id and ".internal@" not in public_id
+    assert mail.outbox[-1].extra_headers["Message-ID"] == internal_id
+    # Agents' clients still thread it with the ticket's other mail.
+    assert mail.outbox[-1].extra_headers["References"] == root == mail.outbox[-1].extra_headers["In-Reply-To"]
+
+    # What a reply carries: In-Reply-To (the mail answered), then References (the root first, then that mail).
+    assert thread_of([internal_id, root, internal_id]) == ThreadRef("incident", incident.id, True)
+    assert thread_of([public_id, root, public_id]) == ThreadRef("incident", incident.id, False)
+    assert thread_of([root]) == ThreadRef("incident", incident.id, False)  # a bare root: public
+    # The root is in every mail's References: it never makes a reply to internal mail public, whatever the order.
+    assert thread_of([root, internal_id]) == ThreadRef("incident", incident.id, True)
+    # The mail answered (In-Reply-To, first) decides between two of ours.
+    assert thread_of([internal_id, public_id]).internal is True
+    assert thread_of([public_id, internal_id]).internal is False
+
+
+def test_a_reply_to_internal_mail_stays_internal_after_the_outbox_purged_it(incident_factory, agent):
+    from incidents.services.notify import notify_people
+
+    incident = incident_factory()
+    notify_people(incident, to=[agent.email], audience="agent", headline="Unassigned P1")
+    alert = queued("incident_update")[0]
+    internal_id = email_message_id(alert)
+    OutboxMessage.objects.all().delete()  # outbox_purge, OUTBOX_KEEP_DAYS later
+    root = thread_root("incident", incident.id)
+    assert thread_of([internal_id, root]) == ThreadRef("incident", incident.id, True)
+    assert thread_of([internal_id]) is None  # no ticket named: nothing to reply to
+
+
+def test_a_forged_internal_marker_on_a_public_mail_only_makes_it_internal(incident_factory):
+    incident = incident_factory()
+    [ack] = queued()
+    forged = email_message_id(ack).replace("@", ".internal@")
+    assert thread_of([forged]) == ThreadRef("incident", incident.id, True)  # never the other way round
+
+
+@pytest.mark.parametrize("kind", ["incident", "request"])
+def test_a_ticket_kinds_reply_adds_an_internal_note_when_asked_and_mails_nobody(kind, incident_factory, agent,
+                                                                               requester):
+    from requests_app.services import request_submit
+    from tests.requests_app.factories import item
+
+    if kind == "incident":
+        ticket = incident_factory()
+    else:
+        ticket = request_submit(item=item("Headset"), answers={}, requester=requester, created_by=requester)
+    OutboxMessage.objects.all().delete()
+    entry = registry.ticket_kind_named(kind).reply(ticket=ticket, author=agent, body="Lead says: chase them",
+                                                   data={"channel": "email"}, internal=True)
+    assert entry.internal and entry.kind == TimelineEntry.Kind.NOTE and entry.data["channel"] == "email"
+    assert not OutboxMessage.objects.filter(handler="email.send").exists()
+    public = registry.ticket_kind_named(kind).reply(ticket=ticket, author=agent, body="We are on it")
+    assert not public.internal
+    assert [m.payload["to"] for m in queued()] == [[requester.email]]
