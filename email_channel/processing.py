@@ -483,17 +483,16 @@ def _thread(parsed) -> Thread:
     from servicedesk.registry import registry
     from servicedesk.services import ticket_model_for
 
+    # In-Reply-To first: the mail answered decides whether the thread is internal (ThreadRef.internal).
     ref = thread_of([*parsed.in_reply_to, *parsed.references])
     if ref is not None:
-        # ThreadRef(kind, ticket_id, internal); an older thread_of answers a (kind, ticket_id) pair.
-        kind_name, ticket_id = ref[0], ref[1]
-        internal = bool(getattr(ref, "internal", ref[2] if len(ref) > 2 else False))
-        kind = registry.ticket_kind_named(kind_name)
+        kind = registry.ticket_kind_named(ref.kind)
         if kind is not None and kind.get is not None and kind.prefix:
-            number = ticket_model_for(kind.prefix).objects.filter(id=ticket_id).values_list("number", flat=True).first()
+            number = (ticket_model_for(kind.prefix).objects.filter(id=ref.ticket_id)
+                      .values_list("number", flat=True).first())
             ticket = kind.get(number) if number else None
             if ticket is not None:
-                return Thread(kind, ticket, ticket.number, by_headers=True, internal=internal)
+                return Thread(kind, ticket, ticket.number, by_headers=True, internal=ref.internal)
     for tag in numbers_in_subject(parsed.subject):
         number = tag.strip("[]").upper()
         prefix = re.match(r"[A-Z]*", number).group(0)

@@ -746,3 +746,49 @@ def test_two_mails_copying_one_new_address_at_once_make_one_account(requester, o
     dave = get_user_model().objects.get(email="dave@new.example")  # exactly one
     assert role_of(dave) == Role.REQUESTER
     assert Watcher.objects.filter(user=dave).count() == 2
+
+
+def _internal_alert(incident, agent):
+    """An agent-only mail about the incident ("Unassigned P1"), as sent: its outbox message."""
+    from incidents.services.notify import notify_people
+
+    OutboxMessage.objects.filter(handler="email.send").delete()
+    notify_people(incident, to=[agent.email], audience="agent", headline="Unassigned P1")
+    return OutboxMessage.objects.get(handler="email.send")
+
+
+def _answer_to(sent, **kwargs) -> bytes:
+    from servicedesk.notifications import email_message_id
+
+    ids = email_message_id(sent)
+    root = thread_root("incident", sent.payload["thread"]["id"])
+    return mail(headers={"In-Reply-To": ids, "References": f"{root} {ids}"}, **kwargs)
+
+
+def test_a_staff_answer_to_agent_only_mail_is_an_internal_note_mailed_to_nobody(mailbox, requester, make_user):
+    incident = _first(mailbox)
+    lead = make_user("manager", username="lead")
+    alert = _internal_alert(incident, lead)
+    OutboxMessage.objects.filter(handler="email.send").delete()
+
+    message = deliver(mailbox, _answer_to(alert, sender=lead.email, subject="Re: Unassigned P1",
+                                          text="Why is this still open? This customer always whines."))
+
+    assert (message.state, message.action, message.ticket_id) == (State.PROCESSED, "replied", incident.id), \
+        (message.reason, message.error)
+    entry = TimelineEntry.objects.get(id=message.entry_id)
+    assert entry.internal and entry.kind == TimelineEntry.Kind.NOTE and entry.author == lead
+    assert not OutboxMessage.objects.filter(handler="email.send", payload__to__contains=[requester.email]).exists()
+
+
+def test_a_non_staff_answer_to_agent_only_mail_is_no_reply(mailbox, requester, agent):
+    incident = _first(mailbox)
+    alert = _internal_alert(incident, agent)
+    entries = len(_timeline(incident))
+
+    message = deliver(mailbox, _answer_to(alert, subject=f"Re: [{incident.number}] Unassigned P1",
+                                          text="Someone forwarded me this."))
+
+    assert message.action == "created" and message.ticket_id != incident.id
+    assert Incident.objects.get(id=message.ticket_id).description.startswith(f"Follow-up to {incident.number}: ")
+    assert len(_timeline(incident)) == entries
