@@ -170,12 +170,14 @@ class InboundMessageAdmin(ReadOnlyAdmin):
         return ", ".join(f"{part.filename or '(unnamed)'} ({part.content_type}, {len(part.payload)} bytes"
                          f"{', inline' if part.inline else ''})" for part in parsed.parts)
 
-    @admin.action(description="Process again (failed mails)")
+    @admin.action(description="Process again (failed or ignored mails)")
     def process_again(self, request, queryset):
-        from email_channel.processing import inbound_retry
+        """Failed mail after a fix, ignored mail (a rate limit, a policy since changed): back to new and queued;
+        every rule applies again. New and processed mails are left alone."""
+        from email_channel.processing import RETRYABLE, inbound_retry
 
         count = 0
-        for message_id in queryset.filter(state=InboundMessage.State.FAILED).values_list("id", flat=True):
+        for message_id in queryset.filter(state__in=RETRYABLE).values_list("id", flat=True):
             if inbound_retry(message_id=message_id, by=request.user).state == InboundMessage.State.NEW:
                 count += 1
-        self.message_user(request, f"{count} failed mail(s) queued to be processed again.")
+        self.message_user(request, f"{count} failed or ignored mail(s) queued to be processed again.")

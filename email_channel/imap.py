@@ -8,6 +8,9 @@ Why it cannot lose or double a mail:
   last_uid in one transaction. A connection dropped after k messages leaves exactly k stored and last_uid at
   the k-th; the next poll starts after it. The (mailbox, uidvalidity, uid) unique constraint refuses a second
   copy anyway.
+- A message the database will not take as it came (something in it no column accepts) is kept as a bare
+  failed row with its raw bytes (processing.inbound_store_safely), and the mark moves on: one poison mail
+  never stops a mailbox. Only the database's own trouble (connection lost, deadlock) stops the poll.
 - When the folder's UIDVALIDITY changes (the folder was recreated or restored), its UIDs mean other messages:
   the poller starts again from UID 0 and processing's Message-ID check keeps mail it has seen before from
   becoming a second ticket.
@@ -41,7 +44,7 @@ from imap_tools.errors import (
 )
 
 from email_channel.models import InboundMessage, Mailbox
-from email_channel.processing import inbound_store
+from email_channel.processing import inbound_store_safely
 
 log = logging.getLogger(__name__)
 
@@ -254,8 +257,9 @@ def mailbox_poll(*, mailbox_id: int) -> PollResult:
                 with transaction.atomic():
                     message = None
                     if raw is not None:
-                        message = inbound_store(mailbox=mailbox, raw=raw, source=InboundMessage.Source.IMAP,
-                                                uidvalidity=uidvalidity, uid=uid)
+                        # A mail the database refuses is kept as a failed row: the mark moves past it anyway.
+                        message = inbound_store_safely(mailbox=mailbox, raw=raw, source=InboundMessage.Source.IMAP,
+                                                       uidvalidity=uidvalidity, uid=uid)
                     Mailbox.objects.filter(pk=mailbox_id, uidvalidity=uidvalidity, last_uid__lt=uid).update(
                         last_uid=uid)
                 if message is None:

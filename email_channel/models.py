@@ -94,7 +94,8 @@ class InboundMessage(models.Model):
     source = models.CharField(max_length=10, choices=Source.choices)
     uidvalidity = models.BigIntegerField(null=True, blank=True)
     uid = models.BigIntegerField(null=True, blank=True)
-    message_id = models.CharField(max_length=998, blank=True, db_index=True)  # without <>
+    # Without <>, cut to 250 characters (processing.MESSAGE_ID_MAX): the index must take any value.
+    message_id = models.CharField(max_length=250, blank=True, db_index=True)
     from_address = models.CharField(max_length=320, blank=True)
     subject = models.CharField(max_length=998, blank=True)
     received_at = models.DateTimeField(default=timezone.now)

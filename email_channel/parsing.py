@@ -15,6 +15,8 @@ What comes out:
   is an attachment named by its subject + ".eml";
 - auto: why this is machine mail ("auto-reply", "bounce", "bulk", "list"), "" for a person's mail. The
   email channel never opens a ticket or answers such mail, which is what stops mail loops.
+Every string that comes out has been through clean_text (no NUL or other C0 control but tab and newline, no
+lone surrogate), so whatever of it is stored cannot be refused by the database.
 
 reply_text() cuts the new part off a reply: above our REPLY_MARKER, above "On ... wrote:", Outlook's
 "From: / Sent:" block or "-----Original Message-----", a trailing ">" quote, and the "-- " signature.
@@ -23,7 +25,7 @@ reply_text() cuts the new part off a reply: above our REPLY_MARKER, above "On ..
 import codecs
 import mimetypes
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
@@ -78,6 +80,38 @@ DISPLAY_HEADERS = (
 # A mail has at least one of these; bytes without any are not a mail.
 _MAIL_HEADERS = {"from", "sender", "to", "cc", "subject", "date", "message-id", "received", "return-path",
                  "mime-version", "content-type", "delivered-to"}
+
+
+# --- text that may be stored ------------------------------------------------------------------------
+
+# C0 controls but tab and newline (a NUL is refused by PostgreSQL; the others only garble a page), and lone
+# surrogates (no UTF-8 for them): a mail can carry any of these in an encoded word or a body.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff]")
+
+
+def clean_text(value: str) -> str:
+    """`value` without the characters no database column should get from a stranger's mail: C0 controls
+    other than tab and newline (CRLF becomes LF), and lone surrogates."""
+    if not value:
+        return ""
+    return _UNSTORABLE.sub("", value.replace("\r\n", "\n"))
+
+
+def _cleaned(parsed: "ParsedMail") -> "ParsedMail":
+    """Every string of a ParsedMail through clean_text (part payloads stay bytes as they came)."""
+    parts = [replace(part, filename=clean_text(part.filename), content_type=clean_text(part.content_type),
+                     content_id=clean_text(part.content_id)) for part in parsed.parts]
+    return replace(
+        parsed,
+        message_id=clean_text(parsed.message_id),
+        in_reply_to=[clean_text(value) for value in parsed.in_reply_to],
+        references=[clean_text(value) for value in parsed.references],
+        from_address=clean_text(parsed.from_address), from_name=clean_text(parsed.from_name),
+        to=[clean_text(value) for value in parsed.to], cc=[clean_text(value) for value in parsed.cc],
+        reply_to=[clean_text(value) for value in parsed.reply_to],
+        subject=clean_text(parsed.subject), text=clean_text(parsed.text), html=clean_text(parsed.html),
+        parts=parts, headers={name: clean_text(value) for name, value in parsed.headers.items()},
+    )
 
 
 # --- headers ------------------------------------------------------------------------------------------
@@ -683,7 +717,7 @@ def mail_parse(raw: bytes) -> ParsedMail:
         if value:
             headers[name] = value
     message_ids = _message_ids(_raw_header(msg, "Message-ID"))
-    return ParsedMail(
+    return _cleaned(ParsedMail(
         message_id=message_ids[0] if message_ids else "",
         in_reply_to=_message_ids(_raw_header(msg, "In-Reply-To")),
         references=_message_ids(_raw_header(msg, "References")),
@@ -699,7 +733,7 @@ def mail_parse(raw: bytes) -> ParsedMail:
         parts=walker.parts,
         auto=_auto(msg, from_address=from_address, subject=subject),
         headers=headers,
-    )
+    ))
 
 
 # --- replies ------------------------------------------------------------------------------------------

@@ -2,14 +2,14 @@
 
     inbound_store(mailbox=, raw=, source=)   # IMAP poll / import_email: row + outbox "email.inbound", one commit
     inbound_process(message_id=)             # the worker (or import_email in-process): decide and write
-    inbound_retry(message_id=, by=)          # admin "Process again" on a failed message
+    inbound_retry(message_id=, by=)          # admin "Process again" on a failed or ignored message
 
 Processing claims the row (SELECT ... FOR UPDATE SKIP LOCKED, state new only), so a second delivery of the outbox
 message, a relay and import_email never act on one mail twice. The decision, in order:
 
  0. too large (EMAIL_INBOUND_MAX_BYTES): kept, ignored;
- 1. duplicate: a mail with the same Message-ID was already processed or ignored (the same mail copied to two
-    mailboxes, or piped and polled): ignored;
+ 1. duplicate: a mail with the same Message-ID was already processed (the same mail copied to two mailboxes, or
+    piped and polled): ignored. An ignored copy does not count: another mailbox's policy may accept the mail;
  2. loops and noise: auto-replies, bounces, bulk and list mail, our own notifications (X-Servicedesk-Ticket)
     and mail from our own addresses are ignored and never answered -- nothing here queues any mail;
  3. who may write: the mailbox's policy (anyone, known users, domains); an unknown sender gets a requester
@@ -17,12 +17,20 @@ message, a relay and import_email never act on one mail twice. The decision, in 
  4. rate limit per sender and hour (mails that became tickets or replies);
  5. a reply (our Message-IDs in In-Reply-To/References, else a number tag in the subject) by someone who may
     reply to a ticket that still takes replies becomes a public comment; anything else opens a ticket
-    ("Follow-up to INC...: " when it named one);
- 6. a new ticket of the kind the mailbox creates, through the kernel registry; Cc'd people become watchers.
+    ("Follow-up to INC...: " when it named one). Staff are believed only through our Message-IDs (a number
+    tag is easy to guess, a From easy to forge): a staff mail naming a ticket by its subject tag alone is
+    ignored. A reply to agent-only mail (the thread says internal) is an internal note from staff, and no
+    reply at all from anyone else;
+ 6. a new ticket of the kind the mailbox creates, through the kernel registry; Cc'd people become watchers
+    (at most EMAIL_INBOUND_MAX_WATCHERS per mail; the rest are named in the row's reason).
 
 Anything raised while deciding or writing rolls back to a savepoint and marks the mail failed with the error
-(the raw mail stays); a failed mail is processed again only through inbound_retry. A lost database connection
-or a deadlock is not the mail's fault: it is raised, so the outbox retries it later.
+(the raw mail stays); a failed or ignored mail is processed again only through inbound_retry. A lost database
+connection or a deadlock is not the mail's fault (db_trouble): it is raised, so the outbox retries it later.
+
+Nothing a sender writes can keep a mail from being stored: what is stored from its headers and text has been
+through parsing.clean_text (no NUL), Message-IDs are cut to MESSAGE_ID_MAX characters (the index's row size),
+and when the database refuses the row anyway, inbound_store_safely keeps the raw bytes as a failed row.
 """
 
 import logging
@@ -42,6 +50,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.utils import timezone
 
 from email_channel.models import InboundMessage, Mailbox
+from email_channel.parsing import clean_text
 from servicedesk.errors import InvalidInput
 from servicedesk.locks import advisory_xact_lock
 from servicedesk.outbox import outbox_enqueue
@@ -54,12 +63,34 @@ State = InboundMessage.State
 # "Re:", "Fwd:", German "AW:"/"WG:", Nordic "SV:", Dutch "Antw:", French "TR:", with counters like "Re[2]:".
 _PREFIXES = re.compile(r"^\s*(?:(?:re|fwd?|aw|wg|sv|antw|tr)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 _USERNAME_CHARS = re.compile(r"[^\w.@+-]")
+# Stored Message-IDs are cut here: 4 bytes a character at most, so the btree index always takes them. A real
+# Message-ID is far shorter; two made-up ones alike in their first 250 characters count as one.
+MESSAGE_ID_MAX = 250
+# SQLSTATE classes of the database's own trouble, not the mail's: 08 connection, 40 rollback (deadlock,
+# serialization), 53 insufficient resources, 55 lock not available, 57 operator intervention, 58 system.
+_DB_TROUBLE = {"08", "40", "53", "55", "57", "58"}
 
 
 class Decided(Exception):  # noqa: N818 - not an error: how a rule says "ignore this mail, for this reason"
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+def db_trouble(exc: BaseException) -> bool:
+    """Whether `exc` is the database's trouble (connection lost, deadlock, shutdown, disk full): the same mail
+    will go through later, so it is raised and retried. Not what the mail itself caused: a value PostgreSQL
+    refuses, an index row too large (SQLSTATE 54000, which Django reports as an OperationalError as well), a
+    constraint, or a bug -- retrying those fails the same way for ever."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    code = getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None)
+    if not code:
+        return True  # no answer from the server at all: the connection broke
+    return code[:2] in _DB_TROUBLE
 
 
 # --- storing ---------------------------------------------------------------------------------------------
@@ -75,7 +106,13 @@ def _header_peek(raw: bytes) -> tuple[str, str, str]:
         subject = " ".join(str(headers.get("Subject", "") or "").split())
     except Exception:  # noqa: BLE001 - a header the stdlib cannot read leaves the field blank
         return "", "", ""
-    return message_id[:998], from_address[:320], subject[:998]
+    return (clean_text(message_id)[:MESSAGE_ID_MAX], clean_text(from_address)[:320],
+            " ".join(clean_text(subject).split())[:998])
+
+
+def _uid_taken(mailbox: Mailbox, uidvalidity, uid) -> bool:
+    return uid is not None and InboundMessage.objects.filter(mailbox=mailbox, uidvalidity=uidvalidity,
+                                                             uid=uid).exists()
 
 
 def inbound_store(*, mailbox: Mailbox, raw: bytes, source: str, uidvalidity: int | None = None,
@@ -92,11 +129,43 @@ def inbound_store(*, mailbox: Mailbox, raw: bytes, source: str, uidvalidity: int
                     from_address=from_address, subject=subject, raw=bytes(raw), size=len(raw),
                 )
         except IntegrityError:
-            if uid is None:
-                raise
+            if not _uid_taken(mailbox, uidvalidity, uid):
+                raise  # another constraint: not "already stored"
             return None
         outbox_enqueue(INBOUND_HANDLER, {"message": message.id})
     return message
+
+
+def inbound_store_failed(*, mailbox: Mailbox, raw: bytes, source: str, error: str, uidvalidity: int | None = None,
+                         uid: int | None = None) -> InboundMessage | None:
+    """Keep a mail inbound_store could not take as a bare row: raw bytes, state failed and the error, no
+    header fields, nothing queued. One poison mail then never stops a mailbox (the poll moves its mark past
+    it) and the pipe's mail server does not retry it for ever; "Process again" reads it from its bytes. None
+    when this (mailbox, uidvalidity, uid) is stored already."""
+    try:
+        with transaction.atomic():
+            return InboundMessage.objects.create(
+                mailbox=mailbox, source=source, uidvalidity=uidvalidity, uid=uid, raw=bytes(raw), size=len(raw),
+                state=State.FAILED, error=clean_text(error),
+            )
+    except IntegrityError:
+        if not _uid_taken(mailbox, uidvalidity, uid):
+            raise
+        return None
+
+
+def inbound_store_safely(*, mailbox: Mailbox, raw: bytes, source: str, uidvalidity: int | None = None,
+                         uid: int | None = None) -> InboundMessage | None:
+    """inbound_store, or -- when the database refused the row for something in the mail -- inbound_store_failed.
+    The database's own trouble (db_trouble) is raised: the caller tries the same mail again later."""
+    try:
+        return inbound_store(mailbox=mailbox, raw=raw, source=source, uidvalidity=uidvalidity, uid=uid)
+    except Exception as exc:
+        if db_trouble(exc):
+            raise
+        log.exception("email: mail for mailbox %s could not be stored as it came; keeping it as failed", mailbox.id)
+        return inbound_store_failed(mailbox=mailbox, raw=raw, source=source, uidvalidity=uidvalidity, uid=uid,
+                                    error=f"not stored as it came: {exc.__class__.__name__}: {exc}")
 
 
 # --- processing ------------------------------------------------------------------------------------------
@@ -108,6 +177,7 @@ class Outcome:
     ticket_kind: str
     ticket: object
     entry_id: int | None
+    note: str = ""  # kept in the row's reason (e.g. Cc addresses over the watcher limit)
 
 
 def inbound_process(*, message_id: int, now=None) -> InboundMessage:
@@ -126,13 +196,14 @@ def inbound_process(*, message_id: int, now=None) -> InboundMessage:
                 outcome = _decide(message, now=now)
         except Decided as decided:
             message.state, message.reason, message.error = State.IGNORED, decided.reason[:300], ""
-        except (OperationalError, InterfaceError):
-            raise  # the database's trouble, not the mail's: the outbox retries the whole message
         except Exception as exc:
+            if db_trouble(exc):
+                raise  # the database's trouble, not the mail's: the outbox retries the whole message
             log.exception("email: inbound message %s failed", message.id)
-            message.state, message.reason, message.error = State.FAILED, "", f"{exc.__class__.__name__}: {exc}"
+            message.state, message.reason = State.FAILED, ""
+            message.error = clean_text(f"{exc.__class__.__name__}: {exc}")
         else:
-            message.state, message.reason, message.error = State.PROCESSED, "", ""
+            message.state, message.reason, message.error = State.PROCESSED, outcome.note[:300], ""
             message.action = outcome.action
             message.ticket_kind = outcome.ticket_kind
             message.ticket_id = outcome.ticket.id
@@ -144,19 +215,23 @@ def inbound_process(*, message_id: int, now=None) -> InboundMessage:
     return message
 
 
+RETRYABLE = (State.FAILED, State.IGNORED)
+
+
 @transaction.atomic
 def inbound_retry(*, message_id: int, by) -> InboundMessage:
-    """Process a failed mail again (after its mailbox's configuration was fixed): back to new, queued again.
-    A mail in any other state is left as it is."""
+    """Process a failed or ignored mail again (after its mailbox's configuration was fixed, or a rate-limited
+    sender's hour passed): back to new, queued again; it then goes through every rule once more. A new or
+    processed mail is left as it is (a processed one made its ticket or reply already)."""
     from servicedesk.services import audit_record
 
     message = InboundMessage.objects.select_for_update().get(id=message_id)
-    if message.state != State.FAILED:
+    if message.state not in RETRYABLE:
         return message
-    error = message.error
-    message.state, message.error = State.NEW, ""
-    message.save(update_fields=["state", "error"])
-    audit_record(actor=by, action="inboundmessage.retried", obj=message, changes={"error": error})
+    before = {"state": message.state, "error": message.error, "reason": message.reason}
+    message.state, message.error, message.reason = State.NEW, "", ""
+    message.save(update_fields=["state", "error", "reason"])
+    audit_record(actor=by, action="inboundmessage.retried", obj=message, changes=before)
     outbox_enqueue(INBOUND_HANDLER, {"message": message.id})
     return message
 
@@ -170,8 +245,8 @@ def _decide(message: InboundMessage, *, now) -> Outcome:
     if message.size > limit:
         raise Decided(f"too large: {message.size} bytes (limit {limit})")
     raw = bytes(message.raw)
-    parsed = mail_parse(raw)
-    message.message_id = parsed.message_id[:998]
+    parsed = mail_parse(raw)  # every string already through clean_text
+    message.message_id = parsed.message_id[:MESSAGE_ID_MAX]
     message.from_address = parsed.from_address[:320]
     message.subject = parsed.subject[:998]
 
@@ -185,32 +260,56 @@ def _decide(message: InboundMessage, *, now) -> Outcome:
     sender = _sender_known(sender_address)
     _check_accepted(mailbox, sender_address, sender)
     _check_rate(mailbox, message, now=now)
+    copied, over = _cc_wanted(parsed, sender_address)
+    # Accounts for new addresses (the sender's, the copied people's) are made under a lock per address, taken
+    # here in one sorted batch before any ticket row is locked: two mails naming one new address make one
+    # account, and no two mails can wait for each other's locks.
+    _account_locks(([sender_address] if sender is None else []) + copied)
     if sender is None:
         sender = _account_create(sender_address, parsed.from_name)
 
     kept, refused = _attachments(parsed.parts)
     data = {"channel": "email", "mail": message.id, "message_id": parsed.message_id}
-    kind, ticket, named = _thread(parsed)
+    found = _thread(parsed)
+    kind, ticket, named = found.kind, found.ticket, found.named
+    if ticket is not None:
+        from servicedesk.roles import is_staff_role
+
+        staff = is_staff_role(sender)
+        if staff and not found.by_headers:
+            raise Decided(f"staff reply not taken: the subject tag [{named}] alone does not name a ticket for "
+                          f"staff; reply to one of our mails about it (In-Reply-To/References)")
+        if found.internal and not staff:
+            ticket = None  # an answer to agent-only mail is no reply of theirs: the new-ticket rule
     if ticket is not None and _accepts_reply(kind, ticket) and _may_reply(ticket, sender):
         from email_channel.parsing import reply_text
 
         body = _with_refused(reply_text(parsed.text).strip(), refused)
         if not body and not kept:
             raise Decided("empty reply")
-        entry = kind.reply(ticket=ticket, author=sender, body=body, files=kept, data=data)
+        # An answer to agent-only mail stays among agents: an internal note, never a public comment.
+        extra = {"internal": True} if found.internal else {}
+        entry = kind.reply(ticket=ticket, author=sender, body=body, files=kept, data=data, **extra)
         return Outcome("replied", kind.kind, ticket, getattr(entry, "id", None))
 
-    return _ticket_create(mailbox, parsed, raw, sender=sender, files=kept, refused=refused, data=data, named=named)
+    outcome = _ticket_create(mailbox, parsed, raw, sender=sender, files=kept, refused=refused, data=data,
+                             named=named, copied=copied)
+    if over:
+        limit = settings.EMAIL_INBOUND_MAX_WATCHERS
+        outcome.note = (f"Cc: {len(over)} more address{'' if len(over) == 1 else 'es'} not made watchers (limit "
+                        f"{limit}): {', '.join(over)}")[:300]
+    return outcome
 
 
 def _check_duplicate(message: InboundMessage) -> None:
+    """Only a processed copy makes a mail a duplicate: an ignored copy (another mailbox's policy, a rate limit)
+    must not keep a mailbox that accepts the mail from taking it."""
     if not message.message_id:
         return
     # Two copies of one mail (two mailboxes, pipe and poll) processed at once: the second waits here for the
     # first to commit, then sees it.
     advisory_xact_lock(f"email:{message.message_id}")
-    first = (InboundMessage.objects.filter(message_id=message.message_id,
-                                           state__in=[State.PROCESSED, State.IGNORED])
+    first = (InboundMessage.objects.filter(message_id=message.message_id, state=State.PROCESSED)
              .exclude(id=message.id).order_by("id").values_list("id", flat=True).first())
     if first is not None:
         raise Decided(f"duplicate of message #{first}")
@@ -281,21 +380,52 @@ def _names(display: str) -> tuple[str, str]:
     return first.strip()[:150], last.strip()[:150]
 
 
-def _account_create(address: str, display_name: str):
-    """A requester account for a new sender: username from the address (made unique), names from the display
-    name, no usable password (they set one through "Forgot password" if they want the portal)."""
-    from servicedesk.roles import Role
-    from servicedesk.services import user_provision
+def _account_locks(addresses) -> None:
+    """Lock each address for account creation, in sorted order (the same order in every mail: no deadlock)."""
+    for address in sorted({address.lower() for address in addresses}):
+        advisory_xact_lock(f"email-account:{address}")
 
+
+_USERNAME_TRIES = 100
+
+
+def _account_create(address: str, display_name: str):
+    """A requester account for a new address (the caller holds its _account_locks): username from the address
+    (made unique), names from the display name, no usable password (they set one through "Forgot password" if
+    they want the portal). An address that got an account meanwhile gets that one.
+
+    Never an upsert: the user is INSERTed in a savepoint, and a username someone took between the check and the
+    insert (an admin, another mail) moves on to the next suffix. An existing account's email, role, groups and
+    flags are never touched -- a mail must not merge two people or demote an admin."""
+    from servicedesk.models import Profile
+    from servicedesk.roles import Role, ensure_roles
+    from servicedesk.services import audit_record
+
+    existing = _sender_known(address)
+    if existing is not None:
+        return existing
     User = get_user_model()
     base = _USERNAME_CHARS.sub("", address.split("@", 1)[0])[:140] or "user"
-    username, n = base, 1
-    while User.objects.filter(username__iexact=username).exists():
-        n += 1
-        username = f"{base}{n}"
     first, last = _names(display_name)
-    user, _ = user_provision(username=username, role=Role.REQUESTER, email=address, first_name=first,
-                             last_name=last)
+    candidates = (base if n == 1 else f"{base}{n}" for n in range(1, _USERNAME_TRIES + 1))
+    for username in candidates:
+        if User.objects.filter(username__iexact=username).exists():
+            continue
+        user = User(username=username, email=address, first_name=first, last_name=last)
+        user.set_unusable_password()
+        try:
+            with transaction.atomic():  # a savepoint: a username taken meanwhile refuses only this insert
+                user.save(force_insert=True)
+        except IntegrityError:
+            continue
+        break
+    else:
+        raise InvalidInput(f"no free username for {address} after {_USERNAME_TRIES} tries", field="from")
+    user.groups.add(ensure_roles()[Role.REQUESTER])
+    Profile.objects.get_or_create(user=user)
+    audit_record(actor=None, action="user.created", obj=user,
+                 changes={"before": {"email": "", "role": None},
+                          "after": {"email": address, "role": Role.REQUESTER.value}, "via": "email"})
     return user
 
 
@@ -337,22 +467,32 @@ def _with_refused(body: str, refused: list[str]) -> str:
     return f"{body}\n\n{line}" if body else line
 
 
-def _thread(parsed):
-    """(kind, ticket, named number) of the ticket this mail answers: our Message-IDs first, then the subject's
-    number tags. The ticket is None when nothing names one of ours; `named` is the number a mail named even
-    when the ticket cannot take its reply."""
+@dataclass(frozen=True)
+class Thread:
+    kind: object = None  # the TicketKind
+    ticket: object = None
+    named: str = ""  # the number the mail named, even when the ticket cannot take its reply
+    by_headers: bool = False  # named by our Message-IDs (In-Reply-To/References), not by a subject tag
+    internal: bool = False  # the mail it answers went to agents only
+
+
+def _thread(parsed) -> Thread:
+    """The ticket this mail answers: our Message-IDs first (servicedesk.mailthread.thread_of; its answer may
+    say the thread is internal), then the subject's number tags. Thread() when nothing names one of ours."""
     from servicedesk.mailthread import numbers_in_subject, thread_of
     from servicedesk.registry import registry
     from servicedesk.services import ticket_model_for
 
-    found = thread_of([*parsed.in_reply_to, *parsed.references])
-    if found is not None:
-        kind = registry.ticket_kind_named(found[0])
+    # In-Reply-To first: the mail answered decides whether the thread is internal (ThreadRef.internal).
+    ref = thread_of([*parsed.in_reply_to, *parsed.references])
+    if ref is not None:
+        kind = registry.ticket_kind_named(ref.kind)
         if kind is not None and kind.get is not None and kind.prefix:
-            number = ticket_model_for(kind.prefix).objects.filter(id=found[1]).values_list("number", flat=True).first()
+            number = (ticket_model_for(kind.prefix).objects.filter(id=ref.ticket_id)
+                      .values_list("number", flat=True).first())
             ticket = kind.get(number) if number else None
             if ticket is not None:
-                return kind, ticket, ticket.number
+                return Thread(kind, ticket, ticket.number, by_headers=True, internal=ref.internal)
     for tag in numbers_in_subject(parsed.subject):
         number = tag.strip("[]").upper()
         prefix = re.match(r"[A-Z]*", number).group(0)
@@ -361,8 +501,8 @@ def _thread(parsed):
             continue
         ticket = kind.get(number)
         if ticket is not None:
-            return kind, ticket, ticket.number
-    return None, None, ""
+            return Thread(kind, ticket, ticket.number)
+    return Thread()
 
 
 def _accepts_reply(kind, ticket) -> bool:
@@ -389,7 +529,8 @@ def title_of(subject: str) -> str:
     return title[:200] or "(no subject)"
 
 
-def _ticket_create(mailbox: Mailbox, parsed, raw: bytes, *, sender, files, refused, data, named: str) -> Outcome:
+def _ticket_create(mailbox: Mailbox, parsed, raw: bytes, *, sender, files, refused, data, named: str,
+                   copied: list[str]) -> Outcome:
     from servicedesk.models import TimelineEntry
     from servicedesk.registry import MailIntake, registry
 
@@ -406,7 +547,7 @@ def _ticket_create(mailbox: Mailbox, parsed, raw: bytes, *, sender, files, refus
         catalog_item_id=mailbox.catalog_item_id,
     )
     ticket = kind.create_from_mail(intake=intake)
-    _watchers_from_cc(mailbox, parsed, raw, ticket=ticket, sender=sender)
+    _watchers_from_cc(mailbox, copied, raw, ticket=ticket, sender=sender)
     first = (TimelineEntry.objects.filter(content_type=ContentType.objects.get_for_model(ticket), object_id=ticket.id)
              .order_by("id").values_list("id", flat=True).first())
     return Outcome("created", kind.kind, ticket, first)
@@ -419,32 +560,41 @@ def _cc_names(raw: bytes) -> dict[str, str]:
         values = [str(value) for value in headers.get_all("Cc", [])]
     except Exception:  # noqa: BLE001 - no names then; the addresses come from the parsed mail
         return {}
-    return {address.strip().lower(): name for name, address in getaddresses(values) if address}
+    return {clean_text(address).strip().lower(): clean_text(name) for name, address in getaddresses(values)
+            if address}
 
 
-def _watchers_from_cc(mailbox: Mailbox, parsed, raw: bytes, *, ticket, sender) -> None:
-    """The people a new ticket's mail was copied to follow it (get its public replies), if they have an account
-    or the mailbox makes accounts for senders it accepts."""
-    from servicedesk.watchers import watcher_add
-
+def _cc_wanted(parsed, sender_address: str) -> tuple[list[str], list[str]]:
+    """The Cc'd addresses that may become watchers (not ours, not the sender, each once), the first
+    EMAIL_INBOUND_MAX_WATCHERS of them; and the rest, which are left out (one mail must not make a hundred
+    accounts)."""
     ours = our_addresses()
-    names = _cc_names(raw) if parsed.cc else {}
-    seen = {sender.email.lower()}
+    seen = {sender_address.lower()}
+    wanted = []
     for address in parsed.cc:
         address = address.strip().lower()
-        display = names.get(address, "")
-        if not address or "@" not in address or address in ours or address in seen:
+        if not address or "@" not in address or address in ours or address in seen or len(address) > 254:
             continue
         seen.add(address)
+        wanted.append(address)
+    limit = max(0, settings.EMAIL_INBOUND_MAX_WATCHERS)
+    return wanted[:limit], wanted[limit:]
+
+
+def _watchers_from_cc(mailbox: Mailbox, copied: list[str], raw: bytes, *, ticket, sender) -> None:
+    """The people a new ticket's mail was copied to (`copied`, from _cc_wanted; their account locks held) follow
+    it (get its public replies), if they have an account or the mailbox makes accounts for senders it
+    accepts."""
+    from servicedesk.watchers import watcher_add
+
+    names = _cc_names(raw) if copied else {}
+    for address in copied:
         user = _sender_known(address)
         if user is None:
             if not mailbox.create_accounts or mailbox.accept == Mailbox.Accept.KNOWN:
                 continue
             if mailbox.accept == Mailbox.Accept.DOMAINS and not _domain_ok(mailbox, address):
                 continue
-            # No lock here (one is held for the sender; a second could deadlock with a mail the other way
-            # round): two mails copying one new address at once both reach user_provision with the same
-            # username, and its get_or_create makes one account.
-            user = _account_create(address, display)
+            user = _account_create(address, names.get(address, ""))
         if user.is_active and user.id != ticket.requester_id:
             watcher_add(ticket=ticket, user=user, by=sender)

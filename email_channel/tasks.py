@@ -4,16 +4,28 @@ worker imports each app's tasks module); the IMAP poll tasks follow below it."""
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from email_channel.models import InboundMessage
 from email_channel.processing import INBOUND_HANDLER, inbound_process
-from servicedesk.outbox import outbox_handler
+from servicedesk.outbox import Retry, outbox_handler
 
 
-@outbox_handler(INBOUND_HANDLER, retry_on=(OperationalError, InterfaceError), max_attempts=12)
+def _inbound_given_up(message, error: str) -> None:
+    """The outbox gave up (the database kept failing): the mail is marked failed with the error, so it does not
+    sit "new" for ever and admin's "Process again" can take it."""
+    InboundMessage.objects.filter(id=message.payload["message"], state=InboundMessage.State.NEW).update(
+        state=InboundMessage.State.FAILED, error=error)
+
+
+@outbox_handler(INBOUND_HANDLER, retry_on=(OperationalError, InterfaceError), max_attempts=12,
+                on_give_up=_inbound_given_up)
 def _inbound(message):
     """One stored mail. A mail that fails on its content is recorded failed on its row by inbound_process and
     this returns None: retrying would fail the same way (admin's "Process again" queues it after a fix). A lost
-    connection or a deadlock rolls back and retries."""
-    inbound_process(message_id=message.payload["message"])
+    connection or a deadlock rolls back and retries. A row still new afterwards is held by another processor
+    (import_email, a second delivery) that may yet roll back: look again later rather than call it done."""
+    row = inbound_process(message_id=message.payload["message"])
+    if row.state == InboundMessage.State.NEW:
+        return Retry(f"mail #{row.id} is being processed by another process")
     return None
 
 

@@ -258,6 +258,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_REPLY_TO = env_str("EMAIL_REPLY_TO", "")
 # Inbound mail (email_channel): a larger raw mail is kept but not processed ("too large").
 EMAIL_INBOUND_MAX_BYTES = env_int("EMAIL_INBOUND_MAX_BYTES", 25 * 1024 * 1024)
+# At most this many Cc'd addresses of one new mail become watchers (and accounts); the rest are left out.
+EMAIL_INBOUND_MAX_WATCHERS = env_int("EMAIL_INBOUND_MAX_WATCHERS", 10)
 
 # Celery. REDIS_URL or CELERY_BROKER_URL; default: kombu's filesystem transport under var/broker
 # (the host part is ignored by that transport; without one kombu warns at every connection).

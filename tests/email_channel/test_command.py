@@ -1,5 +1,5 @@
 """`manage.py import_email`: a mail server's pipe transport. In-process through call_command, and as the real
-process a mail server runs (exit codes read by Postfix: 0, 65 EX_DATAERR, 75 EX_TEMPFAIL, 78 EX_CONFIG)."""
+process a mail server runs (exit codes read by Postfix: 0, 65 EX_DATAERR, 75 EX_TEMPFAIL)."""
 
 import io
 import os
@@ -97,7 +97,8 @@ def test_it_needs_a_mailbox_it_can_tell():
     with pytest.raises(CommandError) as unknown:
         _run("--mailbox", "Nope", "-", stdin=io.BytesIO(mail()))
 
-    assert none.value.returncode == several.value.returncode == unknown.value.returncode == 78
+    # 75, not 78 (EX_CONFIG): Postfix bounces mail on 78; a mailbox set up wrong must keep the mail queued.
+    assert none.value.returncode == several.value.returncode == unknown.value.returncode == 75
     assert "--mailbox" in str(several.value)
     assert not InboundMessage.objects.exists()
 
@@ -138,4 +139,37 @@ def test_the_real_pipe_exits_65_on_junk_and_75_when_the_database_is_away():
     assert junk.returncode == 65, junk.stderr.decode()[-2000:]
     assert tempfail.returncode == 75, tempfail.stderr.decode()[-2000:]
     assert b"try again later" in tempfail.stderr
+    assert not InboundMessage.objects.exists()
+
+
+def _refuse_in_db(condition: str) -> None:
+    """A CHECK constraint standing for "something in this mail the database refuses" (rolled back with the
+    test's transaction)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE email_channel_inboundmessage ADD CONSTRAINT test_refuse CHECK ({condition})")
+
+
+@pytest.mark.django_db
+def test_a_mail_the_database_refuses_is_kept_raw_as_failed_and_exits_zero(requester):
+    mailbox_make()
+    _refuse_in_db("subject NOT LIKE '%poison%'")
+    raw = mail(subject="A poison subject")
+
+    line = _run("-", stdin=io.BytesIO(raw))
+
+    message = InboundMessage.objects.get()
+    assert message.state == State.FAILED and bytes(message.raw) == raw
+    assert line == f"failed: {message.error} (mail #{message.id}; kept, see admin)"
+    assert message.error.startswith("not stored as it came: IntegrityError")
+
+
+@pytest.mark.django_db
+def test_a_mail_that_cannot_be_kept_at_all_exits_75(requester):
+    mailbox_make()
+    _refuse_in_db("position('\\x706f69736f6e'::bytea in raw) = 0")  # "poison" anywhere in the raw bytes
+
+    with pytest.raises(CommandError) as refused:
+        _run("-", stdin=io.BytesIO(mail(subject="A poison subject")))
+
+    assert refused.value.returncode == 75 and "try again later" in str(refused.value)
     assert not InboundMessage.objects.exists()

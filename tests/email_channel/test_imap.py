@@ -378,3 +378,36 @@ def test_admin_actions_poll_now_and_test_connection_say_what_happened(trust_dove
     assert InboundMessage.objects.filter(mailbox=good).count() == 1
     Mailbox.objects.filter(pk=good.pk).update(lease_until=timezone.now() + timedelta(minutes=1))
     assert run(poll_now, good) == [("warning", "Good: a poll is already running; try again in a moment.")]
+
+
+def test_one_poison_mail_never_stops_a_mailbox(trust_dovecot, make_mailbox):
+    """A NUL in an encoded subject used to make PostgreSQL refuse the row, the poll report an IMAP error and
+    last_uid never move: the mailbox stuck for good. Now that mail is stored clean, and a mail the database
+    refuses anyway (a CHECK constraint stands for it here) is kept raw as failed, and the poll goes on."""
+    from django.db import connection
+
+    from email_channel.processing import inbound_retry
+
+    nul = (b"From: x@example.com\r\nTo: desk@example.com\r\nSubject: =?utf-8?q?hi=00there?=\r\n"
+           b"Message-ID: <nul@example.com>\r\n\r\nhello\r\n")
+    refused = mail("This one is poison")
+    for raw in (mail("before"), nul, refused, mail("after")):
+        trust_dovecot.append(USER, raw)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE email_channel_inboundmessage ADD CONSTRAINT test_refuse "
+                       "CHECK (subject NOT LIKE '%poison%')")
+    mailbox = make_mailbox("ssl")
+
+    result = mailbox_poll(mailbox_id=mailbox.id)
+
+    assert (result.stored, result.error) == (4, "")
+    mailbox.refresh_from_db()
+    assert mailbox.last_uid == 4 and mailbox.last_error == ""
+    rows = stored(mailbox)
+    assert [r.subject for r in rows] == ["before", "hithere", "", "after"]
+    kept = rows[2]
+    assert kept.state == InboundMessage.State.FAILED and bytes(kept.raw) == refused
+    assert kept.error.startswith("not stored as it came: IntegrityError")
+    queued = {m.payload["message"] for m in OutboxMessage.objects.filter(handler="email.inbound")}
+    assert queued == {rows[0].id, rows[1].id, rows[3].id}
+    assert inbound_retry(message_id=kept.id, by=None).state == InboundMessage.State.NEW  # "Process again"

@@ -366,3 +366,18 @@ def test_an_empty_plain_alternative_falls_back_to_the_html():
            b"--b\nContent-Type: text/plain; charset=utf-8\n\n\n"
            b"--b\nContent-Type: text/html; charset=utf-8\n\n<p>Only <b>here</b></p>\n--b--\n")
     assert mail_parse(raw).text == "Only here"
+
+
+def test_nothing_that_comes_out_carries_nul_or_other_controls():
+    from email_channel.parsing import clean_text
+
+    raw = (b"From: =?utf-8?q?Al=00ice?= <alice@example.com>\r\nTo: desk@example.com\r\nCc: =?utf-8?q?B=1Bob?= "
+           b"<bob@example.com>\r\nSubject: =?utf-8?q?hi=00there=07?=\r\nMessage-ID: <a=00b@example.com>\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n\r\nline\x00one\ttab\r\nline two\x0c\r\n")
+
+    parsed = mail_parse(raw)
+
+    assert (parsed.subject, parsed.from_name, parsed.text) == ("hithere", "Alice", "lineone\ttab\nline two")
+    strings = [parsed.message_id, parsed.subject, parsed.from_name, parsed.text, *parsed.headers.values()]
+    assert not any(ch in value for value in strings for ch in "\x00\x07\x0c\x1b\r")
+    assert clean_text("a\x00b\r\nc\x1fd\te\udc80") == "ab\ncd\te"
