@@ -84,9 +84,12 @@ def test_a_mail_becomes_an_incident_and_the_replies_to_our_mail_thread_back_onto
     # The acknowledgement our worker mailed, as the requester's client receives it.
     assert wait_for(lambda: sent_to(smtp, "rosa@example.com"), timeout=60), log.read_text()[-3000:]
     ack = sent_to(smtp, "rosa@example.com")[0]
-    assert ack["Subject"].startswith(f"[{incident.number}] ")
-    root = ack["In-Reply-To"]
-    assert root and ack["References"] == root and ack["Message-ID"] != root
+    # It answers Rosa's own mail, so her client shows it in her conversation; References carry her mail, then
+    # the ticket's thread root that every later mail of the ticket carries too.
+    assert ack["Subject"] == f"[{incident.number}] Printer on floor 3 jams on every page"
+    assert ack["In-Reply-To"] == first["Message-ID"]
+    origin, root = ack["References"].split()
+    assert origin == first["Message-ID"] and ack["Message-ID"] not in (origin, root)
 
     # Rosa answers it from her mail client: her words land on the incident, the quoted acknowledgement does not.
     trust_dovecot.append(USER, client_reply(ack, sender=REQUESTER, text="It jams on the duplex setting only."))
@@ -106,8 +109,9 @@ def test_a_mail_becomes_an_incident_and_the_replies_to_our_mail_thread_back_onto
     # Carl also heard of Rosa's reply above (watchers get every public reply); the agent's answer is its own mail.
     assert wait_for(lambda: answer_to("carl@example.com"), timeout=60), log.read_text()[-3000:]
     to_carl = answer_to("carl@example.com")
-    assert len(to_carl) == 1 and to_carl[0]["References"].split()[-1] == root
-    assert to_carl[0]["Subject"].startswith(f"[{incident.number}]")
+    # One conversation in every client: the same subject and References as the acknowledgement.
+    assert len(to_carl) == 1 and to_carl[0]["References"] == f"{origin} {root}"
+    assert to_carl[0]["Subject"] == ack["Subject"]
     assert wait_for(lambda: answer_to("rosa@example.com"), timeout=60)
     assert not [m for m in smtp.messages if "Spare drum" in m["data"]]
 
