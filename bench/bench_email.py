@@ -467,22 +467,6 @@ def bench_history() -> None:
         for ms, sql, first in rows:
             print(f"  {size:>9,}  {ms:8.2f} ms  {sql[:90]}...\n  {'':>9}   plan: {first}")
 
-    # What an index on received_at alone would do to the admin list (not in the migrations; measured and dropped).
-    schema = schemas[large]
-    use(schema)
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE INDEX bench_inbound_received ON {schema}.email_channel_inboundmessage "
-                       "(received_at DESC, id DESC)")
-        cursor.execute(f"ANALYZE {schema}.email_channel_inboundmessage")
-    with_index = timed(admin_page(client), REPEAT)
-    with CaptureQueriesContext(connection) as captured:
-        admin_page(client)()
-    page = next((q["sql"] for q in captured if "email_channel_inboundmessage" in q["sql"] and "LIMIT" in q["sql"]), "")
-    print(f"\n  admin list at {large:,} with an index on (received_at DESC, id DESC) (an experiment; not in the "
-          f"migrations): {summary(with_index)}\n    page query's plan: {plan(page) if page else '-'}")
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX {schema}.bench_inbound_received")
-    use("public")
 
 
 # --- part 3: IMAP poll ---------------------------------------------------------------------------------------------
