@@ -3,6 +3,14 @@ non-ASCII characters was larger than a btree index row may be, and PostgreSQL re
 stored before are cut the same way first, so the dedupe keeps matching them."""
 
 from django.db import migrations, models
+from django.db.models.functions import Length, Substr
+
+
+def cut_long_ids(apps, schema_editor):
+    """Portable (PostgreSQL and the local run's SQLite): the ORM's Length and Substr, not one dialect's SQL."""
+    message = apps.get_model("email_channel", "InboundMessage")
+    message.objects.annotate(length=Length("message_id")).filter(length__gt=250).update(
+        message_id=Substr("message_id", 1, 250))
 
 
 class Migration(migrations.Migration):
@@ -12,11 +20,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(
-            "UPDATE email_channel_inboundmessage SET message_id = left(message_id, 250) "
-            "WHERE char_length(message_id) > 250",
-            reverse_sql=migrations.RunSQL.noop,
-        ),
+        migrations.RunPython(cut_long_ids, migrations.RunPython.noop),
         migrations.AlterField(
             model_name='inboundmessage',
             name='message_id',
