@@ -85,6 +85,9 @@ def email_render_and_send(*, template: str, to: list[str], context: dict, messag
     request not to auto-reply (X-Auto-Response-Suppress, for Exchange), Reply-To when EMAIL_REPLY_TO is set,
     and the reply marker on top of the text and the HTML, above which a reply by mail is read.
 
+    Internal mail answers the ticket's internal root only (In-Reply-To and References): never the public root
+    nor the requester's mail, so a reply to it is known as internal by the root alone.
+
     Public mail (not `internal`) keeps one conversation in the requester's client: its subject is always
     "[NUMBER] <title>" (the event is the body's first line), and it answers the mail that started the ticket
     when there is one (In-Reply-To, and first in References before the root; one query)."""
@@ -98,8 +101,8 @@ def email_render_and_send(*, template: str, to: list[str], context: dict, messag
         headers["Message-ID"] = message_id
     reply_to = None
     if thread:
-        root = thread_root(thread["kind"], thread["id"])
-        references = [root]
+        # Internal mail answers only the ticket's internal root: no public id a reply could keep instead.
+        references = [thread_root(thread["kind"], thread["id"], internal=bool(thread.get("internal")))]
         if not thread.get("internal"):
             title = " ".join(str(thread.get("title") or "").split())
             if title:
