@@ -271,6 +271,9 @@ def _decide(message: InboundMessage, *, now) -> Outcome:
     from email_channel.parsing import mail_parse
 
     mailbox = message.mailbox
+    if inbound_erased(message):  # stored, then scrubbed by an erasure before it was processed
+        number = message.reason[len(ERASED):].split(":", 1)[0].strip()
+        raise Decided("stored before the erasure, never processed", erased=number)
     limit = settings.EMAIL_INBOUND_MAX_BYTES
     if message.size > limit:
         raise Decided(f"too large: {message.size} bytes (limit {limit})")
