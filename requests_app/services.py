@@ -218,11 +218,11 @@ def request_comment_add(*, request: ServiceRequest, author, body: str, internal:
         mailed = [author.email] if author.email else []
         if from_caller:
             # The link in the mail: agents work the request in the workspace, the requester on the portal.
+            # Public mail: the agent's answer to it by mail is a public reply the requester gets.
             to = [locked.assignee.email] if locked.assignee_id else team_addresses(locked.assignment_group)
             to = [address for address in to if address and address not in mailed]
             email_enqueue(template="request_comment", to=to,
-                          context={"request": payload, "comment": comment, "audience": "agent"}, thread=locked,
-                          internal=True)
+                          context={"request": payload, "comment": comment, "audience": "agent"}, thread=locked)
             mailed += to
         if not from_requester and locked.requester.email and locked.requester.email not in mailed:
             email_enqueue(template="request_comment", to=[locked.requester.email],

@@ -124,20 +124,39 @@ def email_render_and_send(*, template: str, to: list[str], context: dict, messag
     return message.send()
 
 
-def email_message_id(message: OutboxMessage) -> str:
-    """A Message-ID fixed by the outbox message, so a re-sent copy is recognisably the same mail (and a reply
-    to it leads back to its ticket: servicedesk.mailthread.thread_of). Internal mail's id says so
-    (".internal"), so a reply to it is known as one even after the outbox has purged the message."""
+def email_message_id(message: OutboxMessage, *, recipient: int = 0) -> str:
+    """A Message-ID fixed by the outbox message and the recipient's index in its `to` (each recipient gets a
+    mail of its own), so a re-sent copy is recognisably the same mail (and a reply to it leads back to its
+    ticket: servicedesk.mailthread.thread_of). Internal mail's id says so (".internal"), so a reply to it is
+    known as one even after the outbox has purged the message."""
     thread = (message.payload or {}).get("thread")
     internal = ".internal" if isinstance(thread, dict) and thread.get("internal") else ""
-    return f"<outbox.{message.id}.{int(message.created_at.timestamp())}{internal}@{mail_domain()}>"
+    stamp = int(message.created_at.timestamp())
+    return f"<outbox.{message.id}.{stamp}.r{int(recipient)}{internal}@{mail_domain()}>"
 
 
 @outbox_handler("email.send", retry_on=(OSError,), max_attempts=9)  # smtplib's errors are OSErrors
-def _email_send(message: OutboxMessage) -> None:
+def _email_send(message: OutboxMessage) -> Retry | None:
+    """One mail per recipient, each To: only its own address: watchers (people outside too) never see each
+    other's or the requester's address. A failure part-way records which recipients have had theirs
+    (payload "sent", saved with the retry), so a retry sends only the rest."""
     payload = message.payload
-    email_render_and_send(template=payload["template"], to=payload["to"], context=payload["context"],
-                          message_id=email_message_id(message), thread=payload.get("thread"))
+    sent = set(payload.get("sent") or ())
+    for index, address in enumerate(payload["to"]):
+        if index in sent:
+            continue
+        try:
+            email_render_and_send(template=payload["template"], to=[address], context=payload["context"],
+                                  message_id=email_message_id(message, recipient=index),
+                                  thread=payload.get("thread"))
+        except OSError as exc:
+            if not sent:
+                raise
+            payload["sent"] = sorted(sent)
+            OutboxMessage.objects.filter(id=message.id).update(payload=payload)
+            return Retry(f"{exc.__class__.__name__}: {exc} ({len(sent)} of {len(payload['to'])} sent)")
+        sent.add(index)
+    return None
 
 
 def webhooks_emit(event: str, payload: dict) -> list[int]:

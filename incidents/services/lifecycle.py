@@ -481,7 +481,9 @@ def incident_comment_add(*, incident: Incident, author, body: str, internal: boo
         if from_caller:
             to = [locked.assignee.email] if locked.assignee_id else team_addresses(locked.assignment_group)
             to = [address for address in to if address and address not in mailed]
-            notify_people(locked, to=to, audience="agent", headline=f"{comment['author']} replied", details=body)
+            # Public mail: the agent's answer to it by mail is a public reply the requester gets.
+            notify_people(locked, to=to, audience="agent", headline=f"{comment['author']} replied", details=body,
+                          internal=False)
             mailed += to
         if not from_requester and locked.requester.email and locked.requester.email not in mailed:
             email_enqueue(template="incident_comment", to=[locked.requester.email],

@@ -36,16 +36,19 @@ def incident_payload(incident: Incident) -> dict:
     }
 
 
-def notify_people(incident: Incident, *, to: list[str], headline: str, details: str = "", audience: str) -> None:
+def notify_people(incident: Incident, *, to: list[str], headline: str, details: str = "", audience: str,
+                  internal: bool | None = None) -> None:
     """One email about a change, worded for the requester (portal link) or for agents (workspace link). Mail
-    to agents is internal (servicedesk.notifications.email_enqueue): a reply to it stays on the desk's side."""
+    to agents is internal by default (servicedesk.notifications.email_enqueue): a reply to it stays on the
+    desk's side. `internal=False` for agents' mail that carries the requester's words ("<requester> replied"):
+    an agent answering it by mail answers the requester."""
     email_enqueue(
         template="incident_update",
         to=to,
         context={"incident": incident_payload(incident), "headline": headline, "details": details,
                  "audience": audience},
         thread=incident,
-        internal=audience != "requester",
+        internal=audience != "requester" if internal is None else internal,
     )
 
 

@@ -7,7 +7,7 @@ from django.core import mail
 
 from incidents.services import incident_assign, incident_comment_add
 from servicedesk import outbox
-from servicedesk.mailthread import ThreadRef, thread_of, thread_root
+from servicedesk.mailthread import ThreadRef, mentions_internal, thread_of, thread_root
 from servicedesk.models import OutboxMessage, Team, TimelineEntry
 from servicedesk.notifications import email_message_id
 from servicedesk.registry import registry
@@ -47,7 +47,8 @@ def test_agent_only_incident_mail_is_internal_and_the_requesters_is_not(incident
                  m.payload["thread"]["internal"]) for m in queued()}
     assert internal == {
         (colleague.email, f"Assigned to you: {incident.title}", True),
-        (colleague.email, f"{requester.get_full_name()} replied", True),
+        # The requester's words passed on: public, so the agent's answer by mail reaches the requester (R2).
+        (colleague.email, f"{requester.get_full_name()} replied", False),
         (requester.email, "incident_comment", False),
     }
 
@@ -60,21 +61,28 @@ def test_the_message_id_of_internal_mail_says_so_and_a_reply_to_it_is_internal(i
     notify_people(incident, to=[agent.email], audience="agent", headline="Unassigned P1")
     [alert] = run_mail()
     root = thread_root("incident", incident.id)
+    internal_root = thread_root("incident", incident.id, internal=True)
     public_id, internal_id = email_message_id(ack), email_message_id(alert)
     assert ".internal@" in internal_id and ".internal@" not in public_id
     assert mail.outbox[-1].extra_headers["Message-ID"] == internal_id
-    # Agents' clients still thread it with the ticket's other mail.
-    assert mail.outbox[-1].extra_headers["References"] == root == mail.outbox[-1].extra_headers["In-Reply-To"]
+    # Agents' clients thread it by its own root: only the internal root, never the public one (R1).
+    assert mail.outbox[-1].extra_headers["References"] == internal_root == mail.outbox[-1].extra_headers[
+        "In-Reply-To"]
+    assert mail.outbox[0].extra_headers["References"] == root
 
     # What a reply carries: In-Reply-To (the mail answered), then References (the root first, then that mail).
-    assert thread_of([internal_id, root, internal_id]) == ThreadRef("incident", incident.id, True)
-    assert thread_of([public_id, root, public_id]) == ThreadRef("incident", incident.id, False)
-    assert thread_of([root]) == ThreadRef("incident", incident.id, False)  # a bare root: public
-    # The root is in every mail's References: it never makes a reply to internal mail public, whatever the order.
-    assert thread_of([root, internal_id]) == ThreadRef("incident", incident.id, True)
-    # The mail answered (In-Reply-To, first) decides between two of ours.
+    ref = ThreadRef("incident", incident.id, True, "outbox")
+    assert thread_of([internal_id, internal_root, internal_id]) == ref
+    assert thread_of([public_id, root, public_id]) == ThreadRef("incident", incident.id, False, "outbox")
+    assert thread_of([root]) == ThreadRef("incident", incident.id, False, "root")  # a bare root: public
+    # A relay (Amazon SES) rewrote our Message-ID: the reply keeps only the internal root, and is internal.
+    assert thread_of([internal_root]) == ThreadRef("incident", incident.id, True, "root")
+    assert thread_of(["<0100018f@email.amazonses.com>", internal_root]).internal is True
+    # Fail closed: one internal id among public ones, in any order, makes the reply internal.
+    assert thread_of([root, internal_id]) == ref
     assert thread_of([internal_id, public_id]).internal is True
-    assert thread_of([public_id, internal_id]).internal is False
+    assert thread_of([public_id, internal_id]).internal is True
+    assert thread_of([public_id, internal_root]) == ThreadRef("incident", incident.id, True, "outbox")
 
 
 def test_a_reply_to_internal_mail_stays_internal_after_the_outbox_purged_it(incident_factory, agent):
@@ -85,16 +93,19 @@ def test_a_reply_to_internal_mail_stays_internal_after_the_outbox_purged_it(inci
     alert = queued("incident_update")[0]
     internal_id = email_message_id(alert)
     OutboxMessage.objects.all().delete()  # outbox_purge, OUTBOX_KEEP_DAYS later
-    root = thread_root("incident", incident.id)
-    assert thread_of([internal_id, root]) == ThreadRef("incident", incident.id, True)
-    assert thread_of([internal_id]) is None  # no ticket named: nothing to reply to
+    root = thread_root("incident", incident.id, internal=True)
+    assert thread_of([internal_id, root]) == ThreadRef("incident", incident.id, True, "root")
+    # Even with the public root only (a client that mixed threads), the purged internal id keeps it internal.
+    assert thread_of([internal_id, thread_root("incident", incident.id)]).internal is True
+    assert thread_of([internal_id]) is None  # no ticket named: nothing to reply to...
+    assert mentions_internal([internal_id])  # ...but the channel still knows it answers internal mail (R6)
 
 
 def test_a_forged_internal_marker_on_a_public_mail_only_makes_it_internal(incident_factory):
     incident = incident_factory()
     [ack] = queued()
     forged = email_message_id(ack).replace("@", ".internal@")
-    assert thread_of([forged]) == ThreadRef("incident", incident.id, True)  # never the other way round
+    assert thread_of([forged]) == ThreadRef("incident", incident.id, True, "outbox")  # never the other way round
 
 
 @pytest.mark.parametrize("kind", ["incident", "request"])

@@ -53,7 +53,7 @@ def test_an_incidents_mails_share_one_root_each_with_its_own_id(incident_factory
         assert REPLY_MARKER in html_of(message)
         assert message.reply_to == []
         # A reply to any of them leads back to the incident, by its Message-ID or by the root.
-        assert thread_of([headers["Message-ID"]]) == ThreadRef("incident", incident.id, False)
+        assert thread_of([headers["Message-ID"]]) == ThreadRef("incident", incident.id, False, "outbox")
     assert created.extra_headers["Message-ID"] != reply.extra_headers["Message-ID"]
     assert f"/portal/incidents/{incident.number}/" in reply.body  # the portal link stays
 
@@ -123,7 +123,7 @@ def test_the_bytes_on_the_wire_thread_as_a_mail_client_reads_them(smtp, settings
         assert REPLY_MARKER in html
     assert len(ids) == 2
     # What a mail client's reply would carry names the incident.
-    assert thread_of([parsed[1]["Message-ID"], root]) == ThreadRef("incident", incident.id, False)
+    assert thread_of([parsed[1]["Message-ID"], root]) == ThreadRef("incident", incident.id, False, "outbox")
     assert "Fixed the paper tray." in parsed[1].get_body(preferencelist=("plain",)).get_content()
     assert {m["to"][0] for m in smtp.messages} == {requester.email}
 
@@ -147,7 +147,7 @@ def test_a_mailed_incidents_public_mails_share_one_subject_and_answer_the_reques
     watcher_add(ticket=incident, user=watcher, by=agent)
     colleague = make_user("agent", username="carl", teams=["Service Desk"])
     incident_assign(incident_id=incident.id, actor=agent, assignee=colleague)  # "Assigned to you": internal
-    incident_comment_add(incident=incident, author=requester, body="Also on the wired network")  # to carl: internal
+    incident_comment_add(incident=incident, author=requester, body="Also on the wired network")  # to carl: public
     incident_comment_add(incident=incident, author=agent, body="Please restart the client")
     incident_transition(incident_id=incident.id, to=Status.RESOLVED, actor=agent, resolution_code="fixed",
                         resolution_notes="A new client version")
@@ -158,7 +158,8 @@ def test_a_mailed_incidents_public_mails_share_one_subject_and_answer_the_reques
     root = thread_root("incident", incident.id)
     public = [m for m, q in zip(mail.outbox, queued, strict=True) if not q.payload["thread"]["internal"]]
     internal = [m for m, q in zip(mail.outbox, queued, strict=True) if q.payload["thread"]["internal"]]
-    assert {tuple(m.to) for m in public} == {(requester.email,), (watcher.email,)}
+    # Carl gets the requester's words as public mail: his answer by mail reaches the requester (review 2, R2).
+    assert {tuple(m.to) for m in public} == {(requester.email,), (watcher.email,), (colleague.email,)}
     assert len(public) >= 4 and internal  # the ack, the replies, "Resolved"; and the desk's own mail
     # Gmail and Outlook keep one conversation: one subject...
     assert {m.subject for m in public} == {f"[{incident.number}] VPN drops every few minutes"}
@@ -170,10 +171,13 @@ def test_a_mailed_incidents_public_mails_share_one_subject_and_answer_the_reques
     assert ack.body.split("\n\n")[1].startswith("Hello Alice")  # below the reply marker
     resolved = next(m for m in public if "A new client version" in m.body)
     assert resolved.body.split("\n\n")[1] == "Resolved"  # the event is the body's first line now
-    # Mail to the desk only keeps its event subject and threads on the root alone.
+    # Mail to the desk only keeps its event subject and threads on the internal root alone: neither the public
+    # root nor the requester's mail id, so a reply that keeps only References is still known as internal.
+    internal_root = thread_root("incident", incident.id, internal=True)
     for message in internal:
         assert message.subject != f"[{incident.number}] VPN drops every few minutes"
-        assert message.extra_headers["References"] == root == message.extra_headers["In-Reply-To"]
+        assert message.extra_headers["References"] == internal_root == message.extra_headers["In-Reply-To"]
+        assert origin not in str(message.extra_headers) and root not in str(message.extra_headers)
 
 
 def test_a_requests_public_mails_share_its_subject(requester, agent):
