@@ -140,6 +140,29 @@ def test_a_staff_answer_to_one_of_our_public_mails_is_a_public_reply_without_a_n
     assert any("We are on it." in m.body for m in _sent_to(requester.email))
 
 
+def test_the_assignees_answer_to_the_requester_replied_mail_reaches_the_requester(mailbox, requester, agent,
+                                                                                    incident_factory):
+    """R2: the "<requester> replied" mail passed on to the assignee is public mail, so answering it by mail
+    answers the requester (before, it became an internal note nobody outside saw)."""
+    from incidents.services import incident_comment_add
+
+    incident = incident_factory(assignee=agent)
+    _send_all()
+    djmail.outbox.clear()
+    incident_comment_add(incident=incident, author=requester, body="Still jammed")
+    _send_all()
+    passed_on = _sent_to(agent.email)[-1]
+    djmail.outbox.clear()
+
+    message = deliver(mailbox, _answer(passed_on, sender=agent.email, text="Please power-cycle it."))
+
+    assert (message.action, message.ticket_id, message.reason) == ("replied", incident.id, ""), message.error
+    assert not TimelineEntry.objects.get(id=message.entry_id).internal
+    assert not _kept_notices(agent.email)
+    _send_all()
+    assert any("Please power-cycle it." in m.body for m in _sent_to(requester.email))
+
+
 def test_a_staff_mail_naming_a_ticket_by_its_subject_tag_alone_stays_ignored_and_records_the_ticket(
         mailbox, requester, agent):
     incident = _incident_by_mail(mailbox)
