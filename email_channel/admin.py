@@ -4,13 +4,14 @@ the raw .eml downloads through an admin view)."""
 
 from django import forms
 from django.contrib import admin
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from email_channel.admin_actions import MAILBOX_ACTIONS
 from email_channel.models import InboundMessage, Mailbox
+from email_channel.processing import inbound_erased
 from servicedesk.admin import AuditedAdmin, ReadOnlyAdmin
 
 
@@ -112,6 +113,8 @@ class InboundMessageAdmin(ReadOnlyAdmin):
             from django.core.exceptions import PermissionDenied
 
             raise PermissionDenied
+        if inbound_erased(message):
+            raise Http404("This mail was erased with its ticket.")
         response = HttpResponse(bytes(message.raw), content_type="message/rfc822")
         response["Content-Disposition"] = f'attachment; filename="mail-{message.id}.eml"'
         response["X-Content-Type-Options"] = "nosniff"
@@ -133,6 +136,8 @@ class InboundMessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description="raw mail")
     def raw_download(self, obj):
+        if inbound_erased(obj):
+            return obj.reason  # "erased with INC...": nothing left to download
         url = reverse("admin:email_channel_inboundmessage_raw", args=[obj.id])
         return format_html('<a href="{}">Download mail-{}.eml</a> ({} bytes)', url, obj.id, obj.size)
 

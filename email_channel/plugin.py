@@ -11,12 +11,50 @@ def _seed(options: dict) -> str:
     return seed_email()
 
 
-def inbound_mail_forget(kind: str, ticket_id: int) -> int:
-    """A ticket erased for data protection (servicedesk.services.ticket_erase) takes the mails that raised or
-    answered it with it: their raw bytes hold its content and attachments, readable at /agent/mail/<id>/."""
+def _number_of(kind: str, ticket_id: int) -> str:
+    """The ticket's number (the hook runs before the ticket row goes), else the one its mails recorded."""
     from email_channel.models import InboundMessage
+    from servicedesk.errors import InvalidInput
+    from servicedesk.services import ticket_model_for
 
-    return InboundMessage.objects.filter(ticket_kind=kind, ticket_id=ticket_id).delete()[0]
+    known = registry.ticket_kind_named(kind)
+    if known is not None and known.prefix:
+        try:
+            number = (ticket_model_for(known.prefix).objects.filter(id=ticket_id)
+                      .values_list("number", flat=True).first())
+        except InvalidInput:
+            number = None
+        if number:
+            return number
+    return (InboundMessage.objects.filter(ticket_kind=kind, ticket_id=ticket_id).exclude(ticket_number="")
+            .values_list("ticket_number", flat=True).first() or "")
+
+
+def inbound_mail_forget(kind: str, ticket_id: int) -> int:
+    """A ticket erased for data protection (servicedesk.services.ticket_erase) takes the content of every mail
+    about it along: the mails that raised or answered it or were ignored while naming it, their copies in other
+    mailboxes (the same Message-ID), and any mail whose subject carries its number tag. Their raw bytes hold
+    its content and attachments (readable at /agent/mail/<id>/).
+
+    Scrubbed, not deleted: raw, subject and sender go, the Message-ID and the state stay, and the reason says
+    "erased with <NUMBER>". Dedupe then still knows the mail, so reading it again (an IMAP UIDVALIDITY change,
+    another mailbox) is ignored and stored scrubbed too, instead of raising the erased ticket again
+    (processing._check_duplicate). Returns how many rows were scrubbed."""
+    from django.db.models import Q
+
+    from email_channel.models import InboundMessage
+    from email_channel.processing import ERASED
+
+    number = _number_of(kind, ticket_id)
+    about = Q(ticket_kind=kind, ticket_id=ticket_id)
+    ids = set(InboundMessage.objects.filter(about).exclude(message_id="").values_list("message_id", flat=True))
+    rows = about | Q(message_id__in=ids) if ids else about
+    if number:
+        rows |= Q(subject__icontains=f"[{number}]")
+    return InboundMessage.objects.filter(rows).update(
+        raw=b"", size=0, subject="", from_address="", error="", entry_id=None,
+        reason=f"{ERASED}{number or f'{kind} #{ticket_id}'}"[:300],
+    )
 
 
 def register() -> None:

@@ -17,10 +17,12 @@ message, a relay and import_email never act on one mail twice. The decision, in 
  4. rate limit per sender and hour (mails that became tickets or replies);
  5. a reply (our Message-IDs in In-Reply-To/References, else a number tag in the subject) by someone who may
     reply to a ticket that still takes replies becomes a public comment; anything else opens a ticket
-    ("Follow-up to INC...: " when it named one). Staff are believed only through our Message-IDs (a number
-    tag is easy to guess, a From easy to forge): a staff mail naming a ticket by its subject tag alone is
-    ignored. A reply to agent-only mail (the thread says internal) is an internal note from staff, and no
-    reply at all from anyone else;
+    ("Follow-up to INC...: " and the mail's new text when it named one). Staff are believed only through our
+    Message-IDs (a number tag is easy to guess, a From easy to forge): a staff mail naming a ticket by its
+    subject tag alone is ignored. A staff mail is a public reply only when it answers one of our public mails
+    (thread_of: not internal, via "outbox"); one that answers agent-only mail, or names the ticket by its
+    thread root alone, becomes an internal note and its author is told why ("mail_kept_internal"). Anyone
+    else's answer to agent-only mail (an approver's "Approved") is ignored: no comment, no ticket;
  6. a new ticket of the kind the mailbox creates, through the kernel registry; Cc'd people become watchers
     (at most EMAIL_INBOUND_MAX_WATCHERS per mail; the rest are named in the row's reason).
 
@@ -72,9 +74,29 @@ _DB_TROUBLE = {"08", "40", "53", "55", "57", "58"}
 
 
 class Decided(Exception):  # noqa: N818 - not an error: how a rule says "ignore this mail, for this reason"
-    def __init__(self, reason: str):
+    """`kind`/`ticket`: the ticket the ignored mail named (kept on the row, so erasing that ticket finds the
+    mail); `erased`: the mail is a copy of one erased with that ticket number (the row is scrubbed too)."""
+
+    def __init__(self, reason: str, *, kind=None, ticket=None, erased: str = ""):
         super().__init__(reason)
         self.reason = reason
+        self.kind, self.ticket, self.erased = kind, ticket, erased
+
+
+# The reason of a mail scrubbed because its ticket was erased (email_channel.plugin.inbound_mail_forget).
+ERASED = "erased with "
+
+
+def inbound_erased(message: InboundMessage) -> bool:
+    """Whether the row is the tombstone of a mail erased with its ticket: no bytes, no sender, no subject;
+    only its Message-ID (for dedupe) and its state are kept."""
+    return message.reason.startswith(ERASED) and not message.size
+
+
+def inbound_scrub(message: InboundMessage, *, reason: str) -> None:
+    """Forget a mail's content on the instance (the caller saves): what is left is a tombstone."""
+    message.raw, message.size, message.subject, message.from_address = b"", 0, "", ""
+    message.reason, message.error = reason[:300], ""
 
 
 def db_trouble(exc: BaseException) -> bool:
@@ -196,6 +218,14 @@ def inbound_process(*, message_id: int, now=None) -> InboundMessage:
                 outcome = _decide(message, now=now)
         except Decided as decided:
             message.state, message.reason, message.error = State.IGNORED, decided.reason[:300], ""
+            # The ticket it named, if any: erasing that ticket then finds this mail too (plugin.py).
+            found = decided.ticket
+            message.action, message.entry_id = "", None
+            message.ticket_kind = decided.kind.kind if found is not None else ""
+            message.ticket_id = found.id if found is not None else None
+            message.ticket_number = found.number if found is not None else ""
+            if decided.erased:
+                inbound_scrub(message, reason=f"{ERASED}{decided.erased}: {decided.reason}")
         except Exception as exc:
             if db_trouble(exc):
                 raise  # the database's trouble, not the mail's: the outbox retries the whole message
@@ -211,7 +241,7 @@ def inbound_process(*, message_id: int, now=None) -> InboundMessage:
             message.entry_id = outcome.entry_id
         message.save(update_fields=["state", "reason", "error", "attempts", "processed_at", "action", "ticket_kind",
                                     "ticket_id", "ticket_number", "entry_id", "message_id", "from_address",
-                                    "subject"])
+                                    "subject", "raw", "size"])
     return message
 
 
@@ -226,8 +256,8 @@ def inbound_retry(*, message_id: int, by) -> InboundMessage:
     from servicedesk.services import audit_record
 
     message = InboundMessage.objects.select_for_update().get(id=message_id)
-    if message.state not in RETRYABLE:
-        return message
+    if message.state not in RETRYABLE or inbound_erased(message):
+        return message  # an erased mail's tombstone has nothing left to process, and must keep its Message-ID
     before = {"state": message.state, "error": message.error, "reason": message.reason}
     message.state, message.error, message.reason = State.NEW, "", ""
     message.save(update_fields=["state", "error", "reason"])
@@ -241,6 +271,9 @@ def _decide(message: InboundMessage, *, now) -> Outcome:
     from email_channel.parsing import mail_parse
 
     mailbox = message.mailbox
+    if inbound_erased(message):  # stored, then scrubbed by an erasure before it was processed
+        number = message.reason[len(ERASED):].split(":", 1)[0].strip()
+        raise Decided("stored before the erasure, never processed", erased=number)
     limit = settings.EMAIL_INBOUND_MAX_BYTES
     if message.size > limit:
         raise Decided(f"too large: {message.size} bytes (limit {limit})")
@@ -272,25 +305,34 @@ def _decide(message: InboundMessage, *, now) -> Outcome:
     data = {"channel": "email", "mail": message.id, "message_id": parsed.message_id}
     found = _thread(parsed)
     kind, ticket, named = found.kind, found.ticket, found.named
+    keep_internal = ""  # why a staff mail becomes an internal note instead of a public reply
     if ticket is not None:
         from servicedesk.roles import is_staff_role
 
         staff = is_staff_role(sender)
         if staff and not found.by_headers:
             raise Decided(f"staff reply not taken: the subject tag [{named}] alone does not name a ticket for "
-                          f"staff; reply to one of our mails about it (In-Reply-To/References)")
+                          f"staff; reply to one of our mails about it (In-Reply-To/References)",
+                          kind=kind, ticket=ticket)
         if found.internal and not staff:
-            ticket = None  # an answer to agent-only mail is no reply of theirs: the new-ticket rule
+            raise Decided(ANSWER_TO_INTERNAL, kind=kind, ticket=ticket)
+        if staff:
+            keep_internal = _kept_internal_reason(found)
+    elif found.internal:  # it answers agent-only mail whose ticket is gone from the outbox and the headers
+        raise Decided(ANSWER_TO_INTERNAL)
     if ticket is not None and _accepts_reply(kind, ticket) and _may_reply(ticket, sender):
         from email_channel.parsing import reply_text
 
         body = _with_refused(reply_text(parsed.text).strip(), refused)
         if not body and not kept:
-            raise Decided("empty reply")
-        # An answer to agent-only mail stays among agents: an internal note, never a public comment.
-        extra = {"internal": True} if found.internal else {}
-        entry = kind.reply(ticket=ticket, author=sender, body=body, files=kept, data=data, **extra)
-        return Outcome("replied", kind.kind, ticket, getattr(entry, "id", None))
+            raise Decided("empty reply", kind=kind, ticket=ticket)
+        if not keep_internal:
+            entry = kind.reply(ticket=ticket, author=sender, body=body, files=kept, data=data)
+            return Outcome("replied", kind.kind, ticket, getattr(entry, "id", None))
+        # Staff mail that may not be desk mail to the requester stays among agents, and its author learns why.
+        entry = kind.reply(ticket=ticket, author=sender, body=body, files=kept, data=data, internal=True)
+        _kept_internal_notice(kind, ticket, sender, keep_internal)
+        return Outcome("replied", kind.kind, ticket, getattr(entry, "id", None), note=f"internal note: {keep_internal}")
 
     outcome = _ticket_create(mailbox, parsed, raw, sender=sender, files=kept, refused=refused, data=data,
                              named=named, copied=copied)
@@ -299,6 +341,34 @@ def _decide(message: InboundMessage, *, now) -> Outcome:
         outcome.note = (f"Cc: {len(over)} more address{'' if len(over) == 1 else 'es'} not made watchers (limit "
                         f"{limit}): {', '.join(over)}")[:300]
     return outcome
+
+
+ANSWER_TO_INTERNAL = ("an answer to a mail for agents only: approvals are decided with the mail's links or on "
+                      "the portal")
+
+
+def _kept_internal_reason(found: "Thread") -> str:
+    """"" when a staff mail is a public reply: it answers one of our public mails (R1/R2: the thread says
+    public AND one of our sent Message-IDs says so). Else why it is kept as an internal note."""
+    if found.internal:
+        return "it answers a mail for agents only"
+    if found.via != "outbox":
+        return ("it answers none of our mails to the requester's side (only the ticket's conversation), so it "
+                "is not sure to be meant for them")
+    return ""
+
+
+def _kept_internal_notice(kind, ticket, author, reason: str) -> None:
+    """Tell a staff member that their mail was added as an internal note, and why (template
+    "mail_kept_internal"); internal mail itself, so answering it adds another note, never a public reply."""
+    from servicedesk.notifications import email_enqueue
+
+    if not author.email:
+        return
+    brief = kind.brief(ticket)
+    email_enqueue(template="mail_kept_internal", to=[author.email], thread=ticket, internal=True,
+                  context={"ticket": {"number": ticket.number, "title": brief.title, "url": brief.url},
+                           "reason": reason})
 
 
 def _check_duplicate(message: InboundMessage) -> None:
@@ -311,6 +381,13 @@ def _check_duplicate(message: InboundMessage) -> None:
     advisory_xact_lock(f"email:{message.message_id}")
     first = (InboundMessage.objects.filter(message_id=message.message_id, state=State.PROCESSED)
              .exclude(id=message.id).order_by("id").values_list("id", flat=True).first())
+    # A copy of a mail erased with its ticket (a UIDVALIDITY re-read, another mailbox) is refused whatever the
+    # erased row's state, and is scrubbed as well: the erased ticket must not come back from its mail.
+    erased = (InboundMessage.objects.filter(message_id=message.message_id, reason__startswith=ERASED, size=0)
+              .exclude(id=message.id).order_by("id").values_list("id", "reason").first())
+    if erased is not None:
+        number = erased[1][len(ERASED):].split(":", 1)[0].strip()
+        raise Decided(f"duplicate of message #{erased[0]}", erased=number)
     if first is not None:
         raise Decided(f"duplicate of message #{first}")
 
@@ -477,18 +554,23 @@ class Thread:
     ticket: object = None
     named: str = ""  # the number the mail named, even when the ticket cannot take its reply
     by_headers: bool = False  # named by our Message-IDs (In-Reply-To/References), not by a subject tag
-    internal: bool = False  # the mail it answers went to agents only
+    internal: bool = False  # the mail it answers went to agents only (or one of its ids says so)
+    via: str = ""  # how the headers named it: "outbox" (one of our sent mails) or "root" (the thread root only)
 
 
 def _thread(parsed) -> Thread:
-    """The ticket this mail answers: our Message-IDs first (servicedesk.mailthread.thread_of; its answer may
-    say the thread is internal), then the subject's number tags. Thread() when nothing names one of ours."""
-    from servicedesk.mailthread import numbers_in_subject, thread_of
+    """The ticket this mail answers: our Message-IDs first (servicedesk.mailthread.thread_of; its answer says
+    whether the thread is internal and whether one of our sent mails named it), then the subject's number
+    tags. Failing closed: when any of the ids carries our internal marker (mentions_internal, even one the
+    outbox has purged), the thread counts as internal whatever named the ticket. Thread() when nothing names
+    one of ours (internal=True then still says it answered agent-only mail)."""
+    from servicedesk.mailthread import mentions_internal, numbers_in_subject, thread_of
     from servicedesk.registry import registry
     from servicedesk.services import ticket_model_for
 
-    # In-Reply-To first: the mail answered decides whether the thread is internal (ThreadRef.internal).
-    ref = thread_of([*parsed.in_reply_to, *parsed.references])
+    ids = [*parsed.in_reply_to, *parsed.references]
+    hidden = mentions_internal(ids)
+    ref = thread_of(ids)
     if ref is not None:
         kind = registry.ticket_kind_named(ref.kind)
         if kind is not None and kind.get is not None and kind.prefix:
@@ -496,7 +578,8 @@ def _thread(parsed) -> Thread:
                       .values_list("number", flat=True).first())
             ticket = kind.get(number) if number else None
             if ticket is not None:
-                return Thread(kind, ticket, ticket.number, by_headers=True, internal=ref.internal)
+                return Thread(kind, ticket, ticket.number, by_headers=True, internal=ref.internal or hidden,
+                              via=ref.via)
     for tag in numbers_in_subject(parsed.subject):
         number = tag.strip("[]").upper()
         prefix = re.match(r"[A-Z]*", number).group(0)
@@ -505,8 +588,8 @@ def _thread(parsed) -> Thread:
             continue
         ticket = kind.get(number)
         if ticket is not None:
-            return Thread(kind, ticket, ticket.number)
-    return Thread()
+            return Thread(kind, ticket, ticket.number, internal=hidden)
+    return Thread(internal=hidden)
 
 
 def _accepts_reply(kind, ticket) -> bool:
@@ -542,8 +625,10 @@ def _ticket_create(mailbox: Mailbox, parsed, raw: bytes, *, sender, files, refus
     if kind is None or kind.create_from_mail is None:
         raise InvalidInput(f"creates: no ticket kind {mailbox.creates!r} takes mail", field="creates")
     body = parsed.text.strip()
-    if named:
-        body = f"Follow-up to {named}: {body}"
+    if named:  # a reply that cannot be one: its new text only, not the quoted history of the ticket's mail
+        from email_channel.parsing import reply_text
+
+        body = f"Follow-up to {named}: {reply_text(parsed.text).strip()}"
     body = _with_refused(body, refused) or "(no text)"
     intake = MailIntake(
         requester=sender, title=title_of(parsed.subject), body=body, files=tuple(files), data=data,

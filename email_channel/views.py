@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET
 
 from email_channel.models import InboundMessage
 from email_channel.parsing import mail_parse
+from email_channel.processing import inbound_erased
 from servicedesk.registry import registry
 from servicedesk.workspace import agent_render, agent_required
 
@@ -42,7 +43,10 @@ CID_SRC = re.compile(r"""src=(["'])cid:([^"']*)\1""", re.IGNORECASE)
 
 
 def _message(mail_id: int) -> tuple[InboundMessage, object]:
+    """The row and its parsed mail; 404 for a mail erased with its ticket (nothing of it is left to show)."""
     message = get_object_or_404(InboundMessage.objects.select_related("mailbox"), pk=mail_id)
+    if inbound_erased(message):
+        raise Http404("This mail was erased with its ticket.")
     return message, mail_parse(bytes(message.raw))
 
 
@@ -79,6 +83,9 @@ def _image_type(part) -> str:
 @require_GET
 @agent_required
 def mail_original(request, mail_id: int):
+    erased = get_object_or_404(InboundMessage.objects.select_related("mailbox"), pk=mail_id)
+    if inbound_erased(erased):  # a tombstone: only what processing made of it, and that it was erased
+        return agent_render(request, "email_channel/mail_erased.html", {"message": erased})
     message, parsed = _message(mail_id)
     parts = [{"n": n, "name": part.filename or "(no name)", "type": part.content_type, "size": len(part.payload),
               "inline": part.inline,

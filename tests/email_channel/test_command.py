@@ -173,3 +173,42 @@ def test_a_mail_that_cannot_be_kept_at_all_exits_75(requester):
 
     assert refused.value.returncode == 75 and "try again later" in str(refused.value)
     assert not InboundMessage.objects.exists()
+
+
+def _documented_wrapper(tmp_path) -> Path:
+    """The wrapper script docs/email.md gives for Postfix, as written there, pointed at this checkout."""
+    doc = (ROOT / "docs" / "email.md").read_text()
+    start = doc.index("    #!/bin/sh\n")
+    lines = []
+    for line in doc[start:].splitlines():
+        if not line.startswith("    "):
+            break
+        lines.append(line[4:])
+    script = "\n".join(lines) + "\n"
+    assert "/srv/servicedesk/.venv/bin/python /srv/servicedesk/manage.py import_email" in script
+    script = script.replace("/srv/servicedesk/.venv/bin/python", sys.executable).replace(
+        "/srv/servicedesk/manage.py", str(ROOT / "manage.py"))
+    path = tmp_path / "import-email"
+    path.write_text(script)
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_documented_postfix_wrapper_keeps_0_and_65_and_turns_a_crash_into_75(tmp_path, requester):
+    """S2: a crash before import_email's own handling (here: settings that cannot be imported, exit 1) or a
+    wrong option (exit 2) would make Postfix bounce the mail; through the documented wrapper it is 75."""
+    mailbox_make()
+    wrapper = _documented_wrapper(tmp_path)
+
+    def run(*args, env=None, data=b""):
+        return subprocess.run([str(wrapper), *args], input=data, cwd=ROOT, env=env or _env(_database_url()),
+                              capture_output=True, timeout=120).returncode
+
+    broken = {**_env(_database_url()), "DJANGO_SETTINGS_MODULE": "no_such_settings_module"}
+    assert run("-", data=mail(subject="Wrapped")) == 0
+    assert Incident.objects.get().title == "Wrapped"
+    assert run("-", data=b"no header here\n") == 65
+    assert run("-", env=broken, data=mail()) == 75
+    assert run("--no-such-option", "-", data=mail()) == 75
+    assert Incident.objects.count() == 1

@@ -789,6 +789,6 @@ def test_a_non_staff_answer_to_agent_only_mail_is_no_reply(mailbox, requester, a
     message = deliver(mailbox, _answer_to(alert, subject=f"Re: [{incident.number}] Unassigned P1",
                                           text="Someone forwarded me this."))
 
-    assert message.action == "created" and message.ticket_id != incident.id
-    assert Incident.objects.get(id=message.ticket_id).description.startswith(f"Follow-up to {incident.number}: ")
-    assert len(_timeline(incident)) == entries
+    assert (message.state, message.action) == (State.IGNORED, "")
+    assert message.reason.startswith("an answer to a mail for agents only")
+    assert Incident.objects.count() == 1 and len(_timeline(incident)) == entries
