@@ -176,9 +176,14 @@ def test_erasing_a_ticket_erases_the_mails_that_raised_and_answered_it(requester
 
     erase(incident.number, "--by", "dpo", "--reason", "GDPR art. 17", "--yes")
 
-    assert not InboundMessage.objects.filter(id__in=[raised.id, replied.id]).exists()
-    assert InboundMessage.objects.filter(id=other.id).exists()
-    assert client.get(f"/agent/mail/{raised.id}/").status_code == 404
+    # Kept as tombstones (the Message-ID, so a copy read again is known as erased), with nothing personal left.
+    for row in InboundMessage.objects.filter(id__in=[raised.id, replied.id]):
+        assert (bytes(row.raw), row.size, row.subject, row.from_address) == (b"", 0, "", "")
+        assert row.reason.startswith(f"erased with {incident.number}") and row.message_id
+    untouched = InboundMessage.objects.get(id=other.id)
+    assert untouched.size > 0 and b"Floor 3" in bytes(untouched.raw)
+    page = client.get(f"/agent/mail/{raised.id}/")
+    assert page.status_code == 200 and b"was erased" in page.content and b"1 Main St" not in page.content
     assert AuditLog.objects.get(action="ticket.erased").changes["other_apps"] == 2
 
 
