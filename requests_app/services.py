@@ -21,7 +21,7 @@ from servicedesk.numbering import number_next
 from servicedesk.roles import is_staff_role
 from servicedesk.services import attachment_add, audit_record, timeline_add, timeline_changes
 from servicedesk.tickets import ticket_check_version, ticket_lock, ticket_save
-from servicedesk.watchers import is_watcher, watcher_recipients
+from servicedesk.watchers import is_watcher, watchers_mail_reply
 
 DEFAULT_PRIORITY = 4
 # Until this many things are done, the requester (or an agent) may still cancel.
@@ -228,11 +228,8 @@ def request_comment_add(*, request: ServiceRequest, author, body: str, internal:
             email_enqueue(template="request_comment", to=[locked.requester.email],
                           context={"request": payload, "comment": comment, "audience": "requester"}, thread=locked)
             mailed.append(locked.requester.email)
-        agents, others = watcher_recipients(locked, author=author, exclude=tuple(mailed))
-        email_enqueue(template="request_comment", to=agents,
-                      context={"request": payload, "comment": comment, "audience": "agent"}, thread=locked)
-        email_enqueue(template="request_comment", to=others,
-                      context={"request": payload, "comment": comment, "audience": "watcher"}, thread=locked)
+        watchers_mail_reply(locked, author=author, template="request_comment", exclude=mailed,
+                            context={"request": payload, "comment": comment})
     return entry
 
 

@@ -129,3 +129,14 @@ def watcher_recipients(ticket, *, author, exclude: tuple[str, ...] = ()) -> tupl
         skip.add(address.lower())
         (agents if watcher.staff or watcher.user.is_superuser else others).append(address)
     return agents, others
+
+
+def watchers_mail_reply(ticket, *, author, template: str, context: dict, exclude: list[str]) -> None:
+    """Mail a public reply to the ticket's watchers who were not mailed already (`exclude`) and did not write it:
+    agents with the workspace link, the others with the reply-by-mail wording (`context["audience"]`). The one
+    way incidents and requests tell their watchers, each watcher in a mail of their own."""
+    from servicedesk.notifications import email_enqueue
+
+    agents, others = watcher_recipients(ticket, author=author, exclude=tuple(exclude))
+    email_enqueue(template=template, to=agents, context={**context, "audience": "agent"}, thread=ticket)
+    email_enqueue(template=template, to=others, context={**context, "audience": "watcher"}, thread=ticket)

@@ -73,14 +73,22 @@ class HttpReceiver:
 
 
 class SmtpSink:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it is sent."""
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it is sent. `refuse`: an address it
+    answers with a temporary error (451) at RCPT, as a busy receiving server does, until the test clears it."""
 
-    def __init__(self):
+    def __init__(self, refuse: str = ""):
         self.messages: list[dict] = []
         self.received = threading.Event()
+        self.refuse = refuse
         sink = self
 
         class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                if sink.refuse and address == sink.refuse:
+                    return "451 4.3.0 Try again later"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
             async def handle_DATA(self, server, session, envelope):
                 sink.messages.append({
                     "from": envelope.mail_from,

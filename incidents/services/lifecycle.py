@@ -29,7 +29,7 @@ from servicedesk.registry import registry
 from servicedesk.roles import is_staff_role
 from servicedesk.services import attachment_add, audit_record, priority_for, timeline_add, timeline_changes
 from servicedesk.tickets import ticket_check_version, ticket_lock, ticket_save
-from servicedesk.watchers import is_watcher, watcher_recipients
+from servicedesk.watchers import is_watcher, watchers_mail_reply
 
 # --- helpers --------------------------------------------------------------------------------------
 
@@ -489,11 +489,8 @@ def incident_comment_add(*, incident: Incident, author, body: str, internal: boo
             email_enqueue(template="incident_comment", to=[locked.requester.email],
                           context={"incident": payload, "comment": comment}, thread=locked)
             mailed.append(locked.requester.email)
-        agents, others = watcher_recipients(locked, author=author, exclude=tuple(mailed))
-        email_enqueue(template="incident_comment", to=agents,
-                      context={"incident": payload, "comment": comment, "audience": "agent"}, thread=locked)
-        email_enqueue(template="incident_comment", to=others,
-                      context={"incident": payload, "comment": comment, "audience": "watcher"}, thread=locked)
+        watchers_mail_reply(locked, author=author, template="incident_comment", exclude=mailed,
+                            context={"incident": payload, "comment": comment})
         webhooks_emit("incident.commented", {**payload, "comment": comment})
     return entry
 

@@ -175,7 +175,8 @@ def test_comments_a_reply_mails_the_other_side_a_note_stays_internal_and_closed_
     mail = OutboxMessage.objects.get(handler="email.send")
     assert mail.payload["template"] == "request_comment"
     assert requester.email not in mail.payload["to"] and agent.email in mail.payload["to"]
-    assert mail.payload["thread"]["internal"] is True  # to the desk only: an answer to it by mail stays internal
+    # Public mail (it holds only the requester's own words): the agent's answer to it by mail reaches the requester.
+    assert mail.payload["thread"]["internal"] is False
 
     OutboxMessage.objects.all().delete()
     answer = request_comment_add(request=made, author=agent, body="Ordered it")

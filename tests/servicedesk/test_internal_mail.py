@@ -6,11 +6,11 @@ import pytest
 from django.core import mail
 
 from incidents.services import incident_assign, incident_comment_add
-from servicedesk import outbox
 from servicedesk.mailthread import ThreadRef, mentions_internal, thread_of, thread_root
 from servicedesk.models import OutboxMessage, Team, TimelineEntry
 from servicedesk.notifications import email_message_id
 from servicedesk.registry import registry
+from tests.outbox_mail import run_mail
 
 pytestmark = pytest.mark.django_db
 
@@ -20,12 +20,6 @@ def queued(template=None):
     return [m for m in rows if template is None or m.payload["template"] == template]
 
 
-def run_mail() -> list[OutboxMessage]:
-    sent = []
-    for message in OutboxMessage.objects.filter(handler="email.send", state="pending").order_by("id"):
-        assert outbox.outbox_process(message.id) == "done", message.last_error
-        sent.append(message)
-    return sent
 
 
 def test_agent_only_incident_mail_is_internal_and_the_requesters_is_not(incident_factory, agent, requester,

@@ -14,17 +14,11 @@ from servicedesk import outbox
 from servicedesk.mailthread import REPLY_MARKER, ThreadRef, thread_of, thread_root
 from servicedesk.models import OutboxMessage
 from servicedesk.notifications import email_enqueue, email_message_id
+from tests.outbox_mail import run_mail
 
 pytestmark = pytest.mark.django_db
 
 
-def run_mail() -> list[OutboxMessage]:
-    """Send every pending mail the way the worker does; the messages, oldest first."""
-    sent = []
-    for message in OutboxMessage.objects.filter(handler="email.send", state="pending").order_by("id"):
-        assert outbox.outbox_process(message.id) == "done", message.last_error
-        sent.append(message)
-    return sent
 
 
 def html_of(message) -> str:
