@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import imaplib
 import logging
+import re
 import socket
 import ssl
 from dataclasses import dataclass
@@ -170,6 +171,34 @@ def _fetch_raw(box, uid: int) -> bytes | None:
     return None
 
 
+def _fetch_size(box, uid: int) -> int | None:
+    """The message's size as the server counts it (RFC822.SIZE), without reading it; None when it is gone."""
+    typ, data = box.client.uid("FETCH", str(uid), "(RFC822.SIZE)")
+    if typ != "OK":
+        raise imaplib.IMAP4.error(f"FETCH {uid} RFC822.SIZE: {data!r}")
+    for item in data or ():
+        line = item[0] if isinstance(item, tuple) else item
+        found = re.search(rb"RFC822\.SIZE (\d+)", line or b"")
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def _fetch_for_storing(box, uid: int) -> tuple[bytes | None, int | None]:
+    """What to store of a message: all its bytes, or -- when it is larger than EMAIL_INBOUND_MAX_BYTES -- only its
+    header, with its real size (processing then ignores it as too large). A 500 MB mail never passes through a
+    worker's memory or the database."""
+    size = _fetch_size(box, uid)
+    if size is not None and size > settings.EMAIL_INBOUND_MAX_BYTES:
+        typ, data = box.client.uid("FETCH", str(uid), "(BODY.PEEK[HEADER])")
+        if typ != "OK":
+            raise imaplib.IMAP4.error(f"FETCH {uid} header: {data!r}")
+        header = next((item[1] for item in data or () if isinstance(item, tuple) and len(item) == 2
+                       and isinstance(item[1], bytes)), None)
+        return header, size
+    return _fetch_raw(box, uid), None
+
+
 def _mark_seen(box, uid: int) -> None:
     """Best effort: a person looking at the mailbox sees what was taken in. (Not imap-tools' flag(), which
     also expunges the folder.)"""
@@ -253,13 +282,13 @@ def mailbox_poll(*, mailbox_id: int) -> PollResult:
                     if lease is None:
                         error = "the poll took longer than its lease; another poll took over"
                         return PollResult(stored=stored, skipped=skipped, error=error)
-                raw = _fetch_raw(box, uid)
+                raw, size = _fetch_for_storing(box, uid)
                 with transaction.atomic():
                     message = None
                     if raw is not None:
                         # A mail the database refuses is kept as a failed row: the mark moves past it anyway.
                         message = inbound_store_safely(mailbox=mailbox, raw=raw, source=InboundMessage.Source.IMAP,
-                                                       uidvalidity=uidvalidity, uid=uid)
+                                                       uidvalidity=uidvalidity, uid=uid, size=size)
                     Mailbox.objects.filter(pk=mailbox_id, uidvalidity=uidvalidity, last_uid__lt=uid).update(
                         last_uid=uid)
                 if message is None:

@@ -138,17 +138,19 @@ def _uid_taken(mailbox: Mailbox, uidvalidity, uid) -> bool:
 
 
 def inbound_store(*, mailbox: Mailbox, raw: bytes, source: str, uidvalidity: int | None = None,
-                  uid: int | None = None) -> InboundMessage | None:
+                  uid: int | None = None, size: int | None = None) -> InboundMessage | None:
     """Keep one mail and queue its processing, in one transaction: the mail is never lost once stored, and
     the worker processes it exactly once. None when this (mailbox, uidvalidity, uid) is already stored (an IMAP
-    poll that was cut off before it moved its mark on)."""
+    poll that was cut off before it moved its mark on). `size`: the mail's real size when `raw` is only its
+    header (the IMAP poll does not fetch a mail over EMAIL_INBOUND_MAX_BYTES whole)."""
     message_id, from_address, subject = _header_peek(raw)
     with transaction.atomic():
         try:
             with transaction.atomic():  # a savepoint: the unique (mailbox, uidvalidity, uid) may refuse the row
                 message = InboundMessage.objects.create(
                     mailbox=mailbox, source=source, uidvalidity=uidvalidity, uid=uid, message_id=message_id,
-                    from_address=from_address, subject=subject, raw=bytes(raw), size=len(raw),
+                    from_address=from_address, subject=subject, raw=bytes(raw),
+                    size=len(raw) if size is None else size,
                 )
         except IntegrityError:
             if not _uid_taken(mailbox, uidvalidity, uid):
@@ -177,11 +179,11 @@ def inbound_store_failed(*, mailbox: Mailbox, raw: bytes, source: str, error: st
 
 
 def inbound_store_safely(*, mailbox: Mailbox, raw: bytes, source: str, uidvalidity: int | None = None,
-                         uid: int | None = None) -> InboundMessage | None:
+                         uid: int | None = None, size: int | None = None) -> InboundMessage | None:
     """inbound_store, or -- when the database refused the row for something in the mail -- inbound_store_failed.
     The database's own trouble (db_trouble) is raised: the caller tries the same mail again later."""
     try:
-        return inbound_store(mailbox=mailbox, raw=raw, source=source, uidvalidity=uidvalidity, uid=uid)
+        return inbound_store(mailbox=mailbox, raw=raw, source=source, uidvalidity=uidvalidity, uid=uid, size=size)
     except Exception as exc:
         if db_trouble(exc):
             raise

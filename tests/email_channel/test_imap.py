@@ -72,6 +72,27 @@ def test_a_second_poll_stores_nothing_and_a_new_mail_only_it(trust_dovecot, make
     assert mailbox.last_uid == 3
 
 
+def test_a_mail_over_the_size_limit_is_not_read_whole_only_its_header_is_kept(trust_dovecot, make_mailbox,
+                                                                                settings):
+    """RFC822.SIZE first: a mail larger than EMAIL_INBOUND_MAX_BYTES never passes through memory or the database
+    whole; its header and real size are stored, processing ignores it as too large, the next mail goes on."""
+    from email_channel.processing import inbound_process
+
+    settings.EMAIL_INBOUND_MAX_BYTES = 20_000
+    trust_dovecot.append(USER, mail("Log files attached", body="line of a log file\n" * 5_000))  # ~95 KB
+    trust_dovecot.append(USER, mail("Cannot print"))
+    mailbox = make_mailbox("ssl")
+    assert mailbox_poll(mailbox_id=mailbox.id).stored == 2
+
+    big, small = stored(mailbox)
+    raw = bytes(big.raw)
+    assert big.size > 90_000 and len(raw) < 2_000 and raw.endswith(b"\r\n\r\n") and b"line of a log" not in raw
+    assert big.subject == "Log files attached" and big.from_address == "carla@example.com"
+    assert small.size == len(bytes(small.raw))
+    big = inbound_process(message_id=big.id)
+    assert big.state == "ignored" and big.reason.startswith("too large")
+
+
 def test_starttls_with_verified_certificate(trust_dovecot, make_mailbox):
     trust_dovecot.append(USER, mail("Over STARTTLS"))
     mailbox = make_mailbox("starttls")
@@ -153,9 +174,10 @@ def test_a_connection_dropped_mid_poll_loses_nothing_and_doubles_nothing(trust_d
     raws = [mail(f"Disk {n} full") for n in range(5)]
     for raw in raws:
         trust_dovecot.append(USER, raw)
-    # Plain IMAP through a proxy that cuts the line in the middle of the server's answer to the third FETCH
-    # (the first connection only; the next one passes everything).
-    with DroppingProxy(trust_dovecot.imap_port, on_command=b"FETCH", nth=3, then_bytes=120) as proxy:
+    # Plain IMAP through a proxy that cuts the line in the middle of the server's answer to the third mail's
+    # FETCH of its bytes -- the sixth FETCH: each mail is asked its RFC822.SIZE, then its BODY.PEEK[] (the first
+    # connection only; the next one passes everything).
+    with DroppingProxy(trust_dovecot.imap_port, on_command=b"FETCH", nth=6, then_bytes=120) as proxy:
         mailbox = make_mailbox("plain", port=proxy.port)
         result = mailbox_poll(mailbox_id=mailbox.id)
         assert proxy.cuts == 1
