@@ -38,6 +38,16 @@ def healthz(request):
     return JsonResponse(report, status=200 if ok else 503)
 
 
+@require_GET
+def favicon(request):
+    """Browsers ask /favicon.ico of pages that name no icon (Django admin's): the site's icon, not a 404 on the
+    console."""
+    from django.http import HttpResponsePermanentRedirect
+    from django.templatetags.static import static
+
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))
+
+
 @login_required
 def home(request):
     return redirect("agent:dashboard" if is_staff_role(request.user) else "portal:home")

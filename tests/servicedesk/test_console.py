@@ -70,3 +70,15 @@ def test_console_mail_prints_decoded_headers_and_the_text_body():
     assert "[text/html alternative, 38 characters, not shown]" in out
     assert "[attachment trace.txt (text/plain, 9 bytes)]" in out
     assert "=?utf-8?" not in out and "<html" not in out and "Content-Transfer-Encoding" not in out
+
+
+def test_the_favicon_asked_by_pages_that_name_none_is_the_sites_icon_not_a_404(client, caplog):
+    """Django admin's pages name no icon, so browsers ask /favicon.ico: it leads to the site's icon, and the
+    browser console of an admin page stays clean."""
+    with caplog.at_level(logging.WARNING):
+        response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("img/favicon.svg")
+    from django.contrib.staticfiles import finders
+
+    assert finders.find("img/favicon.svg")  # the file the redirect names is one the site serves
+    assert not caplog.records
