@@ -161,7 +161,7 @@ def inbound_store(*, mailbox: Mailbox, raw: bytes, source: str, uidvalidity: int
 
 
 def inbound_store_failed(*, mailbox: Mailbox, raw: bytes, source: str, error: str, uidvalidity: int | None = None,
-                         uid: int | None = None) -> InboundMessage | None:
+                         uid: int | None = None, size: int | None = None) -> InboundMessage | None:
     """Keep a mail inbound_store could not take as a bare row: raw bytes, state failed and the error, no
     header fields, nothing queued. One poison mail then never stops a mailbox (the poll moves its mark past
     it) and the pipe's mail server does not retry it for ever; "Process again" reads it from its bytes. None
@@ -169,7 +169,8 @@ def inbound_store_failed(*, mailbox: Mailbox, raw: bytes, source: str, error: st
     try:
         with transaction.atomic():
             return InboundMessage.objects.create(
-                mailbox=mailbox, source=source, uidvalidity=uidvalidity, uid=uid, raw=bytes(raw), size=len(raw),
+                mailbox=mailbox, source=source, uidvalidity=uidvalidity, uid=uid, raw=bytes(raw),
+                size=len(raw) if size is None else size,
                 state=State.FAILED, error=clean_text(error),
             )
     except IntegrityError:
@@ -189,7 +190,7 @@ def inbound_store_safely(*, mailbox: Mailbox, raw: bytes, source: str, uidvalidi
             raise
         log.exception("email: mail for mailbox %s could not be stored as it came; keeping it as failed", mailbox.id)
         return inbound_store_failed(mailbox=mailbox, raw=raw, source=source, uidvalidity=uidvalidity, uid=uid,
-                                    error=f"not stored as it came: {exc.__class__.__name__}: {exc}")
+                                    error=f"not stored as it came: {exc.__class__.__name__}: {exc}", size=size)
 
 
 # --- processing ------------------------------------------------------------------------------------------
@@ -277,9 +278,12 @@ def _decide(message: InboundMessage, *, now) -> Outcome:
         number = message.reason[len(ERASED):].split(":", 1)[0].strip()
         raise Decided("stored before the erasure, never processed", erased=number)
     limit = settings.EMAIL_INBOUND_MAX_BYTES
+    raw = bytes(message.raw)
+    if message.size > len(raw):  # the IMAP poll kept only the header of a mail over the limit of its day
+        raise Decided(f"too large: {message.size} bytes, only its header was read (limit {limit}); the whole mail "
+                      f"stays on the IMAP server" + (f" (UID {message.uid})" if message.uid else ""))
     if message.size > limit:
         raise Decided(f"too large: {message.size} bytes (limit {limit})")
-    raw = bytes(message.raw)
     parsed = mail_parse(raw)  # every string already through clean_text
     message.message_id = parsed.message_id[:MESSAGE_ID_MAX]
     message.from_address = parsed.from_address[:320]

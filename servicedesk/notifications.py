@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import smtplib
 import time
 import urllib.error
 import urllib.request
@@ -136,26 +137,41 @@ def email_message_id(message: OutboxMessage, *, recipient: int = 0) -> str:
 
 
 @outbox_handler("email.send", retry_on=(OSError,), max_attempts=9)  # smtplib's errors are OSErrors
-def _email_send(message: OutboxMessage) -> Retry | None:
+def _email_send(message: OutboxMessage) -> Retry | Fail | None:
     """One mail per recipient, each To: only its own address: watchers (people outside too) never see each
-    other's or the requester's address. A failure part-way records which recipients have had theirs
-    (payload "sent", saved with the retry), so a retry sends only the rest."""
+    other's or the requester's address. What happened to each recipient is kept in the payload ("sent", and
+    "refused" with the server's answer), so a retry sends only to those still waiting. A recipient the server
+    refuses for good (5xx, e.g. a mailbox that no longer exists) is given up alone; one it refuses for now (4xx)
+    is tried again later, after the others have theirs; a lost connection stops the round."""
     payload = message.payload
     sent = set(payload.get("sent") or ())
+    refused = dict(payload.get("refused") or {})
+    waiting = None
     for index, address in enumerate(payload["to"]):
-        if index in sent:
+        if index in sent or str(index) in refused:
             continue
         try:
             email_render_and_send(template=payload["template"], to=[address], context=payload["context"],
                                   message_id=email_message_id(message, recipient=index),
                                   thread=payload.get("thread"))
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, answer = next(iter(exc.recipients.values()), (0, b""))
+            if code >= 500:
+                refused[str(index)] = f"{address}: {code} {answer.decode(errors='replace') if isinstance(answer, bytes) else answer}"
+                log.warning("mail %s: %s refused for good, left out", message.id, refused[str(index)])
+                continue
+            waiting = waiting or exc
+            continue
         except OSError as exc:
-            if not sent:
-                raise
-            payload["sent"] = sorted(sent)
-            OutboxMessage.objects.filter(id=message.id).update(payload=payload)
-            return Retry(f"{exc.__class__.__name__}: {exc} ({len(sent)} of {len(payload['to'])} sent)")
+            waiting = exc
+            break
         sent.add(index)
+    payload["sent"], payload["refused"] = sorted(sent), refused
+    OutboxMessage.objects.filter(id=message.id).update(payload=payload)
+    if waiting is not None:
+        return Retry(f"{waiting.__class__.__name__}: {waiting} ({len(sent)} of {len(payload['to'])} sent)")
+    if refused and not sent:
+        return Fail("every recipient was refused: " + "; ".join(refused.values()))
     return None
 
 

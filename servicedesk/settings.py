@@ -256,7 +256,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Where replies to ticket mail go (the Reply-To header); empty: to DEFAULT_FROM_EMAIL. Point it (or
 # DEFAULT_FROM_EMAIL) at a mailbox the email channel reads, so people can answer a ticket by replying.
 EMAIL_REPLY_TO = env_str("EMAIL_REPLY_TO", "")
-# Inbound mail (email_channel): a larger raw mail is kept but not processed ("too large").
+# Inbound mail (email_channel): a larger mail is kept (from IMAP only its header) but not processed ("too large").
 EMAIL_INBOUND_MAX_BYTES = env_int("EMAIL_INBOUND_MAX_BYTES", 25 * 1024 * 1024)
 # At most this many Cc'd addresses of one new mail become watchers (and accounts); the rest are left out.
 EMAIL_INBOUND_MAX_WATCHERS = env_int("EMAIL_INBOUND_MAX_WATCHERS", 10)

@@ -74,16 +74,19 @@ class HttpReceiver:
 
 class SmtpSink:
     """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it is sent. `refuse`: an address it
-    answers with a temporary error (451) at RCPT, as a busy receiving server does, until the test clears it."""
+    answers with a temporary error (451) at RCPT, as a busy receiving server does, until the test clears it;
+    `reject`: one it refuses for good (550, no such mailbox)."""
 
-    def __init__(self, refuse: str = ""):
+    def __init__(self, refuse: str = "", reject: str = ""):
         self.messages: list[dict] = []
         self.received = threading.Event()
-        self.refuse = refuse
+        self.refuse, self.reject = refuse, reject
         sink = self
 
         class Handler:
             async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                if sink.reject and address == sink.reject:
+                    return "550 5.1.1 No such mailbox"
                 if sink.refuse and address == sink.refuse:
                     return "451 4.3.0 Try again later"
                 envelope.rcpt_tos.append(address)

@@ -90,7 +90,15 @@ def test_a_mail_over_the_size_limit_is_not_read_whole_only_its_header_is_kept(tr
     assert big.subject == "Log files attached" and big.from_address == "carla@example.com"
     assert small.size == len(bytes(small.raw))
     big = inbound_process(message_id=big.id)
-    assert big.state == "ignored" and big.reason.startswith("too large")
+    assert big.state == "ignored" and big.reason.startswith("too large") and "only its header" in big.reason
+
+    # Raising the limit and processing it again does not turn the header alone into an empty ticket.
+    from email_channel.processing import inbound_retry
+
+    settings.EMAIL_INBOUND_MAX_BYTES = 10_000_000
+    inbound_retry(message_id=big.id, by=None)
+    big = inbound_process(message_id=big.id)
+    assert big.state == "ignored" and "only its header" in big.reason and not big.ticket_number
 
 
 def test_starttls_with_verified_certificate(trust_dovecot, make_mailbox):

@@ -133,7 +133,7 @@ def test_each_recipient_gets_a_mail_of_its_own_on_the_wire(smtp, settings, incid
     assert {email_message_id(shared, recipient=i) for i in range(2)} <= ids
 
 
-def test_a_failure_part_way_retries_only_the_recipients_still_waiting(settings, incident_factory, agent, requester):
+def _three_recipient_mail(settings, incident_factory):
     from incidents.services.notify import incident_payload
     from servicedesk.notifications import email_enqueue
 
@@ -145,14 +145,47 @@ def test_a_failure_part_way_retries_only_the_recipients_still_waiting(settings, 
     email_enqueue(template="incident_update", to=["a@one.example", "b@two.example", "c@three.example"],
                   context={"incident": incident_payload(incident), "headline": "x",
                            "audience": "agent"}, thread=incident, internal=True)
-    message = OutboxMessage.objects.get()
+    return OutboxMessage.objects.get()
+
+
+def test_a_recipient_refused_for_now_is_tried_again_alone_after_the_others_had_theirs(settings, incident_factory):
+    message = _three_recipient_mail(settings, incident_factory)
     with SmtpSink(refuse="b@two.example") as sink:
         settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
         assert outbox.outbox_process(message.id) == "pending"
-        assert [m["to"] for m in sink.messages] == [["a@one.example"]]
+        assert [m["to"] for m in sink.messages] == [["a@one.example"], ["c@three.example"]]
         message.refresh_from_db()
-        assert message.payload["sent"] == [0] and "451" in message.last_error
+        assert message.payload["sent"] == [0, 2] and "451" in message.last_error
         sink.refuse = ""
         OutboxMessage.objects.filter(id=message.id).update(next_attempt_at=message.created_at)
         assert outbox.outbox_process(message.id) == "done"
-    assert [m["to"] for m in sink.messages] == [["a@one.example"], ["b@two.example"], ["c@three.example"]]  # a@ got one mail only
+    # Each got exactly one mail: the retry went to b@ alone.
+    assert [m["to"] for m in sink.messages] == [["a@one.example"], ["c@three.example"], ["b@two.example"]]
+
+
+def test_a_recipient_refused_for_good_is_left_out_and_the_others_get_theirs(settings, incident_factory):
+    """A team member whose mailbox is gone (550) must not keep the rest of the team from the mail."""
+    message = _three_recipient_mail(settings, incident_factory)
+    with SmtpSink(reject="a@one.example") as sink:
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        assert outbox.outbox_process(message.id) == "done"
+    assert [m["to"] for m in sink.messages] == [["b@two.example"], ["c@three.example"]]
+    message.refresh_from_db()
+    assert message.payload["sent"] == [1, 2] and "a@one.example: 550" in message.payload["refused"]["0"]
+
+
+def test_a_mail_every_recipient_refuses_for_good_fails_at_once(settings, incident_factory):
+    from incidents.services.notify import incident_payload
+    from servicedesk.notifications import email_enqueue
+
+    _three_recipient_mail(settings, incident_factory)  # the SMTP settings
+    incident = incident_factory()
+    OutboxMessage.objects.all().delete()
+    email_enqueue(template="incident_update", to=["a@one.example"], context={
+        "incident": incident_payload(incident), "headline": "x", "audience": "agent"}, thread=incident)
+    message = OutboxMessage.objects.get()
+    with SmtpSink(reject="a@one.example") as sink:
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        assert outbox.outbox_process(message.id) == "failed"
+    message.refresh_from_db()
+    assert sink.messages == [] and "every recipient was refused" in message.last_error and message.attempts == 1
