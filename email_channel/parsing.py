@@ -69,6 +69,7 @@ class ParsedMail:
     parts: list[MailPart] = field(default_factory=list)
     auto: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    cc_names: dict[str, str] = field(default_factory=dict)  # Cc address -> its display name ("" when none)
 
 
 # Headers kept (decoded) for the agent's "original mail" page and for the admin.
@@ -111,6 +112,7 @@ def _cleaned(parsed: "ParsedMail") -> "ParsedMail":
         reply_to=[clean_text(value) for value in parsed.reply_to],
         subject=clean_text(parsed.subject), text=clean_text(parsed.text), html=clean_text(parsed.html),
         parts=parts, headers={name: clean_text(value) for name, value in parsed.headers.items()},
+        cc_names={clean_text(address): clean_text(name) for address, name in parsed.cc_names.items()},
     )
 
 
@@ -717,6 +719,7 @@ def mail_parse(raw: bytes) -> ParsedMail:
         if value:
             headers[name] = value
     message_ids = _message_ids(_raw_header(msg, "Message-ID"))
+    copied = _addresses(msg, "Cc")
     return _cleaned(ParsedMail(
         message_id=message_ids[0] if message_ids else "",
         in_reply_to=_message_ids(_raw_header(msg, "In-Reply-To")),
@@ -724,7 +727,8 @@ def mail_parse(raw: bytes) -> ParsedMail:
         from_address=from_address,
         from_name=from_name,
         to=[address for _, address in _addresses(msg, "To")],
-        cc=[address for _, address in _addresses(msg, "Cc")],
+        cc=[address for _, address in copied],
+        cc_names={address: name for name, address in copied},
         reply_to=[address for _, address in _addresses(msg, "Reply-To")],
         subject=subject,
         date=_date(msg),

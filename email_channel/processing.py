@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email import policy
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses, parseaddr
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -340,7 +340,7 @@ def _decide(message: InboundMessage, *, now) -> Outcome:
         _kept_internal_notice(kind, ticket, sender, keep_internal)
         return Outcome("replied", kind.kind, ticket, getattr(entry, "id", None), note=f"internal note: {keep_internal}")
 
-    outcome = _ticket_create(mailbox, parsed, raw, sender=sender, files=kept, refused=refused, data=data,
+    outcome = _ticket_create(mailbox, parsed, sender=sender, files=kept, refused=refused, data=data,
                              named=named, copied=copied)
     if over:
         limit = settings.EMAIL_INBOUND_MAX_WATCHERS
@@ -622,7 +622,7 @@ def title_of(subject: str) -> str:
     return title[:200] or "(no subject)"
 
 
-def _ticket_create(mailbox: Mailbox, parsed, raw: bytes, *, sender, files, refused, data, named: str,
+def _ticket_create(mailbox: Mailbox, parsed, *, sender, files, refused, data, named: str,
                    copied: list[str]) -> Outcome:
     from servicedesk.models import TimelineEntry
     from servicedesk.registry import MailIntake, registry
@@ -642,21 +642,10 @@ def _ticket_create(mailbox: Mailbox, parsed, raw: bytes, *, sender, files, refus
         catalog_item_id=mailbox.catalog_item_id,
     )
     ticket = kind.create_from_mail(intake=intake)
-    _watchers_from_cc(mailbox, copied, raw, ticket=ticket, sender=sender)
+    _watchers_from_cc(mailbox, copied, parsed.cc_names, ticket=ticket, sender=sender)
     first = (TimelineEntry.objects.filter(content_type=ContentType.objects.get_for_model(ticket), object_id=ticket.id)
              .order_by("id").values_list("id", flat=True).first())
     return Outcome("created", kind.kind, ticket, first)
-
-
-def _cc_names(raw: bytes) -> dict[str, str]:
-    """Display names of the Cc'd addresses (ParsedMail.cc holds the addresses only), for new accounts."""
-    try:
-        headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
-        values = [str(value) for value in headers.get_all("Cc", [])]
-    except Exception:  # noqa: BLE001 - no names then; the addresses come from the parsed mail
-        return {}
-    return {clean_text(address).strip().lower(): clean_text(name) for name, address in getaddresses(values)
-            if address}
 
 
 def _cc_wanted(parsed, sender_address: str) -> tuple[list[str], list[str]]:
@@ -676,13 +665,12 @@ def _cc_wanted(parsed, sender_address: str) -> tuple[list[str], list[str]]:
     return wanted[:limit], wanted[limit:]
 
 
-def _watchers_from_cc(mailbox: Mailbox, copied: list[str], raw: bytes, *, ticket, sender) -> None:
+def _watchers_from_cc(mailbox: Mailbox, copied: list[str], names: dict[str, str], *, ticket, sender) -> None:
     """The people a new ticket's mail was copied to (`copied`, from _cc_wanted; their account locks held) follow
     it (get its public replies), if they have an account or the mailbox makes accounts for senders it
     accepts."""
     from servicedesk.watchers import watcher_add
 
-    names = _cc_names(raw) if copied else {}
     for address in copied:
         user = _sender_known(address)
         if user is None:
