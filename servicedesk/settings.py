@@ -184,6 +184,8 @@ TOTP_ISSUER = env_str("TOTP_ISSUER", "Servicedesk")
 OTP_TOTP_ISSUER = TOTP_ISSUER
 OTP_TOTP_THROTTLE_FACTOR = 0
 OTP_STATIC_THROTTLE_FACTOR = 0
+# A code is accepted one 30-second step early or late, always around the server's clock (no learnt drift).
+OTP_TOTP_SYNC = False
 # Minutes between the password and the code (or the enrolment) before the sign-in starts over.
 TWO_FACTOR_STEP_MINUTES = env_int("TWO_FACTOR_STEP_MINUTES", 10)
 if TWO_FACTOR_STEP_MINUTES < 1:
