@@ -322,6 +322,10 @@ def _on_user_logged_in(sender, request, user, **kwargs):
     session = getattr(request, "session", None)
     if session is None or session.get(SESSION_KEY) != str(user.pk):
         return
+    if session.get(STATE) in (VERIFIED, TRUSTED_IDP) and not getattr(request, "_sd_2fa_method", None):
+        # The same user's session already proved it (a token asked for from a signed-in browser, or login()
+        # again): nothing to take back. Another user's login() starts from a flushed session.
+        return
     if getattr(request, "_sd_2fa_method", None):
         session_mark_verified(request)
     elif trusted_idp(session):

@@ -32,6 +32,7 @@ def test_an_agent_sets_up_two_factor_then_signs_in_with_a_code(new_page, live_se
     expect(page).to_have_url(re.compile(r"/agent/"))
     page.goto(f"{live_server.url}/profile/")
     expect(page.get_by_test_id("profile-twofactor")).to_contain_text("Off")
+    screenshot(page, "twofactor-00-profile")
     page.get_by_test_id("twofactor-link").click()
     expect(page.get_by_test_id("twofactor-off")).to_be_visible()
     page.get_by_test_id("twofactor-setup").click()

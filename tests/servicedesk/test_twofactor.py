@@ -378,6 +378,17 @@ def test_the_api_token_of_a_user_with_two_factor_needs_the_code(agent):
     assert me.get("/api/v1/me/").status_code == 200
 
 
+def test_asking_for_a_token_from_a_signed_in_browser_keeps_its_session(agent):
+    phone, _ = enrol(agent)
+    client = Client()
+    password_step(client, "agnes")
+    client.post("/login/code/", {"code": code_at(phone)})
+    response = client.post("/api/v1/auth/token/", {"username": "agnes", "password": PASSWORD, "otp": code_at(phone, 1)},
+                           content_type="application/json")
+    assert response.status_code == 200
+    assert client.get("/agent/").status_code == 200
+
+
 def test_wrong_api_codes_lock_the_username(agent):
     phone, _ = enrol(agent)
     right = code_at(phone)
