@@ -178,7 +178,18 @@ AXES_DISABLE_ACCESS_LOG = True
 # Guesses made while locked out are refused without being counted, so the retry time shown stays true.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 
-# Two-factor sign-in (issue 13; servicedesk/twofactor.py, docs/sign-in.md). Wrong codes are counted by
+# API tokens (django-rest-knox): stored as SHA-512 digests, expire after API_TOKEN_TTL_HOURS.
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 10)
+if API_TOKEN_TTL_HOURS < 1:
+    raise ImproperlyConfigured("API_TOKEN_TTL_HOURS must be 1 or more: API tokens always expire")
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
+
+# --- Two-factor sign-in (servicedesk/twofactor.py, docs/sign-in.md) ---
+# Wrong codes are counted by
 # django-axes together with wrong passwords (LOGIN_FAILURE_LIMIT), so django-otp's own per-device delay is off.
 TOTP_ISSUER = env_str("TOTP_ISSUER", "Servicedesk")
 OTP_TOTP_ISSUER = TOTP_ISSUER
@@ -192,16 +203,7 @@ if TWO_FACTOR_STEP_MINUTES < 1:
     raise ImproperlyConfigured("TWO_FACTOR_STEP_MINUTES must be 1 or more")
 # An OpenID Connect sign-in counts as two-factor: the company's provider asks for its own second factor.
 OIDC_TRUSTS_IDP_MFA = env_bool("OIDC_TRUSTS_IDP_MFA", True)
-
-# API tokens (django-rest-knox): stored as SHA-512 digests, expire after API_TOKEN_TTL_HOURS.
-API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 10)
-if API_TOKEN_TTL_HOURS < 1:
-    raise ImproperlyConfigured("API_TOKEN_TTL_HOURS must be 1 or more: API tokens always expire")
-REST_KNOX = {
-    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS),
-    "AUTH_HEADER_PREFIX": "Token",
-    "AUTO_REFRESH": False,
-}
+# --- end two-factor ---
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
