@@ -189,8 +189,8 @@ REST_KNOX = {
 }
 
 # --- Two-factor sign-in (servicedesk/twofactor.py, docs/sign-in.md) ---
-# Wrong codes are counted by
-# django-axes together with wrong passwords (LOGIN_FAILURE_LIMIT), so django-otp's own per-device delay is off.
+# Wrong codes are counted by django-axes together with wrong passwords (LOGIN_FAILURE_LIMIT), so django-otp's
+# own per-device delay is off.
 TOTP_ISSUER = env_str("TOTP_ISSUER", "Servicedesk")
 OTP_TOTP_ISSUER = TOTP_ISSUER
 OTP_TOTP_THROTTLE_FACTOR = 0
