@@ -4,7 +4,11 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.http import Http404
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from servicedesk import models
 from servicedesk.roles import Role, role_of
@@ -158,8 +162,9 @@ admin.site.unregister(User)
 @admin.register(User)
 class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     inlines = [ProfileInline]
-    list_display = ["username", "email", "first_name", "last_name", "is_staff", "is_active"]
+    list_display = ["username", "email", "first_name", "last_name", "is_staff", "is_active", "two_factor"]
     list_filter = ["groups", "is_staff", "is_active"]
+    actions = ["twofactor_reset"]
     # Shown, not edited: re-saving them through the form would only cut their microseconds off.
     readonly_fields = ["last_login", "date_joined"]
 
@@ -171,10 +176,26 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
         return _is_autocomplete(request) and role_of(request.user) == Role.MANAGER
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
+        queryset = super().get_queryset(request).annotate(
+            has_two_factor=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)))
         if request.user.has_perm("auth.view_user"):
             return queryset
         return queryset.filter(models.staff_role_users())
+
+    @admin.display(boolean=True, description="Two-factor", ordering="has_two_factor")
+    def two_factor(self, user):
+        return user.has_two_factor
+
+    @admin.action(description="Reset two-factor sign-in (lost phone): remove authenticator and backup codes",
+                  permissions=["change"])
+    def twofactor_reset(self, request, queryset):
+        from servicedesk.twofactor import twofactor_reset
+
+        users = [user for user in queryset if user.has_two_factor or twofactor_has_any(user)]
+        for user in users:
+            twofactor_reset(user=user, actor=request.user)
+        self.message_user(request, f"Two-factor sign-in reset for {len(users)} user{'' if len(users) == 1 else 's'}"
+                                   f"{': ' + ', '.join(u.get_username() for u in users) if users else ''}.")
 
     def user_change_password(self, request, id, form_url=""):
         """Admin's own password form saves through the form, not save_model: audit it here (the value never)."""
@@ -334,3 +355,36 @@ class WatcherAdmin(ReadOnlyAdmin):
     search_fields = ["user__username", "user__email"]
     list_select_related = ["user", "added_by", "content_type"]
     readonly_fields = ["user", "content_type", "object_id", "added_by", "created_at"]
+
+
+# --- two-factor sign-in (issue 13) ------------------------------------------------------------------
+# django-otp's own admin pages would show every user's secret (and its QR code): admins reset a user's
+# two-factor sign-in from the user list instead (action "Reset two-factor sign-in"), audited.
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+def twofactor_has_any(user) -> bool:
+    return TOTPDevice.objects.filter(user=user).exists() or StaticDevice.objects.filter(user=user).exists()
+
+
+@admin.register(models.SignInPolicy)
+class SignInPolicyAdmin(AuditedAdmin):
+    """Which roles must sign in with a second factor; one row. A tightened policy reaches sessions already
+    signed in within a minute: they are sent to set it up (or to enter a code) before anything else."""
+
+    list_display = ["__str__", "require_agents", "require_managers", "require_admins", "updated_at"]
+    fields = ["require_agents", "require_managers", "require_admins"]
+
+    def has_add_permission(self, request):
+        return not models.SignInPolicy.objects.exists() and super().has_add_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        from servicedesk.twofactor import policy_forget
+
+        transaction.on_commit(policy_forget)

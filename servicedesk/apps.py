@@ -8,7 +8,8 @@ class ServicedeskConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from servicedesk import checks, roles, tokens  # noqa: F401  (checks registers itself)
+        # checks registers itself; twofactor connects its user_logged_in receiver
+        from servicedesk import checks, roles, tokens, twofactor  # noqa: F401
 
         post_migrate.connect(roles.post_migrate_ensure_roles, sender=self)
         tokens.connect_signals()

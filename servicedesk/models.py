@@ -495,3 +495,26 @@ class Watcher(models.Model):
 
     def __str__(self):
         return f"{self.user} watches {self.content_type_id}:{self.object_id}"
+
+
+# --- two-factor sign-in (issue 13) ------------------------------------------------------------------
+
+
+class SignInPolicy(models.Model):
+    """One row: which roles must sign in with a second factor (an authenticator app's code). Edited in
+    admin; read through servicedesk.twofactor.policy_current(), cached briefly, so a tightened policy reaches
+    sessions already signed in within a minute (they are sent to enrolment or to the code step)."""
+
+    require_agents = models.BooleanField(
+        default=False, help_text="Agents must set up two-factor sign-in and enter a code at every sign-in.")
+    require_managers = models.BooleanField(
+        default=False, help_text="Managers (team leads) must set up two-factor sign-in.")
+    require_admins = models.BooleanField(
+        default=False, help_text="Admins must set up two-factor sign-in.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "sign-in policy"
+
+    def __str__(self):
+        return "Sign-in policy"

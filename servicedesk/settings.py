@@ -49,6 +49,11 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_htmx",
     "csp",
+    # Two-factor sign-in (issue 13): TOTP devices and backup codes; before "servicedesk", whose admin
+    # unregisters their admin pages (admins reset a user's devices instead of reading their secrets).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "servicedesk",
     "sla",
     "incidents",
@@ -69,6 +74,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Two-factor sign-in: a session that still owes its second step is not signed in (servicedesk/twofactor.py).
+    "servicedesk.twofactor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -211,6 +218,23 @@ REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Token",
     "AUTO_REFRESH": False,
 }
+
+# --- Two-factor sign-in (servicedesk/twofactor.py, docs/sign-in.md) ---
+# Wrong codes are counted by django-axes together with wrong passwords (LOGIN_FAILURE_LIMIT), so django-otp's
+# own per-device delay is off.
+TOTP_ISSUER = env_str("TOTP_ISSUER", "Servicedesk")
+OTP_TOTP_ISSUER = TOTP_ISSUER
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+# A code is accepted one 30-second step early or late, always around the server's clock (no learnt drift).
+OTP_TOTP_SYNC = False
+# Minutes between the password and the code (or the enrolment) before the sign-in starts over.
+TWO_FACTOR_STEP_MINUTES = env_int("TWO_FACTOR_STEP_MINUTES", 10)
+if TWO_FACTOR_STEP_MINUTES < 1:
+    raise ImproperlyConfigured("TWO_FACTOR_STEP_MINUTES must be 1 or more")
+# An OpenID Connect sign-in counts as two-factor: the company's provider asks for its own second factor.
+OIDC_TRUSTS_IDP_MFA = env_bool("OIDC_TRUSTS_IDP_MFA", True)
+# --- end two-factor ---
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

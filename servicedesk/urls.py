@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from servicedesk import views, views_watchers
+from servicedesk import views, views_twofactor, views_watchers
 
 admin.site.site_header = "Servicedesk administration"
 admin.site.site_title = "Servicedesk admin"
@@ -13,7 +13,17 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    # Two-factor sign-in (servicedesk/twofactor.py): the password, then a code (or set-up) before the session is
+    # signed in; admin's own login form is the same two steps.
+    path("login/", views_twofactor.SignInView.as_view(), name="login"),
+    path("login/code/", views_twofactor.signin_code, name="login-code"),
+    path("login/enrol/", views_twofactor.signin_enrol, name="login-enrol"),
+    path("admin/login/", views_twofactor.admin_login, name="admin-login"),
+    path("profile/two-factor/", views_twofactor.twofactor_manage, name="twofactor"),
+    path("profile/two-factor/enrol/", views_twofactor.twofactor_enrol, name="twofactor-enrol"),
+    path("profile/two-factor/codes/", views_twofactor.twofactor_codes, name="twofactor-codes"),
+    path("profile/two-factor/codes/new/", views_twofactor.twofactor_codes_regenerate, name="twofactor-codes-new"),
+    path("profile/two-factor/disable/", views_twofactor.twofactor_disable, name="twofactor-disable"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("search/", views.search, name="search"),
     # The workspace and the portal: each practice app adds its pages under the kernel's namespaces.

@@ -21,6 +21,7 @@ from servicedesk.models import Attachment
 from servicedesk.roles import is_staff_role
 from servicedesk.services import rating_give, ticket_model_for
 from servicedesk.tokens import api_token_revoke, api_tokens_of, api_tokens_revoke_all
+from servicedesk.twofactor import has_second_factor
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,8 @@ def portal_rate(request, number: str):
 @login_required
 @require_GET
 def profile(request):
-    return render(request, "servicedesk/profile.html", {"tokens": api_tokens_of(request.user)})
+    return render(request, "servicedesk/profile.html", {"tokens": api_tokens_of(request.user),
+                                                        "two_factor_on": has_second_factor(request.user)})
 
 
 @login_required

@@ -1,6 +1,6 @@
 """API sign-in and the caller's own tokens: issue, list, revoke one, revoke the current, revoke all."""
 
-from django.contrib.auth import authenticate, user_logged_in
+from django.contrib.auth import authenticate, user_logged_in, user_login_failed
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from knox.auth import TokenAuthentication
@@ -12,11 +12,16 @@ from rest_framework.views import APIView
 
 from servicedesk.signin import refused_lockout
 from servicedesk.tokens import api_token_issue, api_token_revoke, api_tokens_of, api_tokens_revoke_all
+from servicedesk.twofactor import ENROL, second_factor_verify, second_step_for
 
 
 class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    otp = serializers.CharField(
+        required=False, allow_blank=True, max_length=20,
+        help_text="For an account with two-factor sign-in: the code its authenticator app shows now, or one of "
+                  "its backup codes (each works once). Without it, or wrong, the answer is 400 naming `otp`.")
 
 
 class TokenResponseSerializer(serializers.Serializer):
@@ -56,27 +61,32 @@ class SignInLocked(exceptions.Throttled):
 class TokenView(APIView):
     """Exchange a username and password for an API token (`Authorization: Token <token>`).
 
-    The token expires (`expiry`); its owner can list and revoke it. After repeated wrong passwords the
-    username is locked for a while whatever address the guesses come from: 429 saying when to retry.
+    The token expires (`expiry`); its owner can list and revoke it. After repeated wrong passwords (or
+    wrong `otp` codes, counted together) the username is locked for a while whatever address the guesses
+    come from: 429 saying when to retry. An account with two-factor sign-in also sends `otp`.
     """
 
     permission_classes = [AllowAny]
     authentication_classes = []
 
     @extend_schema(request=TokenRequestSerializer, auth=[], responses={
-        200: TokenResponseSerializer, 400: OpenApiResponse(description="Missing field, or wrong username "
-                                                                        "or password (named on `password`)."),
+        200: TokenResponseSerializer, 400: OpenApiResponse(description="Missing field, wrong username or "
+                                                                        "password (named on `password`), or a "
+                                                                        "missing or wrong two-factor code "
+                                                                        "(named on `otp`)."),
         429: LOCKED_OUT})
     def post(self, request):
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         # The plain HttpRequest, so django-axes counts this attempt and can refuse it.
         http_request = request._request
-        user = authenticate(http_request, **data.validated_data)
+        credentials = {"username": data.validated_data["username"], "password": data.validated_data["password"]}
+        user = authenticate(http_request, **credentials)
         if getattr(http_request, "axes_locked_out", False):
-            raise SignInLocked(refused_lockout(http_request, {"username": data.validated_data["username"]}))
+            raise SignInLocked(refused_lockout(http_request, {"username": credentials["username"]}))
         if user is None or not user.is_active:
             raise serializers.ValidationError({"password": ["Unknown username or wrong password."]})
+        self._second_factor(http_request, user, data.validated_data.get("otp", ""))
         token, plain = api_token_issue(user=user)
         # A successful sign-in: clears the username's failures (axes), records last_login.
         user_logged_in.send(sender=user.__class__, request=http_request, user=user)
@@ -84,6 +94,30 @@ class TokenView(APIView):
             {"token": plain, "expiry": serializers.DateTimeField().to_representation(token.expiry)},
             status=status.HTTP_200_OK,
         )
+
+
+    @staticmethod
+    def _second_factor(http_request, user, otp: str) -> None:
+        """The `otp` of an account with two-factor sign-in; a wrong one is a failed sign-in (django-axes)."""
+        step = second_step_for(user)
+        if step is None:
+            return
+        if step == ENROL:
+            raise serializers.ValidationError({"otp": [
+                "Two-factor sign-in is required for your role and not set up yet: set it up in the browser "
+                "(your profile, Two-factor sign-in), then send its code as `otp`."]})
+        if not otp.strip():
+            raise serializers.ValidationError({"otp": [
+                "This account uses two-factor sign-in: send the code its authenticator app shows now (or a "
+                "backup code) as `otp`."]})
+        if second_factor_verify(user=user, code=otp) is None:
+            credentials = {"username": user.get_username()}
+            user_login_failed.send(sender=__name__, credentials=credentials, request=http_request)
+            if getattr(http_request, "axes_locked_out", False):
+                raise SignInLocked(refused_lockout(http_request, credentials))
+            raise serializers.ValidationError({"otp": [
+                "Wrong two-factor code, or one already used: send the code the app shows now, or an unused "
+                "backup code."]})
 
 
 class TokenListView(generics.ListAPIView):
