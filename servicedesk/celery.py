@@ -8,7 +8,9 @@ hands them over on commit and re-drives them when the broker was down.
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import setup_logging, worker_ready
+
+from servicedesk.env import env_str
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "servicedesk.settings")
 
@@ -23,3 +25,19 @@ def _stamp_heartbeat_on_start(sender=None, **kwargs):
     from servicedesk.health import heartbeat_record
 
     heartbeat_record(worker=getattr(sender, "hostname", "worker"))
+
+
+def _logging_from_settings(**kwargs):
+    """The worker and beat log as the web processes do (settings.LOGGING): one JSON object per line, with the
+    request_id of the request that caused the work (servicedesk.requestid)."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+# Only for JSON logs (settings.LOG_FORMAT, checked there): with plain logs Celery keeps its own readable format,
+# which it uses only while no receiver is connected to setup_logging.
+if env_str("LOG_FORMAT", "plain").strip().lower() == "json":
+    setup_logging.connect(_logging_from_settings, weak=False)
