@@ -31,12 +31,15 @@ from django.db.models import Count, Max, Min
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from servicedesk.registry import MetricFamily, MetricSource, registry
 
 log = logging.getLogger(__name__)
+
+# The text format every Prometheus 2.x reads (what generate_latest writes for our names).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 # --- building figures --------------------------------------------------------------------------------------
@@ -317,4 +320,4 @@ def metrics_view(request):
                                 status=403, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return HttpResponse(render(), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(render(), content_type=CONTENT_TYPE)
