@@ -17,6 +17,7 @@ import uuid
 from contextlib import contextmanager
 
 import structlog
+from django.core.signals import request_finished
 
 HEADER = "X-Request-ID"
 MAX_LENGTH = 64
@@ -61,4 +62,15 @@ class RequestIdMiddleware:
         request.request_id = request_id
         response = self.get_response(request)
         response[HEADER] = request_id
+        # django-structlog's middleware has cleared its context already, but Django logs a 4xx or 5xx answer
+        # ("Not Found: ...", django.request) after the whole middleware chain: keep the id bound until the
+        # response is closed (request_finished, below).
+        structlog.contextvars.bind_contextvars(request_id=request_id)
         return response
+
+
+def _forget_request_id(**kwargs):
+    structlog.contextvars.unbind_contextvars("request_id")
+
+
+request_finished.connect(_forget_request_id, dispatch_uid="servicedesk.requestid.forget")
