@@ -9,6 +9,7 @@ import os
 
 from celery import Celery
 from celery.signals import setup_logging, worker_ready
+from django_structlog.celery.steps import DjangoStructLogInitStep
 
 from servicedesk.env import env_str
 
@@ -17,6 +18,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "servicedesk.settings")
 app = Celery("servicedesk")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# django-structlog in the worker: binds the publisher's context (the request_id) from the task's headers.
+app.steps["worker"].add(DjangoStructLogInitStep)
 
 
 @worker_ready.connect
