@@ -5,6 +5,9 @@ its traceback. Two of those are expected answers, not faults:
 - a 403 from PermissionDenied (a requester opening an agent page): logged, without the traceback;
 - /healthz answering 503: that view logs what is down itself (servicedesk.views.healthz), so the generic
   "ERROR Service Unavailable" line is dropped.
+
+Also the log's shape (settings.LOG_FORMAT): readable lines, or one JSON object per line carrying the request id
+bound by servicedesk.requestid (json_formatter, structlog_configure; docs/observability.md).
 """
 
 import logging
