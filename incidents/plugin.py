@@ -200,6 +200,10 @@ def register() -> None:
     registry.notification_events("incidents", EVENTS)
     registry.api_route("incidents", IncidentViewSet, basename="incident")
     registry.demo_step(DemoStep("incidents", _seed, after=("sla",)))
+    from incidents.models import OPEN_STATUSES
+    from servicedesk.metrics import ticket_metrics
+
+    registry.metric(ticket_metrics("incident", Incident, OPEN_STATUSES))
     from django.db.models.signals import post_delete
 
     from incidents.models import Incident

@@ -30,3 +30,8 @@ def register() -> None:
     registry.ticket_panel(TicketPanel("monitoring-alerts", "monitoring/_panel_alerts.html", alerts_panel,
                                       ticket_kinds=("incident",), order=1))
     registry.resolve_check(ResolveCheck("alerts", ticket_kinds=("incident",), check=alerts_objection))
+    # --- figures on /metrics (monitoring.metrics) ---
+    from monitoring.metrics import event_figures
+    from servicedesk.registry import MetricSource
+
+    registry.metric(MetricSource("events", event_figures))

@@ -136,6 +136,10 @@ def register() -> None:
     registry.search_provider(SearchProvider("problems", "Problems", _search, _find_number, order=30,
                                             for_agents_only=True))
     registry.demo_step(DemoStep("problems", _seed, after=("incidents", "knowledge")))
+    from problems.states import OPEN
+    from servicedesk.metrics import ticket_metrics
+
+    registry.metric(ticket_metrics("problem", Problem, OPEN))
     registry.workspace_section(WorkspaceSection("problems", "Problems", _nav, order=30))
     registry.ticket_panel(TicketPanel("problems-linked", "problems/_panel_linked.html", _linked,
                                       ticket_kinds=("incident",), order=5))

@@ -228,6 +228,10 @@ def register() -> None:
     registry.portal_panel(PortalPanel("popular", "requests_app/_popular.html", _popular, order=20))
     registry.portal_search(PortalSearchProvider("catalog", "Catalog items", _portal_search, order=20))
     registry.demo_step(DemoStep("requests_app", _seed, after=("sla",)))
+    from requests_app.states import OPEN
+    from servicedesk.metrics import ticket_metrics
+
+    registry.metric(ticket_metrics("request", ServiceRequest, OPEN))
     post_delete.connect(clocks_drop_with_request, sender=ServiceRequest, dispatch_uid="requests_app.sla.clocks_drop")
     # SLA policies may apply to service requests; their pause statuses name these.
     sla_ticket_type("request", "Service request", adapter=RequestSlaAdapter(), statuses=Status.values)

@@ -13,3 +13,6 @@ class ServicedeskConfig(AppConfig):
 
         post_migrate.connect(roles.post_migrate_ensure_roles, sender=self)
         tokens.connect_signals()
+        from servicedesk.metrics import instrument_connections
+
+        instrument_connections()

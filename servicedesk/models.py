@@ -410,6 +410,9 @@ class OutboxMessage(models.Model):
     next_attempt_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # The id of the request that caused it (servicedesk.requestid), bound on the worker's log lines while it
+    # runs; empty for work beat started.
+    request_id = models.CharField(max_length=64, blank=True, db_default="")
 
     class Meta:
         ordering = ["-id"]  # newest first, read through the primary key

@@ -42,6 +42,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from servicedesk.models import OutboxMessage
+from servicedesk.requestid import current_request_id, request_id_bound
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,10 @@ def outbox_enqueue_many(handler: str, payloads: list[dict], *, delay: timedelta 
                         not_before: datetime | None = None) -> list[OutboxMessage]:
     now = timezone.now()
     due = max(now + (delay or timedelta(0)), not_before or now)
+    request_id = current_request_id()  # the worker logs the message's lines under the request that caused it
     messages = OutboxMessage.objects.bulk_create(
-        OutboxMessage(handler=handler, payload=_plain(payload), created_at=now, next_attempt_at=due)
+        OutboxMessage(handler=handler, payload=_plain(payload), created_at=now, next_attempt_at=due,
+                      request_id=request_id)
         for payload in payloads
     )
     if due <= now:
@@ -247,7 +250,14 @@ def outbox_relay(*, batch: int | None = None, min_age: timedelta | None = None, 
 
 
 def _run(message: OutboxMessage) -> None:
-    """Run the claimed (row-locked) message's handler and record the outcome on it."""
+    """Run the claimed (row-locked) message's handler and record the outcome on it, its log lines under the id
+    of the request that caused it."""
+    with request_id_bound(message.request_id):
+        _run_handler(message)
+        log.debug("outbox: message %s (%s) ran: %s", message.id, message.handler, message.state)
+
+
+def _run_handler(message: OutboxMessage) -> None:
     message.attempts += 1
     handler = handler_for(message.handler)
     if handler is None:

@@ -288,6 +288,32 @@ class DemoStep:
 
 
 @dataclass(frozen=True)
+class MetricFamily:
+    """One Prometheus metric an app reports at scrape time (servicedesk.metrics renders it).
+
+    `name` starts with "servicedesk_"; `kind` is "gauge" or "counter" (a counter's name ends in "_total" and
+    never goes down, e.g. a high-water mark of ids); `samples` are (labels, value) pairs, labels a dict of
+    strings. Several apps may report samples of the same family (tickets per kind): they are merged."""
+
+    name: str
+    help: str
+    samples: tuple[tuple[dict, float], ...]
+    kind: str = "gauge"
+
+
+@dataclass(frozen=True)
+class MetricSource:
+    """What an app reports on /metrics: `collect()` -> MetricFamily list, computed at every scrape.
+
+    It must cost a fixed number of index scans whatever the size of the tables (no count over history):
+    a scrape runs every 15-60 seconds on a database of millions of rows."""
+
+    key: str
+    collect: Callable[[], list[MetricFamily]]
+    order: int = 100
+
+
+@dataclass(frozen=True)
 class ApiRoute:
     prefix: str
     viewset: Any
@@ -320,6 +346,7 @@ class Registry:
         self.paths: list[ApiPath] = []
         self.demo: list[DemoStep] = []
         self.erase_hooks: list[Callable[[str, int], int | None]] = []
+        self.metric_sources: list[MetricSource] = []
 
     # --- registration ------------------------------------------------------------------------------
 
@@ -381,6 +408,10 @@ class Registry:
         if func in self.erase_hooks:
             raise ValueError(f"erase hook {func!r} is already registered")
         self.erase_hooks.append(func)
+
+    def metric(self, source: MetricSource) -> None:
+        """Report gauges or counters on /metrics (servicedesk.metrics), computed at every scrape."""
+        self._add(self.metric_sources, source)
 
     @staticmethod
     def _add(items: list, item) -> None:

@@ -472,15 +472,56 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# --- Observability (issue 13; docs/observability.md): /metrics, request ids, structured logs ------------------
+# django-prometheus counts requests and their latency (the two middlewares wrap all the others) and database
+# queries (servicedesk.metrics.instrument_connections); /metrics adds our own figures read at scrape time.
+# RequestIdMiddleware + django-structlog put a request id on every log line, passed on to the workers.
+INSTALLED_APPS += ["django_prometheus", "django_structlog"]
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "servicedesk.requestid.RequestIdMiddleware",
+    "django_structlog.middlewares.RequestMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+# Who may read /metrics: addresses in METRICS_ALLOWED_NETWORKS (CIDRs; the client address as
+# TRUSTED_PROXY_COUNT says), and, when METRICS_TOKEN is set, only with `Authorization: Bearer <token>`.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"])
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        __import__("ipaddress").ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is not an address or a network such as "
+                                   "10.0.0.0/8") from None
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").strip().lower()
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use plain (readable lines) or json (one object a line)")
+# A request's and a task's start and end lines: the access log of the JSON logs; left out (DEBUG) in plain
+# logs. 4xx and 5xx stay INFO: django.request already logs them as warnings and errors.
+_ACCESS_LEVEL = "INFO" if LOG_FORMAT == "json" else "DEBUG"
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True  # RequestIdMiddleware has checked or replaced it
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False  # its guess trusts X-Forwarded-For; we log no addresses
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = 10  # DEBUG
+DJANGO_STRUCTLOG_STATUS_2XX_LOG_LEVEL = DJANGO_STRUCTLOG_STATUS_4XX_LOG_LEVEL = \
+    DJANGO_STRUCTLOG_STATUS_5XX_LOG_LEVEL = DJANGO_STRUCTLOG_STATUS_DEFAULT_LOG_LEVEL = 20 if _ACCESS_LEVEL == "INFO" else 10
+DJANGO_STRUCTLOG_CELERY_TASK_START_LOG_LEVEL = DJANGO_STRUCTLOG_CELERY_TASK_SUCCESS_LOG_LEVEL = \
+    20 if _ACCESS_LEVEL == "INFO" else 10
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # One JSON object per line, every line (ours, Django's, Celery's) with the request_id bound at the time.
+        "json": {"()": "servicedesk.logs.json_formatter"},
+    },
     # Answers that are the expected outcome (a 403 for a requester on an agent page, /healthz's 503 while
     # the worker starts) are not logged as errors with tracebacks; see servicedesk/logs.py.
     "filters": {"expected_responses": {"()": "servicedesk.logs.ExpectedResponses"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # axes logs each failed sign-in as a WARNING (kept) and every success as INFO (dropped).
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -488,6 +529,10 @@ LOGGING = {
         "django.request": {"filters": ["expected_responses"]},
     },
 }
+from servicedesk.logs import structlog_configure  # noqa: E402 - it reads the format chosen above
+
+structlog_configure(LOG_FORMAT)
+# --- end of observability ------------------------------------------------------------------------------------
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from servicedesk import views, views_twofactor, views_watchers
+from servicedesk import metrics, views, views_twofactor, views_watchers
 
 admin.site.site_header = "Servicedesk administration"
 admin.site.site_title = "Servicedesk admin"
@@ -12,6 +12,8 @@ admin.site.index_title = "Configuration"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Prometheus (servicedesk.metrics): by network and token, no session; not part of the API.
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("favicon.ico", views.favicon, name="favicon"),
     # Two-factor sign-in (servicedesk/twofactor.py): the password, then a code (or set-up) before the session is
     # signed in; admin's own login form is the same two steps.

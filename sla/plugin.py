@@ -31,3 +31,7 @@ def register() -> None:
     registry.api_route("sla/report", SlaReportViewSet, basename="sla-report")
     registry.workspace_section(WorkspaceSection("reports", "Reports", _reports_nav, order=80))
     registry.demo_step(DemoStep("sla", _seed))
+    from servicedesk.registry import MetricSource
+    from sla.metrics import sla_figures
+
+    registry.metric(MetricSource("sla", sla_figures))
