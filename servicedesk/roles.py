@@ -4,7 +4,6 @@ A user's role is the highest group they belong to; superusers are admins. Querys
 `role_of` (selectors), templates only mirror what the query already decided.
 """
 
-from django.contrib.auth.models import Group, Permission
 from django.db import models
 
 
@@ -67,8 +66,11 @@ def is_staff_role(user) -> bool:
     return role_of(user) in STAFF_ROLES
 
 
-def ensure_roles() -> dict[str, Group]:
+def ensure_roles() -> dict:
     """Create the role groups with their permissions; idempotent."""
+    # Imported here so this module (Role, RANK) can be read by settings, before the app registry is ready.
+    from django.contrib.auth.models import Group, Permission
+
     groups = {}
     for role, perms in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role.value)
