@@ -13,6 +13,7 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from servicedesk.directory import parse_group_map
 from servicedesk.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -203,8 +204,9 @@ OIDC_OP_LOGOUT_ENDPOINT = env_str("OIDC_OP_LOGOUT_ENDPOINT")  # the provider's e
 OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
 OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
 OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
-OIDC_GROUP_ROLES = env_str("OIDC_GROUP_ROLES")  # JSON: {"<group claim value>": "agent", ...}
-OIDC_GROUP_TEAMS = env_str("OIDC_GROUP_TEAMS")  # JSON: {"<group claim value>": "<team name>", ...}
+# JSON objects, group claim value -> role / team name (servicedesk/directory.py); empty: not managed.
+OIDC_GROUP_ROLES = parse_group_map(env_str("OIDC_GROUP_ROLES"), "OIDC_GROUP_ROLES")
+OIDC_GROUP_TEAMS = parse_group_map(env_str("OIDC_GROUP_TEAMS"), "OIDC_GROUP_TEAMS")
 OIDC_BUTTON_LABEL = env_str("OIDC_BUTTON_LABEL", "Sign in with single sign-on")
 OIDC_CREATE_USER = env_bool("OIDC_CREATE_USER", True)
 # Providers that never send email_verified (Entra ID) but own every address they hand out: 1 trusts it.
@@ -213,6 +215,7 @@ OIDC_ASSUME_EMAIL_VERIFIED = env_bool("OIDC_ASSUME_EMAIL_VERIFIED", False)
 OIDC_LOGOUT_FROM_PROVIDER = env_bool("OIDC_LOGOUT_FROM_PROVIDER", False)
 OIDC_STORE_ID_TOKEN = OIDC_LOGOUT_FROM_PROVIDER  # the id_token_hint that logout sends
 OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_callback"  # the URL name mozilla-django-oidc's views send back to
 OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
 OIDC_DISCOVERY_CACHE_SECONDS = env_int("OIDC_DISCOVERY_CACHE_SECONDS", 3600)
 OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)

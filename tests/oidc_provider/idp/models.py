@@ -7,3 +7,6 @@ class Person(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="person")
     email_verified = models.BooleanField(default=True)
+
+    def __str__(self):
+        return f"{self.user}"
