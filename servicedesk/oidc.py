@@ -315,10 +315,9 @@ def oidc_user_sign_in(*, issuer: str, subject: str, claims: dict):
                 logger.warning("OpenID Connect: %s at %s claims %s, which belongs to the %s account %s: not "
                                "bound automatically", subject, issuer, email, role_of(user), user.username)
                 raise SignInRefused(
-                    f"A Servicedesk account with agent or admin rights already uses the email address {email}. "
-                    "For its safety it is not joined to your single sign-on account automatically: ask an "
-                    "administrator to bind it (Admin > Users > Single sign-on identities), or sign in with its "
-                    "username and password.")
+                    f"An existing Servicedesk account already uses the email address {email}. For its safety it "
+                    "is not joined to your single sign-on account automatically: ask an administrator to bind it "
+                    "(Admin > Users > Single sign-on identities), or sign in with its username and password.")
             if ExternalIdentity.objects.filter(user=user, issuer=issuer).exists():
                 raise SignInRefused(f"The Servicedesk account with the email address {email} belongs to another "
                                     "person of your single sign-on provider; ask your service desk team.")

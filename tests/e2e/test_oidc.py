@@ -116,7 +116,7 @@ def test_a_provider_account_claiming_a_local_admins_email_is_not_joined_to_it(oi
     page = provider_sign_in(new_page(), live_server, "mallory")
     expect(page.get_by_role("heading", name="Single sign-on did not work")).to_be_visible()
     expect(page.get_by_test_id("oidc-error-message")).to_contain_text(
-        "A Servicedesk account with agent or admin rights already uses the email address boss@contoso.test")
+        "An existing Servicedesk account already uses the email address boss@contoso.test")
     screenshot(page, "oidc-02-admin-email-refused")
     assert not ExternalIdentity.objects.exists()
     assert get_user_model().objects.filter(email__iexact="boss@contoso.test").count() == 1
