@@ -27,6 +27,9 @@ PY = BIN / "python"
 
 TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/servicedesk"
 TEST_BROKER_URL = "redis://127.0.0.1:6379/15"
+# What `setup --test`, `test` and `bench` install: the test tools and the optional LDAP sign-in (its tests run
+# against a real slapd; python-ldap builds against Debian's libldap2-dev and libsasl2-dev). `run` needs neither.
+TEST_EXTRAS = "test,ldap"
 
 
 def say(message: str) -> None:
@@ -202,7 +205,7 @@ def check_services(env: dict) -> None:
 
 
 def test(argv: list[str]) -> None:
-    setup("test")
+    setup(TEST_EXTRAS)
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", TEST_DATABASE_URL)
     env.setdefault("CELERY_BROKER_URL", TEST_BROKER_URL)
@@ -215,7 +218,7 @@ def test(argv: list[str]) -> None:
 
 
 def bench(argv: list[str]) -> None:
-    setup("test")
+    setup(TEST_EXTRAS)
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", TEST_DATABASE_URL)
     env.setdefault("CELERY_BROKER_URL", TEST_BROKER_URL)
@@ -233,7 +236,7 @@ def main() -> None:
         return
     name, argv = sys.argv[1], sys.argv[2:]
     if name == "setup":
-        setup("test" if "--test" in argv else "")
+        setup(TEST_EXTRAS if "--test" in argv else "")
         return
     if name not in commands:
         die(f"unknown command {name!r}; use one of: setup, {', '.join(commands)}")

@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from servicedesk.directory import parse_group_map
 from servicedesk.env import env_bool, env_int, env_list, env_str
+from servicedesk.ldap_env import ldap_settings_check
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SERVICEDESK_VAR_DIR", str(BASE_DIR / "var")))
@@ -171,6 +172,35 @@ AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True
 # Guesses made while locked out are refused without being counted, so the retry time shown stays true.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+
+# --- LDAP / Active Directory sign-in (servicedesk/ldap_signin.py, docs/sign-in.md) ---
+# On when LDAP_SERVER_URI is set: django-auth-ldap goes between axes' LockoutBackend and ModelBackend, so a
+# locked-out username is refused before any bind and local accounts keep signing in. Needs the `ldap` extra.
+LDAP_SERVER_URI = env_str("LDAP_SERVER_URI").strip()
+LDAP_BIND_DN = env_str("LDAP_BIND_DN")
+LDAP_BIND_PASSWORD = env_str("LDAP_BIND_PASSWORD")
+LDAP_USER_SEARCH_BASE = env_str("LDAP_USER_SEARCH_BASE")
+LDAP_USER_FILTER = env_str("LDAP_USER_FILTER", "(uid=%(user)s)")
+LDAP_GROUP_SEARCH_BASE = env_str("LDAP_GROUP_SEARCH_BASE")
+LDAP_GROUP_TYPE = env_str("LDAP_GROUP_TYPE", "groupOfNames")
+LDAP_GROUP_FILTER = env_str("LDAP_GROUP_FILTER")
+LDAP_START_TLS = env_bool("LDAP_START_TLS", False)
+LDAP_CA_FILE = env_str("LDAP_CA_FILE")
+LDAP_ATTR_FIRST_NAME = env_str("LDAP_ATTR_FIRST_NAME", "givenName")
+LDAP_ATTR_LAST_NAME = env_str("LDAP_ATTR_LAST_NAME", "sn")
+LDAP_ATTR_EMAIL = env_str("LDAP_ATTR_EMAIL", "mail")
+LDAP_TIMEOUT = env_int("LDAP_TIMEOUT", 5)
+# Group -> role and group -> team name (JSON objects; servicedesk.directory, shared with OIDC).
+LDAP_GROUP_ROLES = parse_group_map(env_str("LDAP_GROUP_ROLES"), "LDAP_GROUP_ROLES")
+LDAP_GROUP_TEAMS = parse_group_map(env_str("LDAP_GROUP_TEAMS"), "LDAP_GROUP_TEAMS")
+if LDAP_SERVER_URI:
+    ldap_settings_check(
+        server_uri=LDAP_SERVER_URI, user_search_base=LDAP_USER_SEARCH_BASE, user_filter=LDAP_USER_FILTER,
+        group_search_base=LDAP_GROUP_SEARCH_BASE, group_type=LDAP_GROUP_TYPE, group_roles=LDAP_GROUP_ROLES,
+        group_teams=LDAP_GROUP_TEAMS, start_tls=LDAP_START_TLS, ca_file=LDAP_CA_FILE, timeout=LDAP_TIMEOUT,
+    )
+    AUTHENTICATION_BACKENDS.insert(1, "servicedesk.ldap_signin.DirectoryLDAPBackend")
+# --- end LDAP ---
 
 # API tokens (django-rest-knox): stored as SHA-512 digests, expire after API_TOKEN_TTL_HOURS.
 API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 10)
