@@ -199,7 +199,8 @@ class OIDCBackend(OIDCAuthenticationBackend):
 
 
 def _email_verified(claims: dict) -> bool:
-    verified = claims.get("email_verified")
+    # Entra ID sends no email_verified; its optional claim xms_edov says the address's domain is verified.
+    verified = claims.get("email_verified", claims.get("xms_edov"))
     if verified is None:
         return settings.OIDC_ASSUME_EMAIL_VERIFIED
     # Some providers send the string "true" rather than the JSON boolean.
@@ -270,6 +271,10 @@ def oidc_user_sign_in(*, issuer: str, subject: str, claims: dict):
     email = str(claims.get("email") or "").strip()
     verified = bool(email) and _email_verified(claims)
     groups = _groups(claims)
+    allowed = settings.OIDC_ALLOWED_EMAIL_DOMAINS
+    if allowed and email.rpartition("@")[2].lower() not in allowed:
+        raise SignInRefused(f"Sign-in with the email address {email or '(none)'} is not allowed here: only "
+                            f"addresses at {', '.join(allowed)}.")
     identity = ExternalIdentity.objects.select_for_update().select_related("user").filter(
         issuer=issuer, subject=subject).first()
     if identity is not None:

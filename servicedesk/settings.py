@@ -239,6 +239,8 @@ OIDC_GROUP_ROLES = parse_group_map(env_str("OIDC_GROUP_ROLES"), "OIDC_GROUP_ROLE
 OIDC_GROUP_TEAMS = parse_group_map(env_str("OIDC_GROUP_TEAMS"), "OIDC_GROUP_TEAMS")
 OIDC_BUTTON_LABEL = env_str("OIDC_BUTTON_LABEL", "Sign in with single sign-on")
 OIDC_CREATE_USER = env_bool("OIDC_CREATE_USER", True)
+# When set, only people whose email is at one of these domains sign in (e.g. a provider open to everyone).
+OIDC_ALLOWED_EMAIL_DOMAINS = [domain.lower() for domain in env_list("OIDC_ALLOWED_EMAIL_DOMAINS", [])]
 # Providers that never send email_verified (Entra ID) but own every address they hand out: 1 trusts it.
 OIDC_ASSUME_EMAIL_VERIFIED = env_bool("OIDC_ASSUME_EMAIL_VERIFIED", False)
 # Signing out also ends the provider's session (its end_session_endpoint), not only ours.

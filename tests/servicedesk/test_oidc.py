@@ -40,6 +40,7 @@ def oidc(settings):
     settings.OIDC_GROUP_TEAMS = {"net": "Network"}
     settings.OIDC_ASSUME_EMAIL_VERIFIED = False
     settings.OIDC_CREATE_USER = True
+    settings.OIDC_ALLOWED_EMAIL_DOMAINS = []
     return settings
 
 
@@ -113,6 +114,17 @@ class TestWhichAccount:
         with pytest.raises(SignInRefused):
             oidc_user_sign_in(issuer=ISSUER, subject="s-2", claims=claims(email="b@contoso.test",
                                                                           email_verified=False))
+
+    def test_entra_ids_verified_domain_claim_counts_when_email_verified_is_absent(self, oidc):
+        assert oidc_user_sign_in(issuer=ISSUER, subject="s-1", claims={"email": "ann@contoso.test", "xms_edov": True})
+        with pytest.raises(SignInRefused, match="has not verified"):
+            oidc_user_sign_in(issuer=ISSUER, subject="s-2", claims={"email": "b@contoso.test", "xms_edov": False})
+
+    def test_only_allowed_email_domains_sign_in_when_set(self, oidc):
+        oidc.OIDC_ALLOWED_EMAIL_DOMAINS = ["contoso.test"]
+        with pytest.raises(SignInRefused, match="only addresses at contoso.test"):
+            oidc_user_sign_in(issuer=ISSUER, subject="s-1", claims=claims(email="ann@gmail.test"))
+        assert oidc_user_sign_in(issuer=ISSUER, subject="s-2", claims=claims(email="Ann@Contoso.test"))
 
     def test_a_string_true_email_verified_counts(self, oidc):
         assert oidc_user_sign_in(issuer=ISSUER, subject="s-1", claims=claims(email_verified="true"))
@@ -258,3 +270,16 @@ def test_sensible_settings_start_without_reaching_the_provider():
     # The issuer does not exist: nothing is fetched at start.
     assert _django_check(OIDC_RP_CLIENT_ID="sd", OIDC_OP_ISSUER="http://127.0.0.1:9/nowhere").returncode == 0
     assert _django_check().returncode == 0
+
+
+@pytest.mark.django_db
+def test_an_admin_binds_an_agents_account_to_a_provider_identity_in_the_user_admin(make_user):
+    admin, agent = make_user("admin", username="root"), make_user("agent", username="boss")
+    client = Client()
+    client.force_login(admin)
+    page = client.get(f"/admin/auth/user/{agent.id}/change/")
+    assert page.status_code == 200 and b"Single sign-on identities" in page.content
+    assert b'name="external_identities-TOTAL_FORMS"' in page.content
+    ExternalIdentity.objects.create(user=agent, issuer=ISSUER, subject="s-boss")
+    page = client.get(f"/admin/auth/user/{agent.id}/change/")
+    assert b"s-boss" in page.content
