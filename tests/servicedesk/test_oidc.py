@@ -283,3 +283,18 @@ def test_an_admin_binds_an_agents_account_to_a_provider_identity_in_the_user_adm
     ExternalIdentity.objects.create(user=agent, issuer=ISSUER, subject="s-boss")
     page = client.get(f"/admin/auth/user/{agent.id}/change/")
     assert b"s-boss" in page.content
+
+
+@pytest.mark.django_db
+def test_a_returning_sign_in_costs_the_same_queries_whatever_the_number_of_groups(oidc):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    Team.objects.create(name="Network")
+    oidc_user_sign_in(issuer=ISSUER, subject="s-1", claims=claims(groups=["sd-agents", "net"]))
+    counts = []
+    for groups in (["sd-agents", "net"], ["sd-agents", "net"] + [f"g{n}" for n in range(200)]):
+        with CaptureQueriesContext(connection) as queries:
+            oidc_user_sign_in(issuer=ISSUER, subject="s-1", claims=claims(groups=groups))
+        counts.append(len(queries))
+    assert counts[0] == counts[1] <= 10, counts  # 10 on PostgreSQL, savepoints included
