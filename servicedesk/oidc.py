@@ -214,9 +214,14 @@ def _names(claims: dict) -> tuple[str, str]:
     return str(first)[:150], str(last)[:150]
 
 
-def _groups(claims: dict) -> list[str]:
+def _groups(claims: dict) -> list[str] | None:
+    """The person's groups; None when the provider says they are too many to send (Entra ID's "overage":
+    the claim is named in _claim_names instead), and an absent claim is no groups."""
     value = claims.get(settings.OIDC_GROUPS_CLAIM)
     if value is None:
+        names = claims.get("_claim_names")
+        if isinstance(names, dict) and settings.OIDC_GROUPS_CLAIM in names:
+            return None
         return []
     if isinstance(value, str):
         return [value]
@@ -336,8 +341,12 @@ def oidc_user_sign_in(*, issuer: str, subject: str, claims: dict):
         ExternalIdentity.objects.create(user=user, issuer=issuer, subject=subject, last_sign_in_at=now)
         audit_record(actor=None, action=action, obj=user,
                      changes={"source": "oidc", "issuer": issuer, "subject": subject, "email": email})
-    directory_sync(user, groups, role_map=settings.OIDC_GROUP_ROLES, team_map=settings.OIDC_GROUP_TEAMS,
-                   source="oidc")
+    if groups is None:
+        logger.warning("OpenID Connect: %s is in too many groups for the %r claim; role and teams left as they "
+                       "are", user.get_username(), settings.OIDC_GROUPS_CLAIM)
+    else:
+        directory_sync(user, groups, role_map=settings.OIDC_GROUP_ROLES, team_map=settings.OIDC_GROUP_TEAMS,
+                       source="oidc")
     return user
 
 

@@ -156,6 +156,12 @@ class TestWhichAccount:
         assert role_of(fresh(user)) == Role.REQUESTER
         assert not user.memberships.exists()
 
+    def test_too_many_groups_to_send_leaves_role_and_teams_alone(self, oidc):
+        user = oidc_user_sign_in(issuer=ISSUER, subject="s-1", claims=claims(groups=["sd-agents"]))
+        oidc_user_sign_in(issuer=ISSUER, subject="s-1",
+                          claims=claims(_claim_names={"groups": "src1"}, _claim_sources={"src1": {}}))
+        assert role_of(fresh(user)) == Role.AGENT
+
     def test_a_groups_claim_that_is_not_a_list_is_refused(self, oidc):
         with pytest.raises(SignInRefused, match="not a list of groups"):
             oidc_user_sign_in(issuer=ISSUER, subject="s-1", claims=claims(groups={"a": 1}))
