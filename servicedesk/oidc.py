@@ -40,6 +40,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_GET
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationRequestView
 
@@ -380,6 +381,7 @@ class OIDCStartView(OIDCAuthenticationRequestView):
         return super().get(request)
 
 
+@require_GET
 def oidc_callback(request):
     """Where the provider sends the browser back: state checked, code exchanged, id token verified."""
     _require_enabled()

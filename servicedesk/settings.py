@@ -262,9 +262,10 @@ if OIDC_ENABLED:
                                    + ", ".join(_oidc_missing))
     if OIDC_RP_SIGN_ALGO.startswith("HS") and not OIDC_RP_CLIENT_SECRET:
         raise ImproperlyConfigured(f"OIDC_RP_SIGN_ALGO={OIDC_RP_SIGN_ALGO} needs OIDC_RP_CLIENT_SECRET")
+    # Last: it answers only the OIDC callback, which calls it directly (it never sees a password).
+    AUTHENTICATION_BACKENDS += ["servicedesk.oidc.OIDCBackend"]
 if OIDC_TIMEOUT < 1:
     raise ImproperlyConfigured("OIDC_TIMEOUT must be 1 or more (seconds)")
-AUTHENTICATION_BACKENDS += ["servicedesk.oidc.OIDCBackend"]
 # --- end of OpenID Connect ---
 
 LANGUAGE_CODE = "en"

@@ -39,6 +39,7 @@ def idp(live_server):
 @pytest.fixture
 def oidc_on(settings, idp):
     settings.OIDC_ENABLED = True
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, "servicedesk.oidc.OIDCBackend"]
     settings.OIDC_RP_CLIENT_ID = CLIENT_ID
     settings.OIDC_RP_CLIENT_SECRET = CLIENT_SECRET
     settings.OIDC_OP_ISSUER = idp.issuer

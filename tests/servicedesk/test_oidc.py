@@ -35,6 +35,7 @@ def claims(**extra):
 @pytest.fixture
 def oidc(settings):
     settings.OIDC_ENABLED = True
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, "servicedesk.oidc.OIDCBackend"]
     settings.OIDC_RP_CLIENT_ID = "servicedesk"
     settings.OIDC_GROUP_ROLES = {"sd-agents": "agent", "sd-admins": "admin"}
     settings.OIDC_GROUP_TEAMS = {"net": "Network"}
@@ -254,7 +255,8 @@ class TestSwitch:
 def _django_check(**env):
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OIDC_")}
     environment.update(env)
-    return subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT,
+    code = "import django; django.setup(); from django.conf import settings; print(settings.AUTHENTICATION_BACKENDS)"
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT,
                           env={**environment, "DJANGO_SETTINGS_MODULE": "servicedesk.settings"},
                           capture_output=True, text=True, timeout=60)
 
@@ -274,8 +276,11 @@ def test_settings_that_make_no_sense_stop_the_start(env, message):
 
 def test_sensible_settings_start_without_reaching_the_provider():
     # The issuer does not exist: nothing is fetched at start.
-    assert _django_check(OIDC_RP_CLIENT_ID="sd", OIDC_OP_ISSUER="http://127.0.0.1:9/nowhere").returncode == 0
-    assert _django_check().returncode == 0
+    on = _django_check(OIDC_RP_CLIENT_ID="sd", OIDC_OP_ISSUER="http://127.0.0.1:9/nowhere")
+    assert on.returncode == 0, on.stderr
+    assert on.stdout.strip().endswith("'django.contrib.auth.backends.ModelBackend', 'servicedesk.oidc.OIDCBackend']")
+    off = _django_check()
+    assert off.returncode == 0 and "OIDCBackend" not in off.stdout
 
 
 @pytest.mark.django_db
