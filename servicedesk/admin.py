@@ -141,6 +141,16 @@ class ProfileInline(admin.StackedInline):
     autocomplete_fields = ["manager"]
 
 
+class ExternalIdentityInline(admin.TabularInline):
+    """Single sign-on identities: an admin binds an agent's or admin's existing account to their provider
+    account here (sign-in never does that by itself for such accounts, see servicedesk/oidc.py)."""
+
+    model = models.ExternalIdentity
+    extra = 0
+    fields = ["issuer", "subject", "created_at", "last_sign_in_at"]
+    readonly_fields = ["created_at", "last_sign_in_at"]
+
+
 class MembershipInline(admin.TabularInline):
     model = models.TeamMembership
     extra = 1
@@ -161,7 +171,7 @@ admin.site.unregister(User)
 
 @admin.register(User)
 class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
-    inlines = [ProfileInline]
+    inlines = [ProfileInline, ExternalIdentityInline]
     list_display = ["username", "email", "first_name", "last_name", "is_staff", "is_active", "two_factor"]
     list_filter = ["groups", "is_staff", "is_active"]
     actions = ["twofactor_reset"]

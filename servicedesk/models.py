@@ -521,3 +521,23 @@ class SignInPolicy(models.Model):
 
     def __str__(self):
         return "Sign-in policy"
+class ExternalIdentity(models.Model):
+    """An account of an outside identity provider (an OpenID Connect issuer and its `sub`) bound to a user.
+
+    Sign-in through the provider finds the user by this pair, never by a name or an address the provider
+    sends, which may change or be handed to someone else; see servicedesk/oidc.py for when one is made.
+    An admin may add one by hand to bind an agent's or admin's existing account (Admin > Users)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities")
+    issuer = models.CharField(max_length=255, help_text="The provider's issuer URL (the id token's iss).")
+    subject = models.CharField(max_length=255, help_text="The person's id at that provider (the id token's sub).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "single sign-on identity"
+        verbose_name_plural = "single sign-on identities"
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="external_identity_unique")]
+
+    def __str__(self):
+        return f"{self.subject} at {self.issuer}"

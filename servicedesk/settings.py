@@ -240,6 +240,58 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- OpenID Connect sign-in (mozilla-django-oidc; servicedesk/oidc.py, docs/sign-in.md "OpenID Connect") ---
+# On when a client id is set (OIDC_ENABLED=0 turns it off again). The provider's endpoints come from its
+# discovery document (OIDC_OP_DISCOVERY_URL, or OIDC_OP_ISSUER + /.well-known/openid-configuration), fetched
+# when someone signs in, never at start; an endpoint set explicitly wins over the discovered one.
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
+OIDC_ENABLED = env_bool("OIDC_ENABLED", bool(OIDC_RP_CLIENT_ID))
+OIDC_OP_ISSUER = env_str("OIDC_OP_ISSUER").rstrip("/")
+OIDC_OP_DISCOVERY_URL = env_str("OIDC_OP_DISCOVERY_URL") or (
+    f"{OIDC_OP_ISSUER}/.well-known/openid-configuration" if OIDC_OP_ISSUER else "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
+OIDC_OP_LOGOUT_ENDPOINT = env_str("OIDC_OP_LOGOUT_ENDPOINT")  # the provider's end_session_endpoint
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# JSON objects, group claim value -> role / team name (servicedesk/directory.py); empty: not managed.
+OIDC_GROUP_ROLES = parse_group_map(env_str("OIDC_GROUP_ROLES"), "OIDC_GROUP_ROLES")
+OIDC_GROUP_TEAMS = parse_group_map(env_str("OIDC_GROUP_TEAMS"), "OIDC_GROUP_TEAMS")
+OIDC_BUTTON_LABEL = env_str("OIDC_BUTTON_LABEL", "Sign in with single sign-on")
+OIDC_CREATE_USER = env_bool("OIDC_CREATE_USER", True)
+# When set, only people whose email is at one of these domains sign in (e.g. a provider open to everyone).
+OIDC_ALLOWED_EMAIL_DOMAINS = [domain.lower() for domain in env_list("OIDC_ALLOWED_EMAIL_DOMAINS", [])]
+# Providers that never send email_verified (Entra ID) but own every address they hand out: 1 trusts it.
+OIDC_ASSUME_EMAIL_VERIFIED = env_bool("OIDC_ASSUME_EMAIL_VERIFIED", False)
+# Signing out also ends the provider's session (its end_session_endpoint), not only ours.
+OIDC_LOGOUT_FROM_PROVIDER = env_bool("OIDC_LOGOUT_FROM_PROVIDER", False)
+OIDC_STORE_ID_TOKEN = OIDC_LOGOUT_FROM_PROVIDER  # the id_token_hint that logout sends
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_callback"  # the URL name mozilla-django-oidc's views send back to
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
+OIDC_DISCOVERY_CACHE_SECONDS = env_int("OIDC_DISCOVERY_CACHE_SECONDS", 3600)
+OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+if OIDC_ENABLED:
+    if not OIDC_RP_CLIENT_ID:
+        raise ImproperlyConfigured("OIDC_ENABLED=1 needs OIDC_RP_CLIENT_ID")
+    _oidc_missing = [name for name in ("OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT",
+                                       "OIDC_OP_USER_ENDPOINT", "OIDC_OP_JWKS_ENDPOINT")
+                     if not globals()[name]]
+    if _oidc_missing and not OIDC_OP_DISCOVERY_URL:
+        raise ImproperlyConfigured("OpenID Connect needs OIDC_OP_ISSUER or OIDC_OP_DISCOVERY_URL, or else "
+                                   + ", ".join(_oidc_missing))
+    if OIDC_RP_SIGN_ALGO.startswith("HS") and not OIDC_RP_CLIENT_SECRET:
+        raise ImproperlyConfigured(f"OIDC_RP_SIGN_ALGO={OIDC_RP_SIGN_ALGO} needs OIDC_RP_CLIENT_SECRET")
+    # Last: it answers only the OIDC callback, which calls it directly (it never sees a password).
+    AUTHENTICATION_BACKENDS += ["servicedesk.oidc.OIDCBackend"]
+if OIDC_TIMEOUT < 1:
+    raise ImproperlyConfigured("OIDC_TIMEOUT must be 1 or more (seconds)")
+# --- end of OpenID Connect ---
+
 LANGUAGE_CODE = "en"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True

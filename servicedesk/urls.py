@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse_lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from servicedesk import metrics, views, views_twofactor, views_watchers
+from servicedesk import metrics, oidc, views, views_twofactor, views_watchers
 
 admin.site.site_header = "Servicedesk administration"
 admin.site.site_title = "Servicedesk admin"
@@ -26,7 +26,10 @@ urlpatterns = [
     path("profile/two-factor/codes/", views_twofactor.twofactor_codes, name="twofactor-codes"),
     path("profile/two-factor/codes/new/", views_twofactor.twofactor_codes_regenerate, name="twofactor-codes-new"),
     path("profile/two-factor/disable/", views_twofactor.twofactor_disable, name="twofactor-disable"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", oidc.LogoutView.as_view(), name="logout"),
+    # OpenID Connect sign-in (servicedesk/oidc.py): 404 unless OIDC is switched on.
+    path("oidc/authenticate/", oidc.OIDCStartView.as_view(), name="oidc_start"),
+    path("oidc/callback/", oidc.oidc_callback, name="oidc_callback"),
     path("search/", views.search, name="search"),
     # The workspace and the portal: each practice app adds its pages under the kernel's namespaces.
     path("profile/", views.profile, name="profile"),

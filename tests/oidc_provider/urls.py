@@ -1,0 +1,8 @@
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+urlpatterns = [
+    path("accounts/login/", auth_views.LoginView.as_view(template_name="registration/idp_login.html"),
+         name="login"),
+    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+]
