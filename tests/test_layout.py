@@ -15,7 +15,53 @@ def test_docker_compose_declares_the_production_stack_with_healthchecks():
         assert "healthcheck" in services[name], name
     assert services["worker"]["command"][:4] == ["celery", "-A", "servicedesk", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "servicedesk", "beat"]
-    assert set(compose["volumes"]) == {"pgdata", "redisdata", "media"}
+    assert {"pgdata", "redisdata", "media"} <= set(compose["volumes"])
+    # `docker compose up` without a profile starts exactly the production stack.
+    assert {name for name, service in services.items() if not service.get("profiles")} == {
+        "postgres", "redis", "migrate", "web", "worker", "beat"}
+
+
+def test_the_scaled_profile_adds_pgbouncer_web_behind_a_proxy_a_worker_per_queue_and_a_standby_beat():
+    from django.conf import settings
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    scaled = {name for name, service in services.items() if "scaled" in service.get("profiles", [])}
+    assert {"pgbouncer", "web-scaled", "proxy", "worker-sla", "worker-events", "worker-notifications",
+            "worker-fulfilment", "beat-standby", "prometheus", "alertmanager"} <= scaled
+
+    web = services["web-scaled"]
+    assert web["deploy"]["replicas"] >= 2 and web["command"][0] == "gunicorn"
+    assert web["environment"]["DATABASE_POOLER"] == "pgbouncer"
+    assert web["environment"]["DATABASE_URL"].startswith("postgres://servicedesk:servicedesk@pgbouncer:6432/")
+    assert web["environment"]["TRUSTED_PROXY_COUNT"] == "1"
+    assert web["environment"]["SECRET_KEY"] == services["web"]["environment"]["SECRET_KEY"]  # one signing key
+    nginx = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
+    assert "web-scaled:8000" in nginx and "X-Forwarded-For" in nginx
+    assert services["proxy"]["volumes"] == ["./deploy/nginx/nginx.conf:/etc/nginx/nginx.conf:ro"]
+    ini = (ROOT / "deploy" / "pgbouncer" / "pgbouncer.ini").read_text()
+    assert "pool_mode = transaction" in ini and "host=postgres port=5432" in ini
+
+    # Every queue but the default has a worker group of its own, with its concurrency set; the default
+    # worker (no -Q) consumes them all and is the catch-all.
+    consumed = {}
+    for name in scaled:
+        command = services[name].get("command") or []
+        if command[:4] == ["celery", "-A", "servicedesk", "worker"]:
+            assert "--concurrency" in command, name
+            consumed[name] = command[command.index("-Q") + 1].split(",")
+            assert services[name]["environment"]["DATABASE_POOLER"] == "pgbouncer", name
+    assert sorted(q for queues in consumed.values() for q in queues) == sorted(settings.SERVICEDESK_QUEUES[1:])
+    assert "-Q" not in services["worker"]["command"]
+    # Two beats; the lock in settings makes one of them a standby.
+    beats = [name for name, s in services.items() if (s.get("command") or [])[:4] == ["celery", "-A", "servicedesk",
+                                                                                       "beat"]]
+    assert sorted(beats) == ["beat", "beat-standby"]
+    assert settings.CELERY_BEAT_SCHEDULER == "servicedesk.beat:LockedDatabaseScheduler"
+    assert all("-S" not in services[name]["command"] and "--scheduler" not in services[name]["command"]
+               for name in beats)
+    # Prometheus reads the observability files; its scrape target is a web service.
+    assert "./deploy/prometheus:/etc/prometheus/servicedesk:ro" in services["prometheus"]["volumes"]
 
 
 def test_the_readme_names_the_two_commands():
@@ -85,3 +131,28 @@ def test_ci_creates_the_database_that_database_url_names():
         with connection.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
         connection.close()
+
+
+def test_docker_compose_accepts_the_file_with_and_without_the_scaled_profile():
+    """`docker compose config` (or Debian's docker-compose) checks the file against the Compose schema; no
+    Docker engine is needed. Skipped, saying so, when neither program is installed."""
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("docker-compose"):
+        base = ["docker-compose"]
+    elif shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        base = ["docker", "compose"]
+    else:
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed: the compose file was not validated")
+    env = {**os.environ, "SECRET_KEY": "x" * 50}
+    for profile in ([], ["--profile", "scaled"]):
+        result = subprocess.run([*base, *profile, "config", "-q"], cwd=ROOT, env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+    broken = subprocess.run([*base, "-f", "-", "config", "-q"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60, input="services:\n  web:\n    image: x\n    deploy: {replicas: many}\n")
+    assert broken.returncode != 0  # the check does catch a bad file

@@ -30,8 +30,10 @@ def wait_for(predicate, timeout=45.0, interval=0.2):
 
 
 @contextmanager
-def celery_worker(*, broker_url: str, smtp_port: int, tmp_path: Path, extra_env: dict | None = None):
-    """Start `celery -A servicedesk worker` against the test database and `broker_url`; stop it after."""
+def celery_worker(*, broker_url: str, smtp_port: int, tmp_path: Path, extra_env: dict | None = None,
+                  args: list[str] | tuple = (), log_name: str = "worker.log"):
+    """Start `celery -A servicedesk worker` against the test database and `broker_url`; stop it after. `args`
+    are added to the command line (e.g. ["-Q", "sla"] for a worker of one queue)."""
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -44,10 +46,10 @@ def celery_worker(*, broker_url: str, smtp_port: int, tmp_path: Path, extra_env:
         **(extra_env or {}),
     }
     Heartbeat.objects.filter(name="worker").delete()
-    log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115 - closed below
+    log = open(tmp_path / log_name, "w+")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "servicedesk", "worker", "--pool", "solo", "--loglevel", "info",
-         "--without-gossip", "--without-mingle", "--hostname", f"test-worker-{free_port()}@%h"],
+         "--without-gossip", "--without-mingle", "--hostname", f"test-worker-{free_port()}@%h", *args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
@@ -134,3 +136,59 @@ def celery_broker(url: str):
         else:
             os.environ["CELERY_BROKER_URL"] = previous[1]
         _reset_celery_pools()
+
+
+@contextmanager
+def gunicorn_server(*, tmp_path: Path, workers: int = 2, args: list[str] | tuple = (), env: dict | None = None):
+    """Start `gunicorn servicedesk.wsgi` on a free 127.0.0.1 port against the test database (or `env`'s
+    DATABASE_URL) and broker; yield (base URL, access log path). Each access-log line starts with the PID of
+    the worker process that served the request: "<pid> <method> <path> <status>"."""
+    db = connection.settings_dict
+    port = free_port()
+    log = tmp_path / "gunicorn-access.log"
+    errors = open(tmp_path / "gunicorn.log", "w+")  # noqa: SIM115 - closed below
+    full_env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "SERVICEDESK_VAR_DIR": str(tmp_path),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "DEBUG": "0",
+        **(env or {}),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "servicedesk.wsgi", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--access-logfile", str(log),
+         "--access-logformat", "%(p)s %(m)s %(U)s %(s)s", *args],
+        cwd=ROOT, env=full_env, stdout=errors, stderr=subprocess.STDOUT,
+    )
+
+    def answers() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    try:
+        if not wait_for(answers, timeout=60, interval=0.1):
+            errors.seek(0)
+            pytest.fail(f"gunicorn did not come up within 60s:\n{errors.read()[-3000:]}")
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        errors.close()
+
+
+def access_log_pids(log: Path, method: str, path_prefix: str) -> list[str]:
+    """The PIDs that served `method` requests to paths starting with `path_prefix`, in the order served."""
+    pids = []
+    for line in log.read_text().splitlines():
+        pid, m, path, _status = line.split(" ", 3)
+        if m == method and path.startswith(path_prefix):
+            pids.append(pid)
+    return pids
