@@ -1,5 +1,6 @@
 """A saved policy or calendar reaches the open tickets: their clocks are re-timed as the preview showed."""
 
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -7,11 +8,13 @@ from django.utils import timezone
 from incidents.models import Incident
 from servicedesk.models import OutboxMessage
 from servicedesk.outbox import outbox_process
+from sla.clock import deadline
+from sla.clocks import clock_calendar
 from sla.models import ClockKind, SlaClock, SlaPolicy, SlaTarget
 from sla.retime import clocks_retime
 from sla.whatif import PolicyDraft, policy_whatif
 from tests.admin_forms import changeform_data
-from tests.sla.london import at
+from tests.sla.london import LONDON
 
 
 @pytest.fixture
@@ -40,7 +43,12 @@ def run_retimes() -> int:
 
 
 def test_saving_a_policy_retimes_its_open_tickets_as_previewed(admin_client, policy, incident_factory):
-    incident = incident_factory(now=at(2026, 11, 27, 16, 0))  # Friday: due Monday 12:00
+    # Opened now, whatever day the suite runs: the deadlines are the calendar engine's (sla.clock, tested on
+    # its own) for 4 h and then 8 h of the office's business time from the opening.
+    opened = timezone.now() - timedelta(minutes=1)
+    office = clock_calendar(policy.calendar)
+    incident = incident_factory(now=opened)
+    assert resolution(incident).due_at == deadline(opened, 4 * 3600, office)
     url = f"/admin/sla/slapolicy/{policy.id}/change/"
     data = changeform_data(admin_client.get(url))
     row = next(k.split("-")[1] for k, v in data.items() if k.endswith("-priority") and k.startswith("targets-")
@@ -51,10 +59,10 @@ def test_saving_a_policy_retimes_its_open_tickets_as_previewed(admin_client, pol
                      and r.clock.kind == ClockKind.RESOLUTION)
 
     assert admin_client.post(url, {**data, "_save": "Save"}).status_code == 302
-    assert resolution(incident).due_at == at(2026, 11, 30, 12, 0)  # not before the save commits and runs
+    assert resolution(incident).due_at == deadline(opened, 4 * 3600, office)  # not before the save commits and runs
     assert run_retimes() == 1
     clock = resolution(incident)
-    assert clock.due_at == previewed == at(2026, 11, 30, 16, 0)
+    assert clock.due_at == previewed == deadline(opened, 8 * 3600, office)
     assert clock.target_seconds == 8 * 3600
     assert "target 4 h → 8 h" in clock.segments[-1]["reason"]
     assert Incident.objects.get(id=incident.id).sla_due_at == SlaClock.objects.get(
@@ -62,13 +70,22 @@ def test_saving_a_policy_retimes_its_open_tickets_as_previewed(admin_client, pol
 
 
 def test_saving_a_calendar_with_a_holiday_moves_the_deadline(admin_client, policy, office, incident_factory):
-    incident = incident_factory(now=at(2026, 11, 27, 16, 0))
+    # Three business days to resolve, so the deadline falls days after today; a holiday on the deadline's
+    # day moves it by that day.
+    SlaTarget.objects.filter(policy=policy).update(resolution_minutes=3 * 8 * 60)
+    opened = timezone.now() - timedelta(minutes=1)
+    incident = incident_factory(now=opened)
+    before = resolution(incident).due_at
+    assert before == deadline(opened, 24 * 3600, clock_calendar(office))
+    holiday = before.astimezone(LONDON).date()
     url = f"/admin/sla/businesscalendar/{office.id}/change/"
     data = changeform_data(admin_client.get(url))
-    data.update({"holidays-0-date": "2026-11-30", "holidays-0-name": "A Monday off"})
+    data.update({"holidays-0-date": holiday.isoformat(), "holidays-0-name": "A day off"})
     assert admin_client.post(url, {**data, "_save": "Save"}).status_code == 302
     run_retimes()
-    assert resolution(incident).due_at == at(2026, 12, 1, 12, 0)
+    after = resolution(incident).due_at
+    assert after == deadline(opened, 24 * 3600, clock_calendar(office).with_holidays([holiday]))
+    assert after.astimezone(LONDON).date() > holiday
 
 
 def test_retime_walks_in_batches_and_a_policy_that_stops_covering_cancels(policy, incident_factory, agent):
