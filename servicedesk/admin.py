@@ -334,3 +334,16 @@ class WatcherAdmin(ReadOnlyAdmin):
     search_fields = ["user__username", "user__email"]
     list_select_related = ["user", "added_by", "content_type"]
     readonly_fields = ["user", "content_type", "object_id", "added_by", "created_at"]
+
+
+@admin.register(models.RetentionRun)
+class RetentionRunAdmin(ReadOnlyAdmin):
+    """Each run of retention (servicedesk.retention): what it removed per rule and its archive file."""
+
+    list_display = ("started_at", "state", "removed", "finished_at", "archive")
+    list_filter = ("state",)
+    date_hierarchy = "started_at"
+
+    @admin.display(description="removed")
+    def removed(self, obj):
+        return ", ".join(f"{key} {value.get('removed', 0)}" for key, value in obj.counts.items()) or "nothing"
