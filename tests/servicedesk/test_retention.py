@@ -49,6 +49,9 @@ def _archive_in_tmp(settings, tmp_path):
 
 @pytest.fixture
 def keep_a_year(settings):
+    from sla.defaults import ensure_defaults
+
+    ensure_defaults()  # the SLA policies (a transactional test run before may have emptied their tables)
     settings.RETENTION_TICKETS_DAYS = 365
 
 
