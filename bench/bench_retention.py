@@ -16,6 +16,7 @@ On a database of its own (sd_retention_bench, generated with INSERT ... SELECT g
 Figures, not a pass/fail test. Run: DATABASE_URL=postgres://... python bench/bench_retention.py
 """
 
+import multiprocessing
 import os
 import statistics
 import threading
@@ -45,7 +46,7 @@ EVENTS = int(os.environ.get("SD_BENCH_EVENTS", "1000000"))
 INCIDENTS = int(os.environ.get("SD_BENCH_INCIDENTS", "300000"))
 PER_TICKET = 10
 DAYS = 360  # history spread evenly over this many days; retention keeps the last 330 (one month is due)
-KEEP = 330
+KEEP = int(os.environ.get("SD_BENCH_KEEP_DAYS", "330"))
 BUDGET = float(os.environ.get("SD_BENCH_BUDGET", "240"))
 REPEAT = 30
 
@@ -164,7 +165,8 @@ def partitioned_copy(table: str, copy: str, key: str, indexes: list[str]) -> Non
 
 
 class Beside:
-    """Two connections working while something else runs: one inserting, one reading; and a lock-wait sampler."""
+    """Two connections working while something else runs: one inserting, one reading; and a lock-wait sampler. In a
+    process of their own (forked), so the run's Python work never holds them up (the GIL)."""
 
     def __init__(self, insert_sql, insert_params, read_sql, read_params):
         self.insert = (insert_sql, insert_params)
@@ -203,18 +205,32 @@ class Beside:
                 time.sleep(0.02)
         conn.close()
 
-    def __enter__(self):
-        self.threads = [threading.Thread(target=self._loop, args=("insert", *self.insert)),
-                        threading.Thread(target=self._loop, args=("read", *self.read)),
-                        threading.Thread(target=self._locks)]
-        for thread in self.threads:
+    def _child(self, stop, results):
+        self.stop = threading.Event()
+        threads = [threading.Thread(target=self._loop, args=("insert", *self.insert)),
+                   threading.Thread(target=self._loop, args=("read", *self.read)),
+                   threading.Thread(target=self._locks)]
+        for thread in threads:
             thread.start()
+        stop.wait()
+        self.stop.set()
+        for thread in threads:
+            thread.join()
+        results.put((self.samples, self.waiting_seen, self.waiting_max))
+
+    def __enter__(self):
+        context = multiprocessing.get_context("fork")
+        connection.close()  # the child must not share the parent's connection
+        self.stop_child, self.results = context.Event(), context.Queue()
+        self.process = context.Process(target=self._child, args=(self.stop_child, self.results))
+        self.process.start()
+        time.sleep(1)  # its connections are open before the work starts
         return self
 
     def __exit__(self, *exc):
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
+        self.stop_child.set()
+        self.samples, self.waiting_seen, self.waiting_max = self.results.get(timeout=60)
+        self.process.join()
 
     def report(self, title):
         print(f"  {title}: insert {ms(self.samples['insert'])}")
@@ -262,7 +278,7 @@ def reads(label, alert_id, content_type_id, ticket_id, partitioned: bool):
           f"{ms(timed(TIMELINE_READ.format(t=table), [content_type_id, ticket_id]))}")
 
 
-def main():
+def generate_and_read(now):
     print(f"retention bench: {EVENTS:,} events, {INCIDENTS:,} incidents x {PER_TICKET} timeline entries, "
           f"history over {DAYS} days, keeping {KEEP}")
     RetentionRun.objects.all().delete()
@@ -270,7 +286,6 @@ def main():
         "sla_slaclock CASCADE")
     sql("DROP TABLE IF EXISTS bench_event_part, bench_timeline_part CASCADE")
     source = EventSource.objects.filter(name="bench").first() or event_source_create(name="bench")[0]
-    now = timezone.now()
     alert_ids = [Alert.objects.create(source=source, fingerprint=f"fp{n}", summary=f"Disk on db{n}", severity="warning",
                                       classification="warning", first_seen=now, last_seen=now).id for n in range(50)]
     requester = get_user_model().objects.get_or_create(username="bench-requester")[0]
@@ -306,6 +321,39 @@ def main():
     reads("plain table", alert_ids[7], ct, sample_ticket, False)
     reads("partitioned by month", alert_ids[7], ct, sample_ticket, True)
 
+    return source, alert_ids, ct, sample_ticket
+
+
+def main():
+    now = timezone.now()
+    if os.environ.get("SD_BENCH_KEEP_DATA") == "1":  # delete the next month of what an earlier run generated
+        source = EventSource.objects.get(name="bench")
+        alert_ids = list(Alert.objects.filter(source=source).order_by("id").values_list("id", flat=True))
+        ct = ContentType.objects.get_for_model(Incident).id
+        sample_ticket = one("SELECT id FROM incidents_incident WHERE status = 'in_progress' ORDER BY id DESC LIMIT 1")
+        print(f"retention bench on the data left by an earlier run, keeping {KEEP} days")
+    else:
+        source, alert_ids, ct, sample_ticket = generate_and_read(now)
+    deletes(now, source, alert_ids, ct, sample_ticket)
+    if os.environ.get("SD_BENCH_NO_ARCHIVE_RUN") == "1":
+        no_archive(now)
+
+
+def no_archive(now):
+    """One more month of each removed with the archive off (what the archive costs)."""
+    settings.RETENTION_ARCHIVE = False
+    for events_days, tickets_days in ((KEEP - 30, 0), (0, KEEP - 30)):
+        settings.RETENTION_EVENTS_DAYS, settings.RETENTION_TICKETS_DAYS = events_days, tickets_days
+        started = time.perf_counter()
+        run = retention.retention_run(budget=BUDGET)
+        took = time.perf_counter() - started
+        for key, counts in run.counts.items():
+            extra = counts.get("timeline_entries")
+            print(f"archive off, {key}: {counts['removed']:,} in {took:.1f} s, {counts['removed'] / took:,.0f} rows/s"
+                  + (f" ({extra / took:,.0f} timeline rows/s)" if extra else ""))
+
+
+def deletes(now, source, alert_ids, ct, sample_ticket):
     print(f"\nQuery plans of what retention reads (cutoff {KEEP} days):")
     for label, qs in (("events due", retention.rules_by_key()["monitoring.events"].due(now - timedelta(days=KEEP))),
                       ("incidents due", retention._ticket_due(retention.registry.retentions["incident"],
@@ -334,7 +382,7 @@ def main():
           f"{one('SELECT pg_total_relation_size(%s)', ['monitoring_event']) / 1e6:.0f} MB after (space is "
           f"reused by later inserts once vacuumed, not given back)")
 
-    oldest = f"bench_event_part_{now - timedelta(days=DAYS - 15):%Y%m}"  # a whole month at the old end
+    oldest = f"bench_event_part_{now - timedelta(days=KEEP + 15):%Y%m}"  # a whole month at the old end
     rows = one(f"SELECT count(*) FROM {oldest}")
     started = time.perf_counter()
     sql(f"ALTER TABLE bench_event_part DETACH PARTITION {oldest}")
@@ -348,13 +396,16 @@ def main():
     print(f"\nTickets: the retention run removes {due_tickets:,} due incidents and their timelines")
     insert_entry = ("INSERT INTO servicedesk_timelineentry (content_type_id, object_id, kind, internal, body, data, "
                     "created_at) VALUES (%s, %s, 'comment', false, 'More', '{}', now())")
+    # The reader reads another open ticket than the one the inserter writes to (whose timeline grows).
+    read_ticket = one("SELECT id FROM incidents_incident WHERE status = 'in_progress' AND id < %s ORDER BY id DESC "
+                      "LIMIT 1", [open_ticket])
     run, took = beside(lambda: retention.retention_run(budget=BUDGET), insert_entry, [ct, open_ticket],
-                       TIMELINE_READ.format(t="servicedesk_timelineentry"), [ct, open_ticket], "timeline")
+                       TIMELINE_READ.format(t="servicedesk_timelineentry"), [ct, read_ticket], "timeline")
     counts = run.counts.get("tickets.incident", {})
     removed, entries = counts.get("removed", 0), counts.get("timeline_entries", 0)
     print(f"  removed {removed:,} incidents and {entries:,} timeline entries in {took:.1f} s: "
           f"{removed / took:,.0f} tickets/s, {entries / took:,.0f} timeline rows/s ({run.state})")
-    oldest = f"bench_timeline_part_{now - timedelta(days=DAYS - 15):%Y%m}"
+    oldest = f"bench_timeline_part_{now - timedelta(days=KEEP + 15):%Y%m}"
     rows = one(f"SELECT count(*) FROM {oldest}")
     spans = one(f"""SELECT count(DISTINCT object_id) FROM {oldest} p WHERE EXISTS (
                       SELECT 1 FROM servicedesk_timelineentry t WHERE t.content_type_id = p.content_type_id
