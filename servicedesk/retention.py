@@ -40,7 +40,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from servicedesk.models import (
@@ -187,16 +187,26 @@ def _rows(qs) -> list[dict]:
 class Tally:
     removed: int = 0
     parts: dict = field(default_factory=dict)
+    after: tuple | None = None  # (date, id) of the last row claimed: where the next batch starts
 
     def add(self, **parts: int) -> None:
         for key, value in parts.items():
             self.parts[key] = self.parts.get(key, 0) + value
 
 
-def _claim(qs, date_field: str, batch: int) -> list[int]:
-    """The next batch's ids, oldest first, skipping rows another transaction holds."""
-    return list(qs.order_by(date_field, "id").select_for_update(skip_locked=True)
-                .values_list("id", flat=True)[:batch])
+def _claim(qs, date_field: str, batch: int, tally: Tally) -> list[int]:
+    """The next batch's ids, oldest first, skipping rows another transaction holds. Within a run each batch starts
+    after the last row of the one before (keyset on (date, id)): the index entries of rows just deleted are dead
+    until vacuum, and an index scan from the oldest date would step over all of them again at every batch. A row
+    passed over (locked, held) is found by the next run."""
+    if tally.after is not None:
+        at, last_id = tally.after
+        qs = qs.filter(Q(**{f"{date_field}__gt": at}) | Q(**{date_field: at, "id__gt": last_id}))
+    rows = list(qs.order_by(date_field, "id").select_for_update(skip_locked=True)
+                .values_list(date_field, "id")[:batch])
+    if rows:
+        tally.after = rows[-1]
+    return [row_id for _, row_id in rows]
 
 
 def _delete_in(model, column: str, values: list, extra: tuple = ()) -> int:
@@ -221,7 +231,7 @@ def _tickets_batch(retention: TicketRetention, cutoff: datetime, batch: int, arc
     model = retention.model
     content_type = ContentType.objects.get_for_model(model)
     with transaction.atomic():
-        ids = _claim(_ticket_due(retention, cutoff), retention.date_field, batch)
+        ids = _claim(_ticket_due(retention, cutoff), retention.date_field, batch, tally)
         if not ids:
             return 0
         about = {"content_type": content_type, "object_id__in": ids}
@@ -265,7 +275,7 @@ def _tickets_batch(retention: TicketRetention, cutoff: datetime, batch: int, arc
 def _rule_batch(rule: RetentionRule, cutoff: datetime, batch: int, archive: Archive | None, tally: Tally) -> int:
     with transaction.atomic():
         qs = rule.due(cutoff)
-        ids = _claim(qs, rule.date_field, batch)
+        ids = _claim(qs, rule.date_field, batch, tally)
         if not ids:
             return 0
         if archive is not None and rule.archive:
