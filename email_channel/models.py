@@ -111,6 +111,8 @@ class InboundMessage(models.Model):
     ticket_id = models.BigIntegerField(null=True, blank=True)
     ticket_number = models.CharField(max_length=16, blank=True)
     entry_id = models.BigIntegerField(null=True, blank=True)
+    # When retention removed the raw bytes (RETENTION_MAIL_RAW_DAYS after arrival); the row stays for dedupe.
+    raw_purged_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -124,6 +126,11 @@ class InboundMessage(models.Model):
             models.Index(fields=["mailbox", "received_at"], name="inbound_mailbox_received"),
             # The admin list's order (newest first): its page reads the index instead of sorting every mail.
             models.Index(fields=["-received_at", "-id"], name="inbound_received_desc"),
+            # Retention: the mails about tickets it removes, and the decided mails whose bytes are still kept.
+            models.Index(fields=["ticket_kind", "ticket_id"], name="inbound_ticket_idx",
+                         condition=Q(ticket_id__isnull=False)),
+            models.Index(fields=["received_at"], name="inbound_raw_kept_idx",
+                         condition=Q(raw_purged_at__isnull=True, state__in=["processed", "ignored"])),
         ]
 
     def __str__(self):

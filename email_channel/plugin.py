@@ -58,5 +58,8 @@ def inbound_mail_forget(kind: str, ticket_id: int) -> int:
 
 
 def register() -> None:
+    from email_channel import retention
+
+    retention.register()  # retention: what goes and what stays (docs/retention.md)
     registry.demo_step(DemoStep(app="email_channel", seed=_seed, after=("incidents", "requests_app")))
     registry.ticket_erase_hook(inbound_mail_forget)

@@ -47,6 +47,8 @@ def _message(mail_id: int) -> tuple[InboundMessage, object]:
     message = get_object_or_404(InboundMessage.objects.select_related("mailbox"), pk=mail_id)
     if inbound_erased(message):
         raise Http404("This mail was erased with its ticket.")
+    if message.raw_purged_at:
+        raise Http404("This mail's raw content was removed by retention (RETENTION_MAIL_RAW_DAYS).")
     return message, mail_parse(bytes(message.raw))
 
 

@@ -179,6 +179,9 @@ def _seed(options: dict) -> str:
 
 
 def register() -> None:
+    from incidents import retention
+
+    retention.register()  # retention: what goes and what stays (docs/retention.md)
     from django.db.models.signals import post_delete
 
     from incidents.api import IncidentViewSet

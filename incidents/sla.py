@@ -18,6 +18,10 @@ TICKET_TYPE = "incident"
 
 def clocks_drop_with_incident(sender, instance, **kwargs) -> None:
     """An erased incident takes its clocks with it (connected to post_delete in incidents.plugin)."""
+    from servicedesk.retention import retiring
+
+    if retiring(TICKET_TYPE):  # retention removed the whole batch's clocks already (sla.retention)
+        return
     clocks_delete(TICKET_TYPE, [instance.pk])
 
 

@@ -185,7 +185,13 @@ def _count_portal(sheet: _Sheet, start: datetime, end: datetime) -> None:
 
 def rollup_days(days: Iterable[date]) -> int:
     """Recount `days` (local dates); returns how many days were written. Safe to run twice or concurrently
-    (one writer at a time per database: an advisory lock)."""
+    (one writer at a time per database: an advisory lock). Days before `tickets_complete_from()` are left as they
+    were counted: retention removed tickets of those days, so a recount would lose them (their figures stay)."""
+    from servicedesk.retention import tickets_complete_from
+
+    complete_from = tickets_complete_from()
+    if complete_from is not None:
+        days = [day for day in days if day >= complete_from]
     written = 0
     for first, last in _ranges(days):
         start, end = day_start(first), day_after(last)

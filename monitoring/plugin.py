@@ -12,6 +12,9 @@ def _seed(options: dict) -> str:
 
 
 def register() -> None:
+    from monitoring import retention
+
+    retention.register()  # retention: what goes and what stays (docs/retention.md)
     # --- ingestion and processing (monitoring.api, monitoring.processing) ---
     from monitoring.api import AlertmanagerView, EventsView, GrafanaView
 

@@ -68,6 +68,8 @@ class Problem(Ticket):
             models.Index(fields=["assignment_group", "created_at"], name="problem_open_team_idx",
                          condition=Q(status__in=sorted(OPEN))),
             models.Index(fields=["status", "-created_at"], name="problem_status_idx"),
+            # Retention finds closed problems by their closing date (problems.retention).
+            models.Index(fields=["closed_at"], name="problem_closed_idx", condition=Q(closed_at__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=Status.values), name="problem_status_valid"),

@@ -124,6 +124,9 @@ def _seed_detection(options: dict) -> str:
 def register() -> None:
     """Each part of issue 9 registers its contributions here (API routes, workspace section, ticket panels on
     incidents, search, demo step)."""
+    from problems import retention
+
+    retention.register()  # retention: what goes and what stays (docs/retention.md)
     from django.db.models.signals import post_delete
 
     from problems.api import KnownErrorListView, ProblemViewSet

@@ -279,6 +279,8 @@ class ServiceRequest(Ticket):
             # The insights rollup reads deliveries per day and what changed since its last run (insights.rollup).
             models.Index(fields=["fulfilled_at"], name="request_fulfilled_idx", condition=Q(fulfilled_at__isnull=False)),
             models.Index(fields=["updated_at"], name="request_updated_idx"),
+            # Retention finds closed and cancelled requests by their closing date (requests_app.retention).
+            models.Index(fields=["closed_at"], name="request_closed_idx", condition=Q(closed_at__isnull=False)),
             models.Index(fields=["assignment_group", "created_at"], name="request_open_team_idx",
                          condition=Q(status__in=sorted(OPEN))),
             # The workspace queues (requests_app.workspace): open requests by next SLA deadline, and each agent's.

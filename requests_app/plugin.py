@@ -198,6 +198,9 @@ def _create_from_mail(*, intake):
 
 
 def register() -> None:
+    from requests_app import retention
+
+    retention.register()  # retention: what goes and what stays (docs/retention.md)
     from django.db.models.signals import post_delete
 
     from requests_app.api import (

@@ -21,6 +21,10 @@ NOT_STARTED = frozenset({Status.SUBMITTED, Status.PENDING_APPROVAL, Status.APPRO
 
 def clocks_drop_with_request(sender, instance, **kwargs) -> None:
     """An erased request takes its clocks with it (connected to post_delete in requests_app.plugin)."""
+    from servicedesk.retention import retiring
+
+    if retiring(TICKET_TYPE):  # retention removed the whole batch's clocks already (sla.retention)
+        return
     clocks_delete(TICKET_TYPE, [instance.pk])
 
 

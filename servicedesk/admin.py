@@ -398,3 +398,14 @@ class SignInPolicyAdmin(AuditedAdmin):
         from servicedesk.twofactor import policy_forget
 
         transaction.on_commit(policy_forget)
+@admin.register(models.RetentionRun)
+class RetentionRunAdmin(ReadOnlyAdmin):
+    """Each run of retention (servicedesk.retention): what it removed per rule and its archive file."""
+
+    list_display = ("started_at", "state", "removed", "finished_at", "archive")
+    list_filter = ("state",)
+    date_hierarchy = "started_at"
+
+    @admin.display(description="removed")
+    def removed(self, obj):
+        return ", ".join(f"{key} {value.get('removed', 0)}" for key, value in obj.counts.items()) or "nothing"

@@ -373,6 +373,8 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "webhook deliveries"
+        # Retention removes finished deliveries by age (servicedesk.retention); admin lists the newest first.
+        indexes = [models.Index(fields=["created_at"], name="webhook_delivery_created_idx")]
 
     def __str__(self):
         return f"{self.event} -> {self.webhook}"
@@ -541,3 +543,32 @@ class ExternalIdentity(models.Model):
 
     def __str__(self):
         return f"{self.subject} at {self.issuer}"
+class RetentionRun(models.Model):
+    """One run of retention (servicedesk.retention): what it removed, per rule, and where it archived it. At most
+    one run is `running` (a partial unique constraint), so two workers never remove the same rows side by side."""
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done (nothing due left)"
+        BUDGET = "budget", "Stopped at its time budget (the next run goes on)"
+        FAILED = "failed", "Failed"
+        ABANDONED = "abandoned", "Abandoned (its process died)"
+
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.RUNNING)
+    counts = models.JSONField(default=dict, blank=True, help_text="Rows removed per rule, and their parts.")
+    cutoffs = models.JSONField(default=dict, blank=True, help_text="Rows older than this were due, per rule.")
+    # The latest closing date before which tickets were removed: days up to it may miss tickets, so insights
+    # never recounts them (its rollup keeps the figures counted while the tickets were there).
+    tickets_cutoff = models.DateTimeField(null=True, blank=True)
+    archive = models.CharField(max_length=500, blank=True, help_text="The archive file of this run, if any.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["state"], condition=Q(state="running"),
+                                               name="retention_one_running")]
+
+    def __str__(self):
+        return f"retention run {self.id} ({self.state})"

@@ -364,16 +364,12 @@ def outbox_retry_failed(message_ids, *, actor=None) -> int:
     return len(ids)
 
 
-def outbox_purge(*, now=None, batch: int = 5000) -> int:
-    """Delete done messages older than OUTBOX_KEEP_DAYS (failed ones stay until someone looks)."""
-    cutoff = (now or timezone.now()) - timedelta(days=settings.OUTBOX_KEEP_DAYS)
-    deleted = 0
-    while True:
-        ids = list(OutboxMessage.objects.filter(state=State.DONE, processed_at__lt=cutoff)
-                   .values_list("id", flat=True)[:batch])
-        if not ids:
-            return deleted
-        deleted += OutboxMessage.objects.filter(id__in=ids).delete()[0]
+def outbox_purge(*, now=None) -> int:
+    """Delete done messages older than OUTBOX_KEEP_DAYS (failed ones stay until someone looks), in batches. The
+    hourly retention run does this (rule "outbox", servicedesk.retention); this runs that rule alone, now."""
+    from servicedesk.retention import rule_purge
+
+    return rule_purge("outbox", now=now)
 
 
 # --- the generic handler behind servicedesk.tasking.enqueue_on_commit -----------------------------------

@@ -27,6 +27,13 @@ the erased ticket's kind ("incident") and id inside its transaction, before the 
 keeps something about tickets by id (the email channel's raw mails) erases it too; a hook that raises undoes the
 whole erasure. A hook may return how many rows it removed (recorded in the erasure's audit row).
 
+Retention (servicedesk.retention, docs/retention.md) removes old rows in batches:
+
+    registry.ticket_retention(TicketRetention(kind="incident", model=Incident, due=..., order=20))
+    registry.retention_hold(RetentionHold(key="problem-links", ticket_kinds=("incident",), narrow=...))
+    registry.tickets_retire_hook(inbound_mails_retire)   # func(kind, ids): what the app keeps about many tickets
+    registry.retention_rule(RetentionRule(key="monitoring.events", label=..., keep=..., due=..., ...))
+
 Registration happens once per process, at start-up, before any request; the lists are read-only afterwards.
 Callables receive the request or user, so every contribution builds its own permission into its query.
 """
@@ -310,6 +317,47 @@ class MetricSource:
 
     key: str
     collect: Callable[[], list[MetricFamily]]
+class TicketRetention:
+    """A ticket type's part in retention: `due(cutoff)` is the queryset of its tickets in a final status (closed,
+    cancelled) whose closing date is before `cutoff`, filtered on an indexed date column named by `date_field`.
+    Types with a lower `order` go first (problems before the incidents they hold)."""
+
+    kind: str
+    model: Any
+    due: Callable[[datetime], Any]
+    date_field: str = "closed_at"
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class RetentionHold:
+    """Another app's reason to keep tickets that are due ("an open problem still explains this incident"):
+    `narrow(kind, queryset)` returns the queryset without the tickets that must stay, as a filter in the same
+    query (an Exists), so a batch never reads rows it will not remove."""
+
+    key: str
+    ticket_kinds: tuple[str, ...]
+    narrow: Callable[[str, Any], Any]
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    """Rows of one kind (not tickets) that retention removes once they are older than `keep()` (a timedelta read
+    from the settings at run time; None keeps them for ever).
+
+    `due(cutoff)` is the queryset of rows due, filtered on the indexed date `date_field` (the run takes batches in
+    (date_field, id) order with SKIP LOCKED). `remove(ids)` removes a batch and returns how many rows it changed
+    (default: delete them); a rule may scrub instead of deleting (the raw bytes of old mails). `archive`: whether
+    the rows go to the archive file first, as `archive_rows(ids)` returns them (default: every concrete field)."""
+
+    key: str
+    label: str
+    keep: Callable[[], Any]
+    due: Callable[[datetime], Any]
+    date_field: str
+    remove: Callable[[list[int]], int] | None = None
+    archive: bool = True
+    archive_rows: Callable[[list[int]], list[dict]] | None = None
     order: int = 100
 
 
@@ -347,6 +395,10 @@ class Registry:
         self.demo: list[DemoStep] = []
         self.erase_hooks: list[Callable[[str, int], int | None]] = []
         self.metric_sources: list[MetricSource] = []
+        self.retentions: dict[str, TicketRetention] = {}
+        self.retention_holds: list[RetentionHold] = []
+        self.retire_hooks: list[Callable[[str, list[int]], int | None]] = []
+        self.retention_rules: list[RetentionRule] = []
 
     # --- registration ------------------------------------------------------------------------------
 
@@ -412,6 +464,26 @@ class Registry:
     def metric(self, source: MetricSource) -> None:
         """Report gauges or counters on /metrics (servicedesk.metrics), computed at every scrape."""
         self._add(self.metric_sources, source)
+    def ticket_retention(self, retention: TicketRetention) -> None:
+        if retention.kind in self.retentions:
+            raise ValueError(f"ticket kind {retention.kind!r} already has a retention")
+        self.retentions[retention.kind] = retention
+
+    def retention_hold(self, hold: RetentionHold) -> None:
+        if any(h.key == hold.key for h in self.retention_holds):
+            raise ValueError(f"RetentionHold {hold.key!r} is already registered")
+        self.retention_holds.append(hold)
+
+    def tickets_retire_hook(self, func: Callable[[str, list[int]], int | None]) -> None:
+        """`func(kind, ids)`: retention is about to delete these tickets (in its transaction, before the ticket
+        rows go); the app removes or scrubs what it keeps about them by id, in a few queries for the whole batch,
+        and may return how many rows it changed. One that raises undoes the batch."""
+        if func in self.retire_hooks:
+            raise ValueError(f"retire hook {func!r} is already registered")
+        self.retire_hooks.append(func)
+
+    def retention_rule(self, rule: RetentionRule) -> None:
+        self._add(self.retention_rules, rule)
 
     @staticmethod
     def _add(items: list, item) -> None:

@@ -425,12 +425,34 @@ APPROVAL_LINK_MAX_AGE_DAYS = env_int("APPROVAL_LINK_MAX_AGE_DAYS", 7)
 # longer than REQUEST_REOPEN_DAYS and the incidents' auto-close days); everything is recounted nightly.
 INSIGHTS_ROLLUP_SECONDS = env_int("INSIGHTS_ROLLUP_SECONDS", 300)
 INSIGHTS_ROLLUP_RECENT_DAYS = env_int("INSIGHTS_ROLLUP_RECENT_DAYS", 15)
+# --- Retention (servicedesk.retention, docs/retention.md) ---
+# Days each kind of history is kept before the hourly run removes it; 0 keeps it for ever (the default).
+# Closed/cancelled tickets count from their closing date; events, deliveries, mails and audit rows from their own.
+RETENTION_TICKETS_DAYS = env_int("RETENTION_TICKETS_DAYS", 0)
+RETENTION_EVENTS_DAYS = env_int("RETENTION_EVENTS_DAYS", 0)
+RETENTION_WEBHOOK_DELIVERIES_DAYS = env_int("RETENTION_WEBHOOK_DELIVERIES_DAYS", 0)
+RETENTION_MAIL_RAW_DAYS = env_int("RETENTION_MAIL_RAW_DAYS", 0)
+RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 0)
+# Write what goes to gzip JSON lines under RETENTION_ARCHIVE_DIR first (one file per run).
+RETENTION_ARCHIVE = env_bool("RETENTION_ARCHIVE", True)
+RETENTION_ARCHIVE_DIR = Path(env_str("RETENTION_ARCHIVE_DIR", str(MEDIA_ROOT / "archive")))
+# Rows per transaction, seconds of work per run (the next run goes on), seconds between runs.
+RETENTION_BATCH = env_int("RETENTION_BATCH", 1000)
+RETENTION_BUDGET_SECONDS = env_int("RETENTION_BUDGET_SECONDS", 120)
+RETENTION_INTERVAL_SECONDS = env_int("RETENTION_INTERVAL_SECONDS", 3600)
+for _name in ("RETENTION_TICKETS_DAYS", "RETENTION_EVENTS_DAYS", "RETENTION_WEBHOOK_DELIVERIES_DAYS",
+              "RETENTION_MAIL_RAW_DAYS", "RETENTION_AUDIT_DAYS"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]} must be 0 (keep for ever) or a number of days")
+for _name in ("RETENTION_BATCH", "RETENTION_BUDGET_SECONDS", "RETENTION_INTERVAL_SECONDS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]} must be at least 1")
 # The beat schedule lives here, in one place. django-celery-beat copies it into the database at start,
 # where admins can see, pause and re-time each entry (Admin > Periodic tasks).
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "servicedesk.tasks.worker_heartbeat", "schedule": float(WORKER_HEARTBEAT_SECONDS)},
-    "outbox-purge": {"task": "servicedesk.tasks.outbox_purge", "schedule": 3600.0},
-    "idempotency-keys-purge": {"task": "servicedesk.tasks.idempotency_keys_purge", "schedule": 3600.0},
+    # Retention also removes done outbox rows (OUTBOX_KEEP_DAYS) and old Idempotency-Keys (servicedesk.retention).
+    "retention-run": {"task": "servicedesk.tasks.retention_run", "schedule": float(RETENTION_INTERVAL_SECONDS)},
     "incidents-auto-close": {"task": "incidents.tasks.incidents_auto_close", "schedule": 15 * 60.0},
     "requests-fulfilment-sweep": {"task": "requests_app.tasks.fulfilment_sweep", "schedule": 60.0},
     "approvals-remind": {"task": "requests_app.tasks.approvals_remind",

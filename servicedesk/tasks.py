@@ -46,3 +46,11 @@ def idempotency_keys_purge() -> int:
 def worker_heartbeat() -> None:
     """Run by beat every WORKER_HEARTBEAT_SECONDS: proves broker, beat and a worker all work."""
     heartbeat_record(worker=worker_heartbeat.request.hostname or "worker")
+
+
+@shared_task(ignore_result=True)
+def retention_run() -> None:
+    """Beat (every RETENTION_INTERVAL_SECONDS): remove the history that is due (servicedesk.retention)."""
+    from servicedesk.retention import retention_run as run
+
+    run()

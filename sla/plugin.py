@@ -24,6 +24,9 @@ def _seed(options: dict) -> str:
 
 
 def register() -> None:
+    from sla import retention
+
+    retention.register()  # retention: what goes and what stays (docs/retention.md)
     from sla.api import CalendarViewSet, PolicyViewSet, SlaReportViewSet
 
     registry.api_route("sla/policies", PolicyViewSet, basename="sla-policy")

@@ -1,0 +1,422 @@
+"""Retention: how long history is kept, and the run that removes what is due (docs/retention.md).
+
+What goes, each after its own setting (0 days = kept for ever, the default):
+
+- tickets closed or cancelled before RETENTION_TICKETS_DAYS ago, of every type that registered a
+  `TicketRetention`, with their timeline, attachments (and files, on commit), watchers and rating, and what the
+  other apps keep about them by id (their `tickets_retire_hook`s: SLA clocks, the email channel's mails). An app
+  may hold tickets that are due (`RetentionHold`: an incident a problem still explains stays);
+- rows of the kernel's and the apps' `RetentionRule`s: done outbox messages (OUTBOX_KEEP_DAYS), Idempotency-Keys
+  (IDEMPOTENCY_KEY_TTL_HOURS), finished webhook deliveries, audit rows, processed monitoring events, the raw
+  bytes of processed mails (scrubbed, the row stays for dedupe).
+
+`retention_run()` (beat "retention-run", `manage.py retention_run`) takes each kind in batches of RETENTION_BATCH
+rows, oldest first, one transaction per batch: the batch is read through the index on its date with
+`FOR UPDATE SKIP LOCKED` (a row someone is changing is left for the next run, never waited for), archived, then
+removed. It stops after RETENTION_BUDGET_SECONDS (after the batch in hand) and the next run goes on where it
+stopped, since what is due is found again by its date. One run at a time: a `RetentionRun` row in state
+"running" (a partial unique constraint) is the lease, so PgBouncer's transaction mode is fine (no session lock).
+
+The archive (RETENTION_ARCHIVE, on by default): every batch appends one gzip member of JSON lines to the run's
+file under RETENTION_ARCHIVE_DIR/<yyyy>/<mm>/, written and fsync'ed before the batch commits, so nothing is
+removed that the file does not hold (a batch that rolls back afterwards leaves lines of rows that are still
+there; each line carries the run id). Readers: `gzip.open(path, "rt")` reads all members as one text.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import logging
+import os
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from servicedesk.models import (
+    Attachment,
+    AuditLog,
+    IdempotencyKey,
+    OutboxMessage,
+    Rating,
+    RetentionRun,
+    TimelineEntry,
+    Watcher,
+    WebhookDelivery,
+)
+from servicedesk.registry import RetentionRule, TicketRetention, registry
+
+log = logging.getLogger(__name__)
+
+# The ticket kind whose rows retention is deleting right now, after the apps' `tickets_retire_hook`s removed what
+# they keep about the whole batch: per-row post_delete handlers doing the same (an erased incident's SLA clocks)
+# skip it (`retiring(kind)`), instead of one DELETE per ticket.
+_retiring: ContextVar[str | None] = ContextVar("retiring", default=None)
+
+
+def retiring(kind: str) -> bool:
+    """Whether retention is deleting tickets of `kind` in bulk (their per-ticket clean-up is done already)."""
+    return _retiring.get() == kind
+
+# A "running" run older than its budget plus this is taken for dead (its worker was killed) and abandoned.
+STALE_AFTER = timedelta(minutes=10)
+
+
+def _days(name: str):
+    def keep() -> timedelta | None:
+        days = getattr(settings, name)
+        return timedelta(days=days) if days else None
+
+    return keep
+
+
+# --- the kernel's own rules ----------------------------------------------------------------------------------
+
+
+def _outbox_keep() -> timedelta | None:
+    return timedelta(days=settings.OUTBOX_KEEP_DAYS) if settings.OUTBOX_KEEP_DAYS else None
+
+
+def _keys_keep() -> timedelta:
+    return timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+
+
+KERNEL_RULES = [
+    # Done side effects: failed ones stay until someone looks (admin). Index outbox_state_processed_idx.
+    RetentionRule(key="outbox", label="done outbox messages", keep=_outbox_keep, date_field="processed_at",
+                  due=lambda cutoff: OutboxMessage.objects.filter(state=OutboxMessage.State.DONE,
+                                                                  processed_at__lt=cutoff),
+                  archive=False, order=10),
+    RetentionRule(key="idempotency_keys", label="Idempotency-Keys", keep=_keys_keep, date_field="created_at",
+                  due=lambda cutoff: IdempotencyKey.objects.filter(created_at__lte=cutoff), archive=False, order=11),
+    # Pending deliveries are still being tried. Index webhook_delivery_created_idx.
+    RetentionRule(key="webhook_deliveries", label="finished webhook deliveries",
+                  keep=_days("RETENTION_WEBHOOK_DELIVERIES_DAYS"), date_field="created_at",
+                  due=lambda cutoff: WebhookDelivery.objects.filter(
+                      created_at__lt=cutoff, state__in=[WebhookDelivery.State.DELIVERED, WebhookDelivery.State.FAILED]),
+                  order=12),
+    RetentionRule(key="audit", label="audit log rows", keep=_days("RETENTION_AUDIT_DAYS"), date_field="at",
+                  due=lambda cutoff: AuditLog.objects.filter(at__lt=cutoff), order=90),
+]
+
+
+def rules() -> list[RetentionRule]:
+    return sorted([*KERNEL_RULES, *registry.retention_rules], key=lambda r: (r.order, r.key))
+
+
+def rules_by_key() -> dict[str, RetentionRule]:
+    return {rule.key: rule for rule in rules()}
+
+
+def ticket_retentions() -> list[TicketRetention]:
+    return sorted(registry.retentions.values(), key=lambda r: (r.order, r.kind))
+
+
+def _tickets_keep() -> timedelta | None:
+    return timedelta(days=settings.RETENTION_TICKETS_DAYS) if settings.RETENTION_TICKETS_DAYS else None
+
+
+def _held(retention: TicketRetention, qs):
+    for hold in registry.retention_holds:
+        if retention.kind in hold.ticket_kinds:
+            qs = hold.narrow(retention.kind, qs)
+    return qs
+
+
+def _ticket_due(retention: TicketRetention, cutoff: datetime):
+    return _held(retention, retention.due(cutoff))
+
+
+# --- the archive ---------------------------------------------------------------------------------------------
+
+
+class _Encoder(DjangoJSONEncoder):
+    def default(self, o):
+        if isinstance(o, (bytes, memoryview)):
+            return {"base64": base64.b64encode(bytes(o)).decode()}
+        return super().default(o)
+
+
+class Archive:
+    """The run's gzip JSON-lines file, opened at its first batch; each batch is one complete gzip member."""
+
+    def __init__(self, run: RetentionRun, now: datetime):
+        self.run = run
+        stamp = now.astimezone(UTC)
+        folder = Path(settings.RETENTION_ARCHIVE_DIR) / f"{stamp:%Y}" / f"{stamp:%m}"
+        self.path = folder / f"retention-{stamp:%Y%m%dT%H%M%SZ}-run{run.id}.jsonl.gz"
+        self.at = now.isoformat()
+        self.lines = 0
+
+    def write(self, rule: str, records: list[dict]) -> None:
+        if not records:
+            return
+        text = "".join(json.dumps({"run": self.run.id, "removed_at": self.at, "rule": rule, **record},
+                                  cls=_Encoder, ensure_ascii=False) + "\n" for record in records)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "ab") as handle:
+            handle.write(gzip.compress(text.encode(), compresslevel=6))
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.lines += len(records)
+
+
+def _fields(model) -> list[str]:
+    # The stored search vector is derived from the other fields: not worth archiving.
+    return [f.attname for f in model._meta.concrete_fields if f.get_internal_type() != "SearchVectorField"]
+
+
+def _rows(qs) -> list[dict]:
+    return list(qs.values(*_fields(qs.model)))
+
+
+# --- one batch -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    removed: int = 0
+    parts: dict = field(default_factory=dict)
+    after: tuple | None = None  # (date, id) of the last row claimed: where the next batch starts
+
+    def add(self, **parts: int) -> None:
+        for key, value in parts.items():
+            self.parts[key] = self.parts.get(key, 0) + value
+
+
+def _claim(qs, date_field: str, batch: int, tally: Tally) -> list[int]:
+    """The next batch's ids, oldest first, skipping rows another transaction holds. Within a run each batch starts
+    after the last row of the one before (keyset on (date, id)): the index entries of rows just deleted are dead
+    until vacuum, and an index scan from the oldest date would step over all of them again at every batch. A row
+    passed over (locked, held) is found by the next run."""
+    if tally.after is not None:
+        at, last_id = tally.after
+        qs = qs.filter(Q(**{f"{date_field}__gt": at}) | Q(**{date_field: at, "id__gt": last_id}))
+    rows = list(qs.order_by(date_field, "id").select_for_update(skip_locked=True)
+                .values_list(date_field, "id")[:batch])
+    if rows:
+        tally.after = rows[-1]
+    return [row_id for _, row_id in rows]
+
+
+def _delete_in(model, column: str, values: list, extra: tuple = ()) -> int:
+    """DELETE ... WHERE column IN (...) [AND extra], in SQL: no rows are loaded (the ORM would load each one to
+    set the attachments' `entry` to NULL; this batch's attachments are already gone)."""
+    if not values:
+        return 0
+    marks = ", ".join(["%s"] * len(values))
+    where, params = f"{connection.ops.quote_name(column)} IN ({marks})", list(values)
+    for col, value in extra:
+        where += f" AND {connection.ops.quote_name(col)} = %s"
+        params.append(value)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {where}", params)
+        return cursor.rowcount
+
+
+def _tickets_batch(retention: TicketRetention, cutoff: datetime, batch: int, archive: Archive | None,
+                   tally: Tally) -> int:
+    from servicedesk.services import _files_delete
+
+    model = retention.model
+    content_type = ContentType.objects.get_for_model(model)
+    with transaction.atomic():
+        ids = _claim(_ticket_due(retention, cutoff), retention.date_field, batch, tally)
+        if not ids:
+            return 0
+        about = {"content_type": content_type, "object_id__in": ids}
+        attachments = _rows(Attachment.objects.filter(**about).order_by("id"))
+        files = [a["file"] for a in attachments if a["file"]]
+        if archive is not None:
+            timeline = _rows(TimelineEntry.objects.filter(**about).order_by("object_id", "created_at", "id"))
+            watchers = _rows(Watcher.objects.filter(**about).order_by("id"))
+            ratings = _rows(Rating.objects.filter(**about))
+            by_ticket: dict[int, dict] = {
+                row["id"]: {"kind": retention.kind, "table": model._meta.db_table, "ticket": row, "timeline": [],
+                            "attachments": [], "watchers": [], "rating": None}
+                for row in _rows(model.objects.filter(id__in=ids).order_by(retention.date_field, "id"))}
+            for key, rows in (("timeline", timeline), ("attachments", attachments), ("watchers", watchers)):
+                for row in rows:
+                    by_ticket[row["object_id"]][key].append(row)
+            for row in ratings:
+                by_ticket[row["object_id"]]["rating"] = row
+            archive.write(f"tickets.{retention.kind}", list(by_ticket.values()))
+        counts = {"attachments": Attachment.objects.filter(**about).delete()[0]}
+        counts["timeline_entries"] = _delete_in(TimelineEntry, "object_id", ids,
+                                                (("content_type_id", content_type.id),))
+        counts["watchers"] = Watcher.objects.filter(**about).delete()[0]
+        counts["ratings"] = Rating.objects.filter(**about).delete()[0]
+        # What the other apps keep about these tickets by id (SLA clocks, the email channel's mails), in this
+        # transaction, before the ticket rows go.
+        counts["other_apps"] = sum(hook(retention.kind, ids) or 0 for hook in registry.retire_hooks)
+        # The ORM's delete: foreign keys to the tickets cascade or are set to NULL as each model says (problem
+        # links, approvals, a child incident's parent, an alert's incident), and post_delete signals run.
+        token = _retiring.set(retention.kind)
+        try:
+            model.objects.filter(id__in=ids).delete()
+        finally:
+            _retiring.reset(token)
+        counts["files"] = len(files)
+        transaction.on_commit(lambda: _files_delete(files))
+    tally.add(**counts)
+    return len(ids)
+
+
+def _rule_batch(rule: RetentionRule, cutoff: datetime, batch: int, archive: Archive | None, tally: Tally) -> int:
+    with transaction.atomic():
+        qs = rule.due(cutoff)
+        ids = _claim(qs, rule.date_field, batch, tally)
+        if not ids:
+            return 0
+        if archive is not None and rule.archive:
+            rows = rule.archive_rows(ids) if rule.archive_rows else _rows(qs.model.objects.filter(id__in=ids)
+                                                                          .order_by(rule.date_field, "id"))
+            archive.write(rule.key, [{"table": qs.model._meta.db_table, "row": row} for row in rows])
+        changed = rule.remove(ids) if rule.remove else _delete_in(qs.model, "id", ids)
+    tally.add(rows=changed)
+    return len(ids)
+
+
+# --- what is due ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    key: str
+    label: str
+    cutoff: datetime
+    ticket: TicketRetention | None = None
+    rule: RetentionRule | None = None
+
+    def due(self):
+        return _ticket_due(self.ticket, self.cutoff) if self.ticket else self.rule.due(self.cutoff)
+
+
+def plan(now: datetime | None = None) -> list[Step]:
+    """The kinds of rows that have a limit, each with the date before which its rows are due, in run order:
+    tickets first (problems before incidents), then the other rules."""
+    now = now or timezone.now()
+    steps: list[Step] = []
+    keep = _tickets_keep()
+    if keep is not None:
+        for retention in ticket_retentions():
+            label = f"closed {retention.model._meta.verbose_name_plural}"
+            steps.append(Step(f"tickets.{retention.kind}", label, now - keep, ticket=retention))
+    for rule in rules():
+        keep = rule.keep()
+        if keep is not None:
+            steps.append(Step(rule.key, rule.label, now - keep, rule=rule))
+    return steps
+
+
+def due_counts(now: datetime | None = None) -> list[tuple[Step, int]]:
+    """What a run would remove now (the dry run): each step with the number of rows due."""
+    return [(step, step.due().count()) for step in plan(now)]
+
+
+# --- the run -------------------------------------------------------------------------------------------------
+
+
+def _lease(now: datetime, budget: float) -> RetentionRun | None:
+    """Start a run, or None while another one is running (a dead one is abandoned after its budget + 10 min)."""
+    for _ in range(2):
+        try:
+            with transaction.atomic():
+                return RetentionRun.objects.create(started_at=now, state=RetentionRun.State.RUNNING)
+        except IntegrityError:
+            stale = timezone.now() - timedelta(seconds=budget) - STALE_AFTER
+            if not RetentionRun.objects.filter(state=RetentionRun.State.RUNNING, started_at__lt=stale).update(
+                    state=RetentionRun.State.ABANDONED, finished_at=timezone.now(),
+                    error="its process stopped before the run finished"):
+                return None
+    return None
+
+
+def retention_run(*, now: datetime | None = None, budget: float | None = None, batch: int | None = None,
+                  only: set[str] | None = None) -> RetentionRun | None:
+    """Remove what is due, in batches, until nothing is left or the time budget is spent. Returns the run's
+    record (None when another run is going). `only`: step keys to run (the kernel's purge functions)."""
+    now = now or timezone.now()
+    budget = settings.RETENTION_BUDGET_SECONDS if budget is None else budget
+    batch = batch or settings.RETENTION_BATCH
+    run = _lease(now, budget)
+    if run is None:
+        log.info("retention: another run is going; this one does nothing")
+        return None
+    deadline = time.monotonic() + budget
+    archive = Archive(run, now) if settings.RETENTION_ARCHIVE else None
+    counts: dict[str, dict] = {}
+    state = RetentionRun.State.DONE
+    try:
+        for step in plan(now):
+            if only is not None and step.key not in only:
+                continue
+            run.cutoffs[step.key] = step.cutoff.isoformat()
+            tally = Tally()
+            while True:
+                if step.ticket:
+                    taken = _tickets_batch(step.ticket, step.cutoff, batch, archive, tally)
+                else:
+                    taken = _rule_batch(step.rule, step.cutoff, batch, archive, tally)
+                tally.removed += taken
+                if taken < batch:
+                    break  # a short batch: nothing due is left of this kind (rows skipped as locked wait)
+                if time.monotonic() >= deadline:
+                    state = RetentionRun.State.BUDGET
+                    break
+            if tally.removed:
+                counts[step.key] = {"removed": tally.removed, **tally.parts}
+                if step.ticket:
+                    run.tickets_cutoff = max(filter(None, [run.tickets_cutoff, step.cutoff]))
+            if state == RetentionRun.State.BUDGET:
+                break
+    except Exception as exc:
+        state = RetentionRun.State.FAILED
+        run.error = f"{exc.__class__.__name__}: {exc}"[:2000]
+        raise
+    finally:
+        run.state, run.finished_at, run.counts = state, timezone.now(), counts
+        run.archive = str(archive.path) if archive is not None and archive.lines else ""
+        run.save()
+        if counts:
+            AuditLog.objects.create(action="retention.run", object_repr=f"retention run {run.id}",
+                                    changes={"run": run.id, "state": state, "counts": counts,
+                                             "archive": run.archive})
+        log.info("retention run %s: %s %s", run.id, state, counts)
+    return run
+
+
+def rule_purge(key: str, *, now: datetime | None = None) -> int:
+    """Remove every due row of one kernel rule now, in batches (the outbox and key purges). Not archived."""
+    now = now or timezone.now()
+    rule = rules_by_key()[key]
+    keep = rule.keep()
+    if keep is None:
+        return 0
+    tally = Tally()
+    while _rule_batch(rule, now - keep, settings.RETENTION_BATCH, None, tally) == settings.RETENTION_BATCH:
+        pass
+    return tally.parts.get("rows", 0)
+
+
+def tickets_complete_from() -> date | None:
+    """The first local day whose tickets are all still there: retention removed tickets closed before the
+    latest `tickets_cutoff`, so the days up to it may miss some (None: no ticket was ever removed)."""
+    cutoff = RetentionRun.objects.filter(tickets_cutoff__isnull=False).aggregate(m=Max("tickets_cutoff"))["m"]
+    return timezone.localtime(cutoff).date() + timedelta(days=1) if cutoff else None
+
+
+def read_archive(path) -> list[dict]:
+    """Every record of an archive file (for auditors and tests)."""
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
