@@ -317,6 +317,10 @@ class MetricSource:
 
     key: str
     collect: Callable[[], list[MetricFamily]]
+    order: int = 100
+
+
+@dataclass(frozen=True)
 class TicketRetention:
     """A ticket type's part in retention: `due(cutoff)` is the queryset of its tickets in a final status (closed,
     cancelled) whose closing date is before `cutoff`, filtered on an indexed date column named by `date_field`.
