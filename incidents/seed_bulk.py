@@ -22,6 +22,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
 from incidents.models import Category, Incident
+from servicedesk.bulkload import indexes_deferred, worth_deferring
 from servicedesk.models import Rating, Service, Team
 
 OFFICES = ["Amsterdam HQ", "Berlin office", "Lisbon office", "Madrid office", "Milan office", "Paris office",
@@ -85,8 +86,11 @@ def seed_tickets_sql(missing: int, *, now, history_seconds: int, requester_ids: 
                        "PRIMARY KEY (team_id, idx)) ON COMMIT DROP")
         if agents:
             cursor.executemany("INSERT INTO seed_agent VALUES (%s, %s, %s)", agents)
-        cursor.execute("SELECT coalesce(max(id), 0) FROM incidents_incident")
-        before = cursor.fetchone()[0]
+        cursor.execute("SELECT coalesce(max(id), 0), count(*) FROM incidents_incident")
+        before, existing = cursor.fetchone()
+    # A big load builds the indexes once afterwards instead of updating twenty of them row by row.
+    rebuild = worth_deferring(existing, missing)
+    with indexes_deferred("incidents_incident", enabled=rebuild), connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO incidents_incident (
@@ -165,9 +169,12 @@ def seed_tickets_sql(missing: int, *, now, history_seconds: int, requester_ids: 
              "n_requesters": len(requester_ids), "history": history_seconds, "n_combos": len(combos),
              "missing": missing},
         )
+    with connection.cursor() as cursor:
         cursor.execute("SELECT min(id), max(id) FROM incidents_incident WHERE id > %s", [before])
         first, last = cursor.fetchone()
+    with indexes_deferred("servicedesk_timelineentry", enabled=rebuild), connection.cursor() as cursor:
         _timelines(cursor, first, last)
+    with connection.cursor() as cursor:
         _ratings(cursor, first, last, now)
     return [first, last]
 

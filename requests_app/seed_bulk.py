@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from requests_app.models import CatalogItem, ServiceRequest
+from servicedesk.bulkload import indexes_deferred, worth_deferring
 from servicedesk.models import Team, TimelineEntry
 from servicedesk.numbering import number_block
 
@@ -67,8 +68,10 @@ def _seed_sql(missing, items, requesters, members, history, now, seed) -> None:
         cursor.execute("CREATE TEMP TABLE seed_item (idx int PRIMARY KEY, item_id bigint, name text, team_id bigint, "
                        "automated boolean, agents int[]) ON COMMIT DROP")
         cursor.executemany("INSERT INTO seed_item VALUES (%s, %s, %s, %s, %s, %s)", combos)
-        cursor.execute("SELECT coalesce(max(id), 0) FROM requests_app_servicerequest")
-        before = cursor.fetchone()[0]
+        cursor.execute("SELECT coalesce(max(id), 0), count(*) FROM requests_app_servicerequest")
+        before, existing = cursor.fetchone()
+    rebuild = worth_deferring(existing, missing)
+    with indexes_deferred("requests_app_servicerequest", enabled=rebuild), connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO requests_app_servicerequest (
@@ -119,8 +122,10 @@ def _seed_sql(missing, items, requesters, members, history, now, seed) -> None:
             {"now": now, "notes": NOTES, "requesters": requesters, "n_requesters": len(requesters),
              "history": history, "n_items": len(items), "missing": missing},
         )
+    with connection.cursor() as cursor:
         cursor.execute("SELECT min(id), max(id) FROM requests_app_servicerequest WHERE id > %s", [before])
         first, last = cursor.fetchone()
+    with indexes_deferred("servicedesk_timelineentry", enabled=rebuild), connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO servicedesk_timelineentry (content_type_id, object_id, kind, internal, author_id, body, data,
