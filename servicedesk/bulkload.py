@@ -38,6 +38,10 @@ def indexes_deferred(table: str, *, enabled: bool = True):
             cursor.execute(f'DROP INDEX "{name}"')
     yield
     with connection.cursor() as cursor:
+        # An index cannot be built while the load's deferred foreign-key checks are pending: run them now
+        # (they would run at commit anyway), then defer again what is declared deferrable.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         # More sort memory for the builds, for this transaction only.
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for _, definition in indexes:

@@ -6,9 +6,9 @@ A keyset page instead remembers where the last page ended: the values of the ord
 row (its first row, going back), and asks for the rows strictly after them, `LIMIT size + 1`. With an index
 in the list's order that is an index range scan of one page, page 1 or page 10,000.
 
-`keyset_page(queryset, per_page=, cursor=)` takes a queryset ordered by any columns whose last one is unique
-(`id`): the tiebreak that makes "after this row" exact, so no row is shown twice or skipped when rows are added
-between two pages. Each direction and NULLS FIRST/LAST of the ordering is honoured (a NULL sorts where the
+`keyset_page(queryset, per_page=, cursor=)` takes a queryset ordered by any columns; `id` is the last one (added
+when missing): the tiebreak that makes "after this row" exact, so no row is shown twice or skipped when rows are
+added between two pages. Each direction and NULLS FIRST/LAST of the ordering is honoured (a NULL sorts where the
 ORDER BY puts it, on PostgreSQL and SQLite alike). The cursor is an opaque URL-safe token; a damaged one is
 refused with ValueError naming the `cursor` parameter.
 
@@ -179,7 +179,11 @@ def _terms(queryset: QuerySet) -> tuple[QuerySet, list[_Term]]:
         terms.append(_Term(alias, item.descending, bool(nulls_last), nullable))
     last = order[-1].lstrip("-") if isinstance(order[-1], str) else getattr(order[-1].expression, "name", "")
     if last not in ("id", "pk"):
-        raise ValueError("keyset pagination needs a unique last ordering column (id) as the tiebreak")
+        # The tiebreak that makes "after this row" exact: id, in the direction of the last column.
+        alias = f"_ks{len(terms)}"
+        annotations[alias] = F("id")
+        terms.append(_Term(alias, terms[-1].descending, True, False))
+        queryset = queryset.order_by(*order, F("id").desc() if terms[-1].descending else F("id").asc())
     return queryset.annotate(**annotations), terms
 
 
@@ -221,8 +225,8 @@ def _beyond(terms: list[_Term], values: list, reverse: bool) -> Q:
 def _reversed(term: _Term) -> OrderBy:
     desc = not term.descending
     nulls_last = not term.nulls_last
-    return (F(term.name).desc(nulls_last=nulls_last, nulls_first=not nulls_last) if desc
-            else F(term.name).asc(nulls_last=nulls_last, nulls_first=not nulls_last))
+    nulls = {"nulls_last": True} if nulls_last else {"nulls_first": True}
+    return F(term.name).desc(**nulls) if desc else F(term.name).asc(**nulls)
 
 
 def keyset_page(queryset: QuerySet, *, per_page: int, cursor: str | None = None,
