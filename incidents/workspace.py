@@ -133,7 +133,7 @@ def sort_key(raw: str | None, default: str) -> str:
 
 
 def ordering(sort: str) -> list:
-    return queue_ordering(sort, SORTS)
+    return queue_ordering(sort, SORTS, Incident)
 
 
 def queue_queryset(user, key: str, sort: str) -> QuerySet[Incident]:

@@ -93,7 +93,7 @@ def sort_key(raw: str | None) -> str:
 
 
 def ordering(sort: str) -> list:
-    return queue_ordering(sort, SORTS)
+    return queue_ordering(sort, SORTS, ServiceRequest)
 
 
 def queue_queryset(user, key: str, sort: str) -> QuerySet[ServiceRequest]:

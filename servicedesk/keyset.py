@@ -133,7 +133,7 @@ def _decode(token: str, size: int) -> tuple[list, bool]:
         raise ValueError(f"{CURSOR_PARAM}: not a cursor of this list (follow the page's own links)") from None
 
 
-def _nullable(model, path: str) -> bool:
+def field_nullable(model, path: str) -> bool:
     """Whether a field path can be NULL in a row: a nullable column, or one reached through a nullable
     foreign key (a LEFT JOIN)."""
     opts = model._meta
@@ -142,7 +142,7 @@ def _nullable(model, path: str) -> bool:
             return False
         try:
             f = opts.get_field(part)
-        except Exception:  # an annotation or a lookup: the caller decides
+        except Exception:  # an annotation or a lookup: assume it may be NULL
             return True
         if getattr(f, "null", False):
             return True
@@ -171,7 +171,7 @@ def _terms(queryset: QuerySet) -> tuple[QuerySet, list[_Term]]:
         if name in queryset.query.annotations:
             nullable = getattr(queryset.query.annotations[name].output_field, "null", True)
         else:
-            nullable = _nullable(queryset.model, name)
+            nullable = field_nullable(queryset.model, name)
         nulls_last = (item.nulls_last if item.nulls_last or item.nulls_first
                       else vendor_nulls_last_asc != item.descending)
         alias = f"_ks{i}"
