@@ -219,7 +219,7 @@ class SavedViewForm(forms.Form):
     def query_string(self) -> str:
         """What the view stores: the filters and sort, with the queue it was saved from; never a page."""
         params = workspace.clean_params(QueryDict(self.cleaned_data.get("query") or ""))
-        for transient in ("page", "queue"):
+        for transient in ("page", "cursor", "queue"):
             params.pop(transient, None)
         params["queue"] = self.cleaned_data["queue"]
         return params.urlencode()

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.core.paginator import Paginator
 from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.http import QueryDict
@@ -22,6 +21,7 @@ from incidents.models import CannedResponse, Category, Incident, ResolutionCode,
 from incidents.selectors import incidents_for_rows, incidents_visible_to
 from incidents.sla import TICKET_TYPE
 from incidents.states import OPEN, Status
+from servicedesk.keyset import keyset_page
 from servicedesk.models import ConfigurationItem, Service, Team, TeamMembership
 from servicedesk.roles import STAFF_ROLES
 from servicedesk.workspace import queue_ordering, queue_sort_key
@@ -133,7 +133,7 @@ def sort_key(raw: str | None, default: str) -> str:
 
 
 def ordering(sort: str) -> list:
-    return queue_ordering(sort, SORTS)
+    return queue_ordering(sort, SORTS, Incident)
 
 
 def queue_queryset(user, key: str, sort: str) -> QuerySet[Incident]:
@@ -190,9 +190,15 @@ def with_sla(page, now=None):
     return page
 
 
-def rows_page(queryset, per_page: int, number):
-    """One page of queue rows with their "updated" words and SLA cells: the page and one query for its clocks."""
-    return with_sla(with_ago(Paginator(queryset, per_page).get_page(number)))
+def rows_page(queryset, per_page: int, cursor):
+    """One page of queue rows with their "updated" words and SLA cells: the page (keyset, servicedesk.keyset: the
+    rows after the cursor, never an OFFSET), its count capped at LIST_COUNT_CAP, and one query for its clocks.
+    A damaged cursor shows the first page."""
+    try:
+        page = keyset_page(queryset, per_page=per_page, cursor=cursor)
+    except ValueError:
+        page = keyset_page(queryset, per_page=per_page)
+    return with_sla(with_ago(page))
 
 
 def per_page_of(raw) -> int:
@@ -216,7 +222,7 @@ def queue_page(request, queue: Queue, params: QueryDict) -> dict:
     """Filter, sort and paginate one queue for the request's user. Returns what the table partial needs."""
     params, sort, filterset = queue_filtered(request, queue, params)
     per_page = per_page_of(params.get("per_page"))
-    page = rows_page(filterset.qs, per_page, params.get("page"))
+    page = rows_page(filterset.qs, per_page, params.get("cursor"))
     return {
         "queue": queue,
         "filterset": filterset,

@@ -15,7 +15,7 @@ from monitoring import services
 from monitoring.models import Alert
 from monitoring.selectors import STATES, ConsoleParamsError, alerts_for, console_alerts, console_params
 from servicedesk.api.fields import IdOrNameField, UserRefField
-from servicedesk.api.pagination import PagePagination
+from servicedesk.api.pagination import KeysetPagination
 from servicedesk.api.permissions import IsStaffRole
 
 
@@ -62,7 +62,8 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     serializer_class = AlertSerializer
     permission_classes = [IsStaffRole]
-    pagination_class = PagePagination
+    # Cleared alerts pile up: keyset pages in the console's order (most severe, latest seen, id), no count.
+    pagination_class = KeysetPagination
     filter_backends = []  # the filters are the console's (monitoring.selectors.console_params)
 
     def get_queryset(self):

@@ -22,6 +22,7 @@ from requests_app.forms_engine import AnswersInvalid
 from requests_app.models import Approval, CatalogCategory, CatalogField, CatalogItem, ServiceRequest
 from requests_app.selectors import approvals_for, catalog_items_for_api, requests_for
 from servicedesk.api.fields import IdOrNameField, UserRefField
+from servicedesk.api.pagination import KeysetPagination
 from servicedesk.api.ratings import RatingActionMixin
 from servicedesk.api.serializers import CommentCreateSerializer, TimelineEntrySerializer
 from servicedesk.api.watchers import WatchersActionMixin
@@ -192,6 +193,9 @@ class ServiceRequestViewSet(IdempotentCreateMixin, _SubmitMixin, RatingActionMix
     serializer_class = ServiceRequestSerializer
     lookup_field = "number"
     filterset_class = RequestFilter
+    # Requests grow without bound: keyset pages (newest first, or ?ordering=updated_at / -updated_at, each
+    # served by an index with id as the tiebreak), no count of every match.
+    pagination_class = KeysetPagination
     ordering_fields = ["created_at", "updated_at"]
 
     def get_queryset(self):

@@ -101,7 +101,8 @@ def request_queue(request, key: str):
                                columns=EXPORT_COLUMNS, sheet=queue.label,
                                rows=rows_of(workspace.queue_queryset(request.user, queue.key, sort)))
     per_page = workspace.per_page_of(params.get("per_page"))
-    page = workspace.rows_page(workspace.queue_queryset(request.user, queue.key, sort), per_page, params.get("page"))
+    page = workspace.rows_page(workspace.queue_queryset(request.user, queue.key, sort), per_page,
+                               params.get("cursor"))
     return agent_render(request, "requests_app/agent_queue.html", {
         "queue": queue, "page": page, "sort": sort, "per_page": per_page, "params": params,
         "columns": _columns(sort), "per_page_choices": workspace.PER_PAGE_CHOICES,

@@ -7,7 +7,6 @@ queue costs what the open workload costs, not the history."""
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -16,6 +15,7 @@ from requests_app.models import ServiceRequest
 from requests_app.selectors import requests_for
 from requests_app.sla import TICKET_TYPE
 from requests_app.states import OPEN, Status
+from servicedesk.keyset import keyset_page
 from servicedesk.models import Team, TeamMembership
 from servicedesk.roles import STAFF_ROLES
 from servicedesk.workspace import queue_ordering, queue_sort_key
@@ -93,7 +93,7 @@ def sort_key(raw: str | None) -> str:
 
 
 def ordering(sort: str) -> list:
-    return queue_ordering(sort, SORTS)
+    return queue_ordering(sort, SORTS, ServiceRequest)
 
 
 def queue_queryset(user, key: str, sort: str) -> QuerySet[ServiceRequest]:
@@ -111,12 +111,15 @@ def per_page_of(raw) -> int:
     return value if value in PER_PAGE_CHOICES else PER_PAGE_CHOICES[0]
 
 
-def rows_page(queryset, per_page: int, number, now=None):
+def rows_page(queryset, per_page: int, cursor, now=None):
     """One page of rows, each with `updated_ago` and `sla_clock` (its most urgent SLA clock, sla.display): the
-    page, its count and one query for the clocks of the whole page."""
+    keyset page after `cursor` (servicedesk.keyset; a damaged cursor shows the first page), its count capped at
+    LIST_COUNT_CAP and one query for the clocks of the whole page."""
     now = now or timezone.now()
-    page = Paginator(queryset, per_page).get_page(number)
-    page.object_list = list(page.object_list)
+    try:
+        page = keyset_page(queryset, per_page=per_page, cursor=cursor)
+    except ValueError:
+        page = keyset_page(queryset, per_page=per_page)
     found = clocks_of(TICKET_TYPE, [r.id for r in page.object_list])
     for row in page.object_list:
         age = now - row.updated_at

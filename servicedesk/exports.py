@@ -88,7 +88,7 @@ def export_links(path: str, params=None) -> dict[str, str]:
         items = params.lists() if hasattr(params, "lists") else ((k, v if isinstance(v, list | tuple) else [v])
                                                                  for k, v in params.items())
         for key, values in items:
-            if key not in ("page", "export"):
+            if key not in ("page", "cursor", "export"):
                 query.setlist(key, [str(v) for v in values])
     links = {}
     for fmt in FORMATS:

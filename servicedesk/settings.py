@@ -316,6 +316,12 @@ STORAGES = {
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
 
+# --- A million tickets (servicedesk.keyset, docs/large-installations.md) ---
+# Lists count their matches only up to this many and show "1,000+" beyond: a count costs O(cap), not O(rows).
+LIST_COUNT_CAP = env_int("LIST_COUNT_CAP", 1000)
+# Problem detection compares the titles of at most this many incidents, the newest of its window (quadratic).
+PROBLEM_DETECTION_SIMILAR_MAX = env_int("PROBLEM_DETECTION_SIMILAR_MAX", 2000)
+
 # Attachments: a size limit and an allow-list of content types, judged from the file's content
 # (servicedesk.uploads). A request body larger than one attachment plus the margin is refused with 413
 # before it is read; form fields other than files may take DATA_UPLOAD_MAX_MEMORY_SIZE (Django answers 400).

@@ -36,7 +36,7 @@ PAGE_SIZE = 25
 def dashboard(request):
     """Tiles with counts per queue (each a link to it) and the open incidents, most urgent first."""
     incidents = workspace.queue_queryset(request.user, "all", "priority")
-    page = workspace.rows_page(incidents, PAGE_SIZE, request.GET.get("page"))
+    page = workspace.rows_page(incidents, PAGE_SIZE, request.GET.get("cursor"))
     return agent_render(request, "incidents/agent_dashboard.html",
                         {"page": page, "counts": workspace.queue_counts_of(request), "params": request.GET},
                         current_nav="dashboard")
@@ -97,7 +97,7 @@ def _queue_or_export(request, queue, params, *, saved_view=None):
 def _render_queue(request, queue, params, *, saved_view=None, save_form=None, status=200):
     context = workspace.queue_page(request, queue, params)
     query = context["params"].copy()
-    query.pop("page", None)
+    query.pop("cursor", None)
     context.update(
         export=export_links(_export_path(queue, saved_view), query),
         columns=_columns(context["sort"]),

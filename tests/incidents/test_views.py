@@ -226,7 +226,7 @@ def bulk_clocks(numbers):
 
 # session, user, role; sidebar counts (one aggregate each for incidents, service requests, problems and alerts, and pending
 # approvals)
-# and saved views; four pick lists (teams, agents, services, resolution codes); the paginator's count and the page
+# and saved views; four pick lists (teams, agents, services, resolution codes); the page's capped count and the page
 # itself; one look-up each for the page's requesters, assignees, groups and services (prefetched by id); the page's
 # SLA clocks. Whatever the number of rows.
 QUEUE_QUERY_BOUND = 20
@@ -295,7 +295,7 @@ def test_a_saved_view_keeps_the_filters_and_belongs_to_its_owner(agent_client, m
     high = make("High", impact=1, urgency=1)
     make("Low")
     response = agent_client.post("/agent/views/", {"name": "Hot ones", "queue": "all",
-                                                   "query": "priority=1&sort=-updated_at&page=3&q=&status="})
+                                                   "query": "priority=1&sort=-updated_at&page=3&cursor=abc&q=&status="})
     view = SavedView.objects.get(owner=agent)
     assert response.status_code == 302
     assert response["Location"] == f"/agent/views/{view.id}/"

@@ -119,4 +119,4 @@ def test_the_alerts_operations_are_in_the_schema_under_their_own_tag(client):
     assert schema["paths"]["/api/v1/alerts/"]["get"]["tags"] == ["alerts"]
     assert "post" in schema["paths"]["/api/v1/alerts/{id}/acknowledge/"]
     names = {p["name"] for p in schema["paths"]["/api/v1/alerts/"]["get"]["parameters"]}
-    assert {"state", "severity", "service", "q", "page"} <= names
+    assert {"state", "severity", "service", "q", "cursor", "page_size"} <= names
