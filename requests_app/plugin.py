@@ -31,8 +31,12 @@ NUMBER = re.compile(r"^\s*REQ0*(\d{1,9})\s*$", re.IGNORECASE)
 
 def _seed(options: dict) -> str:
     from requests_app.demo import seed_approvals, seed_catalog, seed_request_policy, seed_requests
+    from requests_app.seed_bulk import seed_request_history
 
-    return f"{seed_catalog()}; {seed_request_policy()}; {seed_approvals()}; {seed_requests()}"
+    done = f"{seed_catalog()}; {seed_request_policy()}; {seed_approvals()}; {seed_requests()}"
+    # After the demo orders: they are made only while their requesters have no request yet.
+    made = seed_request_history(options["tickets"]) if options.get("tickets") else 0
+    return f"{done}; {made} generated requests"
 
 
 def _row(r, *, for_agent: bool) -> TicketRow:

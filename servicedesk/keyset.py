@@ -1,0 +1,266 @@
+"""Keyset (cursor) pagination and capped counts for lists that grow without bound.
+
+Django's Paginator counts every match (`SELECT count(*)`) and reads page N with `OFFSET (N-1)*size`: both cost
+O(rows before the page), so a queue or a search over a million tickets gets slower the more history there is.
+A keyset page instead remembers where the last page ended: the values of the ordering's columns in its last
+row (its first row, going back), and asks for the rows strictly after them, `LIMIT size + 1`. With an index
+in the list's order that is an index range scan of one page, page 1 or page 10,000.
+
+`keyset_page(queryset, per_page=, cursor=)` takes a queryset ordered by any columns whose last one is unique
+(`id`): the tiebreak that makes "after this row" exact, so no row is shown twice or skipped when rows are added
+between two pages. Each direction and NULLS FIRST/LAST of the ordering is honoured (a NULL sorts where the
+ORDER BY puts it, on PostgreSQL and SQLite alike). The cursor is an opaque URL-safe token; a damaged one is
+refused with ValueError naming the `cursor` parameter.
+
+`count_capped(queryset, cap)` counts at most `cap + 1` rows (`SELECT count(*) FROM (... LIMIT cap + 1)`), so
+a count costs O(cap), never O(matches): pages show "1,000+" past the cap (LIST_COUNT_CAP).
+"""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import F, Q, QuerySet
+from django.db.models.expressions import OrderBy
+from django.utils.dateparse import parse_date, parse_datetime
+
+CURSOR_PARAM = "cursor"
+
+
+def cap_default() -> int:
+    return getattr(settings, "LIST_COUNT_CAP", 1000)
+
+
+@dataclass(frozen=True)
+class CappedCount:
+    """A count that stops at `cap`: `value` is exact when not `capped`, else the cap itself."""
+
+    value: int
+    capped: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.value:,}+" if self.capped else f"{self.value:,}"
+
+    def __str__(self) -> str:
+        return self.label
+
+    def __int__(self) -> int:
+        return self.value
+
+
+def count_capped(queryset: QuerySet, cap: int | None = None) -> CappedCount:
+    """How many rows, up to `cap` (LIST_COUNT_CAP by default): one query reading at most cap + 1 rows."""
+    cap = cap_default() if cap is None else cap
+    found = queryset.order_by().values("pk")[: cap + 1].count()
+    return CappedCount(min(found, cap), found > cap)
+
+
+@dataclass
+class KeysetPage:
+    """One page of a keyset-paginated list, shaped for templates: `object_list`, `has_next`, `has_previous`,
+    `next_cursor`, `previous_cursor` (None when there is no such page), `count` (a CappedCount or None)."""
+
+    object_list: list
+    per_page: int
+    has_next: bool
+    has_previous: bool
+    next_cursor: str | None
+    previous_cursor: str | None
+    count: CappedCount | None = None
+    first: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def __iter__(self):
+        return iter(self.object_list)
+
+    def __len__(self):
+        return len(self.object_list)
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_next or self.has_previous
+
+
+@dataclass(frozen=True)
+class _Term:
+    name: str  # the annotation alias the values are read from and compared with
+    descending: bool
+    nulls_last: bool
+    nullable: bool
+
+
+def _encode(values: list, backwards: bool) -> str:
+    raw = json.dumps({"v": [_plain(v) for v in values], "b": backwards}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _plain(value):
+    if isinstance(value, datetime | date):
+        return {"t": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"d": str(value)}
+    return value
+
+
+def _decode(token: str, size: int) -> tuple[list, bool]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+        values, backwards = data["v"], bool(data.get("b"))
+        if not isinstance(values, list) or len(values) != size:
+            raise ValueError
+        out = []
+        for value in values:
+            if isinstance(value, dict) and "t" in value:
+                parsed = parse_datetime(value["t"]) or parse_date(value["t"])
+                if parsed is None:
+                    raise ValueError
+                out.append(parsed)
+            elif isinstance(value, dict) and "d" in value:
+                out.append(Decimal(value["d"]))
+            elif value is None or isinstance(value, str | int | float | bool):
+                out.append(value)
+            else:
+                raise ValueError
+        return out, backwards
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError(f"{CURSOR_PARAM}: not a cursor of this list (follow the page's own links)") from None
+
+
+def _nullable(model, path: str) -> bool:
+    """Whether a field path can be NULL in a row: a nullable column, or one reached through a nullable
+    foreign key (a LEFT JOIN)."""
+    opts = model._meta
+    for part in path.split("__"):
+        if part == "pk":
+            return False
+        try:
+            f = opts.get_field(part)
+        except Exception:  # an annotation or a lookup: the caller decides
+            return True
+        if getattr(f, "null", False):
+            return True
+        if f.is_relation and f.related_model is not None:
+            opts = f.related_model._meta
+    return False
+
+
+def _terms(queryset: QuerySet) -> tuple[QuerySet, list[_Term]]:
+    """The queryset with each ordering expression annotated as `_ks<i>`, and the ordering as terms."""
+    order = list(queryset.query.order_by) or list(queryset.model._meta.ordering)
+    if not order:
+        raise ValueError("keyset pagination needs an ordered queryset")
+    vendor_nulls_last_asc = connection.vendor != "sqlite"  # PostgreSQL: NULL is largest; SQLite: smallest
+    annotations, terms = {}, []
+    for i, item in enumerate(order):
+        if isinstance(item, str):
+            desc = item.startswith("-")
+            item = OrderBy(F(item.lstrip("-")), descending=desc)
+        elif not isinstance(item, OrderBy):
+            item = OrderBy(item)
+        expression = item.expression
+        if not isinstance(expression, F):
+            raise ValueError("keyset pagination orders by columns or annotations (F expressions)")
+        name = expression.name
+        if name in queryset.query.annotations:
+            nullable = getattr(queryset.query.annotations[name].output_field, "null", True)
+        else:
+            nullable = _nullable(queryset.model, name)
+        nulls_last = (item.nulls_last if item.nulls_last or item.nulls_first
+                      else vendor_nulls_last_asc != item.descending)
+        alias = f"_ks{i}"
+        annotations[alias] = F(name)
+        terms.append(_Term(alias, item.descending, bool(nulls_last), nullable))
+    last = order[-1].lstrip("-") if isinstance(order[-1], str) else getattr(order[-1].expression, "name", "")
+    if last not in ("id", "pk"):
+        raise ValueError("keyset pagination needs a unique last ordering column (id) as the tiebreak")
+    return queryset.annotate(**annotations), terms
+
+
+def _after(term: _Term, value, reverse: bool) -> Q | None:
+    """Rows strictly after `value` in this term's order (its reverse going back). None: no row can be."""
+    desc = term.descending != reverse
+    nulls_last = term.nulls_last != reverse
+    if value is None:
+        return Q(**{f"{term.name}__isnull": False}) if not nulls_last else None
+    q = Q(**{f"{term.name}__{'lt' if desc else 'gt'}": value})
+    if term.nullable and nulls_last:
+        q |= Q(**{f"{term.name}__isnull": True})
+    return q
+
+
+def _equal(term: _Term, value) -> Q:
+    return Q(**{f"{term.name}__isnull": True}) if value is None else Q(**{term.name: value})
+
+
+def _beyond(terms: list[_Term], values: list, reverse: bool) -> Q:
+    """Rows after the row whose ordering values are `values`: (a > va) OR (a = va AND b > vb) OR ...
+    The first column also gets the redundant bound a >= va, which an index range scan can start from."""
+    either = Q(pk__in=[])
+    for i, term in enumerate(terms):
+        strictly = _after(term, values[i], reverse)
+        if strictly is None:
+            continue
+        same = Q()
+        for prior, value in zip(terms[:i], values[:i], strict=True):
+            same &= _equal(prior, value)
+        either |= same & strictly
+    first, v0 = terms[0], values[0]
+    if v0 is not None and not (first.nullable and first.nulls_last != reverse):
+        desc = first.descending != reverse
+        either &= Q(**{f"{first.name}__{'lte' if desc else 'gte'}": v0})
+    return either
+
+
+def _reversed(term: _Term) -> OrderBy:
+    desc = not term.descending
+    nulls_last = not term.nulls_last
+    return (F(term.name).desc(nulls_last=nulls_last, nulls_first=not nulls_last) if desc
+            else F(term.name).asc(nulls_last=nulls_last, nulls_first=not nulls_last))
+
+
+def keyset_page(queryset: QuerySet, *, per_page: int, cursor: str | None = None,
+                count_cap: int | None = None, with_count: bool = True) -> KeysetPage:
+    """One page of `queryset` (ordered, id last) after/before `cursor`. Two queries at most: the page
+    (per_page + 1 rows, the extra one only says whether there is more) and, `with_count`, a capped count."""
+    queryset, terms = _terms(queryset)
+    whole = queryset
+    backwards = False
+    if cursor:
+        values, backwards = _decode(cursor, len(terms))
+        queryset = queryset.filter(_beyond(terms, values, reverse=backwards))
+        if backwards:
+            queryset = queryset.order_by(*[_reversed(t) for t in terms])
+    rows = list(queryset[: per_page + 1])
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if backwards:
+        rows.reverse()
+    if backwards:
+        has_next, has_previous = True, more
+    else:
+        has_next, has_previous = more, bool(cursor)
+
+    def token(row, back):
+        return _encode([getattr(row, t.name) for t in terms], back)
+
+    count = None
+    if with_count:
+        count = count_capped(whole, count_cap)
+    return KeysetPage(
+        object_list=rows,
+        per_page=per_page,
+        has_next=has_next and bool(rows),
+        has_previous=has_previous and bool(rows),
+        next_cursor=token(rows[-1], False) if has_next and rows else None,
+        previous_cursor=token(rows[0], True) if has_previous and rows else None,
+        count=count,
+        first=not has_previous,
+    )
+
