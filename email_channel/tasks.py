@@ -17,7 +17,7 @@ def _inbound_given_up(message, error: str) -> None:
 
 
 @outbox_handler(INBOUND_HANDLER, retry_on=(OperationalError, InterfaceError), max_attempts=12,
-                on_give_up=_inbound_given_up)
+                on_give_up=_inbound_given_up, queue="notifications")
 def _inbound(message):
     """One stored mail. A mail that fails on its content is recorded failed on its row by inbound_process and
     this returns None: retrying would fail the same way (admin's "Process again" queues it after a fix). A lost

@@ -14,6 +14,7 @@ from insights.measures import MEASURES, format_value, measures_and_previous
 from insights.rollup import rolled_at
 from insights.scope import ScopeError, scope_for
 from servicedesk.api.permissions import IsStaffRole
+from servicedesk.replica import replica_view
 
 MEASURE_FIELDS = {
     "key": serializers.CharField(), "label": serializers.CharField(),
@@ -45,6 +46,7 @@ class MeasuresView(APIView):
         }),
         tags=["insights"],
     )
+    @replica_view
     def get(self, request):
         try:
             scope = scope_for(request.user, request.query_params)

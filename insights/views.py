@@ -24,6 +24,7 @@ from insights.views_subscriptions import subscription  # noqa: F401  (re-exporte
 from servicedesk.errors import InvalidInput
 from servicedesk.exports import export_format, export_refused, export_response
 from servicedesk.models import Service, Team
+from servicedesk.replica import replica_view
 from servicedesk.workspace import agent_render, agent_required
 
 # The tables of insights.dashboard.dashboard_tables, in the order the page shows them.
@@ -217,6 +218,7 @@ def render_dashboard(request, d: Dashboard | None, *, errors: dict | None = None
 
 @agent_required
 @require_GET
+@replica_view
 def dashboard(request):
     """The manager dashboard for the period, team and service of the query string (default: the last 30 days,
     every team the viewer may see, every service)."""
@@ -232,6 +234,7 @@ def dashboard(request):
 
 @agent_required
 @require_GET
+@replica_view
 def export_table(request, table: str):
     """One table of the dashboard (`table`: a slug of TABLES) as CSV or XLSX (?export=csv|xlsx, CSV by default),
     for the same scope and with the same permission as the page."""

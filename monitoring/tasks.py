@@ -10,7 +10,7 @@ from monitoring.processing import events_redrive, flap_settle, process_events
 from servicedesk.outbox import outbox_handler
 
 
-@outbox_handler(PROCESS_HANDLER, retry_on=(OperationalError, InterfaceError), max_attempts=12)
+@outbox_handler(PROCESS_HANDLER, retry_on=(OperationalError, InterfaceError), max_attempts=12, queue="events")
 def _process(message):
     """The events one ingestion request stored, processed in order. A database hiccup (a deadlock between two
     workers, a dropped connection) rolls the message back and retries it; events already processed are skipped,

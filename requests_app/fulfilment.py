@@ -287,7 +287,7 @@ def _give_up(message: OutboxMessage, error: str) -> None:
     request_fail(request_id=request.id, error=error)
 
 
-@outbox_handler(OUTBOX_KEY, max_attempts=MAX_ATTEMPTS, on_give_up=_give_up)
+@outbox_handler(OUTBOX_KEY, max_attempts=MAX_ATTEMPTS, on_give_up=_give_up, queue="fulfilment")
 def _fulfil(message: OutboxMessage) -> Retry | None:
     return fulfilment_process(request_id=message.payload["request_id"], round=message.payload["round"])
 

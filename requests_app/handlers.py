@@ -92,7 +92,7 @@ class PasswordReset(FulfilmentHandler):
                     f"for {days} day{'s' if days != 1 else ''}.")
 
 
-@outbox_handler(PASSWORD_RESET_MAIL, retry_on=(OSError,), max_attempts=9)
+@outbox_handler(PASSWORD_RESET_MAIL, retry_on=(OSError,), max_attempts=9, queue="notifications")
 def _password_reset_mail(message: OutboxMessage) -> Fail | None:
     user = get_user_model().objects.filter(id=message.payload["user_id"]).first()
     if user is None:

@@ -33,6 +33,7 @@ from django.http import FileResponse, HttpResponse, QueryDict, StreamingHttpResp
 from django.utils import timezone
 
 from servicedesk.errors import InvalidInput
+from servicedesk.replica import on_replica, replica_iter, replica_reads
 
 FORMATS = ("csv", "xlsx")
 KINDS = ("text", "int", "float", "percent", "datetime", "date")
@@ -98,8 +99,9 @@ def export_links(path: str, params=None) -> dict[str, str]:
 
 def rows_of(queryset, chunk_size: int = ROW_CHUNK):
     """A queryset's rows one at a time through a server-side cursor (PostgreSQL), `chunk_size` per round trip;
-    prefetch_related lookups run once per chunk, never per row."""
-    return queryset.iterator(chunk_size=chunk_size)
+    prefetch_related lookups run once per chunk, never per row. Read from the replica when there is one
+    (servicedesk.replica)."""
+    return on_replica(queryset).iterator(chunk_size=chunk_size)
 
 
 def export_response(*, filename: str, fmt: str, columns, rows: Iterable, sheet: str = "") -> HttpResponse:
@@ -116,7 +118,7 @@ def csv_rows_response(*, filename: str, lines: Iterable[list], bom: bool = True)
     """A streamed CSV of `lines`, each a list of cells written as given (the caller formats them, e.g. several
     tables one after the other), in chunks of about CSV_CHUNK_BYTES; `filename` plus ".csv"; with a byte order
     mark unless `bom` is False."""
-    response = StreamingHttpResponse(_csv_stream(lines, bom=bom), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(_csv_stream(replica_iter(lines), bom=bom), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{safe_filename(filename)}.csv"'
     return response
 
@@ -140,8 +142,9 @@ def xlsx_response(*, filename: str, sheets: list[tuple[str, list[Column], Iterab
             "float": workbook.add_format({"num_format": "0.0#"}),
         }
         used = set()
-        for sheet_name, columns, rows in sheets:
-            _xlsx_sheet(workbook, _sheet_name(sheet_name, used), list(columns), rows, formats)
+        with replica_reads():  # the rows are read while the file is written
+            for sheet_name, columns, rows in sheets:
+                _xlsx_sheet(workbook, _sheet_name(sheet_name, used), list(columns), rows, formats)
         workbook.close()
         handle.seek(0)
     except BaseException:

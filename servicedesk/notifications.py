@@ -136,7 +136,7 @@ def email_message_id(message: OutboxMessage, *, recipient: int = 0) -> str:
     return f"<outbox.{message.id}.{stamp}.r{int(recipient)}{internal}@{mail_domain()}>"
 
 
-@outbox_handler("email.send", retry_on=(OSError,), max_attempts=9)  # smtplib's errors are OSErrors
+@outbox_handler("email.send", retry_on=(OSError,), max_attempts=9, queue="notifications")  # smtplib's errors are OSErrors
 def _email_send(message: OutboxMessage) -> Retry | Fail | None:
     """One mail per recipient, each To: only its own address: watchers (people outside too) never see each
     other's or the requester's address. What happened to each recipient is kept in the payload ("sent", and
@@ -261,7 +261,8 @@ def _webhook_give_up(message: OutboxMessage, error: str) -> None:
     webhook_give_up(message.payload["delivery_id"], error)
 
 
-@outbox_handler("webhook.deliver", max_attempts=WEBHOOK_MAX_ATTEMPTS, on_give_up=_webhook_give_up)
+@outbox_handler("webhook.deliver", max_attempts=WEBHOOK_MAX_ATTEMPTS, on_give_up=_webhook_give_up,
+                queue="notifications")
 def _webhook_deliver(message: OutboxMessage) -> Retry | Fail | None:
     """One attempt; the delivery row keeps what happened (attempts, code, error) whatever the outcome."""
     try:

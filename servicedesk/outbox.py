@@ -17,8 +17,11 @@ effects stay in the database are exactly once (their writes commit with the "don
 Handlers are registered by key, so practice apps plug in their own side effects without the kernel
 importing them (register them in the app's `tasks.py`, which every worker imports):
 
-    @outbox_handler("sla.escalate", retry_on=(SomeTransientError,), max_attempts=5)
+    @outbox_handler("sla.escalate", retry_on=(SomeTransientError,), max_attempts=5, queue="sla")
     def escalate(message): ...
+
+`queue` names the Celery queue (one of settings.SERVICEDESK_QUEUES; default: the default queue) its messages
+are handed to and relayed on, so a worker group consuming only that queue runs them (docs/scaling.md).
 
 A handler returns None (done), `Retry("why")` (keep its writes, try again after a backoff), or
 `Fail("why")` (keep its writes, give up now). Raising one of its `retry_on` exceptions rolls its writes
@@ -69,6 +72,7 @@ class Handler:
     retry_on: tuple[type[BaseException], ...]
     max_attempts: int
     on_give_up: Callable | None
+    queue: str = ""
 
     def backoff(self, attempts: int) -> timedelta:
         """Seconds before the next attempt after `attempts` failed ones: 5, 10, 20, ... up to 10 minutes."""
@@ -80,15 +84,18 @@ _loading = threading.Lock()
 
 
 def outbox_handler(key: str, *, retry_on: tuple[type[BaseException], ...] = (), max_attempts: int = 9,
-                   on_give_up: Callable | None = None):
-    """Register `func(message)` as the handler of outbox messages with this key."""
+                   on_give_up: Callable | None = None, queue: str = ""):
+    """Register `func(message)` as the handler of outbox messages with this key, run on Celery queue `queue`."""
+    if queue and queue not in settings.SERVICEDESK_QUEUES:
+        raise ValueError(f"outbox handler {key!r}: queue {queue!r} is not one of settings.SERVICEDESK_QUEUES "
+                         f"({', '.join(settings.SERVICEDESK_QUEUES)})")
 
     def register(func):
         existing = _handlers.get(key)
         if existing is not None and existing.func.__qualname__ != func.__qualname__:
             raise ValueError(f"outbox handler {key!r} is already registered by {existing.func.__qualname__}")
         _handlers[key] = Handler(key=key, func=func, retry_on=tuple(retry_on), max_attempts=max_attempts,
-                                 on_give_up=on_give_up)
+                                 on_give_up=on_give_up, queue=queue)
         return func
 
     return register
@@ -98,6 +105,31 @@ def handler_for(key: str) -> Handler | None:
     if key not in _handlers:
         _import_task_modules()
     return _handlers.get(key)
+
+
+def queue_for(key: str, payload: dict | None = None) -> str:
+    """The Celery queue messages of handler `key` go to: the one the handler declares; for "task.run", the
+    queue settings.CELERY_TASK_ROUTES gives its task; else the default queue."""
+    from servicedesk.celery import app
+
+    default = app.conf.task_default_queue
+    if key == "task.run" and payload:
+        queue = app.amqp.router.route({}, payload.get("task", "")).get("queue")
+        return getattr(queue, "name", queue) or default
+    handler = handler_for(key)
+    return (handler.queue if handler is not None else "") or default
+
+
+def handler_keys(queue: str) -> tuple[set[str], bool]:
+    """The handler keys relayed on `queue`, and whether that queue also takes every other key (the default
+    queue does: "task.run", unknown keys)."""
+    from servicedesk.celery import app
+
+    _import_task_modules()
+    default = app.conf.task_default_queue
+    if queue == default:
+        return {key for key, handler in _handlers.items() if (handler.queue or default) != default}, True
+    return {key for key, handler in _handlers.items() if handler.queue == queue}, False
 
 
 def _import_task_modules() -> None:
@@ -138,12 +170,14 @@ def outbox_enqueue_many(handler: str, payloads: list[dict], *, delay: timedelta 
         for payload in payloads
     )
     if due <= now:
-        ids = [message.id for message in messages]
-        if len(ids) == 1:
-            transaction.on_commit(partial(hand_off, ids[0]))
+        queues = [queue_for(handler, payload) for payload in payloads]
+        if len(messages) == 1:
+            transaction.on_commit(partial(hand_off, messages[0].id, queue=queues[0]))
         else:
-            for start in range(0, len(ids), HAND_OFF_CHUNK):
-                transaction.on_commit(partial(hand_off_chunk, ids[start:start + HAND_OFF_CHUNK]))
+            for queue in dict.fromkeys(queues):  # in the order written
+                ids = [message.id for message, q in zip(messages, queues, strict=True) if q == queue]
+                for start in range(0, len(ids), HAND_OFF_CHUNK):
+                    transaction.on_commit(partial(hand_off_chunk, ids[start:start + HAND_OFF_CHUNK], queue=queue))
     return messages
 
 
@@ -160,22 +194,23 @@ _broker_down_until: dict[str, float] = {}
 HAND_OFF_CHUNK = 50
 
 
-def hand_off(message_id: int, *, countdown: float | None = None) -> bool:
-    """Publish `outbox_process(message_id)`. Never raises: a broker failure is logged and left to the relay."""
+def hand_off(message_id: int, *, countdown: float | None = None, queue: str | None = None) -> bool:
+    """Publish `outbox_process(message_id)` on `queue` (default: the default queue). Never raises: a broker
+    failure is logged and left to the relay."""
     from servicedesk.tasks import outbox_process
 
-    return _publish(outbox_process, [message_id], countdown, f"message {message_id}")
+    return _publish(outbox_process, [message_id], countdown, f"message {message_id}", queue)
 
 
-def hand_off_chunk(message_ids: list[int]) -> bool:
-    """Publish `outbox_process_many(message_ids)`: one task runs them one after the other."""
+def hand_off_chunk(message_ids: list[int], *, queue: str | None = None) -> bool:
+    """Publish `outbox_process_many(message_ids)` on `queue`: one task runs them one after the other."""
     from servicedesk.tasks import outbox_process_many
 
     return _publish(outbox_process_many, [message_ids], None,
-                    f"messages {message_ids[0]}..{message_ids[-1]} ({len(message_ids)})")
+                    f"messages {message_ids[0]}..{message_ids[-1]} ({len(message_ids)})", queue)
 
 
-def _publish(task, args: list, countdown: float | None, what: str) -> bool:
+def _publish(task, args: list, countdown: float | None, what: str, queue: str | None = None) -> bool:
     from servicedesk.celery import app
 
     broker = app.conf.broker_url or ""
@@ -184,7 +219,8 @@ def _publish(task, args: list, countdown: float | None, what: str) -> bool:
         return False
     try:
         # One connection attempt, bounded by broker_connection_timeout: fail fast rather than hold a request.
-        task.apply_async(args=args, countdown=countdown, retry=True, retry_policy={"max_retries": 0})
+        task.apply_async(args=args, countdown=countdown, retry=True, retry_policy={"max_retries": 0},
+                         **({"queue": queue} if queue else {}))
     except Exception as exc:  # noqa: BLE001 - whatever the broker raised, the committed write stands
         _broker_down_until[broker] = time.monotonic() + BROKER_DOWN_PAUSE_SECONDS
         log.warning("outbox: could not hand %s to the broker (%s: %s); the relay will re-drive it",
@@ -216,26 +252,32 @@ def outbox_process(message_id: int, *, now=None, reschedule: bool = False) -> st
         _run(message)
         if reschedule and message.state == State.PENDING:
             countdown = max(0.0, (message.next_attempt_at - timezone.now()).total_seconds())
-            transaction.on_commit(partial(hand_off, message.id, countdown=countdown))
+            transaction.on_commit(partial(hand_off, message.id, countdown=countdown,
+                                          queue=queue_for(message.handler, message.payload)))
         return message.state
 
 
 def outbox_relay(*, batch: int | None = None, min_age: timedelta | None = None, time_budget: float = 20.0,
-                 now=None) -> int:
+                 now=None, queue: str | None = None) -> int:
     """Run pending messages that are due and older than `min_age`, one claimed row at a time.
 
     The age leaves fresh messages to their on-commit hand-off; what is older was lost on the way (broker
     down, worker killed) or is waiting for a retry. Several relays at once never run one message twice.
-    Returns how many messages it ran.
+    With `queue`, only the messages whose handler runs on that queue (beat runs one relay per queue, on that
+    queue, so a backlog of events never holds up an SLA escalation's re-drive). Returns how many it ran.
     """
     batch = batch or settings.OUTBOX_RELAY_BATCH
     min_age = settings.OUTBOX_RELAY_MIN_AGE if min_age is None else min_age
     now = now or timezone.now()
     deadline = time.monotonic() + time_budget
+    due = _due(now)
+    if queue is not None:
+        keys, everything_else = handler_keys(queue)
+        due = due.exclude(handler__in=keys) if everything_else else due.filter(handler__in=keys)
     ran = 0
     while ran < batch and time.monotonic() < deadline:
         with transaction.atomic():
-            message = (_due(now).filter(created_at__lte=now - min_age).order_by("next_attempt_at", "id")
+            message = (due.filter(created_at__lte=now - min_age).order_by("next_attempt_at", "id")
                        .select_for_update(skip_locked=True).first())
             if message is None:
                 break
@@ -299,15 +341,16 @@ def outbox_retry_failed(message_ids, *, actor=None) -> int:
     from servicedesk.services import audit_record
 
     with transaction.atomic():
-        ids = list(OutboxMessage.objects.select_for_update().filter(id__in=list(message_ids), state=State.FAILED)
-                   .values_list("id", flat=True))
-        if not ids:
+        rows = list(OutboxMessage.objects.select_for_update().filter(id__in=list(message_ids), state=State.FAILED)
+                    .values_list("id", "handler", "payload"))
+        if not rows:
             return 0
+        ids = [row[0] for row in rows]
         OutboxMessage.objects.filter(id__in=ids).update(state=State.PENDING, attempts=0, processed_at=None,
                                                        next_attempt_at=timezone.now())
         audit_record(actor=actor, action="outboxmessage.retried", changes={"ids": ids})
-        for message_id in ids:
-            transaction.on_commit(partial(hand_off, message_id))
+        for message_id, handler, payload in rows:
+            transaction.on_commit(partial(hand_off, message_id, queue=queue_for(handler, payload)))
     return len(ids)
 
 

@@ -12,6 +12,7 @@ import dj_database_url
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from servicedesk.env import env_bool, env_int, env_list, env_str
 
@@ -128,7 +129,9 @@ if CACHE_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # The local run's web processes (gunicorn --workers 2) share one directory, never per-process memory.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(VAR_DIR / "cache")}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -288,7 +291,6 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "servicedesk")
 # Tasks log through `logging`; what they print (the local run's console mail) goes to the worker's stdout
 # as it is, not re-logged as WARNING lines.
@@ -320,7 +322,6 @@ INSIGHTS_ROLLUP_RECENT_DAYS = env_int("INSIGHTS_ROLLUP_RECENT_DAYS", 15)
 # where admins can see, pause and re-time each entry (Admin > Periodic tasks).
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "servicedesk.tasks.worker_heartbeat", "schedule": float(WORKER_HEARTBEAT_SECONDS)},
-    "outbox-relay": {"task": "servicedesk.tasks.outbox_relay", "schedule": float(OUTBOX_RELAY_SECONDS)},
     "outbox-purge": {"task": "servicedesk.tasks.outbox_purge", "schedule": 3600.0},
     "idempotency-keys-purge": {"task": "servicedesk.tasks.idempotency_keys_purge", "schedule": 3600.0},
     "incidents-auto-close": {"task": "incidents.tasks.incidents_auto_close", "schedule": 15 * 60.0},
@@ -336,6 +337,52 @@ CELERY_BEAT_SCHEDULE = {
     "insights-improvements-measure": {"task": "insights.tasks.insights_improvements_measure",
                                       "schedule": 24 * 3600.0},
 }
+
+# --- Scaling out (docs/scaling.md): PgBouncer, read replica, Celery queues and routes, one beat ---------------
+# DATABASE_POOLER=pgbouncer: Django talks to PgBouncer in transaction mode, where a server connection is only
+# ours for one transaction: no server-side cursors (they would outlive it); the code keeps no session state
+# (advisory locks are transaction-scoped: servicedesk.locks).
+DATABASE_POOLER = env_str("DATABASE_POOLER", "").strip().lower()
+if DATABASE_POOLER not in ("", "pgbouncer"):
+    raise ImproperlyConfigured(f"DATABASE_POOLER={DATABASE_POOLER!r}: use pgbouncer, or leave it empty")
+# DATABASE_REPLICA_URL: an optional read-only copy that reports and exports read from (servicedesk.replica).
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+                                                 conn_health_checks=True)
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+for _alias in DATABASES:
+    if DATABASE_POOLER == "pgbouncer":
+        DATABASES[_alias]["DISABLE_SERVER_SIDE_CURSORS"] = True
+DATABASE_ROUTERS = ["servicedesk.replica.ReplicaRouter"]
+# Celery queues. Workers started without -Q consume all of them (the local run, the tests' worker); a scaled
+# deployment runs workers per group (-Q sla / -Q events / ...) so a flood on one never delays another. Outbox
+# messages go to the queue their handler declares (servicedesk.outbox.outbox_handler(queue=...)).
+SERVICEDESK_QUEUES = [CELERY_TASK_DEFAULT_QUEUE, "notifications", "sla", "events", "fulfilment"]
+CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in SERVICEDESK_QUEUES)
+CELERY_TASK_ROUTES = {
+    "sla.tasks.*": {"queue": "sla"},
+    "monitoring.tasks.*": {"queue": "events"},
+    "requests_app.tasks.*": {"queue": "fulfilment"},
+    "email_channel.tasks.*": {"queue": "notifications"},
+}
+# The outbox relay runs per queue, on that queue ("outbox-relay" is the default queue's; servicedesk.outbox).
+CELERY_BEAT_SCHEDULE.update({
+    ("outbox-relay" if _queue == CELERY_TASK_DEFAULT_QUEUE else f"outbox-relay-{_queue}"): {
+        "task": "servicedesk.tasks.outbox_relay", "schedule": float(OUTBOX_RELAY_SECONDS),
+        "kwargs": {"queue": _queue}, "options": {"queue": _queue}}
+    for _queue in SERVICEDESK_QUEUES
+})
+# One beat schedules even when two run: a lock in Redis (BEAT_LOCK_URL, default the broker's Redis; a file
+# lock under var/ otherwise), renewed every tick and held BEAT_LOCK_TTL_SECONDS; a second beat waits as a
+# standby and takes over when the holder stops renewing (servicedesk.beat).
+CELERY_BEAT_SCHEDULER = "servicedesk.beat:LockedDatabaseScheduler"
+BEAT_LOCK_URL = env_str("BEAT_LOCK_URL") or (_redis if _redis.startswith(("redis://", "rediss://")) else "")
+BEAT_LOCK_KEY = env_str("BEAT_LOCK_KEY", "servicedesk:beat-lock")
+BEAT_LOCK_TTL_SECONDS = env_int("BEAT_LOCK_TTL_SECONDS", 30)
+if BEAT_LOCK_TTL_SECONDS < 3:
+    raise ImproperlyConfigured("BEAT_LOCK_TTL_SECONDS must be 3 or more")
+# --- end of scaling out -------------------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -24,10 +24,12 @@ def outbox_process_many(message_ids: list[int]) -> int:
 
 
 @shared_task(ignore_result=True)
-def outbox_relay(min_age_seconds: float | None = None) -> int:
-    """Beat: re-drive outbox messages still pending past a short age (see settings.CELERY_BEAT_SCHEDULE)."""
+def outbox_relay(min_age_seconds: float | None = None, queue: str | None = None) -> int:
+    """Beat: re-drive outbox messages still pending past a short age (see settings.CELERY_BEAT_SCHEDULE): one
+    entry per queue, published on that queue, relays the messages of that queue's handlers; without `queue`,
+    every message."""
     min_age = None if min_age_seconds is None else timedelta(seconds=min_age_seconds)
-    return outbox.outbox_relay(min_age=min_age)
+    return outbox.outbox_relay(min_age=min_age, queue=queue)
 
 
 @shared_task(ignore_result=True)

@@ -14,6 +14,7 @@ from rest_framework.settings import api_settings
 
 from servicedesk.api.pagination import PagePagination
 from servicedesk.api.permissions import IsStaffRole
+from servicedesk.replica import replica_view
 from sla.models import BusinessCalendar, EscalationStep, Holiday, SlaPolicy, SlaTarget, WorkingInterval
 from sla.reports import (
     GROUP_BY,
@@ -227,6 +228,7 @@ class SlaReportViewSet(viewsets.ViewSet):
         ],
         responses={(200, "application/json"): _REPORT, (200, "text/csv"): OpenApiTypes.STR},
     )
+    @replica_view
     def list(self, request):
         try:
             params = report_params(request.query_params)

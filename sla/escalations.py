@@ -114,7 +114,7 @@ def _run_step(step_action: str, step, clock, info: TicketInfo, payload: dict, ad
     return f"unknown action {step_action}"
 
 
-@outbox_handler("sla.escalate", max_attempts=5)
+@outbox_handler("sla.escalate", max_attempts=5, queue="sla")
 def escalate(message):
     # Locked: a ticket change moving this clock waits for the escalation, and the other way round.
     clock = SlaClock.objects.select_for_update(of=("self",)).select_related("calendar", "policy").filter(

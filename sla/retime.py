@@ -43,7 +43,7 @@ def clocks_retime(*, policy_id: int | None = None, calendar_id: int | None = Non
     return len(tickets), (rows[-1][0] if len(rows) == batch else None)
 
 
-@outbox_handler("sla.retime", max_attempts=5)
+@outbox_handler("sla.retime", max_attempts=5, queue="sla")
 def _retime(message):
     payload = message.payload
     _, cursor = clocks_retime(policy_id=payload.get("policy_id"), calendar_id=payload.get("calendar_id"),

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from servicedesk.errors import InvalidInput
 from servicedesk.exports import Column, csv_rows_response, export_format, export_refused, xlsx_response
+from servicedesk.replica import replica_view
 from servicedesk.workspace import agent_render, agent_required
 from sla.models import ClockKind
 from sla.reports import (
@@ -124,6 +125,7 @@ def _rows(report: Report) -> tuple[list[dict], list[dict]]:
 
 
 @agent_required
+@replica_view
 def report_page(request):
     """Compliance per team, priority or policy over a period (default: the last 30 days by team), a chart of
     it drawn from a JSON block, the same figures as a table, and the breached tickets a page at a time."""

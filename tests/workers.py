@@ -30,8 +30,10 @@ def wait_for(predicate, timeout=45.0, interval=0.2):
 
 
 @contextmanager
-def celery_worker(*, broker_url: str, smtp_port: int, tmp_path: Path, extra_env: dict | None = None):
-    """Start `celery -A servicedesk worker` against the test database and `broker_url`; stop it after."""
+def celery_worker(*, broker_url: str, smtp_port: int, tmp_path: Path, extra_env: dict | None = None,
+                  args: list[str] | tuple = (), log_name: str = "worker.log"):
+    """Start `celery -A servicedesk worker` against the test database and `broker_url`; stop it after. `args`
+    are added to the command line (e.g. ["-Q", "sla"] for a worker of one queue)."""
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -44,10 +46,10 @@ def celery_worker(*, broker_url: str, smtp_port: int, tmp_path: Path, extra_env:
         **(extra_env or {}),
     }
     Heartbeat.objects.filter(name="worker").delete()
-    log = open(tmp_path / "worker.log", "w+")  # noqa: SIM115 - closed below
+    log = open(tmp_path / log_name, "w+")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "servicedesk", "worker", "--pool", "solo", "--loglevel", "info",
-         "--without-gossip", "--without-mingle", "--hostname", f"test-worker-{free_port()}@%h"],
+         "--without-gossip", "--without-mingle", "--hostname", f"test-worker-{free_port()}@%h", *args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
