@@ -487,3 +487,108 @@ def _close(sock: socket.socket):
         sock.close()
     except OSError:
         pass
+
+
+PGBOUNCER_BINARY = "/usr/sbin/pgbouncer"
+
+PGBOUNCER_CONFIG = """\
+; Throwaway configuration written by tests.peers.PgBouncer: nothing of /etc/pgbouncer is read.
+[databases]
+* = host={db_host} port={db_port}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {root}/userlist.txt
+pool_mode = transaction
+default_pool_size = {pool_size}
+max_client_conn = 500
+server_reset_query =
+ignore_startup_parameters = extra_float_digits,options
+logfile = {root}/pgbouncer.log
+pidfile = {root}/pgbouncer.pid
+admin_users = {admin}
+stats_period = 60
+"""
+
+
+class PgBouncer:
+    """Debian's pgbouncer on a free 127.0.0.1 port, in transaction mode, in front of the PostgreSQL server at
+    `db_host`:`db_port` (every database by its own name, trust authentication for `users`).
+
+        with PgBouncer(users=["postgres"]) as bouncer:
+            url = bouncer.url("postgres", "sd_test")        # postgres://postgres@127.0.0.1:<port>/sd_test
+
+    `pool_size` server connections per database and user: fewer than the clients, so transactions of different
+    clients share server connections, as in production. Run in the foreground and stopped by its PID; as root
+    it drops to the `postgres` system user (pgbouncer refuses to run as root). The test FAILS when the binary
+    is missing (.ci/run installs the Debian package pgbouncer)."""
+
+    def __init__(self, *, users: list[str], db_host: str = "127.0.0.1", db_port: int = 5432, pool_size: int = 3):
+        import pytest
+
+        if not os.path.exists(PGBOUNCER_BINARY):
+            pytest.fail("\n" + "!" * 78 + "\npgbouncer is not installed: the PgBouncer tests need the real one;\n"
+                        "install the Debian package pgbouncer (.ci/run does). These tests fail rather than skip.\n"
+                        + "!" * 78, pytrace=False)
+        self.users, self.db_host, self.db_port, self.pool_size = list(users), db_host, db_port, pool_size
+        self.port = free_port()
+        self.proc = None
+        self.root = tempfile.mkdtemp(prefix="sd-pgbouncer-")
+
+    def url(self, user: str, database: str) -> str:
+        return f"postgres://{user}@127.0.0.1:{self.port}/{database}"
+
+    def log(self) -> str:
+        try:
+            with open(os.path.join(self.root, "pgbouncer.log")) as handle:
+                return handle.read()
+        except OSError:
+            return ""
+
+    def __enter__(self):
+        import pwd
+
+        import pytest
+
+        with open(os.path.join(self.root, "userlist.txt"), "w") as handle:
+            handle.writelines(f'"{user}" ""\n' for user in self.users)
+        with open(os.path.join(self.root, "pgbouncer.ini"), "w") as handle:
+            handle.write(PGBOUNCER_CONFIG.format(root=self.root, port=self.port, db_host=self.db_host,
+                                                 db_port=self.db_port, pool_size=self.pool_size,
+                                                 admin=self.users[0]))
+        argv = [PGBOUNCER_BINARY]
+        if os.getuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            for name in ("", "userlist.txt", "pgbouncer.ini"):
+                os.chown(os.path.join(self.root, name), owner.pw_uid, owner.pw_gid)
+            argv += ["-u", "postgres"]
+        self.proc = subprocess.Popen([*argv, os.path.join(self.root, "pgbouncer.ini")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"pgbouncer exited: {self.proc.stderr.read().decode()[-2000:]}\n{self.log()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self._stop()
+        pytest.fail(f"pgbouncer did not listen on {self.port}: {self.log()[-2000:]}")
+
+    def _stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM to our own process, by PID
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def __exit__(self, *exc):
+        self._stop()
+        shutil.rmtree(self.root, ignore_errors=True)
