@@ -223,6 +223,28 @@ def _own_tree() -> set[int]:
     return mine
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its living descendants."""
+    parents = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    stat = f.read()
+                fields = stat[stat.rindex(")") + 2:].split()
+                parents[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, grew = {pid}, True
+    while grew:
+        grew = False
+        for child, (parent, _) in parents.items():
+            if parent in tree and child not in tree:
+                tree.add(child)
+                grew = True
+    return sum(parents[p][1] for p in tree if p in parents) / os.sysconf("SC_CLK_TCK")
+
+
 def machine_load(sample_seconds: float = 1.0) -> str:
     """One line on the machine's load: CPUs, load average, and the CPU others' processes used over a short
     sample (PostgreSQL backends count as others: they may serve this bench or anybody else)."""
