@@ -32,18 +32,24 @@ SIZES = [int(os.environ.get("SD_BENCH_SMALL", "1000")), int(os.environ.get("SD_B
 ROUNDS = int(os.environ.get("SD_BENCH_ROUNDS", "6"))
 REPEAT = int(os.environ.get("SD_BENCH_REPEAT", "10"))
 SCENARIOS = [
-    # key, incidents a day (None: the demo's steady desk of 50 a day, so history grows, open work does not)
+    # key, incidents a day (None: the demo's steady desk of 50 a day, so history grows, open work does not;
+    # "demo": `seed_demo --tickets N`, server-side, over up to three years: the databases bench_load.py uses)
     ("steady", None, "steady desk: 50 incidents/day, history grows, open work stays"),
     ("stress", 90, "stress: every size squeezed into 90 days (~10% open)"),
+    ("demo", "demo", "seed_demo --tickets N (the load test's databases; SD_BENCH_SCENARIOS=demo)"),
 ]
+PREFIXES = {"demo": "servicedesk_bench_load"}
 WANTED = set(os.environ.get("SD_BENCH_SCENARIOS", "steady,stress").split(","))
+if "demo" in WANTED:  # the demo databases are the load test's, 10k and 1M unless told otherwise
+    SIZES = [int(os.environ.get("SD_BENCH_SMALL", "10000")), int(os.environ.get("SD_BENCH_LARGE", "1000000"))]
 HTTP = os.environ.get("SD_BENCH_HTTP", "1") == "1"
 
 print(f"machine at start: {machine_load()}")
-databases = {key: SizeDatabases(f"servicedesk_bench_list_{key}", SIZES) for key, _, _ in SCENARIOS
-             if key in WANTED}
+databases = {key: SizeDatabases(PREFIXES.get(key, f"servicedesk_bench_list_{key}"), SIZES)
+             for key, _, _ in SCENARIOS if key in WANTED}
 
 from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment, teardown_test_environment  # noqa: E402
@@ -148,7 +154,10 @@ def prepare(size: int, squeeze_days) -> str:
     seed_base()
     seed_incidents()  # categories, canned responses and rules the generated incidents use
     started = time.perf_counter()
-    if Incident.objects.count() != size:
+    if squeeze_days == "demo":
+        if Incident.objects.count() < size:
+            call_command("seed_demo", tickets=size, quiet_logins=True)
+    elif Incident.objects.count() != size:
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE incidents_incident, servicedesk_timelineentry, servicedesk_auditlog CASCADE")
         seed_tickets(size, intake_per_day=size / squeeze_days) if squeeze_days else seed_tickets(size)
@@ -265,7 +274,7 @@ for key, squeeze_days, title in SCENARIOS:
                           for name in made[dbs.sizes[0]]},
                          sizes=dbs.sizes, use=dbs.use, rounds=ROUNDS, repeat=REPEAT)
     results.print(f"{title}: Django's test client, in process")
-    if HTTP and key == "steady":
+    if HTTP and key in ("steady", "demo"):
         http_section(dbs, made)
     dbs.clear_caches()
 

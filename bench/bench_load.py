@@ -93,7 +93,7 @@ def people(size: int, path: Path) -> None:
     def seat(user):
         client = Client()
         client.force_login(user)
-        return {"id": user.id, "session": client.cookies["sessionid"].value, "csrf": _get_new_csrf_string()}
+        return {"id": user.id, "username": user.username, "session": client.cookies["sessionid"].value, "csrf": _get_new_csrf_string()}
 
     EventSource.objects.filter(name="Load test").delete()
     _, token = event_source_create(name="Load test", kind="generic", rate_limit_per_minute=0)

@@ -334,36 +334,48 @@ class Results:
 def interleave(cases: dict, *, sizes, use, rounds: int, repeat: int) -> Results:
     """Time every case at every size in alternation.
 
-    `cases`: name -> function(size) returning (ours, baseline), two callables of no argument (baseline may be
-    None). `use(size)` switches to a size's data. A first round warms everything and is discarded; then in each
-    round the sizes come in turn, in an order that flips every round (A B, B A, A B...), so a drift of the
-    machine (another process starting, the cache filling) falls on both; after each switch every callable runs
-    once unrecorded; then `repeat` samples of each case alternate ours and baseline."""
+    `cases`: name -> function(size) returning (ours, baseline) or (ours, baseline, before, after): callables of
+    no argument; the baseline may be None; `before`/`after`, when given, run untimed around every sample (to
+    put back the work a sample uses up). `use(size)` switches to a size's data. A first round warms everything
+    and is discarded; then in each round the sizes come in turn, in an order that flips every round (A B, B A,
+    A B...), so a drift of the machine (another process starting, the cache filling) falls on both; after each
+    switch every callable runs once unrecorded; then `repeat` samples of each case alternate ours and
+    baseline."""
     results = Results(sizes, cases, rounds)
     callables = {}
     for size in sizes:
         use(size)
         for name, make in cases.items():
-            callables[(name, size)] = make(size)
+            made = tuple(make(size))
+            callables[(name, size)] = made + (None,) * (4 - len(made))
+
+    def sample(fn, before, after) -> float:
+        if before:
+            before()
+        took = timed(fn, 1)[0]
+        if after:
+            after()
+        return took
+
     for r in range(-1, rounds):  # round -1: warm-up, discarded
         order = list(sizes) if r % 2 == 0 else list(reversed(sizes))
         for size in order:
             use(size)
             for name in cases:
-                ours, raw = callables[(name, size)]
-                for _ in range(3 if r < 0 else 1):
-                    ours()
+                ours, raw, before, after = callables[(name, size)]
+                for _ in range(2 if r < 0 else 1):
+                    sample(ours, before, after)
                     if raw:
-                        raw()
+                        sample(raw, before, after)
             if r < 0:
                 continue
             for name in cases:
-                ours, raw = callables[(name, size)]
+                ours, raw, before, after = callables[(name, size)]
                 a, b = [], []
                 for _ in range(repeat):
-                    a += timed(ours, 1)
+                    a.append(sample(ours, before, after))
                     if raw:
-                        b += timed(raw, 1)
+                        b.append(sample(raw, before, after))
                 results.samples[(name, size, "ours")] += a
                 results.medians[(name, size, "ours")].append(statistics.median(a))
                 if raw:

@@ -120,7 +120,7 @@ class Agent(Person):
         version = self.version_of(number)
         if version is None:
             return
-        self.post(f"/agent/incidents/{number}/edit/", {"field": "assignee", "value": self.me["id"],
+        self.post(f"/agent/incidents/{number}/edit/", {"field": "assignee", "value": self.me["username"],
                                                          "version": version}, "/agent/incidents/[number]/edit/ (assign)")
         self.wait()
         version = self.version_of(number)
