@@ -215,7 +215,7 @@ def test(argv: list[str]) -> None:
 
 
 def bench(argv: list[str]) -> None:
-    setup("test")
+    setup("test,bench")  # the tests' peers (pgbouncer, Dovecot) and locust for bench/bench_load.py
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", TEST_DATABASE_URL)
     env.setdefault("CELERY_BROKER_URL", TEST_BROKER_URL)
