@@ -191,8 +191,9 @@ class EventSender(FastHttpUser):
     def post_events(self):
         now = datetime.now(UTC).isoformat()
         events = []
-        for _ in range(EVENT_BATCH):
-            alert = random.randrange(300)  # a pool of alert ids: most events repeat or clear an open alert
+        # A pool of alert ids: most events repeat or clear an open alert; one event per alert in a batch (the
+        # endpoint refuses a batch that holds the same event twice).
+        for alert in random.sample(range(300), EVENT_BATCH):
             roll = random.random()
             events.append({
                 "source_id": f"load-{self.n}-{alert}", "status": "resolved" if roll < 0.3 else "firing",
