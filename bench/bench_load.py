@@ -61,7 +61,53 @@ from requests_app.models import CatalogItem  # noqa: E402
 from servicedesk.celery import app as celery_app  # noqa: E402
 from servicedesk.models import OutboxMessage, Service, Team, TeamMembership  # noqa: E402
 from servicedesk.services import user_provision  # noqa: E402
-from tests.peers import PgBouncer  # noqa: E402
+from tests.peers import PGBOUNCER_BINARY, PGBOUNCER_CONFIG  # noqa: E402
+
+
+class PgBouncer:
+    """Debian's pgbouncer in transaction mode on a free port, with the tests' throwaway ini (tests.peers) plus
+    connection logging off; its output goes to a file in `work` (a pipe nobody reads would fill and stall it)."""
+
+    def __init__(self, work: Path, pool_size: int):
+        self.root, self.pool_size, self.port, self.proc = work / "pgbouncer", pool_size, free_port(), None
+
+    def url(self, user: str, database: str) -> str:
+        return f"postgres://{user}@127.0.0.1:{self.port}/{database}"
+
+    def __enter__(self):
+        import pwd
+        import socket
+
+        self.root.mkdir()
+        (self.root / "userlist.txt").write_text('"postgres" ""\n')
+        (self.root / "pgbouncer.ini").write_text(PGBOUNCER_CONFIG.format(
+            root=self.root, port=self.port, db_host="127.0.0.1", db_port=5432, pool_size=self.pool_size,
+            admin="postgres") + "log_connections = 0\nlog_disconnections = 0\n")
+        argv = [PGBOUNCER_BINARY]
+        if os.getuid() == 0:  # pgbouncer refuses to run as root: it drops to the postgres system user
+            owner = pwd.getpwnam("postgres")
+            for path in (self.root, self.root / "userlist.txt", self.root / "pgbouncer.ini"):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+            argv += ["-u", "postgres"]
+        self.proc = subprocess.Popen([*argv, str(self.root / "pgbouncer.ini")], stdout=subprocess.DEVNULL,
+                                     stderr=open(self.root.parent / "pgbouncer.stderr", "w"))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"pgbouncer exited with {self.proc.returncode}; see {self.root}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit("pgbouncer did not listen")
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        else:
+            print(f"pgbouncer had exited with {self.proc.returncode} (see {self.root})")
 
 
 def prepare(size: int) -> str:
@@ -113,7 +159,7 @@ def counts() -> dict:
 
 
 def start(name, argv, env, log_dir):
-    log = open(log_dir / f"{name}.log", "w")
+    log = open(log_dir / f"{name}.log", "a")
     return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -260,10 +306,12 @@ def report(size: int, result: dict) -> None:
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="sd-bench-load-"))
     results = {}
-    with PgBouncer(users=["postgres"], pool_size=POOL_SIZE) as bouncer:
+    with PgBouncer(work, POOL_SIZE) as bouncer:
         for size in SIZES:
             results[size] = run_size(size, bouncer, work)
             report(size, results[size])
+            if bouncer.proc.poll() is not None:
+                raise SystemExit(f"pgbouncer exited ({bouncer.proc.returncode}) during the run: see {work}")
     if len(SIZES) > 1:
         small, large = SIZES[0], SIZES[-1]
         print(f"\n== p95 by request type, {small:,} vs {large:,} tickets (ms)")
