@@ -21,6 +21,7 @@ once all have started. Loopback only; bounded in time; leaves no process running
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,7 +70,9 @@ class PgBouncer:
     connection logging off; its output goes to a file in `work` (a pipe nobody reads would fill and stall it)."""
 
     def __init__(self, work: Path, pool_size: int):
-        self.root, self.pool_size, self.port, self.proc = work / "pgbouncer", pool_size, free_port(), None
+        # A directory of its own: pgbouncer runs as the postgres user, who cannot enter `work` (mode 700).
+        self.root = Path(tempfile.mkdtemp(prefix="sd-bench-pgbouncer-"))
+        self.pool_size, self.port, self.proc, self.stderr = pool_size, free_port(), None, work / "pgbouncer.stderr"
 
     def url(self, user: str, database: str) -> str:
         return f"postgres://{user}@127.0.0.1:{self.port}/{database}"
@@ -78,7 +81,6 @@ class PgBouncer:
         import pwd
         import socket
 
-        self.root.mkdir()
         (self.root / "userlist.txt").write_text('"postgres" ""\n')
         (self.root / "pgbouncer.ini").write_text(PGBOUNCER_CONFIG.format(
             root=self.root, port=self.port, db_host="127.0.0.1", db_port=5432, pool_size=self.pool_size,
@@ -90,11 +92,11 @@ class PgBouncer:
                 os.chown(path, owner.pw_uid, owner.pw_gid)
             argv += ["-u", "postgres"]
         self.proc = subprocess.Popen([*argv, str(self.root / "pgbouncer.ini")], stdout=subprocess.DEVNULL,
-                                     stderr=open(self.root.parent / "pgbouncer.stderr", "w"))
+                                     stderr=open(self.stderr, "w"))
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise SystemExit(f"pgbouncer exited with {self.proc.returncode}; see {self.root}")
+                raise SystemExit(f"pgbouncer exited with {self.proc.returncode}: {self.stderr.read_text()[-500:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return self
@@ -107,7 +109,8 @@ class PgBouncer:
             self.proc.terminate()
             self.proc.wait(timeout=10)
         else:
-            print(f"pgbouncer had exited with {self.proc.returncode} (see {self.root})")
+            print(f"pgbouncer had exited with {self.proc.returncode}: {self.stderr.read_text()[-500:]}")
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def prepare(size: int) -> str:
