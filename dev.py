@@ -218,7 +218,7 @@ def test(argv: list[str]) -> None:
 
 
 def bench(argv: list[str]) -> None:
-    setup(TEST_EXTRAS)
+    setup(TEST_EXTRAS + ",bench")  # the tests' peers (slapd, pgbouncer, Dovecot) and locust for bench/bench_load.py
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", TEST_DATABASE_URL)
     env.setdefault("CELERY_BROKER_URL", TEST_BROKER_URL)

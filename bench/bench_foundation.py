@@ -1,9 +1,14 @@
-"""Foundation figures: ticket numbers per second (sequence vs raw SQL baseline) and bulk seeding speed."""
+"""Foundation figures: ticket numbers per second (sequence vs raw SQL baseline) and bulk seeding speed.
 
+The numbering figure is taken in rounds (SD_BENCH_ROUNDS, default 5), ours and the raw `nextval` alternating
+with the order flipping every round, after a discarded warm-up; it prints the median rate with its min-max across
+rounds and the per-round ratio."""
+
+import os
 import threading
 import time
 
-from common import setup_bench_database
+from common import machine_load, setup_bench_database, spread
 
 setup_bench_database()
 
@@ -30,9 +35,19 @@ def raw_nextval():
         cursor.fetchone()
 
 
-ours = numbers_per_second(lambda: number_next("INC"))
-raw = numbers_per_second(raw_nextval)
-print(f"numbering, 1 thread : {ours:9.0f} numbers/s   raw SQL nextval {raw:9.0f}/s   ratio {ours / raw:.2f}")
+print(f"machine at start: {machine_load()}")
+ROUNDS = int(os.environ.get("SD_BENCH_ROUNDS", "5"))
+numbers_per_second(lambda: number_next("INC"), 500)  # warm-up, discarded
+numbers_per_second(raw_nextval, 500)
+ours, raw = [], []
+for r in range(ROUNDS):
+    for which in (("ours", "raw") if r % 2 == 0 else ("raw", "ours")):
+        if which == "ours":
+            ours.append(numbers_per_second(lambda: number_next("INC")))
+        else:
+            raw.append(numbers_per_second(raw_nextval))
+print(f"numbering, 1 thread : {spread(ours, '.0f')} numbers/s   raw SQL nextval {spread(raw, '.0f')}/s   "
+      f"ratio {spread([a / b for a, b in zip(ours, raw, strict=True)])}   ({ROUNDS} rounds: median [min-max])")
 
 threads, per_thread = 8, 1000
 
@@ -59,3 +74,4 @@ for total in (10_000,):
     made = seed_tickets(total)
     took = time.perf_counter() - started
     print(f"seed_demo --tickets {total}: {made} incidents + timelines in {took:.2f}s ({made / took:,.0f} incidents/s)")
+print(f"machine at the end: {machine_load()}")

@@ -4,7 +4,10 @@ a raw-SQL baseline that computes the same figures from the tickets directly (no 
 Prints, per size: the rollup's full rebuild and one beat run (recent + changed days), the dashboard's figures
 (insights.dashboard.dashboard_data: every tile, chart and table of /agent/insights/) and, once the page is
 there, the whole page, for the last 30 days as an admin and as a one-team agent; the raw baseline; and the
-1M / 10k ratio. Not a pass/fail test.
+1M / 10k ratio. Both sizes are kept at once (a database each, generated once) and measured in alternating rounds
+(bench/common.py: interleave), with the spread and the per-round ratios. Before timing, the dashboard's
+incidents opened per service are compared with the baseline's (the rollup must give the raw figures). Not a
+pass/fail test.
     python3 dev.py bench bench/bench_insights.py      (SD_BENCH_LARGE=200000 for a quicker run)
 """
 
@@ -12,9 +15,11 @@ import os
 import time
 from datetime import timedelta
 
-from common import setup_bench_database, summary, timed
+from common import SizeDatabases, interleave, machine_load
 
-setup_bench_database("servicedesk_bench_insights")
+SIZES = [10_000, int(os.environ.get("SD_BENCH_LARGE", "1000000"))]
+print(f"machine at start: {machine_load()}")
+dbs = SizeDatabases("servicedesk_bench_insights", SIZES)
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.contenttypes.models import ContentType  # noqa: E402
@@ -31,9 +36,9 @@ from insights.scope import scope_for  # noqa: E402
 from servicedesk.demo import seed_base  # noqa: E402
 from servicedesk.models import Service, Team  # noqa: E402
 
-SIZES = [10_000, int(os.environ.get("SD_BENCH_LARGE", "1000000"))]
 HISTORY_DAYS = 730
-REPEAT = int(os.environ.get("SD_BENCH_REPEAT", "15"))
+ROUNDS = int(os.environ.get("SD_BENCH_ROUNDS", "5"))
+REPEAT = int(os.environ.get("SD_BENCH_REPEAT", "3"))
 
 INSERT = """
 INSERT INTO incidents_incident (number, title, description, created_at, updated_at, version, channel, impact,
@@ -108,10 +113,12 @@ def raw_baseline(scope, team_id):
     team_i = "AND i.assignment_group_id = %(t)s" if team_id else ""
 
     def run():
+        found = []
         with connection.cursor() as cursor:
             for sql in RAW:
                 cursor.execute(sql.format(team=team, team_i=team_i), params)
-                cursor.fetchall()
+                found.append(cursor.fetchall())
+        return found
     return run
 
 
@@ -127,58 +134,80 @@ def reset(size: int, ids: dict) -> float:
     return time.perf_counter() - started
 
 
-seed_base()
-User = get_user_model()
-agents = list(User.objects.filter(groups__name="agent").values_list("id", flat=True)) or \
-    list(User.objects.values_list("id", flat=True))
-services = list(Service.objects.values_list("id", "owner_team_id"))
-# Tickets go to the team that owns their service, as the desk's routing sends them.
-ids = {"agents": agents, "service_teams": [team for _, team in services],
-       "categories": list(Category.objects.values_list("id", flat=True)) or [None],
-       "requesters": list(User.objects.values_list("id", flat=True)),
-       "services": [service for service, _ in services]}
-admin = User.objects.filter(is_superuser=True).first() or User.objects.get(username="admin")
-team = Team.objects.filter(memberships__isnull=False).first()
-member = User.objects.filter(memberships__team=team, groups__name="agent").first()
-browser = Client()
-results = {}
-for size in SIZES:
-    seconds = reset(size, ids)
-    print(f"\n== {Incident.objects.count():,} incidents over {HISTORY_DAYS} days "
+def prepare(size: int) -> None:
+    seed_base()
+    User = get_user_model()
+    if Incident.objects.count() != size:
+        agents = list(User.objects.filter(groups__name="agent").values_list("id", flat=True)) or \
+            list(User.objects.values_list("id", flat=True))
+        services = list(Service.objects.values_list("id", "owner_team_id"))
+        # Tickets go to the team that owns their service, as the desk's routing sends them.
+        ids = {"agents": agents, "service_teams": [team for _, team in services],
+               "categories": list(Category.objects.values_list("id", flat=True)) or [None],
+               "requesters": list(User.objects.values_list("id", flat=True)),
+               "services": [service for service, _ in services]}
+        seconds = reset(size, ids)
+        started = time.perf_counter()
+        days = rollup_rebuild()
+        print(f"{size:,}: inserted in {seconds:.1f} s; rollup rebuild: {days} days in "
+              f"{time.perf_counter() - started:.1f} s")
+    print(f"== {Incident.objects.count():,} incidents over {HISTORY_DAYS} days "
           f"({Incident.objects.filter(status__in=['new', 'in_progress', 'on_hold']).count():,} open; "
-          f"inserted in {seconds:.1f} s)")
-    started = time.perf_counter()
-    days = rollup_rebuild()
-    print(f"rollup rebuild: {days} days in {time.perf_counter() - started:.1f} s "
-          f"({DailyRollup.objects.count():,} rollup rows, {DailyFacet.objects.count():,} facet rows)")
+          f"{DailyRollup.objects.count():,} rollup rows, {DailyFacet.objects.count():,} facet rows)")
     started = time.perf_counter()
     days = rollup_run(now=timezone.now() + timedelta(seconds=1))
-    print(f"rollup beat run (recent + changed days, standard windows' times): {days} days in "
+    print(f"   rollup beat run (recent + changed days, standard windows' times): {days} days in "
           f"{(time.perf_counter() - started) * 1000:.0f} ms")
+
+
+def views(size: int) -> list:
+    """(label, user, query) of the three dashboards measured, in the database in use."""
+    User = get_user_model()
+    admin = User.objects.filter(is_superuser=True).first() or User.objects.get(username="admin")
+    team = Team.objects.filter(memberships__isnull=False).order_by("name").first()
+    member = User.objects.filter(memberships__team=team, groups__name="agent").order_by("id").first()
     yesterday = timezone.localdate() - timedelta(days=1)
     custom = {"from": (yesterday - timedelta(days=29)).isoformat(), "to": yesterday.isoformat()}
-    for who, user, query in (("admin, all teams", admin, {}), (f"agent, team {team.name}", member,
-                                                                {"team": str(team.id)}),
-                             ("admin, 30 days to yesterday", admin, custom)):
-        scope = scope_for(user, query)
-        ours, baseline = (lambda s=scope: dashboard_data(s)), raw_baseline(scope, scope.team_id)
-        for _ in range(3):
-            ours()
-            baseline()
-        with CaptureQueriesContext(connection) as q:
-            ours()
-        a, b = timed(ours, REPEAT), timed(baseline, REPEAT)
-        p50a, p50b = sorted(a)[len(a) // 2], sorted(b)[len(b) // 2]
-        results[(who, size)] = p50a
-        print(f"dashboard figures, {who:<30} {summary(a)}   {len(q):2d} queries   "
-              f"raw SQL p50 {p50b:7.2f} ms   x{p50a / p50b:.2f}")
-        browser.force_login(user)
-        if browser.get("/agent/insights/").status_code == 200:
-            page = timed(lambda q=query: browser.get("/agent/insights/", q), REPEAT)
-            results[(who + " page", size)] = sorted(page)[len(page) // 2]
-            print(f"dashboard page,    {who:<30} {summary(page)}")
+    return [("admin, all teams", admin, {}), (f"agent, team {team.name}", member, {"team": str(team.id)}),
+            ("admin, 30 days to yesterday", admin, custom)]
 
-print()
-for (who, size), p50 in results.items():
-    if size == SIZES[-1]:
-        print(f"{who:<34} {SIZES[-1]:,} vs {SIZES[0]:,} incidents: x{p50 / results[(who, SIZES[0])]:.2f}")
+
+for size in SIZES:
+    dbs.use(size)
+    prepare(size)
+    for who, user, query in views(size):
+        scope = scope_for(user, query)
+        with CaptureQueriesContext(connection) as captured:
+            board = dashboard_data(scope)
+        ours = {row.key: row.opened for row in board.by_service}
+        grouped = raw_baseline(scope, scope.team_id)()[5]
+        theirs = {str(service): n for service, channel, category, n in grouped
+                  if service is not None and channel is None and category is None}
+        theirs = {k: v for k, v in theirs.items() if v}
+        same = ours == theirs
+        print(f"   {who}: incidents opened per service, dashboard vs raw SQL: "
+              f"{'the same' if same else 'DIFFERENT'} ({sum(ours.values()):,} vs {sum(theirs.values()):,}); "
+              f"the figures take {len(captured)} queries")
+
+cases = {}
+for i, label in enumerate(["admin, all teams", "agent, one team", "admin, 30 days to yesterday"]):
+    def figures(size, i=i):
+        _, user, query = views(size)[i]
+        scope = scope_for(user, query)
+        return (lambda: dashboard_data(scope)), raw_baseline(scope, scope.team_id)
+
+    def page(size, i=i):
+        _, user, query = views(size)[i]
+        browser = Client()
+        browser.force_login(user)
+
+        def get():
+            response = browser.get("/agent/insights/", query)
+            assert response.status_code == 200, response.status_code
+        return get, None
+
+    cases[f"dashboard figures, {label}"] = figures
+    cases[f"dashboard page,    {label}"] = page
+results = interleave(cases, sizes=SIZES, use=dbs.use, rounds=ROUNDS, repeat=REPEAT)
+results.print("insights dashboard")
+print(f"machine at the end: {machine_load()}")

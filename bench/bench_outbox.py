@@ -4,16 +4,22 @@ A desk keeps a week of done outbox rows (every mail and webhook of the week) and
 few hundred pending ones. The relay claims each due row with SELECT ... FOR UPDATE SKIP LOCKED through the
 partial index on pending rows, runs its handler and marks it done. This prints the relay's rate with 10k and
 1M done rows beside the pending ones, and a hand-written SQL loop doing the same claim-and-mark with no
-handler, in the same run. Figures, not a pass/fail test.
+handler, in the same run. Both sizes are kept at once (a database each) and measured in alternating rounds;
+each sample starts from the same table (its due rows made before it, removed after it). Figures, not a
+pass/fail test.
 """
 
 import os
 import time
 from datetime import timedelta
 
-from common import setup_bench_database, summary, timed
+from common import SizeDatabases, interleave, machine_load
 
-setup_bench_database("servicedesk_bench_outbox")
+SIZES = [10_000, int(os.environ.get("SD_BENCH_OUTBOX_LARGE", "1000000"))]
+ROUNDS = int(os.environ.get("SD_BENCH_ROUNDS", "5"))
+REPEAT = int(os.environ.get("SD_BENCH_REPEAT", "2"))
+print(f"machine at start: {machine_load()}")
+dbs = SizeDatabases("servicedesk_bench_outbox", SIZES)
 
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -21,7 +27,6 @@ from django.utils import timezone  # noqa: E402
 from servicedesk.models import OutboxMessage  # noqa: E402
 from servicedesk.outbox import outbox_handler, outbox_relay  # noqa: E402
 
-SIZES = [10_000, int(os.environ.get("SD_BENCH_OUTBOX_LARGE", "1000000"))]
 DUE = 500
 
 
@@ -74,6 +79,7 @@ def raw_sql_all() -> None:
                    ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"""
             )
             row = cursor.fetchone()
+            assert row is not None, "fewer due rows than the relay had"
             cursor.execute(
                 "UPDATE servicedesk_outboxmessage SET state = 'done', attempts = attempts + 1, processed_at = now()"
                 " WHERE id = %s",
@@ -81,28 +87,26 @@ def raw_sql_all() -> None:
             )
 
 
-def measure(fn, repeat: int = 5) -> list[float]:
-    samples = []
-    for _ in range(repeat):
-        make_due(DUE)
-        samples.extend(timed(fn, 1))
-    return samples
+def clean_up() -> None:
+    """Remove a sample's rows, so every sample sees the same table."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM servicedesk_outboxmessage WHERE handler = 'bench.noop'")
 
 
-results = {}
 for size in SIZES:
+    dbs.use(size)
+    clean_up()
     started = time.perf_counter()
     fill_history(size)
     print(f"history: {size:,} done rows ready in {time.perf_counter() - started:.1f}s")
-    measure(relay_all, repeat=1)  # warm
-    ours = measure(relay_all)
-    raw = measure(raw_sql_all)
-    results[size] = (ours, raw)
-    per = sorted(ours)[len(ours) // 2] / DUE
-    raw_per = sorted(raw)[len(raw) // 2] / DUE
-    print(f"  relay {DUE} due rows:   {summary(ours)}   -> {per:.2f} ms/row, {1000 / per:,.0f} rows/s")
-    print(f"  raw SQL {DUE} due rows: {summary(raw)}   -> {raw_per:.2f} ms/row ({per / raw_per:.2f}x)")
 
-small, large = SIZES
-ratio = sorted(results[large][0])[2] / sorted(results[small][0])[2]
-print(f"relay at {large:,} vs {small:,} done rows: {ratio:.2f}x (O(due) means about 1x)")
+name = f"relay {DUE} due rows (raw: the same claim-and-mark by hand)"
+results = interleave({name: lambda size: (relay_all, raw_sql_all, lambda: make_due(DUE), clean_up)},
+                     sizes=SIZES, use=dbs.use, rounds=ROUNDS, repeat=REPEAT)
+results.print("outbox relay")
+for size in SIZES:
+    per = results.median(name, size) / DUE
+    raw_per = results.median(name, size, "raw") / DUE
+    print(f"  {size:>9,} done rows: relay {per:.2f} ms/row ({1000 / per:,.0f} rows/s), raw SQL {raw_per:.2f} ms/row")
+print("(O(due) means a large / small ratio of about 1x)")
+print(f"machine at the end: {machine_load()}")

@@ -12,7 +12,9 @@ Then the per-event cost: `incident_sla_sync` (facts, the ticket's clocks locked 
 hold, a resume and a priority change, beside a plain one-row UPDATE of the incident.
 
 The outbox hand-offs go to kombu's in-memory transport (this process's own), so the bench leaves nothing on a
-shared broker; a Redis publish adds one round trip per message. Figures, not a pass/fail test.
+shared broker; a Redis publish adds one round trip per message. Both sizes are kept at once (a database each)
+and measured in alternating rounds (bench/common.py: interleave); every sample starts from the same table (its
+due clocks made before it, they and their outbox rows removed after it). Figures, not a pass/fail test.
 """
 
 import os
@@ -21,9 +23,11 @@ from datetime import timedelta
 
 os.environ["CELERY_BROKER_URL"] = "memory://"  # before Django and Celery read it
 
-from common import setup_bench_database, summary, timed  # noqa: E402
+from common import SizeDatabases, interleave, machine_load, summary, timed  # noqa: E402
 
-setup_bench_database("servicedesk_bench_sla")
+SIZES = [10_000, int(os.environ.get("SD_BENCH_SLA_LARGE", "1000000"))]
+print(f"machine at start: {machine_load()}")
+dbs = SizeDatabases("servicedesk_bench_sla", SIZES)
 
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
@@ -32,10 +36,13 @@ from django.utils import timezone  # noqa: E402
 from sla.models import BusinessCalendar, SlaClock  # noqa: E402
 from sla.sweep import sla_sweep  # noqa: E402
 
-SIZES = [10_000, int(os.environ.get("SD_BENCH_SLA_LARGE", "1000000"))]
 DUE = 1_000
-ROUNDS = 5
-CALENDAR_ID = BusinessCalendar.objects.get(name="24x7").id
+ROUNDS = int(os.environ.get("SD_BENCH_ROUNDS", "5"))
+REPEAT = int(os.environ.get("SD_BENCH_REPEAT", "2"))
+CALENDAR_IDS = {}
+for _size in SIZES:
+    dbs.use(_size)
+    CALENDAR_IDS[_size] = BusinessCalendar.objects.get(name="24x7").id
 
 CLOCK_COLUMNS = """(ticket_type, ticket_id, kind, state, policy_name, calendar_id, priority, target_seconds,
                     warning_percent, pause_statuses, started_at, running_since, elapsed_seconds, due_at, warn_at,
@@ -63,7 +70,7 @@ def fill_clocks(total: int) -> None:
                    CASE WHEN g %% 5 = 0 THEN NULL ELSE now() - interval '20 hours' END, '[]'::jsonb, now()
             FROM generate_series(%s, %s) AS g
             """,
-            [CALENDAR_ID, have + 1, total],
+            [CALENDAR_IDS[dbs.current], have + 1, total],
         )
         cursor.execute("ANALYZE sla_slaclock")
 
@@ -80,7 +87,7 @@ def make_due(count: int) -> None:
                    now() - interval '2 hours', NULL, '[]'::jsonb, now()
             FROM generate_series(1, %s) AS g
             """,
-            [CALENDAR_ID, count],
+            [CALENDAR_IDS[dbs.current], count],
         )
 
 
@@ -127,15 +134,6 @@ def raw(sql: str):
     return run
 
 
-def measure(fn) -> list[float]:
-    samples = []
-    for _ in range(ROUNDS):
-        make_due(DUE)
-        samples.extend(timed(fn, 1))
-        clean_up()
-    return samples
-
-
 def median(samples: list[float]) -> float:
     return sorted(samples)[len(samples) // 2]
 
@@ -152,22 +150,27 @@ def sweep_plan() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-clean_up()
-results = {}
 for size in SIZES:
+    dbs.use(size)
+    clean_up()
     started = time.perf_counter()
     fill_clocks(size)
     running = SlaClock.objects.filter(ticket_type="stored", state="running").count()
     print(f"stored clocks: {size:,} ready in {time.perf_counter() - started:.1f}s ({running:,} running, "
-          f"{size - running:,} met); each round adds {DUE:,} due clocks")
-    measure(sweep)  # warm
-    ours = measure(sweep)
-    mark = measure(raw(RAW_MARK))
-    both = measure(raw(RAW_MARK_AND_QUEUE))
-    results[size] = ours
-    print(f"  sla_sweep, {DUE:,} due:                 {summary(ours)}   -> {median(ours) / DUE * 1000:.0f} µs/clock")
-    print(f"  raw SQL mark only (UPDATE ... RETURNING): {summary(mark)}   ({median(ours) / median(mark):.1f}x)")
-    print(f"  raw SQL mark + queue outbox rows:       {summary(both)}   ({median(ours) / median(both):.1f}x)")
+          f"{size - running:,} met); each sample adds {DUE:,} due clocks")
+
+SWEEP = f"sla_sweep, {DUE:,} due (raw: mark + queue outbox rows)"
+MARK = "raw SQL mark only (UPDATE ... RETURNING)"
+results = interleave({
+    SWEEP: lambda size: (sweep, raw(RAW_MARK_AND_QUEUE), lambda: make_due(DUE), clean_up),
+    MARK: lambda size: (raw(RAW_MARK), None, lambda: make_due(DUE), clean_up),
+}, sizes=SIZES, use=dbs.use, rounds=ROUNDS, repeat=REPEAT)
+results.print("SLA sweep")
+for size in SIZES:
+    print(f"  {size:>9,} stored: {results.median(SWEEP, size) / DUE * 1000:.0f} µs/clock "
+          f"({results.median(SWEEP, size) / results.median(MARK, size):.1f}x the bare mark)")
+print("(O(due) means a large / small ratio of about 1x)")
+dbs.use(SIZES[-1])
 
 from servicedesk.outbox import HAND_OFF_CHUNK, hand_off, hand_off_chunk  # noqa: E402
 
@@ -176,9 +179,6 @@ publish = timed(lambda: [hand_off_chunk(ids[i:i + HAND_OFF_CHUNK]) for i in rang
 print(f"of which handing {DUE:,} messages to the broker (in-memory), {HAND_OFF_CHUNK} a task: {summary(publish)}")
 one_each = timed(lambda: [hand_off(i) for i in ids], ROUNDS)
 print(f"  the same, one task per message (as before chunks):       {summary(one_each)}")
-small, large = SIZES
-print(f"sla_sweep at {large:,} vs {small:,} stored clocks: {median(results[large]) / median(results[small]):.2f}x "
-      "(O(due) means about 1x)")
 print("plan of the sweep's claim query at the large size:")
 for line in sweep_plan():
     print(f"    {line}")
