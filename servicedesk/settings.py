@@ -174,6 +174,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
 # many different usernames (credential stuffing), so one person's typos never lock their whole office.
 AXES_LOCKOUT_PARAMETERS = "servicedesk.signin.lockout_parameters"
 AXES_CLIENT_IP_CALLABLE = "servicedesk.signin.client_address"
+# Every spelling of a username ("Ann", "ANN") is one counter: the directory signs them all in as one account.
+AXES_USERNAME_CALLABLE = "servicedesk.signin.username_key"
 AXES_LOCKOUT_CALLABLE = "servicedesk.signin.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_RESET_ON_SUCCESS = True

@@ -1,5 +1,6 @@
 """API sign-in and the caller's own tokens: issue, list, revoke one, revoke the current, revoke all."""
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.contrib.auth import authenticate, user_logged_in, user_login_failed
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -110,8 +111,12 @@ class TokenView(APIView):
             raise serializers.ValidationError({"otp": [
                 "This account uses two-factor sign-in: send the code its authenticator app shows now (or a "
                 "backup code) as `otp`."]})
+        credentials = {"username": user.get_username()}
+        # The account's own name, not the typed one: the wrong codes are counted against it, and a directory
+        # account answers to every spelling of its username.
+        if AxesProxyHandler.is_locked(http_request, credentials):
+            raise SignInLocked(refused_lockout(http_request, credentials))
         if second_factor_verify(user=user, code=otp) is None:
-            credentials = {"username": user.get_username()}
             user_login_failed.send(sender=__name__, credentials=credentials, request=http_request)
             if getattr(http_request, "axes_locked_out", False):
                 raise SignInLocked(refused_lockout(http_request, credentials))

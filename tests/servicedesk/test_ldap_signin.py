@@ -355,3 +355,69 @@ def test_ldap_on_without_the_ldap_packages_says_which_extra_to_install():
     assert result.returncode != 0
     assert "LDAP_SERVER_URI is set but the LDAP packages are missing" in result.stderr
     assert "pip install -e '.[ldap]'" in result.stderr
+
+
+# --- every spelling of a directory username is one lockout counter ------------------------------------
+
+
+def spellings(uid):
+    """Ways to type one directory username, all of which the directory signs in to the same account."""
+    return [uid, uid.upper(), uid.capitalize(), uid.swapcase().capitalize(), f" {uid.upper()} ", uid.title()]
+
+
+@pytest.mark.parametrize("path", ["/login/", "/admin/login/"])
+def test_guesses_in_other_spellings_of_a_directory_username_share_one_lockout(ldap_on, person, path):
+    """Five wrong passwords, each in another spelling: the sixth spelling, with the right password, is refused.
+    Each spelling used to have its own count, and a success cleared them: unlimited guesses."""
+    names = spellings(person)
+    for n, name in enumerate(names[:5]):
+        response = Client().post(path, {"username": name, "password": f"guess-{n}"}, REMOTE_ADDR="198.51.100.7")
+        assert response.status_code == (200 if n < 4 else 429), name
+    client = Client()
+    response = client.post(path, {"username": names[5], "password": "Dir-pass-1!"}, REMOTE_ADDR="198.51.100.7")
+    assert response.status_code == 429
+    assert signed_in_user(client) is None
+    assert list(AccessAttempt.objects.values_list("username", "failures_since_start")) == [(person, 5)]
+
+
+def test_guesses_in_other_spellings_share_one_lockout_at_the_api_token_endpoint(ldap_on, person):
+    from rest_framework.test import APIClient
+
+    names = spellings(person)
+    for n, name in enumerate(names[:5]):
+        response = APIClient().post("/api/v1/auth/token/", {"username": name, "password": f"guess-{n}"},
+                                    format="json")
+        assert response.status_code == (400 if n < 4 else 429), name
+    response = APIClient().post("/api/v1/auth/token/", {"username": names[5], "password": "Dir-pass-1!"},
+                                format="json")
+    assert response.status_code == 429 and "token" not in response.json()
+
+
+@pytest.mark.parametrize("normalised", [True, False])
+def test_the_api_checks_the_accounts_own_lockout_before_a_two_factor_code(settings, ldap_on, person, normalised):
+    """A directory user with an authenticator, the password known: wrong codes lock the account's name, and a
+    right code sent under another spelling is then refused too (it used to be checked: unlimited guesses).
+    `normalised=False` takes away the username normaliser, to show the API's own check holds without it."""
+    from rest_framework.test import APIClient
+
+    from tests.servicedesk.test_twofactor import code_at, enrol
+
+    if not normalised:
+        settings.AXES_USERNAME_CALLABLE = None
+    sign_in(person, "Dir-pass-1!")
+    user = get_user_model().objects.get(username=person)
+    phone, _ = enrol(user)
+    right = code_at(phone)
+    wrong = "000000" if right != "000000" else "999999"
+    names = spellings(person)
+
+    def token(name, otp):
+        return APIClient().post("/api/v1/auth/token/", {"username": name, "password": "Dir-pass-1!", "otp": otp},
+                                format="json")
+
+    answers = [token(name, wrong).status_code for name in names[:5]]
+    assert answers == [400] * 4 + [429]
+    refused = token(names[5], right)
+    assert refused.status_code == 429 and "token" not in refused.json()
+    assert int(refused["Retry-After"]) > 0
+    assert AccessAttempt.objects.get(username=person).failures_since_start == 5
