@@ -195,27 +195,45 @@ def totp_enrol_confirm(*, user, code: str) -> list[str]:
     return codes
 
 
-def second_factor_verify(*, user, code: str) -> str | None:
+class SecondFactorLocked(Exception):
+    """The username is locked out (django-axes): the code was not checked."""
+
+
+def second_factor_verify(*, user, code: str, request=None) -> str | None:
     """Check a code from the sign-in: "totp" or "backup" when it is right (and now used up), else None.
 
-    A TOTP code is checked with the device row locked, so two requests with the same code cannot both pass
-    (django-otp then stores the step used in last_t and refuses that step and earlier ones). A backup code
-    is used up by deleting its row: only the request whose DELETE removed it passes."""
+    With `request` (every sign-in and profile page), the username's lockout is read, the code checked and a
+    wrong one counted as a failed sign-in for django-axes (`user_login_failed` with the account's own name),
+    all while the user's authenticator row is locked (SELECT ... FOR UPDATE): codes sent at once are judged
+    one after the other, each seeing the failures of those before, so none past LOGIN_FAILURE_LIMIT is ever
+    checked. Raises SecondFactorLocked when the username is locked. Without `request` nothing is counted.
+
+    The lock also keeps two requests with the same TOTP code from both passing (django-otp then stores the
+    step used in last_t and refuses that step and earlier ones). A backup code is used up by deleting its
+    row: only the request whose DELETE removed it passes."""
+    from axes.handlers.proxy import AxesProxyHandler
+    from django.contrib.auth.signals import user_login_failed
+
     token = normalise(code)
-    if TOTP_PATTERN.fullmatch(token):
-        with transaction.atomic():
-            device = (TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True)
-                      .order_by("id").first())
-            if device is not None and device.verify_token(token):
-                return "totp"
-        return None
-    if BACKUP_PATTERN.fullmatch(token):
-        device_ids = list(StaticDevice.objects.filter(user=user, confirmed=True).values_list("id", flat=True))
-        if device_ids and has_second_factor(user):
-            deleted, _ = StaticToken.objects.filter(device_id__in=device_ids, token=token).delete()
+    credentials = {"username": user.get_username()}
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("id").first()
+        if device is None:
+            return None  # no second factor: nothing to check (backup codes alone are not one)
+        if request is not None and AxesProxyHandler.is_locked(request, credentials):
+            raise SecondFactorLocked
+        method = None
+        if TOTP_PATTERN.fullmatch(token):
+            if device.verify_token(token):
+                method = "totp"
+        elif BACKUP_PATTERN.fullmatch(token):
+            deleted, _ = StaticToken.objects.filter(device__user=user, device__confirmed=True, token=token).delete()
             if deleted:
-                return "backup"
-    return None
+                method = "backup"
+        if method is None and request is not None:
+            # Counted before the row lock is released: the next code waiting for it sees this failure.
+            user_login_failed.send(sender=__name__, credentials=credentials, request=request)
+        return method
 
 
 def backup_codes_left(user) -> int:

@@ -7,7 +7,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.signals import user_login_failed
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -64,12 +63,6 @@ def _pending_or_restart(request):
     return pending
 
 
-def _count_failure(request, user):
-    """A wrong code is a failed sign-in for django-axes: counted with the wrong passwords of the username. When
-    it reaches the limit, AxesMiddleware answers with the "try again after" page instead of the form."""
-    user_login_failed.send(sender=__name__, credentials={"username": user.get_username()}, request=request)
-
-
 def _locked(request, user):
     credentials = {"username": user.get_username()}
     if AxesProxyHandler.is_locked(request, credentials):
@@ -98,7 +91,13 @@ def signin_code(request):
         return locked
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        method = twofactor.second_factor_verify(user=user, code=form.cleaned_data["code"])
+        # A wrong code is a failed sign-in for django-axes, counted by second_factor_verify with the username's
+        # wrong passwords; at the limit AxesMiddleware answers with the "try again after" page.
+        try:
+            method = twofactor.second_factor_verify(user=user, code=form.cleaned_data["code"], request=request)
+        except twofactor.SecondFactorLocked:
+            twofactor.pending_clear(request)
+            return lockout_response(request, None, {"username": user.get_username()})
         if method is not None:
             twofactor.signin_complete(request, user, backend=data["backend"], method=method)
             if method == "backup":
@@ -106,7 +105,6 @@ def signin_code(request):
                 messages.warning(request, f"You signed in with a backup code; {left} left. Make new ones on "
                                           "your profile's Two-factor sign-in page if you are running out.")
             return redirect(_safe_next(request, data.get("next")) or reverse("home"))
-        _count_failure(request, user)
         form.add_error("code", "That code is not right, or it was used already. Enter the code the app shows "
                                "now, or a backup code.")
     return render(request, "registration/login_code.html", {"form": form, "pending_user": user})
@@ -199,9 +197,13 @@ def _proved(request, form) -> bool:
     """The signed-in user's current code (or a backup code); a wrong one counts as a failed sign-in."""
     if not form.is_valid():
         return False
-    if twofactor.second_factor_verify(user=request.user, code=form.cleaned_data["code"]) is not None:
+    try:
+        method = twofactor.second_factor_verify(user=request.user, code=form.cleaned_data["code"], request=request)
+    except twofactor.SecondFactorLocked:
+        request.axes_locked_out = True  # AxesMiddleware answers with the "try again after" page
+        method = None
+    if method is not None:
         return True
-    _count_failure(request, request.user)
     form.add_error("code", "That code is not right, or it was used already.")
     return False
 

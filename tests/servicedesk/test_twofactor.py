@@ -477,3 +477,56 @@ def test_the_policy_is_changed_in_admin_and_applies_at_once(admin_client, agent,
     assert twofactor.policy_current().agents is True
     assert AuditLog.objects.filter(action="signinpolicy.added").exists()
     assert password_step(Client(), "agnes")["Location"] == "/login/enrol/"
+
+
+# --- codes sent at once ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("where", ["form", "api"])
+def test_wrong_codes_sent_at_once_are_judged_one_by_one_and_none_past_the_limit_is_checked(
+        agent, monkeypatch, settings, where):
+    """Eight guesses at once by someone who has the password: each used to pass the lockout check before any
+    was counted, so all eight were checked. Now the lockout is read, the code checked and counted while the
+    authenticator's row is locked: exactly LOGIN_FAILURE_LIMIT codes are checked, the rest are refused."""
+    import threading
+
+    from django.db import connection
+
+    phone, _ = enrol(agent)
+    right = code_at(phone)
+    wrong = "000000" if right != "000000" else "999999"
+    checked = []
+    real_verify = TOTPDevice.verify_token
+
+    def slow_verify(self, token):  # the real check, slowed so that the requests overlap
+        checked.append(token)
+        time.sleep(0.2)
+        return real_verify(self, token)
+
+    monkeypatch.setattr(TOTPDevice, "verify_token", slow_verify)
+    clients = [Client() for _ in range(8)]
+    if where == "form":
+        for client in clients:
+            assert password_step(client, "agnes")["Location"] == "/login/code/"
+    start, answers = threading.Barrier(len(clients)), []
+
+    def guess(client):
+        try:
+            start.wait()
+            if where == "form":
+                answers.append(client.post("/login/code/", {"code": wrong}).status_code)
+            else:
+                answers.append(token(wrong).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    limit = settings.LOGIN_FAILURE_LIMIT
+    assert len(checked) == limit
+    assert sorted(answers) == sorted([200 if where == "form" else 400] * (limit - 1) + [429] * (8 - limit + 1))
+    assert AccessAttempt.objects.get(username="agnes").failures_since_start == limit
