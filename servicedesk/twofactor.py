@@ -55,6 +55,7 @@ PENDING = "sd_2fa_pending"  # the password passed, the second step not yet
 STATE = "sd_2fa"  # how this signed-in session stands (below)
 POLICY_VERSION = "sd_2fa_policy"  # the policy version a NOT_NEEDED session was judged by
 NEW_CODES = "sd_2fa_new_codes"  # backup codes to show once
+ENROL_DEVICE = "sd_2fa_enrol_device"  # the id of the authenticator this session is setting up
 SIGNIN_METHOD = "sd_signin_method"  # written by the OpenID Connect sign-in ("oidc")
 
 # Session states.
@@ -154,12 +155,23 @@ def secret_text(device: TOTPDevice) -> str:
     return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
 
 
-def totp_enrol_start(*, user) -> TOTPDevice:
-    """The authenticator being set up: the same unconfirmed secret until it is confirmed (reloading the page
-    after scanning keeps what was scanned)."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
-    if device is None:
+def totp_enrol_start(*, user, session=None) -> TOTPDevice:
+    """The authenticator this browser session is setting up.
+
+    The one this session started, while it is unconfirmed (reloading the page keeps the key already scanned);
+    otherwise a new secret, and the user's other unconfirmed authenticators are deleted. So a secret is only
+    ever shown to the one session that can confirm it: another session (someone else who has the password,
+    say) starting a set-up gets its own key and ends this one's, never learns the key the user confirms.
+    The device's id is kept in `session` (ENROL_DEVICE) for `totp_enrol_confirm`."""
+    if session is not None and session.get(ENROL_DEVICE):
+        device = TOTPDevice.objects.filter(id=session[ENROL_DEVICE], user=user, confirmed=False).first()
+        if device is not None:
+            return device
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
         device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    if session is not None:
+        session[ENROL_DEVICE] = device.id
     return device
 
 
@@ -176,12 +188,15 @@ def _backup_codes_replace(user) -> list[str]:
 
 
 @transaction.atomic
-def totp_enrol_confirm(*, user, code: str) -> list[str]:
-    """Confirm the authenticator being set up with a code it shows; returns the new backup codes (shown
-    once). InvalidInput naming `code` when it is not right."""
-    device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("-id").first()
+def totp_enrol_confirm(*, user, device_id: int | None, code: str) -> list[str]:
+    """Confirm the authenticator this session set up (`device_id`, from totp_enrol_start) with a code it shows;
+    returns the new backup codes (shown once). InvalidInput naming `code` when the code is not right, or the
+    set-up was ended meanwhile (another session started one)."""
+    device = TOTPDevice.objects.select_for_update().filter(id=device_id, user=user, confirmed=False).first() \
+        if device_id else None
     if device is None:
-        raise InvalidInput("Nothing is being set up: start again.", field="code")
+        raise InvalidInput("This set-up was ended (it was started again somewhere else, or has expired): scan "
+                           "the new code below and enter the code the app shows.", field="code")
     token = normalise(code)
     if not TOTP_PATTERN.fullmatch(token) or not device.verify_token(token):
         raise InvalidInput("That code is not the one the app shows now: check the app's clock and try the "

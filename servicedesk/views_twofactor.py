@@ -126,18 +126,21 @@ def signin_enrol(request):
             twofactor.signin_complete(request, user, backend=data["backend"], method=None)
             return redirect(_safe_next(request, data.get("next")) or reverse("home"))
         return redirect(twofactor.step_url(step))
-    device = twofactor.totp_enrol_start(user=user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            codes = twofactor.totp_enrol_confirm(user=user, code=form.cleaned_data["code"])
+            # Only the authenticator this session started (and showed): see totp_enrol_start.
+            codes = twofactor.totp_enrol_confirm(user=user, device_id=request.session.get(twofactor.ENROL_DEVICE),
+                                                 code=form.cleaned_data["code"])
         except DomainError as error:
             form.add_error("code", error.message)
         else:
+            request.session.pop(twofactor.ENROL_DEVICE, None)
             twofactor.signin_complete(request, user, backend=data["backend"], method="totp")
             request.session[twofactor.NEW_CODES] = {"codes": codes, "next": data.get("next") or ""}
             messages.success(request, "Two-factor sign-in is on.")
             return redirect("twofactor-codes")
+    device = twofactor.totp_enrol_start(user=user, session=request.session)
     return render(request, "registration/login_enrol.html", _setup_context(user, device, form))
 
 
@@ -167,18 +170,21 @@ def twofactor_enrol(request):
     user = request.user
     if twofactor.has_second_factor(user):
         return redirect("twofactor")
-    device = twofactor.totp_enrol_start(user=user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            codes = twofactor.totp_enrol_confirm(user=user, code=form.cleaned_data["code"])
+            # Only the authenticator this session started (and showed): see totp_enrol_start.
+            codes = twofactor.totp_enrol_confirm(user=user, device_id=request.session.get(twofactor.ENROL_DEVICE),
+                                                 code=form.cleaned_data["code"])
         except DomainError as error:
             form.add_error("code", error.message)
         else:
+            request.session.pop(twofactor.ENROL_DEVICE, None)
             twofactor.session_mark_verified(request)
             request.session[twofactor.NEW_CODES] = {"codes": codes, "next": reverse("twofactor")}
             messages.success(request, "Two-factor sign-in is on: you will be asked for a code at every sign-in.")
             return redirect("twofactor-codes")
+    device = twofactor.totp_enrol_start(user=user, session=request.session)
     return render(request, "servicedesk/twofactor_enrol.html", _setup_context(user, device, form))
 
 

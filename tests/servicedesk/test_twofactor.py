@@ -40,9 +40,9 @@ def code_at(phone: pyotp.TOTP, steps: int = 0) -> str:
 def enrol(user) -> tuple[pyotp.TOTP, list[str]]:
     """Set up an authenticator as the profile page does, confirmed with the previous step's code (so the
     current and the next codes are still unused for the tests)."""
-    twofactor.totp_enrol_start(user=user)
+    device = twofactor.totp_enrol_start(user=user)
     phone = phone_for(user)
-    codes = twofactor.totp_enrol_confirm(user=user, code=code_at(phone, -1))
+    codes = twofactor.totp_enrol_confirm(user=user, device_id=device.id, code=code_at(phone, -1))
     return phone, codes
 
 
@@ -113,6 +113,48 @@ def test_reloading_the_set_up_page_keeps_the_secret_already_scanned(agent_client
     pattern = r'data-testid="totp-secret">([A-Z2-7 ]+)<'
     assert re.search(pattern, first).group(1) == re.search(pattern, second).group(1)
     assert TOTPDevice.objects.filter(user=agent).count() == 1
+
+
+def secret_on(page) -> str:
+    return re.search(r'data-testid="totp-secret">([A-Z2-7 ]+)<', page.content.decode()).group(1).replace(" ", "")
+
+
+def test_each_set_up_shows_its_own_secret_and_confirms_only_that_one(agent):
+    """Someone else with the password starts a set-up too (a pending sign-in): they get their own key, which
+    ends up confirming nothing; the user confirms theirs. The same unconfirmed key used to be shown to every
+    session until confirmed, so the other session learnt the key the user then confirmed."""
+    require(agents=True)
+    intruder, owner = Client(), Client()
+    assert password_step(intruder, "agnes")["Location"] == "/login/enrol/"
+    intruder_secret = secret_on(intruder.get("/login/enrol/"))
+    assert password_step(owner, "agnes")["Location"] == "/login/enrol/"
+    owner_secret = secret_on(owner.get("/login/enrol/"))
+    assert owner_secret != intruder_secret
+    assert owner.post("/login/enrol/", {"code": code_at(pyotp.TOTP(owner_secret))})["Location"] == \
+        "/profile/two-factor/codes/"
+    assert list(TOTPDevice.objects.filter(user=agent).values_list("confirmed", flat=True)) == [True]
+    assert phone_for(agent).secret == owner_secret
+    # The intruder's key confirms nothing and signs in nothing: they are asked for the owner's code now.
+    response = intruder.post("/login/enrol/", {"code": code_at(pyotp.TOTP(intruder_secret))})
+    assert response["Location"] == "/login/code/"
+    response = intruder.post("/login/code/", {"code": code_at(pyotp.TOTP(intruder_secret))})
+    assert response.status_code == 200 and "That code is not right" in response.content.decode()
+    assert not signed_in(intruder)
+
+
+def test_a_set_up_started_in_another_session_ends_the_one_on_the_profile_page(agent_client, agent):
+    first = secret_on(agent_client.get("/profile/two-factor/enrol/"))
+    other = Client()
+    other.force_login(agent)
+    second = secret_on(other.get("/profile/two-factor/enrol/"))
+    assert first != second
+    refused = agent_client.post("/profile/two-factor/enrol/", {"code": code_at(pyotp.TOTP(first))})
+    assert "This set-up was ended" in refused.content.decode()
+    third = secret_on(refused)  # a new key, for this session
+    assert third not in (first, second)
+    assert agent_client.post("/profile/two-factor/enrol/", {"code": code_at(pyotp.TOTP(third))})["Location"] == \
+        "/profile/two-factor/codes/"
+    assert phone_for(agent).secret == third and TOTPDevice.objects.filter(user=agent).count() == 1
 
 
 # --- the sign-in ------------------------------------------------------------------------------------
