@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import re
 import time
+import uuid
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
@@ -38,6 +39,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.auth.signals import user_logged_in
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models.signals import m2m_changed, post_save
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
@@ -54,6 +56,7 @@ from servicedesk.services import audit_record
 PENDING = "sd_2fa_pending"  # the password passed, the second step not yet
 STATE = "sd_2fa"  # how this signed-in session stands (below)
 POLICY_VERSION = "sd_2fa_policy"  # the policy version a NOT_NEEDED session was judged by
+USER_VERSION = "sd_2fa_user"  # the user's own version (user_version) a NOT_NEEDED session was judged by
 NEW_CODES = "sd_2fa_new_codes"  # backup codes to show once
 ENROL_DEVICE = "sd_2fa_enrol_device"  # the id of the authenticator this session is setting up
 SIGNIN_METHOD = "sd_signin_method"  # written by the OpenID Connect sign-in ("oidc")
@@ -69,6 +72,7 @@ CODE = "code"
 ENROL = "enrol"
 
 BACKUP_CODE_COUNT = 10
+USER_VERSION_CACHE_KEY = "sd-2fa-user:{}"
 POLICY_CACHE_KEY = "sd-signin-policy"
 POLICY_CACHE_SECONDS = 60
 TOTP_PATTERN = re.compile(r"\d{6}")
@@ -106,6 +110,54 @@ def policy_forget() -> None:
     """After the policy changed: the next request reads it again (this process at once, others through
     the shared cache; a per-process cache within POLICY_CACHE_SECONDS)."""
     cache.delete(POLICY_CACHE_KEY)
+
+
+def user_version(user_id) -> str:
+    """The user's two-factor version, from the cache: it changes (user_version_bump) whenever what the user owes
+    at sign-in may have changed (groups, superuser or staff flags, an authenticator set up or reset). A session
+    judged "no second factor needed" keeps the value it was judged by; another value makes the middleware judge
+    it again. Unknown (never bumped, or evicted from the cache): a new value is stored, so every session judged
+    by an older one is judged again once, never let through on a stale value."""
+    key = USER_VERSION_CACHE_KEY.format(user_id)
+    version = cache.get(key)
+    if version is None:
+        cache.add(key, uuid.uuid4().hex, timeout=None)
+        version = cache.get(key)
+    return version
+
+
+def user_version_bump(user_id) -> None:
+    """What this user owes may have changed: their sessions judged before are judged again at their next request.
+    Now, and once more when the transaction commits, so a request judging the session in between (still seeing
+    the old rows) cannot keep the new value with a stale verdict."""
+    def bump():
+        cache.set(USER_VERSION_CACHE_KEY.format(user_id), uuid.uuid4().hex, timeout=None)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def _on_user_saved(sender, instance, created, update_fields=None, **kwargs):
+    if created or (update_fields is not None and set(update_fields) <= {"last_login"}):
+        return  # a new account has no session; a sign-in's last_login changes nothing owed
+    user_version_bump(instance.pk)
+
+
+def _on_groups_changed(sender, instance, action, reverse, pk_set, **kwargs):
+    """user.groups.add/remove/clear, or group.user_set...: a role may have changed."""
+    if action == "pre_clear" and reverse:
+        instance._sd_cleared_users = list(instance.user_set.values_list("pk", flat=True))
+        return
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    if not reverse:
+        user_ids = [instance.pk]
+    elif action == "post_clear":
+        user_ids = getattr(instance, "_sd_cleared_users", [])
+    else:
+        user_ids = pk_set or []
+    for user_id in user_ids:
+        user_version_bump(user_id)
 
 
 def required_for(user, policy: Policy | None = None) -> bool:
@@ -205,6 +257,9 @@ def totp_enrol_confirm(*, user, device_id: int | None, code: str) -> list[str]:
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     codes = _backup_codes_replace(user)
+    # The user's other sessions, signed in with the password alone, now owe the code (the middleware takes
+    # them back at their next request); the one that set it up is marked verified by the view.
+    user_version_bump(user.pk)
     audit_record(actor=user, action="twofactor.enabled", obj=user, object_repr=user.get_username(),
                  changes={"after": {"two_factor": "authenticator app", "backup_codes": len(codes)}})
     return codes
@@ -280,6 +335,7 @@ def twofactor_reset(*, user, actor) -> int:
     """An administrator removes a user's authenticator and backup codes (a lost phone); audited. The user
     signs in with the password alone next time, or is asked to set it up again if the policy requires it."""
     removed = _devices_delete(user)
+    user_version_bump(user.pk)
     audit_record(actor=actor, action="twofactor.reset", obj=user, object_repr=user.get_username(),
                  changes={"before": {"devices": removed}, "after": {"devices": 0}})
     return removed
@@ -342,11 +398,20 @@ def session_mark_verified(request) -> None:
     """The signed-in user proved a second factor in this session (set it up, or entered a code)."""
     request.session[STATE] = VERIFIED
     request.session.pop(POLICY_VERSION, None)
+    request.session.pop(USER_VERSION, None)
 
 
-def session_mark_not_needed(request) -> None:
+def session_versions(session) -> tuple[str, str]:
+    """(policy version, user version) for the signed-in user of this session: read BEFORE judging the session,
+    so that a change while it is judged leaves a version that no longer matches."""
+    return policy_current().version, user_version(session.get(SESSION_KEY))
+
+
+def session_mark_not_needed(request, versions: tuple[str, str] | None = None) -> None:
+    policy_version, user_ver = versions or session_versions(request.session)
     request.session[STATE] = NOT_NEEDED
-    request.session[POLICY_VERSION] = policy_current().version
+    request.session[POLICY_VERSION] = policy_version
+    request.session[USER_VERSION] = user_ver
 
 
 def _on_user_logged_in(sender, request, user, **kwargs):
@@ -359,17 +424,21 @@ def _on_user_logged_in(sender, request, user, **kwargs):
         # The same user's session already proved it (a token asked for from a signed-in browser, or login()
         # again): nothing to take back. Another user's login() starts from a flushed session.
         return
+    versions = session_versions(session)
     if getattr(request, "_sd_2fa_method", None):
         session_mark_verified(request)
     elif trusted_idp(session):
         session[STATE] = TRUSTED_IDP
     elif second_step_for(user) is None:
-        session_mark_not_needed(request)
+        session_mark_not_needed(request, versions)
     else:
         session[STATE] = OWED
 
 
 user_logged_in.connect(_on_user_logged_in, dispatch_uid="servicedesk.twofactor")
+post_save.connect(_on_user_saved, sender=get_user_model(), dispatch_uid="servicedesk.twofactor.user_saved")
+m2m_changed.connect(_on_groups_changed, sender=get_user_model().groups.through,
+                    dispatch_uid="servicedesk.twofactor.groups_changed")
 
 
 def step_url(step: str, next_url: str = "") -> str:
@@ -399,7 +468,10 @@ class SecondFactorMiddleware:
         state = session.get(STATE)
         if state in (VERIFIED, TRUSTED_IDP):
             return None
-        if state == NOT_NEEDED and session.get(POLICY_VERSION) == policy_current().version:
+        # Two cache reads, no query: judged again when the policy or the user changed since (promoted into a
+        # role the policy covers, an authenticator set up in another session, ...).
+        versions = session_versions(session)
+        if state == NOT_NEEDED and (session.get(POLICY_VERSION), session.get(USER_VERSION)) == versions:
             return None
         user = request.user
         if not user.is_authenticated:
@@ -409,7 +481,7 @@ class SecondFactorMiddleware:
             return None
         step = second_step_for(user)
         if step is None:
-            session_mark_not_needed(request)
+            session_mark_not_needed(request, versions)
             return None
         backend = session.get(BACKEND_SESSION_KEY) or settings.AUTHENTICATION_BACKENDS[-1]
         next_url = request.get_full_path() if request.method == "GET" else ""

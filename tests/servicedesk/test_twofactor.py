@@ -375,6 +375,52 @@ def test_a_tightened_policy_reaches_sessions_already_signed_in(agent, make_user)
     assert signed_in(managers)
 
 
+def test_a_user_promoted_into_a_required_role_is_taken_back_at_the_next_request(requester):
+    """alice's session was judged "no second factor needed" as a requester; an admin makes her an agent, whom
+    the policy requires to have one. Her session used to keep its verdict until the policy itself changed."""
+    from django.contrib.auth.models import Group
+
+    require(agents=True)
+    alice = Client()
+    assert password_step(alice, "alice")["Location"] == "/"
+    assert alice.get("/portal/").status_code == 200
+    requester.groups.remove(Group.objects.get(name="requester"))
+    requester.groups.add(Group.objects.get(name="agent"))
+    response = alice.get("/portal/")
+    assert response.status_code == 302 and response["Location"] == "/login/enrol/?next=%2Fportal%2F"
+    assert not signed_in(alice)
+
+
+def test_a_user_made_superuser_is_taken_back_when_admins_are_required(requester):
+    require(admins=True)
+    alice = Client()
+    assert password_step(alice, "alice")["Location"] == "/"
+    requester.is_superuser = True
+    requester.save()
+    assert alice.get("/portal/")["Location"].startswith("/login/enrol/")
+    assert not signed_in(alice)
+
+
+def test_turning_two_factor_on_takes_back_the_users_other_password_only_sessions(agent):
+    """Set up in one browser; the other browser, signed in with the password alone before, is asked for the
+    code at its next request (it used to stay signed in). The browser that set it up stays signed in."""
+    laptop, phone_browser = Client(), Client()
+    assert password_step(laptop, "agnes")["Location"] == "/"
+    assert password_step(phone_browser, "agnes")["Location"] == "/"
+    assert phone_browser.get("/agent/").status_code == 200
+    secret = secret_on(laptop.get("/profile/two-factor/enrol/"))
+    phone = pyotp.TOTP(secret)
+    assert laptop.post("/profile/two-factor/enrol/", {"code": code_at(phone, -1)})["Location"] == \
+        "/profile/two-factor/codes/"
+    assert laptop.get("/agent/").status_code == 200
+    response = phone_browser.get("/agent/")
+    assert response.status_code == 302 and response["Location"] == "/login/code/?next=%2Fagent%2F"
+    assert not signed_in(phone_browser)
+    assert phone_browser.get("/api/v1/me/").status_code in (401, 403)
+    assert phone_browser.post("/login/code/", {"code": code_at(phone)})["Location"] == "/agent/"
+    assert phone_browser.get("/agent/").status_code == 200
+
+
 def test_a_signed_in_request_costs_no_query_for_two_factor(agent, django_assert_num_queries):
     client = Client()
     password_step(client, "agnes")
