@@ -115,13 +115,14 @@ class DirectoryLDAPBackend(LDAPBackend):
                     # Refused, or django-auth-ldap caught a directory error after it had saved the account.
                     transaction.set_rollback(True)
                     return None
-                groups = set()
+                dns, names = set(), set()
                 if settings.LDAP_GROUP_SEARCH_BASE:
-                    # Both the DN and the group's name (cn) can be used in LDAP_GROUP_ROLES / _TEAMS.
-                    groups = set(ldap_user.group_dns) | set(ldap_user.group_names)
+                    # The DN and the group's name (cn) can be used in LDAP_GROUP_ROLES / _TEAMS; a key with "="
+                    # matches DNs only (servicedesk.directory.group_keys).
+                    dns, names = set(ldap_user.group_dns), set(ldap_user.group_names)
                 if getattr(ldap_user, "_sd_built", False):
                     _account_created(user, ldap_user.dn)
-                directory_sync(user, groups, role_map=settings.LDAP_GROUP_ROLES,
+                directory_sync(user, dns, names=names, role_map=settings.LDAP_GROUP_ROLES,
                                team_map=settings.LDAP_GROUP_TEAMS, source=SOURCE)
                 return user
         except ldap.LDAPError as exc:

@@ -421,3 +421,22 @@ def test_the_api_checks_the_accounts_own_lockout_before_a_two_factor_code(settin
     assert refused.status_code == 429 and "token" not in refused.json()
     assert int(refused["Retry-After"]) > 0
     assert AccessAttempt.objects.get(username=person).failures_since_start == 5
+
+
+def test_a_group_whose_name_is_the_admin_groups_dn_gives_nothing(ldap_on, person):
+    """Someone who may create groups makes one named "cn=sd-admins,ou=groups,dc=example,dc=org" (its cn, not
+    its DN) and puts themselves in it: the role map's key is a DN, so only the real group's DN matches it."""
+    import ldap.dn
+
+    directory = ldap_on
+    lookalike = directory.group_dn("sd-admins")
+    rdn = f"cn={ldap.dn.escape_dn_chars(lookalike)}"
+    directory._ldap("ldapadd", f"dn: {rdn},{directory.groups}\nobjectClass: groupOfNames\ncn: {lookalike}\n"
+                               f"member: {directory.user_dn(person)}\n")
+    try:
+        client, response = sign_in(person, "Dir-pass-1!")
+        assert response.status_code == 302
+        user = signed_in_user(client)
+        assert role_of(user) == Role.REQUESTER and not user.is_staff
+    finally:
+        directory._ldap("ldapdelete", f"{rdn},{directory.groups}\n")
