@@ -202,6 +202,8 @@ LDAP_ATTR_FIRST_NAME = env_str("LDAP_ATTR_FIRST_NAME", "givenName")
 LDAP_ATTR_LAST_NAME = env_str("LDAP_ATTR_LAST_NAME", "sn")
 LDAP_ATTR_EMAIL = env_str("LDAP_ATTR_EMAIL", "mail")
 LDAP_TIMEOUT = env_int("LDAP_TIMEOUT", 5)
+# Names the directory in the bindings of its people to accounts (ExternalIdentity issuer "ldap:<label>").
+LDAP_DIRECTORY_LABEL = env_str("LDAP_DIRECTORY_LABEL", "directory").strip() or "directory"
 # Group -> role and group -> team name (JSON objects; servicedesk.directory, shared with OIDC).
 LDAP_GROUP_ROLES = parse_group_map(env_str("LDAP_GROUP_ROLES"), "LDAP_GROUP_ROLES")
 LDAP_GROUP_TEAMS = parse_group_map(env_str("LDAP_GROUP_TEAMS"), "LDAP_GROUP_TEAMS")
