@@ -239,8 +239,8 @@ OTP_TOTP_SYNC = False
 TWO_FACTOR_STEP_MINUTES = env_int("TWO_FACTOR_STEP_MINUTES", 10)
 if TWO_FACTOR_STEP_MINUTES < 1:
     raise ImproperlyConfigured("TWO_FACTOR_STEP_MINUTES must be 1 or more")
-# An OpenID Connect sign-in counts as two-factor: the company's provider asks for its own second factor.
-OIDC_TRUSTS_IDP_MFA = env_bool("OIDC_TRUSTS_IDP_MFA", True)
+# On: an OpenID Connect sign-in counts as two-factor (turn it on when the company's provider enforces MFA).
+OIDC_TRUSTS_IDP_MFA = env_bool("OIDC_TRUSTS_IDP_MFA", False)
 # --- end two-factor ---
 
 LOGIN_URL = "login"

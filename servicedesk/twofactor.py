@@ -18,8 +18,9 @@ How a sign-in goes (servicedesk.views_twofactor):
 login view, a sign-in provider, a session that predates the policy): a signed-in session whose state is not
 settled is checked once, and one that still owes its second step is turned back into a pending sign-in
 before any view sees it, so agent pages, the portal, admin and the session-authenticated API all see an
-anonymous visitor. An OpenID Connect sign-in (`session["sd_signin_method"] == "oidc"`) counts as two-factor
-when OIDC_TRUSTS_IDP_MFA is on: the company's provider asks for its own second factor.
+anonymous visitor. An OpenID Connect sign-in (the session's authentication backend is the OIDC one) counts as
+two-factor when OIDC_TRUSTS_IDP_MFA is on (off by default): the company's provider asks for its own second
+factor.
 
 Settled states are kept in the session, so a signed-in request costs no query here: only the policy's
 version is compared, read from the cache (POLICY_CACHE_SECONDS), so tightening the policy reaches sessions
@@ -59,7 +60,6 @@ POLICY_VERSION = "sd_2fa_policy"  # the policy version a NOT_NEEDED session was 
 USER_VERSION = "sd_2fa_user"  # the user's own version (user_version) a NOT_NEEDED session was judged by
 NEW_CODES = "sd_2fa_new_codes"  # backup codes to show once
 ENROL_DEVICE = "sd_2fa_enrol_device"  # the id of the authenticator this session is setting up
-SIGNIN_METHOD = "sd_signin_method"  # written by the OpenID Connect sign-in ("oidc")
 
 # Session states.
 VERIFIED = "verified"  # the second step passed in this session
@@ -351,8 +351,14 @@ def _devices_delete(user) -> int:
 # --- the sign-in in the session ---------------------------------------------------------------------
 
 
+OIDC_BACKEND = "servicedesk.oidc.OIDCBackend"
+
+
 def trusted_idp(session) -> bool:
-    return bool(settings.OIDC_TRUSTS_IDP_MFA) and session.get(SIGNIN_METHOD) == "oidc"
+    """Signed in through OpenID Connect, whose provider is trusted to ask for its own second factor. Read from
+    the backend login() itself recorded for this sign-in, not from a session key of ours that survives a later
+    login() of the same user by another path."""
+    return bool(settings.OIDC_TRUSTS_IDP_MFA) and session.get(BACKEND_SESSION_KEY) == OIDC_BACKEND
 
 
 def pending_start(request, user, *, backend: str, next_url: str, step: str) -> None:

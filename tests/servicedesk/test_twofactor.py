@@ -304,27 +304,46 @@ def test_a_non_staff_user_signed_in_gets_the_form_at_admins_login_not_a_loop(req
 # --- OpenID Connect ---------------------------------------------------------------------------------
 
 
-def _oidc_session(client, user):
-    session = client.session
-    session[twofactor.SIGNIN_METHOD] = "oidc"
-    session.save()
-    client.force_login(user)
+@pytest.fixture
+def oidc_backend(settings):
+    settings.OIDC_ENABLED = True
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, twofactor.OIDC_BACKEND]
 
 
-def test_an_openid_connect_sign_in_counts_as_two_factor_when_the_provider_is_trusted(agent, settings):
+def test_an_openid_connect_sign_in_counts_as_two_factor_when_the_provider_is_trusted(agent, settings, oidc_backend):
     enrol(agent)
     settings.OIDC_TRUSTS_IDP_MFA = True
     client = Client()
-    _oidc_session(client, agent)
+    client.force_login(agent, backend=twofactor.OIDC_BACKEND)
     assert client.get("/agent/").status_code == 200
     assert client.session[twofactor.STATE] == twofactor.TRUSTED_IDP
 
 
-def test_an_openid_connect_sign_in_owes_the_code_when_the_provider_is_not_trusted(agent, settings):
+def test_an_openid_connect_sign_in_owes_the_code_when_the_provider_is_not_trusted(agent, settings, oidc_backend):
     enrol(agent)
     settings.OIDC_TRUSTS_IDP_MFA = False
     client = Client()
-    _oidc_session(client, agent)
+    client.force_login(agent, backend=twofactor.OIDC_BACKEND)
+    assert client.get("/agent/")["Location"].startswith("/login/code/")
+    assert not signed_in(client)
+
+
+def test_the_provider_is_not_trusted_unless_the_setting_says_so(settings):
+    assert "OIDC_TRUSTS_IDP_MFA" not in __import__("os").environ  # the default, as a deployment gets it
+    assert settings.OIDC_TRUSTS_IDP_MFA is False
+
+
+def test_a_session_marked_oidc_but_signed_in_by_password_is_not_trusted(agent, settings, oidc_backend):
+    """The OIDC marker in the session survives a later login() of the same user by another path; trust now
+    comes only from the backend that login() recorded."""
+    enrol(agent)
+    settings.OIDC_TRUSTS_IDP_MFA = True
+    client = Client()
+    session = client.session
+    session["sd_signin_method"] = "oidc"
+    session.save()
+    client.force_login(agent)  # ModelBackend: a password-path sign-in
+    assert client.session["sd_signin_method"] == "oidc"
     assert client.get("/agent/")["Location"].startswith("/login/code/")
     assert not signed_in(client)
 
