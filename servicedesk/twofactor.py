@@ -60,6 +60,7 @@ POLICY_VERSION = "sd_2fa_policy"  # the policy version a NOT_NEEDED session was 
 USER_VERSION = "sd_2fa_user"  # the user's own version (user_version) a NOT_NEEDED session was judged by
 NEW_CODES = "sd_2fa_new_codes"  # backup codes to show once
 ENROL_DEVICE = "sd_2fa_enrol_device"  # the id of the authenticator this session is setting up
+PROVED_AT = "sd_password_at"  # when this session last proved the password (a sign-in, or typed again)
 
 # Session states.
 VERIFIED = "verified"  # the second step passed in this session
@@ -400,6 +401,16 @@ def signin_complete(request, user, *, backend: str, method: str | None) -> None:
     login(request, user, backend=backend)
 
 
+def password_recent(session) -> bool:
+    """Did this session sign in, or type the password again, within TWO_FACTOR_STEP_MINUTES? Setting up an
+    authenticator from the profile needs it, so a browser left signed in cannot be given someone else's."""
+    return time.time() - session.get(PROVED_AT, 0) <= settings.TWO_FACTOR_STEP_MINUTES * 60
+
+
+def password_proved(session) -> None:
+    session[PROVED_AT] = int(time.time())
+
+
 def session_mark_verified(request) -> None:
     """The signed-in user proved a second factor in this session (set it up, or entered a code)."""
     request.session[STATE] = VERIFIED
@@ -426,6 +437,7 @@ def _on_user_logged_in(sender, request, user, **kwargs):
     session = getattr(request, "session", None)
     if session is None or session.get(SESSION_KEY) != str(user.pk):
         return
+    password_proved(session)
     if session.get(STATE) in (VERIFIED, TRUSTED_IDP) and not getattr(request, "_sd_2fa_method", None):
         # The same user's session already proved it (a token asked for from a signed-in browser, or login()
         # again): nothing to take back. Another user's login() starts from a flushed session.

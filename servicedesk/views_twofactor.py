@@ -5,6 +5,7 @@ from axes.handlers.proxy import AxesProxyHandler
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import authenticate
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -163,13 +164,35 @@ def twofactor_manage(request):
     })
 
 
-@sensitive_post_parameters("code")
+class PasswordForm(forms.Form):
+    password = forms.CharField(label="Your password", strip=False, widget=forms.PasswordInput, error_messages={
+        "required": "Enter your password to go on."})
+
+
+def _password_again(request, user):
+    """The profile's set-up after TWO_FACTOR_STEP_MINUTES without a sign-in: the password first (checked like
+    a sign-in, through the directory for a directory account; a wrong one counts as a failed sign-in)."""
+    form = PasswordForm(request.POST if "password" in request.POST else None)
+    if request.method == "POST" and form.is_valid():
+        checked = authenticate(request, username=user.get_username(), password=form.cleaned_data["password"])
+        if checked is not None and checked.pk == user.pk:
+            twofactor.password_proved(request.session)
+            return redirect("twofactor-enrol")
+        if not getattr(request, "axes_locked_out", False):
+            form.add_error("password", "That is not your password.")
+    return render(request, "servicedesk/twofactor_password.html",
+                  {"form": form, "minutes": settings.TWO_FACTOR_STEP_MINUTES}, status=400 if form.errors else 200)
+
+
+@sensitive_post_parameters("code", "password")
 @login_required
 @never_cache
 def twofactor_enrol(request):
     user = request.user
     if twofactor.has_second_factor(user):
         return redirect("twofactor")
+    if not twofactor.password_recent(request.session):
+        return _password_again(request, user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

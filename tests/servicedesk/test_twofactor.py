@@ -637,3 +637,37 @@ def test_wrong_codes_sent_at_once_are_judged_one_by_one_and_none_past_the_limit_
     assert len(checked) == limit
     assert sorted(answers) == sorted([200 if where == "form" else 400] * (limit - 1) + [429] * (8 - limit + 1))
     assert AccessAttempt.objects.get(username="agnes").failures_since_start == limit
+
+
+# --- the profile's set-up asks for the password again after a while -----------------------------------
+
+
+def test_setting_up_from_the_profile_long_after_signing_in_asks_for_the_password_first(agent, settings):
+    """A browser left signed in: whoever sits at it could set up their own authenticator on the account. After
+    TWO_FACTOR_STEP_MINUTES the set-up asks for the password first, counted like a sign-in."""
+    client = Client()
+    assert password_step(client, "agnes")["Location"] == "/"
+    session = client.session
+    session[twofactor.PROVED_AT] -= settings.TWO_FACTOR_STEP_MINUTES * 60 + 1
+    session.save()
+    page = client.get("/profile/two-factor/enrol/")
+    assert page.status_code == 200 and 'data-testid="password-step"' in page.content.decode()
+    assert 'data-testid="totp-secret"' not in page.content.decode()
+    assert not TOTPDevice.objects.filter(user=agent).exists()
+    # A code without the password is not taken either.
+    assert 'data-testid="password-step"' in client.post("/profile/two-factor/enrol/", {"code": "123456"}).content.decode()
+    wrong = client.post("/profile/two-factor/enrol/", {"password": "not-it"})
+    assert wrong.status_code == 400 and "That is not your password." in wrong.content.decode()
+    assert AccessAttempt.objects.get(username="agnes").failures_since_start == 1
+    right = client.post("/profile/two-factor/enrol/", {"password": PASSWORD})
+    assert right["Location"] == "/profile/two-factor/enrol/"
+    secret = secret_on(client.get("/profile/two-factor/enrol/"))
+    assert client.post("/profile/two-factor/enrol/", {"code": code_at(pyotp.TOTP(secret))})["Location"] == \
+        "/profile/two-factor/codes/"
+    assert twofactor.has_second_factor(agent)
+
+
+def test_a_fresh_sign_in_sets_up_without_the_password_again(agent):
+    client = Client()
+    password_step(client, "agnes")
+    assert 'data-testid="totp-secret"' in client.get("/profile/two-factor/enrol/").content.decode()
