@@ -81,9 +81,21 @@ def role_for(groups: Iterable[str], role_map: dict[str, str]) -> Role:
     return next((role for role in RANK if role.value in mapped), Role.REQUESTER)
 
 
+def group_keys(groups: Iterable[str], names: Iterable[str] = ()) -> set[str]:
+    """The keys a person's groups match in a map: every group DN (or claim value) in `groups`, and the plain
+    group names in `names` (LDAP's cn) that hold no "=". A map key with "=" names a DN and so matches only a
+    DN: a group someone created elsewhere in the directory whose cn is the string
+    "cn=sd-admins,ou=groups,dc=example,dc=org" must not count as that admin group."""
+    keys = {group_key(g) for g in groups if g and g.strip()}
+    return keys | {group_key(n) for n in names if n and n.strip() and "=" not in n}
+
+
 def directory_sync(user, groups: Iterable[str], *, role_map: dict[str, str], team_map: dict[str, str],
-                   source: str) -> None:
+                   source: str, names: Iterable[str] = ()) -> None:
     """Make the user's role and directory-managed teams match their directory groups, in one transaction.
+
+    `groups` are group DNs (LDAP) or a provider's group claim values (OIDC), matched against every map key;
+    `names` are plain group names (LDAP's cn), matched only against keys without "=" (group_keys).
 
     - role: the highest role any group maps to (requester when none does). A superuser is never demoted
       (their role groups are left alone). An empty role_map means the directory does not manage roles:
@@ -104,7 +116,7 @@ def directory_sync(user, groups: Iterable[str], *, role_map: dict[str, str], tea
     from servicedesk.roles import ensure_roles
     from servicedesk.services import audit_record
 
-    keys = {group_key(g) for g in groups if g and g.strip()}
+    keys = group_keys(groups, names)
     role_keyed = {group_key(k): v for k, v in role_map.items()}
     team_keyed = {group_key(k): v for k, v in team_map.items()}
 

@@ -18,7 +18,8 @@ Which account a sign-in gets (`oidc_user_sign_in`), the rule against account tak
    would otherwise get that account's rights;
 3. groups in the OIDC_GROUPS_CLAIM claim set the role and teams through servicedesk.directory.
 
-A successful sign-in marks the session `sd_signin_method = "oidc"` (two-factor sign-in reads it). Every
+A successful sign-in marks the session `sd_signin_method = "oidc"` (sign-out reads it; two-factor sign-in trusts
+the session's authentication backend, which login() records, not this key). Every
 refusal is a page saying why, with the way back to the local sign-in, which keeps working.
 """
 

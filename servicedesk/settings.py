@@ -174,6 +174,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
 # many different usernames (credential stuffing), so one person's typos never lock their whole office.
 AXES_LOCKOUT_PARAMETERS = "servicedesk.signin.lockout_parameters"
 AXES_CLIENT_IP_CALLABLE = "servicedesk.signin.client_address"
+# Every spelling of a username ("Ann", "ANN") is one counter: the directory signs them all in as one account.
+AXES_USERNAME_CALLABLE = "servicedesk.signin.username_key"
 AXES_LOCKOUT_CALLABLE = "servicedesk.signin.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_RESET_ON_SUCCESS = True
@@ -200,6 +202,8 @@ LDAP_ATTR_FIRST_NAME = env_str("LDAP_ATTR_FIRST_NAME", "givenName")
 LDAP_ATTR_LAST_NAME = env_str("LDAP_ATTR_LAST_NAME", "sn")
 LDAP_ATTR_EMAIL = env_str("LDAP_ATTR_EMAIL", "mail")
 LDAP_TIMEOUT = env_int("LDAP_TIMEOUT", 5)
+# Names the directory in the bindings of its people to accounts (ExternalIdentity issuer "ldap:<label>").
+LDAP_DIRECTORY_LABEL = env_str("LDAP_DIRECTORY_LABEL", "directory").strip() or "directory"
 # Group -> role and group -> team name (JSON objects; servicedesk.directory, shared with OIDC).
 LDAP_GROUP_ROLES = parse_group_map(env_str("LDAP_GROUP_ROLES"), "LDAP_GROUP_ROLES")
 LDAP_GROUP_TEAMS = parse_group_map(env_str("LDAP_GROUP_TEAMS"), "LDAP_GROUP_TEAMS")
@@ -235,8 +239,8 @@ OTP_TOTP_SYNC = False
 TWO_FACTOR_STEP_MINUTES = env_int("TWO_FACTOR_STEP_MINUTES", 10)
 if TWO_FACTOR_STEP_MINUTES < 1:
     raise ImproperlyConfigured("TWO_FACTOR_STEP_MINUTES must be 1 or more")
-# An OpenID Connect sign-in counts as two-factor: the company's provider asks for its own second factor.
-OIDC_TRUSTS_IDP_MFA = env_bool("OIDC_TRUSTS_IDP_MFA", True)
+# On: an OpenID Connect sign-in counts as two-factor (turn it on when the company's provider enforces MFA).
+OIDC_TRUSTS_IDP_MFA = env_bool("OIDC_TRUSTS_IDP_MFA", False)
 # --- end two-factor ---
 
 LOGIN_URL = "login"

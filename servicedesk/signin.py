@@ -6,7 +6,9 @@ shares, and its authentication backend refuses a locked-out sign-in before any p
 This module supplies the project's rules through axes' extension points (settings.AXES_*):
 
 - a username is locked after LOGIN_FAILURE_LIMIT failures within LOGIN_COOLOFF_MINUTES, whatever
-  addresses they came from (`lockout_parameters` names only the username);
+  addresses they came from (`lockout_parameters` names only the username); every spelling of a username
+  shares one count (`username_key`: spaces stripped, case folded), since a directory sign-in accepts "Ann",
+  "ANN" and "ann" for one account. Local accounts whose usernames differ only by case share it too;
 - an address is locked only while it has failed for LOGIN_ADDRESS_USERNAME_LIMIT different usernames
   within the cool-off (credential stuffing): `lockout_parameters` then adds the address, so axes counts
   every failure from it. One person's typos never lock their colleagues behind the same NAT address;
@@ -53,6 +55,21 @@ def client_address(request) -> str | None:
             except ValueError:
                 pass
     return remote
+
+
+def username_key(request, credentials=None) -> str | None:
+    """settings.AXES_USERNAME_CALLABLE: the username failures are counted and locked by.
+
+    Stripped and case-folded, so "Ann", " ann" and "ANN" are one counter: the directory (LDAP) signs all of
+    them in to the same account, and a lockout per spelling would give a guesser five tries per spelling.
+    Two local accounts whose usernames differ only by case (Django allows it) therefore share one count,
+    and guesses at one lock both: the safe side of that choice. Otherwise as axes reads it: `credentials`,
+    else the posted form."""
+    if credentials:
+        raw = credentials.get("username")
+    else:
+        raw = getattr(request, "data", request.POST).get("username") if request is not None else None
+    return raw.strip().casefold() if isinstance(raw, str) else raw
 
 
 def _address_of(request_or_attempt) -> str | None:

@@ -5,9 +5,9 @@ from axes.handlers.proxy import AxesProxyHandler
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import authenticate
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.signals import user_login_failed
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -64,12 +64,6 @@ def _pending_or_restart(request):
     return pending
 
 
-def _count_failure(request, user):
-    """A wrong code is a failed sign-in for django-axes: counted with the wrong passwords of the username. When
-    it reaches the limit, AxesMiddleware answers with the "try again after" page instead of the form."""
-    user_login_failed.send(sender=__name__, credentials={"username": user.get_username()}, request=request)
-
-
 def _locked(request, user):
     credentials = {"username": user.get_username()}
     if AxesProxyHandler.is_locked(request, credentials):
@@ -98,7 +92,13 @@ def signin_code(request):
         return locked
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        method = twofactor.second_factor_verify(user=user, code=form.cleaned_data["code"])
+        # A wrong code is a failed sign-in for django-axes, counted by second_factor_verify with the username's
+        # wrong passwords; at the limit AxesMiddleware answers with the "try again after" page.
+        try:
+            method = twofactor.second_factor_verify(user=user, code=form.cleaned_data["code"], request=request)
+        except twofactor.SecondFactorLocked:
+            twofactor.pending_clear(request)
+            return lockout_response(request, None, {"username": user.get_username()})
         if method is not None:
             twofactor.signin_complete(request, user, backend=data["backend"], method=method)
             if method == "backup":
@@ -106,7 +106,6 @@ def signin_code(request):
                 messages.warning(request, f"You signed in with a backup code; {left} left. Make new ones on "
                                           "your profile's Two-factor sign-in page if you are running out.")
             return redirect(_safe_next(request, data.get("next")) or reverse("home"))
-        _count_failure(request, user)
         form.add_error("code", "That code is not right, or it was used already. Enter the code the app shows "
                                "now, or a backup code.")
     return render(request, "registration/login_code.html", {"form": form, "pending_user": user})
@@ -128,18 +127,21 @@ def signin_enrol(request):
             twofactor.signin_complete(request, user, backend=data["backend"], method=None)
             return redirect(_safe_next(request, data.get("next")) or reverse("home"))
         return redirect(twofactor.step_url(step))
-    device = twofactor.totp_enrol_start(user=user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            codes = twofactor.totp_enrol_confirm(user=user, code=form.cleaned_data["code"])
+            # Only the authenticator this session started (and showed): see totp_enrol_start.
+            codes = twofactor.totp_enrol_confirm(user=user, device_id=request.session.get(twofactor.ENROL_DEVICE),
+                                                 code=form.cleaned_data["code"])
         except DomainError as error:
             form.add_error("code", error.message)
         else:
+            request.session.pop(twofactor.ENROL_DEVICE, None)
             twofactor.signin_complete(request, user, backend=data["backend"], method="totp")
             request.session[twofactor.NEW_CODES] = {"codes": codes, "next": data.get("next") or ""}
             messages.success(request, "Two-factor sign-in is on.")
             return redirect("twofactor-codes")
+    device = twofactor.totp_enrol_start(user=user, session=request.session)
     return render(request, "registration/login_enrol.html", _setup_context(user, device, form))
 
 
@@ -162,25 +164,50 @@ def twofactor_manage(request):
     })
 
 
-@sensitive_post_parameters("code")
+class PasswordForm(forms.Form):
+    password = forms.CharField(label="Your password", strip=False, widget=forms.PasswordInput, error_messages={
+        "required": "Enter your password to go on."})
+
+
+def _password_again(request, user):
+    """The profile's set-up after TWO_FACTOR_STEP_MINUTES without a sign-in: the password first (checked like
+    a sign-in, through the directory for a directory account; a wrong one counts as a failed sign-in)."""
+    form = PasswordForm(request.POST if "password" in request.POST else None)
+    if request.method == "POST" and form.is_valid():
+        checked = authenticate(request, username=user.get_username(), password=form.cleaned_data["password"])
+        if checked is not None and checked.pk == user.pk:
+            twofactor.password_proved(request.session)
+            return redirect("twofactor-enrol")
+        if not getattr(request, "axes_locked_out", False):
+            form.add_error("password", "That is not your password.")
+    return render(request, "servicedesk/twofactor_password.html",
+                  {"form": form, "minutes": settings.TWO_FACTOR_STEP_MINUTES}, status=400 if form.errors else 200)
+
+
+@sensitive_post_parameters("code", "password")
 @login_required
 @never_cache
 def twofactor_enrol(request):
     user = request.user
     if twofactor.has_second_factor(user):
         return redirect("twofactor")
-    device = twofactor.totp_enrol_start(user=user)
+    if not twofactor.password_recent(request.session):
+        return _password_again(request, user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            codes = twofactor.totp_enrol_confirm(user=user, code=form.cleaned_data["code"])
+            # Only the authenticator this session started (and showed): see totp_enrol_start.
+            codes = twofactor.totp_enrol_confirm(user=user, device_id=request.session.get(twofactor.ENROL_DEVICE),
+                                                 code=form.cleaned_data["code"])
         except DomainError as error:
             form.add_error("code", error.message)
         else:
+            request.session.pop(twofactor.ENROL_DEVICE, None)
             twofactor.session_mark_verified(request)
             request.session[twofactor.NEW_CODES] = {"codes": codes, "next": reverse("twofactor")}
             messages.success(request, "Two-factor sign-in is on: you will be asked for a code at every sign-in.")
             return redirect("twofactor-codes")
+    device = twofactor.totp_enrol_start(user=user, session=request.session)
     return render(request, "servicedesk/twofactor_enrol.html", _setup_context(user, device, form))
 
 
@@ -199,9 +226,13 @@ def _proved(request, form) -> bool:
     """The signed-in user's current code (or a backup code); a wrong one counts as a failed sign-in."""
     if not form.is_valid():
         return False
-    if twofactor.second_factor_verify(user=request.user, code=form.cleaned_data["code"]) is not None:
+    try:
+        method = twofactor.second_factor_verify(user=request.user, code=form.cleaned_data["code"], request=request)
+    except twofactor.SecondFactorLocked:
+        request.axes_locked_out = True  # AxesMiddleware answers with the "try again after" page
+        method = None
+    if method is not None:
         return True
-    _count_failure(request, request.user)
     form.add_error("code", "That code is not right, or it was used already.")
     return False
 

@@ -1,6 +1,6 @@
 """API sign-in and the caller's own tokens: issue, list, revoke one, revoke the current, revoke all."""
 
-from django.contrib.auth import authenticate, user_logged_in, user_login_failed
+from django.contrib.auth import authenticate, user_logged_in
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from knox.auth import TokenAuthentication
@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from servicedesk.signin import refused_lockout
 from servicedesk.tokens import api_token_issue, api_token_revoke, api_tokens_of, api_tokens_revoke_all
-from servicedesk.twofactor import ENROL, second_factor_verify, second_step_for
+from servicedesk.twofactor import ENROL, SecondFactorLocked, second_factor_verify, second_step_for
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -110,9 +110,14 @@ class TokenView(APIView):
             raise serializers.ValidationError({"otp": [
                 "This account uses two-factor sign-in: send the code its authenticator app shows now (or a "
                 "backup code) as `otp`."]})
-        if second_factor_verify(user=user, code=otp) is None:
-            credentials = {"username": user.get_username()}
-            user_login_failed.send(sender=__name__, credentials=credentials, request=http_request)
+        # Locked and counted by the account's own name, not the typed one (a directory account answers to every
+        # spelling of its username), while the authenticator's row is locked (concurrent guesses queue).
+        credentials = {"username": user.get_username()}
+        try:
+            method = second_factor_verify(user=user, code=otp, request=http_request)
+        except SecondFactorLocked:
+            raise SignInLocked(refused_lockout(http_request, credentials)) from None
+        if method is None:
             if getattr(http_request, "axes_locked_out", False):
                 raise SignInLocked(refused_lockout(http_request, credentials))
             raise serializers.ValidationError({"otp": [

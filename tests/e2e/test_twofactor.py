@@ -93,3 +93,30 @@ def test_a_required_admin_sets_it_up_at_sign_in_before_reaching_admin(new_page, 
     page.get_by_test_id("codes-done").click()
     expect(page).to_have_url(f"{live_server.url}/admin/")
     expect(page.get_by_role("heading", name="Configuration")).to_be_visible()
+
+
+def test_setting_it_up_long_after_signing_in_asks_for_the_password_first(new_page, live_server):
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+
+    from servicedesk import twofactor
+
+    provision_user("agnes", "agent", name="Agnes Agent")
+    page = login(new_page(), live_server, "agnes")
+    expect(page).to_have_url(re.compile(r"/agent/"))
+    # The sign-in was long ago (the session is edited as time would have left it).
+    key = next(c["value"] for c in page.context.cookies() if c["name"] == "sessionid")
+    store = SessionStore(session_key=key)
+    store[twofactor.PROVED_AT] -= 3600
+    store.save()
+    assert Session.objects.filter(session_key=key).exists()
+    page.goto(f"{live_server.url}/profile/two-factor/enrol/")
+    expect(page.get_by_test_id("password-step")).to_be_visible()
+    expect(page.get_by_test_id("totp-secret")).to_have_count(0)
+    page.get_by_label("Your password").fill("not-my-password")
+    page.get_by_role("button", name="Go on").click()
+    expect(page.get_by_test_id("password-error")).to_have_text("That is not your password.")
+    screenshot(page, "twofactor-07-password-again")
+    page.get_by_label("Your password").fill("Demo-pass-2026!")
+    page.get_by_role("button", name="Go on").click()
+    read_phone(page)

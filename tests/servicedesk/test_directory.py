@@ -191,3 +191,26 @@ def test_it_runs_a_constant_number_of_queries_whatever_the_number_of_groups(make
                        role_map=ROLE_MAP, team_map=team_map, source="test")
     assert team_names(many_user) == {t.name for t in many_teams}
     assert len(many) == len(few) <= 14
+
+
+# --- DN keys match DNs only ----------------------------------------------------------------------------
+
+
+def test_a_group_name_spelling_a_mapped_dn_does_not_match_it(make_user, teams):
+    """A group anyone could create elsewhere in the directory, whose plain name is the admin group's DN string:
+    a key with "=" names a DN and matches only a DN."""
+    user = make_user("requester", username="mallory")
+    directory_sync(user, ["cn=projects-x,ou=projects,dc=example,dc=org"], names=[ADMINS, NETWORK],
+                   role_map=ROLE_MAP, team_map=TEAM_MAP, source="test")
+    user.refresh_from_db()
+    assert role_of(user) == Role.REQUESTER and not user.is_staff
+    assert team_names(user) == set()
+
+
+def test_a_plain_name_still_matches_a_plain_key_and_a_dn_matches_a_dn_key(make_user, teams):
+    user = make_user("requester", username="nora")
+    directory_sync(user, [NETWORK.upper()], names=["SD-Agents"], role_map={"sd-agents": "agent"},
+                   team_map=TEAM_MAP, source="test")
+    user.refresh_from_db()
+    assert role_of(user) == Role.AGENT
+    assert team_names(user) == {"Network"}

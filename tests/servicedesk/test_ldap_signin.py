@@ -355,3 +355,210 @@ def test_ldap_on_without_the_ldap_packages_says_which_extra_to_install():
     assert result.returncode != 0
     assert "LDAP_SERVER_URI is set but the LDAP packages are missing" in result.stderr
     assert "pip install -e '.[ldap]'" in result.stderr
+
+
+# --- every spelling of a directory username is one lockout counter ------------------------------------
+
+
+def spellings(uid):
+    """Ways to type one directory username, all of which the directory signs in to the same account."""
+    return [uid, uid.upper(), uid.capitalize(), uid.swapcase().capitalize(), f" {uid.upper()} ", uid.title()]
+
+
+@pytest.mark.parametrize("path", ["/login/", "/admin/login/"])
+def test_guesses_in_other_spellings_of_a_directory_username_share_one_lockout(ldap_on, person, path):
+    """Five wrong passwords, each in another spelling: the sixth spelling, with the right password, is refused.
+    Each spelling used to have its own count, and a success cleared them: unlimited guesses."""
+    names = spellings(person)
+    for n, name in enumerate(names[:5]):
+        response = Client().post(path, {"username": name, "password": f"guess-{n}"}, REMOTE_ADDR="198.51.100.7")
+        assert response.status_code == (200 if n < 4 else 429), name
+    client = Client()
+    response = client.post(path, {"username": names[5], "password": "Dir-pass-1!"}, REMOTE_ADDR="198.51.100.7")
+    assert response.status_code == 429
+    assert signed_in_user(client) is None
+    assert list(AccessAttempt.objects.values_list("username", "failures_since_start")) == [(person, 5)]
+
+
+def test_guesses_in_other_spellings_share_one_lockout_at_the_api_token_endpoint(ldap_on, person):
+    from rest_framework.test import APIClient
+
+    names = spellings(person)
+    for n, name in enumerate(names[:5]):
+        response = APIClient().post("/api/v1/auth/token/", {"username": name, "password": f"guess-{n}"},
+                                    format="json")
+        assert response.status_code == (400 if n < 4 else 429), name
+    response = APIClient().post("/api/v1/auth/token/", {"username": names[5], "password": "Dir-pass-1!"},
+                                format="json")
+    assert response.status_code == 429 and "token" not in response.json()
+
+
+@pytest.mark.parametrize("normalised", [True, False])
+def test_the_api_checks_the_accounts_own_lockout_before_a_two_factor_code(settings, ldap_on, person, normalised):
+    """A directory user with an authenticator, the password known: wrong codes lock the account's name, and a
+    right code sent under another spelling is then refused too (it used to be checked: unlimited guesses).
+    `normalised=False` takes away the username normaliser, to show the API's own check holds without it."""
+    from rest_framework.test import APIClient
+
+    from tests.servicedesk.test_twofactor import code_at, enrol
+
+    if not normalised:
+        settings.AXES_USERNAME_CALLABLE = None
+    sign_in(person, "Dir-pass-1!")
+    user = get_user_model().objects.get(username=person)
+    phone, _ = enrol(user)
+    right = code_at(phone)
+    wrong = "000000" if right != "000000" else "999999"
+    names = spellings(person)
+
+    def token(name, otp):
+        return APIClient().post("/api/v1/auth/token/", {"username": name, "password": "Dir-pass-1!", "otp": otp},
+                                format="json")
+
+    answers = [token(name, wrong).status_code for name in names[:5]]
+    assert answers == [400] * 4 + [429]
+    refused = token(names[5], right)
+    assert refused.status_code == 429 and "token" not in refused.json()
+    assert int(refused["Retry-After"]) > 0
+    assert AccessAttempt.objects.get(username=person).failures_since_start == 5
+
+
+def test_a_group_whose_name_is_the_admin_groups_dn_gives_nothing(ldap_on, person):
+    """Someone who may create groups makes one named "cn=sd-admins,ou=groups,dc=example,dc=org" (its cn, not
+    its DN) and puts themselves in it: the role map's key is a DN, so only the real group's DN matches it."""
+    import ldap.dn
+
+    directory = ldap_on
+    lookalike = directory.group_dn("sd-admins")
+    rdn = f"cn={ldap.dn.escape_dn_chars(lookalike)}"
+    directory._ldap("ldapadd", f"dn: {rdn},{directory.groups}\nobjectClass: groupOfNames\ncn: {lookalike}\n"
+                               f"member: {directory.user_dn(person)}\n")
+    try:
+        client, response = sign_in(person, "Dir-pass-1!")
+        assert response.status_code == 302
+        user = signed_in_user(client)
+        assert role_of(user) == Role.REQUESTER and not user.is_staff
+    finally:
+        directory._ldap("ldapdelete", f"{rdn},{directory.groups}\n")
+
+
+# --- which account: bound to the directory entry, never taken over by its username --------------------
+
+
+def entry_uuid(directory, uid):
+    import ldap
+
+    conn = ldap.initialize(directory.url)
+    try:
+        conn.simple_bind_s(directory.bind_dn, directory.bind_password)
+        [(_, attrs)] = conn.search_s(directory.user_dn(uid), ldap.SCOPE_BASE, attrlist=["entryUUID"])
+    finally:
+        conn.unbind_s()
+    return attrs["entryUUID"][0].decode()
+
+
+def test_the_account_the_directory_creates_is_bound_to_the_entrys_uuid(ldap_on, person):
+    from servicedesk.models import ExternalIdentity
+
+    client, _ = sign_in(person, "Dir-pass-1!")
+    user = signed_in_user(client)
+    identity = ExternalIdentity.objects.get(user=user)
+    assert (identity.issuer, identity.subject) == ("ldap:directory", entry_uuid(ldap_on, person))
+    assert identity.last_sign_in_at is not None
+    created = AuditLog.objects.get(action="user.created", object_id=str(user.id))
+    assert created.changes["subject"] == identity.subject and created.changes["issuer"] == "ldap:directory"
+
+
+def test_a_renamed_entry_still_signs_in_to_its_account(ldap_on, person):
+    """The binding is the entry's entryUUID, not its name: a uid changed in the directory keeps the account."""
+    user = signed_in_user(sign_in(person, "Dir-pass-1!")[0])
+    new_uid = f"{person}-renamed"
+    ldap_on._ldap("ldapmodify", f"dn: {ldap_on.user_dn(person)}\nchangetype: modrdn\nnewrdn: uid={new_uid}\n"
+                                "deleteoldrdn: 1\n")
+    client, response = sign_in(new_uid, "Dir-pass-1!")
+    assert response.status_code == 302
+    assert signed_in_user(client) == user
+    assert not get_user_model().objects.filter(username=new_uid).exists()
+
+
+@pytest.mark.parametrize("superuser", [True, False])
+def test_a_directory_user_named_like_a_local_account_does_not_take_it_over(ldap_on, person, make_user, caplog,
+                                                                           superuser):
+    """A local account (here a break-glass superuser, or an agent) whose username a directory entry also has:
+    the directory's password used to sign in to it, overwriting its email. Now refused, on record, and the
+    local account is untouched and still signs in with its own password."""
+    from servicedesk.models import ExternalIdentity
+
+    local = make_user("admin" if superuser else "agent", username=person, email="breakglass@desk.example")
+    assert local.is_superuser is superuser
+    with caplog.at_level(logging.WARNING, logger="servicedesk.ldap_signin"):
+        client, response = sign_in(person.upper(), "Dir-pass-1!")
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+    assert signed_in_user(client) is None
+    local.refresh_from_db()
+    assert (local.email, local.is_superuser, local.has_usable_password()) == ("breakglass@desk.example", superuser,
+                                                                              True)
+    assert not ExternalIdentity.objects.exists()
+    assert get_user_model().objects.filter(username__iexact=person).count() == 1
+    assert f"directory user {person.upper()} (uid={person}," in caplog.text
+    assert f"collides with local account {person}" in caplog.text
+    row = AuditLog.objects.get(action="user.directory_collision")
+    assert row.object_id == str(local.id) and row.changes["subject"] == entry_uuid(ldap_on, person)
+    assert row.changes["superuser"] is superuser
+    client, response = sign_in(person, PASSWORD)  # the local password still works
+    assert response.status_code == 302 and signed_in_user(client) == local
+
+
+def test_an_admin_binds_an_existing_account_and_the_directory_then_signs_in_to_it(ldap_on, person, make_user):
+    from django.core.management import call_command
+
+    local = make_user("agent", username=person, email="old@desk.example")
+    assert sign_in(person, "Dir-pass-1!")[1].status_code == 200  # refused: not bound
+    out = __import__("io").StringIO()
+    call_command("directory_bind", person, stdout=out)
+    assert f"Bound {person} to uid={person}," in out.getvalue()
+    assert entry_uuid(ldap_on, person) in out.getvalue()
+    row = AuditLog.objects.get(action="user.directory_bound")
+    assert row.object_id == str(local.id) and row.changes["after"] == {"subjects": [entry_uuid(ldap_on, person)]}
+    client, response = sign_in(person, "Dir-pass-1!")
+    assert response.status_code == 302 and signed_in_user(client) == local
+    local.refresh_from_db()
+    assert local.email == f"{person}@example.org"  # from now on the directory's
+
+
+def test_directory_bind_refuses_a_superuser_and_says_what_to_add_by_hand(ldap_on, person, make_user):
+    from django.core.management import CommandError, call_command
+
+    from servicedesk.models import ExternalIdentity
+
+    assert make_user("admin", username=person).is_superuser
+    out = __import__("io").StringIO()
+    with pytest.raises(CommandError, match="A superuser is never bound by a command"):
+        call_command("directory_bind", person, stdout=out)
+    assert "issuer:  ldap:directory" in out.getvalue() and entry_uuid(ldap_on, person) in out.getvalue()
+    assert not ExternalIdentity.objects.exists()
+    make_user("agent", username="nobody-here")
+    with pytest.raises(CommandError, match="The directory has no entry for 'nobody-here'"):
+        call_command("directory_bind", "nobody-here", stdout=out)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_directory_is_read_before_the_database_transaction(ldap_on, person, monkeypatch):
+    """The groups (the last directory call) are read with no transaction open, so no connection or row lock is
+    held while the directory answers; they used to be read inside it, after the account was written."""
+    from django.db import connection
+    from django_auth_ldap.config import GroupOfNamesType
+
+    in_transaction = []
+    real = GroupOfNamesType.user_groups
+
+    def user_groups(self, ldap_user, group_search):
+        in_transaction.append(connection.in_atomic_block)
+        return real(self, ldap_user, group_search)
+
+    monkeypatch.setattr(GroupOfNamesType, "user_groups", user_groups)
+    ldap_on.set_members("sd-agents", [person])
+    client, response = sign_in(person, "Dir-pass-1!")
+    assert response.status_code == 302 and role_of(signed_in_user(client)) == Role.AGENT
+    assert in_transaction == [False]

@@ -227,3 +227,31 @@ def test_the_defaults_are_five_failures_fifteen_minutes_twenty_names(settings):
     assert (settings.AXES_FAILURE_LIMIT, settings.AXES_COOLOFF_TIME) == (5, timedelta(minutes=15))
     assert settings.LOGIN_ADDRESS_USERNAME_LIMIT == 20
     assert settings.AXES_HANDLER == "axes.handlers.database.AxesDatabaseHandler"
+
+
+# --- one counter per username, whatever its spelling ---------------------------------------------------
+
+
+def test_local_usernames_differing_only_by_case_are_two_accounts_with_one_lockout_counter(make_user):
+    """Django allows "Sam" and "sam" as two accounts. Each signs in with its own password to itself; failures
+    are counted by the case-folded name, so guesses at either lock both (the safe side)."""
+    upper, lower = make_user("requester", username="Sam"), make_user("requester", username="sam")
+    for name, user in (("Sam", upper), ("sam", lower)):
+        client = Client()
+        assert form_attempt(name, PASSWORD, client=client).status_code == 302
+        assert client.session["_auth_user_id"] == str(user.id)
+    codes = [form_attempt(name, "wrong").status_code for name in ("SAM", "Sam", "sam", "sAm", " sam")]
+    assert codes == [200] * 4 + [429]
+    assert list(AccessAttempt.objects.values_list("username", flat=True)) == ["sam"]
+    assert_locked_page(form_attempt("Sam", PASSWORD))
+    assert_locked_page(form_attempt("sam", PASSWORD))
+    assert token_attempt("sam", PASSWORD).status_code == 429
+
+
+def test_a_success_in_one_spelling_clears_the_count_of_every_spelling(requester):
+    """alice's failures typed as "ALICE" are hers: her sign-in clears them (it used to leave them, and a lock
+    on "ALICE" never locked "alice")."""
+    assert [form_attempt(name, "wrong").status_code for name in ("ALICE", "Alice")] == [200, 200]
+    assert AccessAttempt.objects.get(username="alice").failures_since_start == 2
+    assert form_attempt("alice", PASSWORD).status_code == 302
+    assert not AccessAttempt.objects.exists()

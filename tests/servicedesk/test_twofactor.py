@@ -40,9 +40,9 @@ def code_at(phone: pyotp.TOTP, steps: int = 0) -> str:
 def enrol(user) -> tuple[pyotp.TOTP, list[str]]:
     """Set up an authenticator as the profile page does, confirmed with the previous step's code (so the
     current and the next codes are still unused for the tests)."""
-    twofactor.totp_enrol_start(user=user)
+    device = twofactor.totp_enrol_start(user=user)
     phone = phone_for(user)
-    codes = twofactor.totp_enrol_confirm(user=user, code=code_at(phone, -1))
+    codes = twofactor.totp_enrol_confirm(user=user, device_id=device.id, code=code_at(phone, -1))
     return phone, codes
 
 
@@ -113,6 +113,48 @@ def test_reloading_the_set_up_page_keeps_the_secret_already_scanned(agent_client
     pattern = r'data-testid="totp-secret">([A-Z2-7 ]+)<'
     assert re.search(pattern, first).group(1) == re.search(pattern, second).group(1)
     assert TOTPDevice.objects.filter(user=agent).count() == 1
+
+
+def secret_on(page) -> str:
+    return re.search(r'data-testid="totp-secret">([A-Z2-7 ]+)<', page.content.decode()).group(1).replace(" ", "")
+
+
+def test_each_set_up_shows_its_own_secret_and_confirms_only_that_one(agent):
+    """Someone else with the password starts a set-up too (a pending sign-in): they get their own key, which
+    ends up confirming nothing; the user confirms theirs. The same unconfirmed key used to be shown to every
+    session until confirmed, so the other session learnt the key the user then confirmed."""
+    require(agents=True)
+    intruder, owner = Client(), Client()
+    assert password_step(intruder, "agnes")["Location"] == "/login/enrol/"
+    intruder_secret = secret_on(intruder.get("/login/enrol/"))
+    assert password_step(owner, "agnes")["Location"] == "/login/enrol/"
+    owner_secret = secret_on(owner.get("/login/enrol/"))
+    assert owner_secret != intruder_secret
+    assert owner.post("/login/enrol/", {"code": code_at(pyotp.TOTP(owner_secret))})["Location"] == \
+        "/profile/two-factor/codes/"
+    assert list(TOTPDevice.objects.filter(user=agent).values_list("confirmed", flat=True)) == [True]
+    assert phone_for(agent).secret == owner_secret
+    # The intruder's key confirms nothing and signs in nothing: they are asked for the owner's code now.
+    response = intruder.post("/login/enrol/", {"code": code_at(pyotp.TOTP(intruder_secret))})
+    assert response["Location"] == "/login/code/"
+    response = intruder.post("/login/code/", {"code": code_at(pyotp.TOTP(intruder_secret))})
+    assert response.status_code == 200 and "That code is not right" in response.content.decode()
+    assert not signed_in(intruder)
+
+
+def test_a_set_up_started_in_another_session_ends_the_one_on_the_profile_page(agent_client, agent):
+    first = secret_on(agent_client.get("/profile/two-factor/enrol/"))
+    other = Client()
+    other.force_login(agent)
+    second = secret_on(other.get("/profile/two-factor/enrol/"))
+    assert first != second
+    refused = agent_client.post("/profile/two-factor/enrol/", {"code": code_at(pyotp.TOTP(first))})
+    assert "This set-up was ended" in refused.content.decode()
+    third = secret_on(refused)  # a new key, for this session
+    assert third not in (first, second)
+    assert agent_client.post("/profile/two-factor/enrol/", {"code": code_at(pyotp.TOTP(third))})["Location"] == \
+        "/profile/two-factor/codes/"
+    assert phone_for(agent).secret == third and TOTPDevice.objects.filter(user=agent).count() == 1
 
 
 # --- the sign-in ------------------------------------------------------------------------------------
@@ -262,27 +304,46 @@ def test_a_non_staff_user_signed_in_gets_the_form_at_admins_login_not_a_loop(req
 # --- OpenID Connect ---------------------------------------------------------------------------------
 
 
-def _oidc_session(client, user):
-    session = client.session
-    session[twofactor.SIGNIN_METHOD] = "oidc"
-    session.save()
-    client.force_login(user)
+@pytest.fixture
+def oidc_backend(settings):
+    settings.OIDC_ENABLED = True
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, twofactor.OIDC_BACKEND]
 
 
-def test_an_openid_connect_sign_in_counts_as_two_factor_when_the_provider_is_trusted(agent, settings):
+def test_an_openid_connect_sign_in_counts_as_two_factor_when_the_provider_is_trusted(agent, settings, oidc_backend):
     enrol(agent)
     settings.OIDC_TRUSTS_IDP_MFA = True
     client = Client()
-    _oidc_session(client, agent)
+    client.force_login(agent, backend=twofactor.OIDC_BACKEND)
     assert client.get("/agent/").status_code == 200
     assert client.session[twofactor.STATE] == twofactor.TRUSTED_IDP
 
 
-def test_an_openid_connect_sign_in_owes_the_code_when_the_provider_is_not_trusted(agent, settings):
+def test_an_openid_connect_sign_in_owes_the_code_when_the_provider_is_not_trusted(agent, settings, oidc_backend):
     enrol(agent)
     settings.OIDC_TRUSTS_IDP_MFA = False
     client = Client()
-    _oidc_session(client, agent)
+    client.force_login(agent, backend=twofactor.OIDC_BACKEND)
+    assert client.get("/agent/")["Location"].startswith("/login/code/")
+    assert not signed_in(client)
+
+
+def test_the_provider_is_not_trusted_unless_the_setting_says_so(settings):
+    assert "OIDC_TRUSTS_IDP_MFA" not in __import__("os").environ  # the default, as a deployment gets it
+    assert settings.OIDC_TRUSTS_IDP_MFA is False
+
+
+def test_a_session_marked_oidc_but_signed_in_by_password_is_not_trusted(agent, settings, oidc_backend):
+    """The OIDC marker in the session survives a later login() of the same user by another path; trust now
+    comes only from the backend that login() recorded."""
+    enrol(agent)
+    settings.OIDC_TRUSTS_IDP_MFA = True
+    client = Client()
+    session = client.session
+    session["sd_signin_method"] = "oidc"
+    session.save()
+    client.force_login(agent)  # ModelBackend: a password-path sign-in
+    assert client.session["sd_signin_method"] == "oidc"
     assert client.get("/agent/")["Location"].startswith("/login/code/")
     assert not signed_in(client)
 
@@ -331,6 +392,52 @@ def test_a_tightened_policy_reaches_sessions_already_signed_in(agent, make_user)
     assert agents.get("/api/v1/me/").status_code in (401, 403)
     assert managers.get("/agent/").status_code == 200  # managers are not required
     assert signed_in(managers)
+
+
+def test_a_user_promoted_into_a_required_role_is_taken_back_at_the_next_request(requester):
+    """alice's session was judged "no second factor needed" as a requester; an admin makes her an agent, whom
+    the policy requires to have one. Her session used to keep its verdict until the policy itself changed."""
+    from django.contrib.auth.models import Group
+
+    require(agents=True)
+    alice = Client()
+    assert password_step(alice, "alice")["Location"] == "/"
+    assert alice.get("/portal/").status_code == 200
+    requester.groups.remove(Group.objects.get(name="requester"))
+    requester.groups.add(Group.objects.get(name="agent"))
+    response = alice.get("/portal/")
+    assert response.status_code == 302 and response["Location"] == "/login/enrol/?next=%2Fportal%2F"
+    assert not signed_in(alice)
+
+
+def test_a_user_made_superuser_is_taken_back_when_admins_are_required(requester):
+    require(admins=True)
+    alice = Client()
+    assert password_step(alice, "alice")["Location"] == "/"
+    requester.is_superuser = True
+    requester.save()
+    assert alice.get("/portal/")["Location"].startswith("/login/enrol/")
+    assert not signed_in(alice)
+
+
+def test_turning_two_factor_on_takes_back_the_users_other_password_only_sessions(agent):
+    """Set up in one browser; the other browser, signed in with the password alone before, is asked for the
+    code at its next request (it used to stay signed in). The browser that set it up stays signed in."""
+    laptop, phone_browser = Client(), Client()
+    assert password_step(laptop, "agnes")["Location"] == "/"
+    assert password_step(phone_browser, "agnes")["Location"] == "/"
+    assert phone_browser.get("/agent/").status_code == 200
+    secret = secret_on(laptop.get("/profile/two-factor/enrol/"))
+    phone = pyotp.TOTP(secret)
+    assert laptop.post("/profile/two-factor/enrol/", {"code": code_at(phone, -1)})["Location"] == \
+        "/profile/two-factor/codes/"
+    assert laptop.get("/agent/").status_code == 200
+    response = phone_browser.get("/agent/")
+    assert response.status_code == 302 and response["Location"] == "/login/code/?next=%2Fagent%2F"
+    assert not signed_in(phone_browser)
+    assert phone_browser.get("/api/v1/me/").status_code in (401, 403)
+    assert phone_browser.post("/login/code/", {"code": code_at(phone)})["Location"] == "/agent/"
+    assert phone_browser.get("/agent/").status_code == 200
 
 
 def test_a_signed_in_request_costs_no_query_for_two_factor(agent, django_assert_num_queries):
@@ -477,3 +584,90 @@ def test_the_policy_is_changed_in_admin_and_applies_at_once(admin_client, agent,
     assert twofactor.policy_current().agents is True
     assert AuditLog.objects.filter(action="signinpolicy.added").exists()
     assert password_step(Client(), "agnes")["Location"] == "/login/enrol/"
+
+
+# --- codes sent at once ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("where", ["form", "api"])
+def test_wrong_codes_sent_at_once_are_judged_one_by_one_and_none_past_the_limit_is_checked(
+        agent, monkeypatch, settings, where):
+    """Eight guesses at once by someone who has the password: each used to pass the lockout check before any
+    was counted, so all eight were checked. Now the lockout is read, the code checked and counted while the
+    authenticator's row is locked: exactly LOGIN_FAILURE_LIMIT codes are checked, the rest are refused."""
+    import threading
+
+    from django.db import connection
+
+    phone, _ = enrol(agent)
+    right = code_at(phone)
+    wrong = "000000" if right != "000000" else "999999"
+    checked = []
+    real_verify = TOTPDevice.verify_token
+
+    def slow_verify(self, token):  # the real check, slowed so that the requests overlap
+        checked.append(token)
+        time.sleep(0.2)
+        return real_verify(self, token)
+
+    monkeypatch.setattr(TOTPDevice, "verify_token", slow_verify)
+    clients = [Client() for _ in range(8)]
+    if where == "form":
+        for client in clients:
+            assert password_step(client, "agnes")["Location"] == "/login/code/"
+    start, answers = threading.Barrier(len(clients)), []
+
+    def guess(client):
+        try:
+            start.wait()
+            if where == "form":
+                answers.append(client.post("/login/code/", {"code": wrong}).status_code)
+            else:
+                answers.append(token(wrong).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    limit = settings.LOGIN_FAILURE_LIMIT
+    assert len(checked) == limit
+    assert sorted(answers) == sorted([200 if where == "form" else 400] * (limit - 1) + [429] * (8 - limit + 1))
+    assert AccessAttempt.objects.get(username="agnes").failures_since_start == limit
+
+
+# --- the profile's set-up asks for the password again after a while -----------------------------------
+
+
+def test_setting_up_from_the_profile_long_after_signing_in_asks_for_the_password_first(agent, settings):
+    """A browser left signed in: whoever sits at it could set up their own authenticator on the account. After
+    TWO_FACTOR_STEP_MINUTES the set-up asks for the password first, counted like a sign-in."""
+    client = Client()
+    assert password_step(client, "agnes")["Location"] == "/"
+    session = client.session
+    session[twofactor.PROVED_AT] -= settings.TWO_FACTOR_STEP_MINUTES * 60 + 1
+    session.save()
+    page = client.get("/profile/two-factor/enrol/")
+    assert page.status_code == 200 and 'data-testid="password-step"' in page.content.decode()
+    assert 'data-testid="totp-secret"' not in page.content.decode()
+    assert not TOTPDevice.objects.filter(user=agent).exists()
+    # A code without the password is not taken either.
+    assert 'data-testid="password-step"' in client.post("/profile/two-factor/enrol/", {"code": "123456"}).content.decode()
+    wrong = client.post("/profile/two-factor/enrol/", {"password": "not-it"})
+    assert wrong.status_code == 400 and "That is not your password." in wrong.content.decode()
+    assert AccessAttempt.objects.get(username="agnes").failures_since_start == 1
+    right = client.post("/profile/two-factor/enrol/", {"password": PASSWORD})
+    assert right["Location"] == "/profile/two-factor/enrol/"
+    secret = secret_on(client.get("/profile/two-factor/enrol/"))
+    assert client.post("/profile/two-factor/enrol/", {"code": code_at(pyotp.TOTP(secret))})["Location"] == \
+        "/profile/two-factor/codes/"
+    assert twofactor.has_second_factor(agent)
+
+
+def test_a_fresh_sign_in_sets_up_without_the_password_again(agent):
+    client = Client()
+    password_step(client, "agnes")
+    assert 'data-testid="totp-secret"' in client.get("/profile/two-factor/enrol/").content.decode()
