@@ -41,7 +41,7 @@ def test_an_admin_previews_a_shorter_p3_resolution_target_then_saves_it(page, li
     page.goto(f"{live_server.url}/admin/")
     page.get_by_label("Username").fill("root")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Configuration")).to_be_visible()
     page.get_by_role("link", name="SLA policies").click()
     page.get_by_role("link", name="Incidents: office hours").click()
