@@ -64,7 +64,9 @@ def count_capped(queryset: QuerySet, cap: int | None = None) -> CappedCount:
 @dataclass
 class KeysetPage:
     """One page of a keyset-paginated list, shaped for templates: `object_list`, `has_next`, `has_previous`,
-    `next_cursor`, `previous_cursor` (None when there is no such page), `count` (a CappedCount or None)."""
+    `next_cursor`, `previous_cursor` (None when there is no such page), `count` (a CappedCount or None).
+    `emptied`: a cursor was followed and no row is left there (a bulk action closed them): the page has a
+    previous one, the first (previous_cursor None), so the list offers a way back."""
 
     object_list: list
     per_page: int
@@ -74,6 +76,7 @@ class KeysetPage:
     previous_cursor: str | None
     count: CappedCount | None = None
     first: bool = True
+    emptied: bool = False
     extra: dict = field(default_factory=dict)
 
     def __iter__(self):
@@ -267,14 +270,16 @@ def keyset_page(queryset: QuerySet, *, per_page: int, cursor: str | None = None,
     count = None
     if with_count:
         count = count_capped(whole, count_cap)
+    emptied = bool(cursor) and not rows  # the rows this link pointed at are gone: the way back is the first page
     return KeysetPage(
         object_list=rows,
         per_page=per_page,
         has_next=has_next and bool(rows),
-        has_previous=has_previous and bool(rows),
+        has_previous=(has_previous and bool(rows)) or emptied,
         next_cursor=token(rows[-1], False) if has_next and rows else None,
         previous_cursor=token(rows[0], True) if has_previous and rows else None,
         count=count,
-        first=not has_previous,
+        first=not has_previous and not emptied,
+        emptied=emptied,
     )
 

@@ -86,3 +86,45 @@ def test_the_html_queues_show_the_first_page_for_edited_and_cross_sort_cursors(c
         response = client.get(url, {"sort": "-number", "cursor": cursor})  # another sort's cursor
         assert response.status_code == 200
         assert [r.id for r in response.context["page"].object_list] == ids[::-1]
+
+
+def test_a_queue_page_emptied_by_a_bulk_action_links_back_to_the_first_page(client, agent, requester,
+                                                                            incident_factory):
+    from incidents import workspace as incident_queues
+    from incidents.models import Incident
+    from requests_app import workspace as request_queues
+    from requests_app.models import ServiceRequest
+    from servicedesk.keyset import keyset_page
+
+    client.force_login(agent)
+    reset = item("Reset my password")
+    for _ in range(3):
+        order(reset, requester)
+        incident_factory(created_by=agent)
+    for url, queues, model in (("/agent/queue/all/", incident_queues, Incident),
+                               (reverse("agent:request_queue", kwargs={"key": "all"}), request_queues,
+                                ServiceRequest)):
+        rows = list(queues.queue_queryset(agent, "all", "number"))
+        cursor = keyset_page(queues.queue_queryset(agent, "all", "number"), per_page=2, with_count=False).next_cursor
+        model.objects.filter(id=rows[2].id).delete()  # the only row after the cursor is gone
+        response = client.get(url, {"sort": "number", "cursor": cursor})
+        assert response.status_code == 200 and response.context["page"].object_list == []
+        html = response.content.decode()
+        assert "This page is empty now" in html and 'data-testid="page-first"' in html
+        assert "Nothing matches" not in html
+        first = client.get(url, {"sort": "number"})
+        assert [r.id for r in first.context["page"].object_list] == [r.id for r in rows[:2]]
+
+
+def test_the_api_gives_a_way_back_from_an_emptied_page(client_for, agent, requester):
+    from requests_app.models import ServiceRequest
+
+    reset = item("Reset my password")
+    made = [order(reset, requester) for _ in range(3)]
+    api = client_for(agent)
+    body = api.get("/api/v1/requests/", {"page_size": 2}).json()
+    ServiceRequest.objects.filter(id=made[0].id).delete()  # the oldest: the only one on the next page
+    emptied = api.get(body["next"]).json()
+    assert emptied["results"] == [] and emptied["next"] is None
+    assert emptied["previous"] and "cursor" not in emptied["previous"]
+    assert len(api.get(emptied["previous"]).json()["results"]) == 2

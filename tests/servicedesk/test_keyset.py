@@ -136,3 +136,14 @@ def test_an_edited_or_other_sorts_cursor_is_refused_naming_the_parameter(entries
         forged = keyset._encode(values, False, salt)
         with pytest.raises(ValueError, match="^cursor: "):
             keyset_page(newest, per_page=5, cursor=forged, with_count=False)
+
+
+def test_a_cursor_page_whose_rows_are_gone_offers_the_first_page(entries):
+    newest = entries.order_by("-created_at", "-id")
+    first = keyset_page(newest, per_page=50, with_count=False)
+    assert first.has_next and not first.emptied
+    TimelineEntry.objects.filter(id__in=[e.id for e in newest[50:]]).delete()  # a bulk action took the rest
+    gone = keyset_page(newest, per_page=50, cursor=first.next_cursor, with_count=False)
+    assert gone.object_list == [] and gone.emptied
+    assert gone.has_previous and gone.previous_cursor is None and not gone.first and not gone.has_next
+    assert not keyset_page(newest.none(), per_page=50, with_count=False).emptied  # no cursor: just empty
