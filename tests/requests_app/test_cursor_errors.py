@@ -128,3 +128,13 @@ def test_the_api_gives_a_way_back_from_an_emptied_page(client_for, agent, reques
     assert emptied["results"] == [] and emptied["next"] is None
     assert emptied["previous"] and "cursor" not in emptied["previous"]
     assert len(api.get(emptied["previous"]).json()["results"]) == 2
+
+
+@pytest.mark.parametrize("url", ["/api/v1/requests/", "/api/v1/alerts/"])
+def test_keyset_lists_refuse_a_page_number_naming_it(client_for, agent, url):
+    api = client_for(agent)
+    assert api.get(url).status_code == 200
+    for page in ("1", "2", "x"):
+        response = api.get(url, {"page": page})
+        assert response.status_code == 400
+        assert "cursor pagination" in response.json()["page"][0]
