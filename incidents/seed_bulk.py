@@ -22,7 +22,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
 from incidents.models import Category, Incident
-from servicedesk.bulkload import indexes_deferred, worth_deferring
+from servicedesk.bulkload import indexes_deferred, padded_number_sql, worth_deferring
 from servicedesk.models import Rating, Service, Team
 
 OFFICES = ["Amsterdam HQ", "Berlin office", "Lisbon office", "Madrid office", "Milan office", "Paris office",
@@ -98,7 +98,7 @@ def seed_tickets_sql(missing: int, *, now, history_seconds: int, requester_ids: 
                 configuration_item_id, category_id, channel, impact, urgency, priority, status, hold_reason,
                 assignment_group_id, assignee_id, major, resolution_code, resolution_notes, first_responded_at,
                 resolved_at, closed_at, reopen_count, first_contact, search_vector)
-            SELECT 'INC' || lpad(nextval('sd_number_inc')::text, 7, '0'), title, description, requester_id,
+            SELECT 'INC' || {padded_number_sql("seq")}, title, description, requester_id,
                    created_at,
                    least(%(now)s, greatest(created_at + interval '2 hours', first_responded_at, resolved_at,
                                            closed_at)),
@@ -115,7 +115,7 @@ def seed_tickets_sql(missing: int, *, now, history_seconds: int, requester_ids: 
                    first_contact,
                    setweight(to_tsvector('english', title), 'A')
                    || setweight(to_tsvector('english', description), 'B')
-            FROM (
+            FROM (SELECT nextval('sd_number_inc') AS seq, * FROM (  -- once a row, in created_at order
                 SELECT *,
                        CASE WHEN status <> 'new' THEN least(%(now)s, created_at + (5 + floor(r_reply * 236))
                             * interval '1 minute') END AS first_responded_at,
@@ -162,7 +162,7 @@ def seed_tickets_sql(missing: int, *, now, history_seconds: int, requester_ids: 
                     ) t
                 ) s
                 ORDER BY created_at
-            ) x
+            ) x) numbered
             """,
             {"now": now, "matrix": matrix, "resolutions": list(resolutions), "n_resolutions": len(resolutions),
              "offices": OFFICES, "n_offices": len(OFFICES), "requesters": requester_ids,

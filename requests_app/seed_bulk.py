@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from requests_app.models import CatalogItem, ServiceRequest
-from servicedesk.bulkload import indexes_deferred, worth_deferring
+from servicedesk.bulkload import indexes_deferred, padded_number_sql, worth_deferring
 from servicedesk.models import Team, TimelineEntry
 from servicedesk.numbering import number_block
 
@@ -73,17 +73,17 @@ def _seed_sql(missing, items, requesters, members, history, now, seed) -> None:
     rebuild = worth_deferring(existing, missing)
     with indexes_deferred("requests_app_servicerequest", enabled=rebuild), connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             INSERT INTO requests_app_servicerequest (
                 number, title, description, created_at, updated_at, version, answers, priority, status,
                 fulfilled_at, closed_at, assignee_id, assignment_group_id, created_by_id, item_id, requester_id,
                 updated_by_id, fulfilled_by_handler)
-            SELECT 'REQ' || lpad(nextval('sd_number_req')::text, 7, '0'), name, description, created_at,
-                   least(%(now)s, greatest(created_at + interval '1 hour', fulfilled_at, closed_at)), 1, '{}',
+            SELECT 'REQ' || {padded_number_sql("seq")}, name, description, created_at,
+                   least(%(now)s, greatest(created_at + interval '1 hour', fulfilled_at, closed_at)), 1, '{{}}',
                    4, status, fulfilled_at, closed_at,
                    CASE WHEN NOT automated OR status = 'failed' THEN agent END, team_id, requester_id, item_id,
                    requester_id, NULL, automated AND fulfilled_at IS NOT NULL
-            FROM (
+            FROM (SELECT nextval('sd_number_req') AS seq, * FROM (  -- once a row, in created_at order
                 SELECT *,
                        CASE WHEN status IN ('fulfilled', 'closed') AND NOT rejected
                             THEN least(%(now)s, created_at + CASE WHEN automated THEN interval '2 minutes'
@@ -117,7 +117,7 @@ def _seed_sql(missing, items, requesters, members, history, now, seed) -> None:
                     ) r JOIN seed_item i ON i.idx = r.idx
                 ) s
                 ORDER BY created_at
-            ) x
+            ) x) numbered
             """,
             {"now": now, "notes": NOTES, "requesters": requesters, "n_requesters": len(requesters),
              "history": history, "n_items": len(items), "missing": missing},

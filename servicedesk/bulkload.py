@@ -12,6 +12,12 @@ from contextlib import contextmanager
 from django.db import connection
 
 
+def padded_number_sql(column: str, width: int = 7) -> str:
+    """SQL for a ticket number's digits from an integer `column`: zero-padded to `width`, never cut (lpad alone
+    truncates 12345678 to 1234567). Read `column` from a subquery: a nextval() here would run twice."""
+    return f"lpad(({column})::text, greatest({width}, length(({column})::text)), '0')"
+
+
 def worth_deferring(existing: int, adding: int) -> bool:
     """Rebuilding costs O(all rows), maintaining O(added rows x indexes): rebuild only for big loads."""
     return connection.vendor == "postgresql" and adding >= 50_000 and adding >= existing

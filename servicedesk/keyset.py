@@ -9,21 +9,21 @@ in the list's order that is an index range scan of one page, page 1 or page 10,0
 `keyset_page(queryset, per_page=, cursor=)` takes a queryset ordered by any columns; `id` is the last one (added
 when missing): the tiebreak that makes "after this row" exact, so no row is shown twice or skipped when rows are
 added between two pages. Each direction and NULLS FIRST/LAST of the ordering is honoured (a NULL sorts where the
-ORDER BY puts it, on PostgreSQL and SQLite alike). The cursor is an opaque URL-safe token; a damaged one is
-refused with ValueError naming the `cursor` parameter.
+ORDER BY puts it, on PostgreSQL and SQLite alike). The cursor is an opaque URL-safe token signed with the
+SECRET_KEY (django.core.signing) under a salt naming the model and its ordering: an edited cursor, or one made
+by another sort of the list, is refused with ValueError naming the `cursor` parameter (never a 500), and each
+value is still converted by its column's field (to_python) before it reaches SQL.
 
 `count_capped(queryset, cap)` counts at most `cap + 1` rows (`SELECT count(*) FROM (... LIMIT cap + 1)`), so
 a count costs O(cap), never O(matches): pages show "1,000+" past the cap (LIST_COUNT_CAP).
 """
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.core import signing
 from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.db.models.expressions import OrderBy
@@ -64,7 +64,9 @@ def count_capped(queryset: QuerySet, cap: int | None = None) -> CappedCount:
 @dataclass
 class KeysetPage:
     """One page of a keyset-paginated list, shaped for templates: `object_list`, `has_next`, `has_previous`,
-    `next_cursor`, `previous_cursor` (None when there is no such page), `count` (a CappedCount or None)."""
+    `next_cursor`, `previous_cursor` (None when there is no such page), `count` (a CappedCount or None).
+    `emptied`: a cursor was followed and no row is left there (a bulk action closed them): the page has a
+    previous one, the first (previous_cursor None), so the list offers a way back."""
 
     object_list: list
     per_page: int
@@ -74,6 +76,7 @@ class KeysetPage:
     previous_cursor: str | None
     count: CappedCount | None = None
     first: bool = True
+    emptied: bool = False
     extra: dict = field(default_factory=dict)
 
     def __iter__(self):
@@ -93,11 +96,17 @@ class _Term:
     descending: bool
     nulls_last: bool
     nullable: bool
+    source: str = ""  # the column or annotation ordered by (names the ordering in the cursor's salt)
 
 
-def _encode(values: list, backwards: bool) -> str:
-    raw = json.dumps({"v": [_plain(v) for v in values], "b": backwards}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+def _salt(queryset: QuerySet, terms: list[_Term]) -> str:
+    """What a cursor is signed for: this model in this order (a cursor of another sort is refused)."""
+    order = ",".join(f"{'-' if t.descending else ''}{t.source}{'~' if t.nulls_last else ''}" for t in terms)
+    return f"servicedesk.keyset:{queryset.model._meta.label_lower}:{order}"
+
+
+def _encode(values: list, backwards: bool, salt: str) -> str:
+    return signing.Signer(salt=salt).sign_object({"v": [_plain(v) for v in values], "b": backwards}, compress=True)
 
 
 def _plain(value):
@@ -108,28 +117,31 @@ def _plain(value):
     return value
 
 
-def _decode(token: str, size: int) -> tuple[list, bool]:
+def _decode(token: str, queryset: QuerySet, terms: list[_Term], salt: str) -> tuple[list, bool]:
+    """The values and direction of a cursor signed for this list and order, each converted by its column's
+    field. Anything else (edited, truncated, of another sort or list, a value its column cannot hold):
+    ValueError naming the `cursor` parameter."""
     try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+        data = signing.Signer(salt=salt).unsign_object(token)
         values, backwards = data["v"], bool(data.get("b"))
-        if not isinstance(values, list) or len(values) != size:
+        if not isinstance(values, list) or len(values) != len(terms):
             raise ValueError
         out = []
-        for value in values:
+        for term, value in zip(terms, values, strict=True):
             if isinstance(value, dict) and "t" in value:
                 parsed = parse_datetime(value["t"]) or parse_date(value["t"])
                 if parsed is None:
                     raise ValueError
-                out.append(parsed)
+                value = parsed
             elif isinstance(value, dict) and "d" in value:
-                out.append(Decimal(value["d"]))
-            elif value is None or isinstance(value, str | int | float | bool):
-                out.append(value)
-            else:
+                value = Decimal(value["d"])
+            elif not (value is None or isinstance(value, str | int | float | bool)):
                 raise ValueError
+            if value is not None:
+                value = queryset.query.annotations[term.name].output_field.to_python(value)
+            out.append(value)
         return out, backwards
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
+    except Exception:  # BadSignature, a wrong shape, or a value its field refuses (ValidationError, ...)
         raise ValueError(f"{CURSOR_PARAM}: not a cursor of this list (follow the page's own links)") from None
 
 
@@ -176,13 +188,13 @@ def _terms(queryset: QuerySet) -> tuple[QuerySet, list[_Term]]:
                       else vendor_nulls_last_asc != item.descending)
         alias = f"_ks{i}"
         annotations[alias] = F(name)
-        terms.append(_Term(alias, item.descending, bool(nulls_last), nullable))
+        terms.append(_Term(alias, item.descending, bool(nulls_last), nullable, name))
     last = order[-1].lstrip("-") if isinstance(order[-1], str) else getattr(order[-1].expression, "name", "")
     if last not in ("id", "pk"):
         # The tiebreak that makes "after this row" exact: id, in the direction of the last column.
         alias = f"_ks{len(terms)}"
         annotations[alias] = F("id")
-        terms.append(_Term(alias, terms[-1].descending, True, False))
+        terms.append(_Term(alias, terms[-1].descending, True, False, "id"))
         queryset = queryset.order_by(*order, F("id").desc() if terms[-1].descending else F("id").asc())
     return queryset.annotate(**annotations), terms
 
@@ -234,10 +246,11 @@ def keyset_page(queryset: QuerySet, *, per_page: int, cursor: str | None = None,
     """One page of `queryset` (ordered, id last) after/before `cursor`. Two queries at most: the page
     (per_page + 1 rows, the extra one only says whether there is more) and, `with_count`, a capped count."""
     queryset, terms = _terms(queryset)
+    salt = _salt(queryset, terms)
     whole = queryset
     backwards = False
     if cursor:
-        values, backwards = _decode(cursor, len(terms))
+        values, backwards = _decode(cursor, queryset, terms, salt)
         queryset = queryset.filter(_beyond(terms, values, reverse=backwards))
         if backwards:
             queryset = queryset.order_by(*[_reversed(t) for t in terms])
@@ -252,19 +265,21 @@ def keyset_page(queryset: QuerySet, *, per_page: int, cursor: str | None = None,
         has_next, has_previous = more, bool(cursor)
 
     def token(row, back):
-        return _encode([getattr(row, t.name) for t in terms], back)
+        return _encode([getattr(row, t.name) for t in terms], back, salt)
 
     count = None
     if with_count:
         count = count_capped(whole, count_cap)
+    emptied = bool(cursor) and not rows  # the rows this link pointed at are gone: the way back is the first page
     return KeysetPage(
         object_list=rows,
         per_page=per_page,
         has_next=has_next and bool(rows),
-        has_previous=has_previous and bool(rows),
+        has_previous=(has_previous and bool(rows)) or emptied,
         next_cursor=token(rows[-1], False) if has_next and rows else None,
         previous_cursor=token(rows[0], True) if has_previous and rows else None,
         count=count,
-        first=not has_previous,
+        first=not has_previous and not emptied,
+        emptied=emptied,
     )
 

@@ -25,7 +25,8 @@ class CreatedCursorPagination(CursorPagination):
 class KeysetPagination(BasePagination):
     """Long lists in their own order (several columns, e.g. most severe first, then latest seen): an exact
     keyset cursor over the queryset's ORDER BY with id as the tiebreak (servicedesk.keyset). No count, no
-    OFFSET: every page costs one query of page_size + 1 rows. Answers `results`, `next`, `previous`."""
+    OFFSET: every page costs one query of page_size + 1 rows. Answers `results`, `next`, `previous`. A page
+    number (`?page=`) is refused with 400 naming `page`: a client counting pages until a 404 would loop."""
 
     page_size = 50
     page_size_query_param = "page_size"
@@ -33,6 +34,8 @@ class KeysetPagination(BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
+        if "page" in request.query_params:
+            raise ValidationError({"page": ["This list uses cursor pagination: follow `next`."]})
         try:
             size = min(max(int(request.query_params.get(self.page_size_query_param, self.page_size)), 1),
                        self.max_page_size)

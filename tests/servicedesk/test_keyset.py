@@ -113,3 +113,37 @@ def test_the_count_stops_at_the_cap(entries, settings):
     settings.LIST_COUNT_CAP = 7
     assert str(keyset_page(entries.order_by("-id"), per_page=5).count) == "7+"
     assert count_capped(entries.none()).label == "0"
+
+
+def test_an_edited_or_other_sorts_cursor_is_refused_naming_the_parameter(entries):
+    """A cursor is signed for its model and ordering: a value edited to another type, or a cursor made by another
+    sort, is a ValueError naming `cursor`, never a database error at the filter."""
+    from servicedesk import keyset
+
+    newest = entries.order_by("-created_at", "-id")
+    cursor = keyset_page(newest, per_page=5, with_count=False).next_cursor
+    assert keyset_page(newest, per_page=5, cursor=cursor, with_count=False).object_list  # the real one works
+    payload, _, signature = cursor.rpartition(":")
+    for bad in (payload + ":" + "x" * len(signature), cursor[:-1]):
+        with pytest.raises(ValueError, match="^cursor: "):
+            keyset_page(newest, per_page=5, cursor=bad, with_count=False)
+    with pytest.raises(ValueError, match="^cursor: "):  # the same columns, the other direction
+        keyset_page(entries.order_by("created_at", "id"), per_page=5, cursor=cursor, with_count=False)
+    # Even signed with the right salt, a value its column cannot hold is refused before any SQL.
+    queryset, terms = keyset._terms(newest)
+    salt = keyset._salt(queryset, terms)
+    for values in (["yesterday", 3], [{"t": timezone.now().isoformat()}, "three"], [[1], 2]):
+        forged = keyset._encode(values, False, salt)
+        with pytest.raises(ValueError, match="^cursor: "):
+            keyset_page(newest, per_page=5, cursor=forged, with_count=False)
+
+
+def test_a_cursor_page_whose_rows_are_gone_offers_the_first_page(entries):
+    newest = entries.order_by("-created_at", "-id")
+    first = keyset_page(newest, per_page=50, with_count=False)
+    assert first.has_next and not first.emptied
+    TimelineEntry.objects.filter(id__in=[e.id for e in newest[50:]]).delete()  # a bulk action took the rest
+    gone = keyset_page(newest, per_page=50, cursor=first.next_cursor, with_count=False)
+    assert gone.object_list == [] and gone.emptied
+    assert gone.has_previous and gone.previous_cursor is None and not gone.first and not gone.has_next
+    assert not keyset_page(newest.none(), per_page=50, with_count=False).emptied  # no cursor: just empty
