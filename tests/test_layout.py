@@ -38,6 +38,9 @@ def test_the_scaled_profile_adds_pgbouncer_web_behind_a_proxy_a_worker_per_queue
     assert web["environment"]["SECRET_KEY"] == services["web"]["environment"]["SECRET_KEY"]  # one signing key
     nginx = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
     assert "web-scaled:8000" in nginx and "X-Forwarded-For" in nginx
+    # The Host a browser used, port included, or Django's CSRF check refuses every form posted through :8080.
+    assert "proxy_set_header Host $http_host;" in nginx and "proxy_set_header Host $host;" not in nginx
+    assert web["environment"]["CSRF_TRUSTED_ORIGINS"] == web["environment"]["SITE_URL"]
     assert services["proxy"]["volumes"] == ["./deploy/nginx/nginx.conf:/etc/nginx/nginx.conf:ro"]
     ini = (ROOT / "deploy" / "pgbouncer" / "pgbouncer.ini").read_text()
     assert "pool_mode = transaction" in ini and "host=postgres port=5432" in ini
