@@ -321,3 +321,18 @@ def metrics_view(request):
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     return HttpResponse(render(), content_type=CONTENT_TYPE)
+
+
+class MetricsMiddleware:
+    """Answers /metrics before Django's host check and the HTTPS redirect. Prometheus scrapes each web container
+    by its address (docker-compose's dns_sd_configs on the service name), so the Host it sends is an IP:port that
+    ALLOWED_HOSTS cannot list, and an http scrape must not be redirected to https. The page builds no URL from
+    the Host; the network and token checks of metrics_view still apply."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info == "/metrics":
+            return metrics_view(request)
+        return self.get_response(request)

@@ -45,6 +45,7 @@ def parse(text: str) -> dict[str, float]:
 
 
 def test_it_answers_a_loopback_scrape_without_session_or_token(client):
+    client.get("/healthz")  # a request django-prometheus counts (scrapes are answered before its counters)
     response = client.get("/metrics")
     assert response.status_code == 200
     assert "sessionid" not in response.cookies and "csrftoken" not in response.cookies
@@ -83,6 +84,25 @@ def test_behind_a_local_proxy_the_client_address_is_the_one_the_proxy_saw(client
     settings.TRUSTED_PROXY_COUNT = 1
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7").status_code == 404
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 200
+
+
+def test_a_scrape_by_container_address_is_answered_whatever_its_host_and_never_redirected(client, settings):
+    """Prometheus scrapes each web container by IP (dns_sd_configs): that Host is in no ALLOWED_HOSTS, and an
+    http scrape of a production container (SECURE_SSL_REDIRECT) must not be sent to https."""
+    settings.SECURE_SSL_REDIRECT = True  # before the client's first request: the middleware reads it once
+    settings.ALLOWED_HOSTS = ["desk.example.com"]
+    settings.METRICS_ALLOWED_NETWORKS = ["172.16.0.0/12"]
+    settings.METRICS_TOKEN = "m3trics-s3cret"
+    scrape = client.get("/metrics", HTTP_HOST="172.18.0.5:8000", REMOTE_ADDR="172.18.0.9",
+                        HTTP_AUTHORIZATION="Bearer m3trics-s3cret")
+    assert scrape.status_code == 200 and b"servicedesk_outbox_pending" in scrape.content
+    # The checks still hold, and every other page still refuses the unknown host or redirects to https.
+    assert client.get("/metrics", HTTP_HOST="172.18.0.5:8000", REMOTE_ADDR="172.18.0.9").status_code == 403
+    assert client.get("/metrics", HTTP_HOST="172.18.0.5:8000", REMOTE_ADDR="192.0.2.1",
+                      HTTP_AUTHORIZATION="Bearer m3trics-s3cret").status_code == 404
+    assert client.get("/healthz", HTTP_HOST="172.18.0.5:8000").status_code == 400
+    assert client.get("/healthz", HTTP_HOST="desk.example.com").status_code == 301
+    assert "^metrics$" in settings.SECURE_REDIRECT_EXEMPT
 
 
 def test_it_is_a_get_only_page_outside_the_api_schema(client, admin_client):
