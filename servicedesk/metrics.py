@@ -59,9 +59,9 @@ def age_seconds(moment, now) -> float:
 
 
 def ticket_metrics(kind: str, model, open_statuses) -> MetricSource:
-    """The figures of one ticket type, for its app to register: `servicedesk_tickets_created_total{kind}`,
-    the highest id (a creation rolled back leaves a gap, so it may run a little ahead of the rows; rate() of it
-    is tickets opened per second), read backwards on the primary key; and `servicedesk_tickets_open{kind}`,
+    """The figures of one ticket type, for its app to register: `servicedesk_tickets_created_max_id{kind}`,
+    the highest id, read backwards on the primary key (a gauge, not a counter: a lower id committing late or
+    retention deleting the newest ticket steps it back; deriv() of it is about tickets opened per second); and `servicedesk_tickets_open{kind}`,
     counted on the type's partial index of open tickets (its cost follows the open tickets, not the history)."""
     statuses = sorted(open_statuses)
 
@@ -69,8 +69,8 @@ def ticket_metrics(kind: str, model, open_statuses) -> MetricSource:
         last = model.objects.aggregate(last=Max("id"))["last"] or 0
         open_now = model.objects.filter(status__in=statuses).count()
         return [
-            counter("servicedesk_tickets_created_total", "Tickets opened, per practice (highest id).", last,
-                    kind=kind),
+            gauge("servicedesk_tickets_created_max_id", "Highest ticket id, per practice (grows as tickets are "
+                  "opened; may step back: not a counter).", last, kind=kind),
             gauge("servicedesk_tickets_open", "Tickets not yet resolved, closed or cancelled, per practice.",
                   open_now, kind=kind),
         ]
