@@ -98,10 +98,90 @@ def export_links(path: str, params=None) -> dict[str, str]:
 
 
 def rows_of(queryset, chunk_size: int = ROW_CHUNK):
-    """A queryset's rows one at a time through a server-side cursor (PostgreSQL), `chunk_size` per round trip;
+    """A queryset's rows one at a time, `chunk_size` per round trip, never the whole result in memory;
     prefetch_related lookups run once per chunk, never per row. Read from the replica when there is one
-    (servicedesk.replica)."""
-    return on_replica(queryset).iterator(chunk_size=chunk_size)
+    (servicedesk.replica).
+
+    PostgreSQL reads through a server-side cursor. Where the connection has them switched off
+    (DISABLE_SERVER_SIDE_CURSORS: DATABASE_POOLER=pgbouncer, transaction mode), `.iterator()` would fetch the
+    whole result at once, so the rows are read in pages by key instead (`keyset_pages`)."""
+    from django.db import connections
+
+    queryset = on_replica(queryset)
+    if connections[queryset.db].settings_dict.get("DISABLE_SERVER_SIDE_CURSORS") and not queryset.query.is_sliced:
+        return keyset_pages(queryset, chunk_size)
+    return queryset.iterator(chunk_size=chunk_size)
+
+
+def _ordering_terms(queryset) -> list[tuple[str, bool]] | None:
+    """The queryset's ordering as (field path or annotation, descending), the primary key added as the last
+    tiebreak; None when it orders by an expression or at random (no key to page by)."""
+    query = queryset.query
+    if query.order_by:
+        ordering = list(query.order_by)
+    elif query.default_ordering and queryset.model._meta.ordering:
+        ordering = list(queryset.model._meta.ordering)
+    else:
+        ordering = []
+    terms = []
+    for item in ordering:
+        if not isinstance(item, str) or item == "?" or "." in item:
+            return None
+        descending = item.startswith("-")
+        name = item.lstrip("-+")
+        terms.append(("pk" if name == queryset.model._meta.pk.name else name, descending))
+    if not any(name == "pk" for name, _ in terms):
+        terms.append(("pk", False))
+    return terms
+
+
+def _after(keys: list[str], terms: list[tuple[str, bool]], values: list):
+    """Q for the rows after `values` in this order (PostgreSQL's: NULLs last ascending, first descending)."""
+    from django.db.models import Q
+
+    condition = Q(pk__in=[])  # nothing
+    equal = Q()
+    for key, (_name, descending), value in zip(keys, terms, values, strict=True):
+        if value is None:
+            later = Q(**{f"{key}__isnull": False}) if descending else Q(pk__in=[])
+            same = Q(**{f"{key}__isnull": True})
+        else:
+            later = Q(**{f"{key}__lt": value}) if descending else (Q(**{f"{key}__gt": value}) |
+                                                                  Q(**{f"{key}__isnull": True}))
+            same = Q(**{key: value})
+        condition |= equal & later
+        equal &= same
+    return condition
+
+
+def keyset_pages(queryset, chunk_size: int = ROW_CHUNK):
+    """The rows of `queryset` in its order, fetched `chunk_size` at a time: each page starts after the last
+    row of the one before by the ordering's values (primary key as tiebreak), so no page costs more than the
+    first and nothing but one page is held. An ordering by expressions pages by OFFSET instead (same order,
+    with the primary key as tiebreak)."""
+    from django.db.models import F
+
+    terms = _ordering_terms(queryset)
+    if terms is None or queryset._fields is not None:  # expressions, or values() rows (no attributes to read)
+        ordered = queryset.order_by(*queryset.query.order_by, "pk")
+        start = 0
+        while True:
+            page = list(ordered[start:start + chunk_size])
+            yield from page
+            if len(page) < chunk_size:
+                return
+            start += chunk_size
+    keys = [f"_keyset_{n}" for n in range(len(terms))]
+    ordered = queryset.annotate(**{key: F(name) for key, (name, _) in zip(keys, terms, strict=True)}).order_by(
+        *[f"-{key}" if descending else key for key, (_, descending) in zip(keys, terms, strict=True)])
+    page_query = ordered
+    while True:
+        page = list(page_query[:chunk_size])
+        yield from page
+        if len(page) < chunk_size:
+            return
+        last = [getattr(page[-1], key) for key in keys]
+        page_query = ordered.filter(_after(keys, terms, last))
 
 
 def export_response(*, filename: str, fmt: str, columns, rows: Iterable, sheet: str = "") -> HttpResponse:

@@ -133,6 +133,24 @@ def handler_keys(queue: str) -> tuple[set[str], bool]:
     return {key for key, handler in _handlers.items() if handler.queue == queue}, False
 
 
+def relayed_on(queue: str):
+    """Q of the messages `queue`'s relay runs: the same queue `queue_for` hands them to. Handler keys by the
+    queue each handler declares; "task.run" messages by the queue CELERY_TASK_ROUTES gives their task (the
+    default queue's relay takes those whose task is routed nowhere else, and every unknown key)."""
+    from django.db.models import Q
+
+    from servicedesk.celery import app
+
+    keys, everything_else = handler_keys(queue)
+    default = app.conf.task_default_queue
+    routed = {name: queue_for("task.run", {"task": name}) for name in app.tasks if not name.startswith("celery.")}
+    if everything_else:
+        elsewhere = sorted(name for name, q in routed.items() if q != default)
+        return ~Q(handler__in=keys) & ~Q(handler="task.run", payload__task__in=elsewhere)
+    here = sorted(name for name, q in routed.items() if q == queue)
+    return Q(handler__in=keys) | Q(handler="task.run", payload__task__in=here)
+
+
 def _import_task_modules() -> None:
     """Handlers live in each app's tasks.py; a process that has not imported them yet (a shell, the test
     runner) loads them the way the worker does. One thread at a time: while one thread runs Celery's
@@ -275,8 +293,7 @@ def outbox_relay(*, batch: int | None = None, min_age: timedelta | None = None, 
     deadline = time.monotonic() + time_budget
     due = _due(now)
     if queue is not None:
-        keys, everything_else = handler_keys(queue)
-        due = due.exclude(handler__in=keys) if everything_else else due.filter(handler__in=keys)
+        due = due.filter(relayed_on(queue))
     ran = 0
     while ran < batch and time.monotonic() < deadline:
         with transaction.atomic():

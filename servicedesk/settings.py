@@ -612,9 +612,11 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "servicedesk.requestid.RequestIdMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
+    "servicedesk.metrics.MetricsMiddleware",  # /metrics before the host check (scraped by container address)
     *MIDDLEWARE,
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]  # Prometheus scrapes over http inside the deployment's network
 # Who may read /metrics: addresses in METRICS_ALLOWED_NETWORKS (CIDRs; the client address as
 # TRUSTED_PROXY_COUNT says), and, when METRICS_TOKEN is set, only with `Authorization: Bearer <token>`.
 METRICS_TOKEN = env_str("METRICS_TOKEN")

@@ -38,6 +38,9 @@ def test_the_scaled_profile_adds_pgbouncer_web_behind_a_proxy_a_worker_per_queue
     assert web["environment"]["SECRET_KEY"] == services["web"]["environment"]["SECRET_KEY"]  # one signing key
     nginx = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
     assert "web-scaled:8000" in nginx and "X-Forwarded-For" in nginx
+    # The Host a browser used, port included, or Django's CSRF check refuses every form posted through :8080.
+    assert "proxy_set_header Host $http_host;" in nginx and "proxy_set_header Host $host;" not in nginx
+    assert web["environment"]["CSRF_TRUSTED_ORIGINS"] == web["environment"]["SITE_URL"]
     assert services["proxy"]["volumes"] == ["./deploy/nginx/nginx.conf:/etc/nginx/nginx.conf:ro"]
     ini = (ROOT / "deploy" / "pgbouncer" / "pgbouncer.ini").read_text()
     assert "pool_mode = transaction" in ini and "host=postgres port=5432" in ini
@@ -62,6 +65,43 @@ def test_the_scaled_profile_adds_pgbouncer_web_behind_a_proxy_a_worker_per_queue
                for name in beats)
     # Prometheus reads the observability files; its scrape target is a web service.
     assert "./deploy/prometheus:/etc/prometheus/servicedesk:ro" in services["prometheus"]["volumes"]
+
+    # Monitoring works out of the box: every web container scraped by address (answered whatever its Host),
+    # from the compose network, with the token; Alertmanager's target host is allowed; JSON logs; each web
+    # container's processes summed through a tmpfs multiprocess directory and gunicorn's hooks.
+    import ipaddress
+
+    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    [job] = prometheus["scrape_configs"]
+    [sd] = job["dns_sd_configs"]
+    assert sorted(sd["names"]) == ["web", "web-scaled"] and sd["port"] == 8000 and "static_configs" not in job
+    assert "servicedesk.metrics.MetricsMiddleware" in settings.MIDDLEWARE
+    token_file = job["authorization"]["credentials_file"]
+    assert token_file == "/run/secrets/servicedesk-metrics-token" and "servicedesk-metrics-token" in compose["secrets"]
+    assert services["prometheus"]["secrets"] == ["servicedesk-metrics-token"]
+    alertmanager = yaml.safe_load((ROOT / "deploy" / "alertmanager" / "alertmanager.yml").read_text())
+    [hook] = alertmanager["receivers"][0]["webhook_configs"]
+    assert hook["url"].startswith("http://web:8000/")
+    assert hook["http_config"]["authorization"]["credentials_file"] == "/run/secrets/servicedesk-event-token"
+    assert services["alertmanager"]["secrets"] == ["servicedesk-event-token"]
+
+    def value(text: str) -> str:  # ${NAME:-default} as compose reads it with NAME unset
+        import re
+
+        return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(text))
+
+    for name in ("web", "web-scaled"):
+        env = services[name]["environment"]
+        assert "web" in value(env["ALLOWED_HOSTS"]).split(","), name
+        networks = [ipaddress.ip_network(n) for n in value(env["METRICS_ALLOWED_NETWORKS"]).split(",")]
+        assert any(ipaddress.ip_address("172.18.0.7") in n for n in networks), name  # a compose network address
+        assert "METRICS_TOKEN" in env and value(env["LOG_FORMAT"]) == "json", name
+        assert env["PROMETHEUS_MULTIPROC_DIR"] in services[name]["tmpfs"], name
+        command = services[name]["command"]
+        assert command[command.index("-c") + 1] == "python:servicedesk.prometheus_gunicorn", name
+    for name in ("worker", "beat", "worker-sla", "beat-standby"):
+        assert value(services[name]["environment"]["LOG_FORMAT"]) == "json", name
+        assert "PROMETHEUS_MULTIPROC_DIR" not in services[name]["environment"], name
 
 
 def test_the_readme_names_the_two_commands():

@@ -338,3 +338,49 @@ def test_csv_rows_response_streams_lines_as_given_with_or_without_a_bom():
     assert b"".join(plain.streaming_content) == b"Group,n\r\nA,1\r\n\r\nother,table\r\n"
     marked = csv_rows_response(filename="x", lines=iter(lines))
     assert b"".join(marked.streaming_content).startswith("\ufeffGroup".encode())
+
+
+# --- behind PgBouncer: no server-side cursors, pages by key ---------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_without_server_side_cursors_rows_are_read_a_page_at_a_time_in_the_same_order(requester, agent,
+                                                                                      monkeypatch):
+    """DATABASE_POOLER=pgbouncer sets DISABLE_SERVER_SIDE_CURSORS, where `.iterator()` fetches the whole result
+    in one go: rows_of then reads pages of `chunk_size` rows by key, and yields exactly what the query
+    orders, NULLs and ties included."""
+    from django.db.models import F
+    from django.test.utils import CaptureQueriesContext
+
+    from incidents.models import Incident
+    from servicedesk.exports import rows_of
+
+    insert_incidents(1, 23, requester.id)
+    # Ties (priority), NULLs (assignee, resolved_at) and equal timestamps, so the tiebreaks are exercised.
+    Incident.objects.filter(number__in=["INC90000003", "INC90000007", "INC90000011"]).update(assignee=agent)
+    Incident.objects.filter(number__in=["INC90000004", "INC90000005"]).update(
+        resolved_at=timezone.now(), created_at=timezone.now() - dt.timedelta(days=1))
+    monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", True)
+    querysets = {
+        "model ordering": Incident.objects.all(),
+        "ties": Incident.objects.order_by("priority"),
+        "descending ties": Incident.objects.order_by("-priority", "title"),
+        "nulls, ascending": Incident.objects.order_by("assignee__username", "-created_at"),
+        "nulls, descending": Incident.objects.order_by("-resolved_at", "priority"),
+        "joined": Incident.objects.select_related("assignee").order_by("assignee_id"),
+        "expression": Incident.objects.order_by(F("resolved_at").asc(nulls_first=True), "number"),
+    }
+    for name, queryset in querysets.items():
+        expected = [i.pk for i in queryset.order_by(*(queryset.query.order_by or Incident._meta.ordering), "pk")]
+        with CaptureQueriesContext(connection) as queries:
+            got = [i.pk for i in rows_of(queryset, chunk_size=4)]
+        assert got == expected, name
+        assert len(got) == 23
+        # Six pages of at most four rows (23 = 5 x 4 + 3): never the whole result in one fetch.
+        assert len(queries) == 6, (name, len(queries))
+        assert all("LIMIT 4" in q["sql"] for q in queries.captured_queries), name
+    # With server-side cursors on, the cursor is used as before: one query, no LIMIT.
+    monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", False)
+    with CaptureQueriesContext(connection) as queries:
+        assert len(list(rows_of(Incident.objects.all(), chunk_size=4))) == 23
+    assert "LIMIT" not in queries.captured_queries[0]["sql"]

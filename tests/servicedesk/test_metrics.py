@@ -45,6 +45,7 @@ def parse(text: str) -> dict[str, float]:
 
 
 def test_it_answers_a_loopback_scrape_without_session_or_token(client):
+    client.get("/healthz")  # a request django-prometheus counts (scrapes are answered before its counters)
     response = client.get("/metrics")
     assert response.status_code == 200
     assert "sessionid" not in response.cookies and "csrftoken" not in response.cookies
@@ -83,6 +84,25 @@ def test_behind_a_local_proxy_the_client_address_is_the_one_the_proxy_saw(client
     settings.TRUSTED_PROXY_COUNT = 1
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7").status_code == 404
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 200
+
+
+def test_a_scrape_by_container_address_is_answered_whatever_its_host_and_never_redirected(client, settings):
+    """Prometheus scrapes each web container by IP (dns_sd_configs): that Host is in no ALLOWED_HOSTS, and an
+    http scrape of a production container (SECURE_SSL_REDIRECT) must not be sent to https."""
+    settings.SECURE_SSL_REDIRECT = True  # before the client's first request: the middleware reads it once
+    settings.ALLOWED_HOSTS = ["desk.example.com"]
+    settings.METRICS_ALLOWED_NETWORKS = ["172.16.0.0/12"]
+    settings.METRICS_TOKEN = "m3trics-s3cret"
+    scrape = client.get("/metrics", HTTP_HOST="172.18.0.5:8000", REMOTE_ADDR="172.18.0.9",
+                        HTTP_AUTHORIZATION="Bearer m3trics-s3cret")
+    assert scrape.status_code == 200 and b"servicedesk_outbox_pending" in scrape.content
+    # The checks still hold, and every other page still refuses the unknown host or redirects to https.
+    assert client.get("/metrics", HTTP_HOST="172.18.0.5:8000", REMOTE_ADDR="172.18.0.9").status_code == 403
+    assert client.get("/metrics", HTTP_HOST="172.18.0.5:8000", REMOTE_ADDR="192.0.2.1",
+                      HTTP_AUTHORIZATION="Bearer m3trics-s3cret").status_code == 404
+    assert client.get("/healthz", HTTP_HOST="172.18.0.5:8000").status_code == 400
+    assert client.get("/healthz", HTTP_HOST="desk.example.com").status_code == 301
+    assert "^metrics$" in settings.SECURE_REDIRECT_EXEMPT
 
 
 def test_it_is_a_get_only_page_outside_the_api_schema(client, admin_client):
@@ -194,16 +214,35 @@ def test_events_received_and_processed_are_counted_from_the_database(client):
         for n in range(3)]}, kind="generic")
     assert len(ids) == 3
     samples = scrape(client)
-    assert samples["servicedesk_events_received_total"] == max(ids)
+    assert samples["servicedesk_events_received_max_id"] == max(ids)
     assert samples["servicedesk_events_unprocessed"] == 3
-    assert samples["servicedesk_events_processed_total"] == max(ids) - 3
+    assert samples["servicedesk_events_processed_estimate"] == max(ids) - 3
     assert samples["servicedesk_events_oldest_unprocessed_age_seconds"] >= 0
 
     process_events(ids[:2])
     after = scrape(client)
     assert after["servicedesk_events_unprocessed"] == 1
-    assert after["servicedesk_events_processed_total"] == samples["servicedesk_events_processed_total"] + 2
-    assert after["servicedesk_events_received_total"] == samples["servicedesk_events_received_total"]
+    assert after["servicedesk_events_processed_estimate"] == samples["servicedesk_events_processed_estimate"] + 2
+    assert after["servicedesk_events_received_max_id"] == samples["servicedesk_events_received_max_id"]
+
+
+def test_figures_that_can_step_back_are_gauges_never_counters(client, incident_factory):
+    """The highest ids go down when the newest row is deleted (retention) or a lower id commits late; a counter
+    that drops is read by Prometheus as a restart, so none of our figures is typed counter."""
+    from incidents.models import Incident
+
+    incident_factory()
+    newest = incident_factory()
+    before = scrape(client)['servicedesk_tickets_created_max_id{kind="incident"}']
+    assert before == newest.id
+    Incident.objects.filter(pk=newest.pk).delete()
+    text = client.get("/metrics").content.decode()
+    assert parse(text)['servicedesk_tickets_created_max_id{kind="incident"}'] < before
+    for name in ("servicedesk_tickets_created_max_id", "servicedesk_events_received_max_id",
+                 "servicedesk_events_processed_estimate"):
+        assert f"# TYPE {name} gauge" in text, name
+    ours = [line for line in text.splitlines() if line.startswith("# TYPE servicedesk_")]
+    assert ours and not [line for line in ours if line.endswith(" counter")], ours
 
 
 def test_tickets_opened_and_open_are_reported_per_practice(client, incident_factory, agent):
@@ -215,7 +254,7 @@ def test_tickets_opened_and_open_are_reported_per_practice(client, incident_fact
     incident_cancel(incident_id=third.id, actor=agent, reason="raised twice")
     samples = scrape(client)
     assert samples['servicedesk_tickets_open{kind="incident"}'] == 2
-    assert samples['servicedesk_tickets_created_total{kind="incident"}'] == Incident.objects.latest("id").id
+    assert samples['servicedesk_tickets_created_max_id{kind="incident"}'] == Incident.objects.latest("id").id
     assert samples['servicedesk_tickets_open{kind="request"}'] == 0
     assert 'servicedesk_tickets_open{kind="problem"}' in samples
     assert all(samples[f'servicedesk_metrics_source_up{{source="{key}"}}'] == 1

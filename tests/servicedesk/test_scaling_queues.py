@@ -33,6 +33,16 @@ def _on_default(message):
     RAN.append(message.handler)
 
 
+@celery_app.task(name="sla.tasks.tests_scale_probe")  # routed to "sla" by CELERY_TASK_ROUTES ("sla.tasks.*")
+def _sla_probe(**kwargs):
+    RAN.append("task:sla.tasks.tests_scale_probe")
+
+
+@celery_app.task(name="servicedesk.tasks.tests_scale_probe")  # routed nowhere: the default queue
+def _default_probe(**kwargs):
+    RAN.append("task:servicedesk.tasks.tests_scale_probe")
+
+
 def broker_redis():
     return redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
@@ -125,6 +135,23 @@ def test_the_relay_of_a_queue_runs_only_the_messages_of_that_queues_handlers():
     assert RAN == ["tests.scale.on_sla", "tests.scale.on_default"]
     assert dict(OutboxMessage.objects.values_list("handler", "state")) == {
         "tests.scale.on_sla": "done", "tests.scale.on_default": "done", "no.such.handler": "failed"}
+
+
+@pytest.mark.django_db
+def test_a_task_run_message_is_relayed_on_the_queue_its_task_is_handed_off_to():
+    """queue_for sends a "task.run" message to its task's routed queue; the relay of that queue, not the
+    default one's, re-drives it (an SLA task waits on no backlog of the default queue)."""
+    RAN.clear()
+    with transaction.atomic():
+        outbox_enqueue("task.run", {"task": "sla.tasks.tests_scale_probe", "kwargs": {}})
+        outbox_enqueue("task.run", {"task": "servicedesk.tasks.tests_scale_probe", "kwargs": {}})
+    assert queue_for("task.run", {"task": "sla.tasks.tests_scale_probe"}) == "sla"
+    assert outbox_relay(min_age=timedelta(0), queue="events") == 0
+    assert outbox_relay(min_age=timedelta(0), queue="servicedesk") == 1
+    assert RAN == ["task:servicedesk.tasks.tests_scale_probe"]
+    assert outbox_relay(min_age=timedelta(0), queue="sla") == 1
+    assert RAN == ["task:servicedesk.tasks.tests_scale_probe", "task:sla.tasks.tests_scale_probe"]
+    assert set(OutboxMessage.objects.values_list("state", flat=True)) == {"done"}
 
 
 def _flood(source, *, posts: int, per_post: int) -> None:
