@@ -5,9 +5,11 @@ Each size has a database of its own (kept between runs); rounds alternate betwee
 printed (bench/common.py: `interleave`). Before anything is timed, every baseline is checked to return the
 same incidents in the same order with the same count of matches as the page or API it stands beside:
 
-- HTML pages (dashboard, queues, search): the page's count of every match, its rows (the row's columns, the
-  four names a row shows, the count of child incidents), the SLA clocks of those rows, and the incident
-  sidebar's queue counts; the ORDER BY and LIMIT the page uses (its default sort, its page size).
+- HTML pages (dashboard, queues, search): the page's capped count of matches (`SELECT count(*)` over at most
+  LIST_COUNT_CAP + 1 matches: exact up to the cap, "1,000+" beyond, servicedesk.keyset.count_capped), its
+  keyset page (the row's columns, the four names a row shows, the count of child incidents; the page's
+  ORDER BY with id last and LIMIT page size + 1, the extra row saying whether there is a next page), the SLA
+  clocks of those rows, and the incident sidebar's queue counts (exact, over the open incidents).
 - API list: the rows (every column but the search document, the six related names) in the cursor's order
   (created_at, id newest first), one more row than the page to know there is a next one (what DRF's cursor
   does), and the rows' SLA clocks; no count (the API has none).
@@ -48,6 +50,7 @@ print(f"machine at start: {machine_load()}")
 databases = {key: SizeDatabases(PREFIXES.get(key, f"servicedesk_bench_list_{key}"), SIZES)
              for key, _, _ in SCENARIOS if key in WANTED}
 
+from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -85,7 +88,9 @@ FROM incidents_incident i
 LEFT JOIN servicedesk_configurationitem ci ON ci.id = i.configuration_item_id
 LEFT JOIN incidents_category cat ON cat.id = i.category_id
 WHERE {{where}} ORDER BY i.created_at DESC, i.id DESC LIMIT %(limit)s"""
-COUNT = "SELECT count(*) FROM incidents_incident i WHERE {where}"
+# The page's count, capped as servicedesk.keyset.count_capped caps it: at most cap + 1 matches are read.
+COUNT = "SELECT count(*) FROM (SELECT i.id FROM incidents_incident i WHERE {where} LIMIT %(cap)s) AS matches"
+CAP = settings.LIST_COUNT_CAP
 CLOCKS = """
 SELECT c.*, cal.name, cal.timezone, tm.name FROM sla_slaclock c
 LEFT JOIN sla_businesscalendar cal ON cal.id = c.calendar_id LEFT JOIN servicedesk_team tm ON tm.id = c.team_id
@@ -104,18 +109,19 @@ FULL_TEXT = "i.search_vector @@ websearch_to_tsquery('english', 'slow')"
 
 
 def page_sql(where: str, order: str, limit: int, me: int):
-    """What an HTML queue page shows, by hand: count, rows, the rows' clocks, the sidebar's counts."""
+    """What an HTML queue page shows, by hand: the capped count, the keyset page's rows (one more than the page:
+    is there a next page), the rows' clocks, the sidebar's counts."""
     def run():
         with connection.cursor() as cursor:
-            cursor.execute(COUNT.format(where=where))
-            count = cursor.fetchone()[0]
-            cursor.execute(QUEUE_ROWS.format(where=where, order=order), {"limit": limit})
-            rows = cursor.fetchall()
+            cursor.execute(COUNT.format(where=where), {"cap": CAP + 1})
+            found = cursor.fetchone()[0]
+            cursor.execute(QUEUE_ROWS.format(where=where, order=order), {"limit": limit + 1})
+            rows = cursor.fetchall()[:limit]
             cursor.execute(CLOCKS, [[row[0] for row in rows]])
             cursor.fetchall()
             cursor.execute(SIDEBAR, {"me": me})
             cursor.fetchall()
-        return [row[1] for row in rows], count
+        return [row[1] for row in rows], (min(found, CAP), found > CAP)
     return run
 
 
@@ -133,8 +139,9 @@ def api_sql(where: str, page_size: int = 50, params=None):
 
 
 def shown_html(response):
+    """The rows and the capped count the page shows (a keyset page: servicedesk.keyset.KeysetPage)."""
     page = response.context["page"]
-    return [i.number for i in page.object_list], page.paginator.count
+    return [i.number for i in page.object_list], (page.count.value, page.count.capped)
 
 
 def shown_api(response):

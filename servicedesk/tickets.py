@@ -8,8 +8,16 @@ from servicedesk.errors import StaleVersion
 
 
 def ticket_lock(model, ticket_id: int, *related: str):
-    """The ticket row, locked until the transaction ends (only its own row: joined rows stay free)."""
-    return model.objects.select_for_update(of=("self",)).select_related("updated_by", *related).get(id=ticket_id)
+    """The ticket row, locked until the transaction ends (only its own row: joined rows stay free), then read
+    with its related rows.
+
+    Two statements, not one SELECT ... FOR UPDATE with the joins: when the lock had to wait for another
+    transaction that changed the row, PostgreSQL re-reads the locked row's new version but keeps the joined rows
+    it had found for the old one, so a ticket whose assignee had just been set came back with `assignee_id` set
+    and `assignee` None (an agent commenting while another assigned it got a 500 in the load test). Once the
+    lock is held, a new statement reads the committed row and its current related rows."""
+    model.objects.select_for_update().only("id").get(id=ticket_id)
+    return model.objects.select_related("updated_by", *related).get(id=ticket_id)
 
 
 def ticket_check_version(ticket, version: int | None) -> None:
