@@ -186,6 +186,22 @@ def test_a_problem_that_stays_keeps_its_incidents_and_a_closed_one_goes_with_its
     assert record.counts["tickets.problem"]["removed"] == 1 and record.counts["tickets.incident"]["removed"] == 1
 
 
+def test_a_closed_known_error_stays_for_the_record(agent, keep_a_year):
+    from problems.models import Problem
+    from problems.services import problem_create
+
+    known = problem_create(title="Proxy drops long downloads", created_by=agent)
+    plain = problem_create(title="Old printer driver", created_by=agent)
+    Problem.objects.filter(id=known.id).update(known_error_at=timezone.now() - 450 * DAY, workaround="Use the VPN")
+    Problem.objects.filter(id__in=[known.id, plain.id]).update(status="closed", closed_at=timezone.now() - 400 * DAY)
+
+    record = run()
+
+    assert Problem.objects.filter(id=known.id).exists(), "a known error is kept for the record"
+    assert not Problem.objects.filter(id=plain.id).exists()
+    assert record.counts["tickets.problem"]["removed"] == 1
+
+
 def test_a_parent_stays_while_a_child_is_kept(incident_factory, agent, keep_a_year):
     from incidents.services import incident_update
 
