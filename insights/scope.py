@@ -15,6 +15,7 @@ from django.utils import timezone
 from insights.types import Scope
 from servicedesk.models import Service, Team
 from servicedesk.periods import FIRST_DAY, check_period, parse_day
+from servicedesk.replica import primary_reads
 from servicedesk.roles import STAFF_ROLES, Role, role_of
 
 MAX_DAYS = 366
@@ -93,7 +94,10 @@ def scope_for(user, query, *, today: date | None = None, default_days: int = 30)
     date_from = parse_day(raw_from, "from", errors, today=today)
     team_id = _id(query.get("team"), "team", errors)
     service_id = _id(query.get("service"), "service", errors)
-    return _build(user, date_from, date_to, team_id, service_id, errors)
+    # The permission scope (role, teams) from default, even under @replica_view: a replica a few seconds
+    # behind would still show a team's figures to someone just removed from it.
+    with primary_reads():
+        return _build(user, date_from, date_to, team_id, service_id, errors)
 
 
 def scope_of(user, *, date_from: date, date_to: date, team: Team | None = None,

@@ -36,9 +36,14 @@ log = logging.getLogger(__name__)
 class RedisLock:
     """A lock with a TTL in Redis that only its holder (by token) renews or releases."""
 
-    _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) " \
-             "else return 0 end"
     _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+    # Ours (by token): renew it. Free: take it. Another's: no. Whether we thought we held it or not: a leader
+    # that stepped down after a Redis error finds its own key still there and takes it back at once, instead
+    # of standing by until its own TTL runs out.
+    _ACQUIRE = ("local v = redis.call('get', KEYS[1]) "
+                "if v == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end "
+                "if not v then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end "
+                "return 0")
 
     def __init__(self, url: str, key: str, ttl_seconds: int):
         import redis
@@ -49,9 +54,7 @@ class RedisLock:
         self.where = f"redis key {key!r}"
 
     def acquire_or_renew(self, held: bool) -> bool:
-        if held and self.client.eval(self._RENEW, 1, self.key, self.token, self.ttl_ms) == 1:
-            return True
-        return bool(self.client.set(self.key, self.token, nx=True, px=self.ttl_ms))
+        return self.client.eval(self._ACQUIRE, 1, self.key, self.token, self.ttl_ms) == 1
 
     def holder(self) -> str:
         value = self.client.get(self.key)

@@ -11,23 +11,21 @@ or, from a gunicorn config file of your own: `from servicedesk.prometheus_gunico
 """
 
 import os
-import shutil
 from pathlib import Path
 
 
 def on_starting(server):
-    """Start from an empty directory: files of a previous run would add its counts to this one's."""
+    """Start without the sample files of a previous run (they would add its counts to this one's): the *.db
+    files prometheus_client writes at the top of the directory, nothing else (a directory pointed at by mistake
+    keeps its other contents)."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not directory:
         return
     path = Path(directory)
-    if path.exists():
-        for entry in path.iterdir():
-            if entry.is_dir():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
     path.mkdir(parents=True, exist_ok=True)
+    for entry in path.glob("*.db"):
+        if entry.is_file() and not entry.is_symlink():
+            entry.unlink()
 
 
 def child_exit(server, worker):

@@ -47,6 +47,17 @@ def replica_reads():
         _wanted.reset(token)
 
 
+@contextmanager
+def primary_reads():
+    """ORM reads in this block go to default even inside `replica_reads()`: what decides who may see what
+    (memberships, roles) must not lag behind a change just made, e.g. a user removed from a team."""
+    token = _wanted.set(False)
+    try:
+        yield
+    finally:
+        _wanted.reset(token)
+
+
 def replica_iter(iterable):
     """`iterable`, each item read inside `replica_reads()`: a streamed export evaluated after its view returned
     still reads from the replica, and nothing else run between two items does."""

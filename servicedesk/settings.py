@@ -138,7 +138,9 @@ if CACHE_URL:
         }
     }
 else:
-    # The local run's web processes (gunicorn --workers 2) share one directory, never per-process memory.
+    # The local run's web processes (gunicorn --workers 2) share one directory, never per-process memory. Its
+    # incr()/add() are a read then a write, not atomic: two processes counting at the same instant may lose a
+    # count (a rate limit lets a few more through). Good enough for one person's local run; use Redis to scale.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                           "LOCATION": str(VAR_DIR / "cache")}}
 

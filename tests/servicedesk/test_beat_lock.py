@@ -42,6 +42,23 @@ def test_the_redis_lock_has_one_holder_which_alone_renews_it_and_another_takes_i
         redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(key)
 
 
+def test_a_leader_that_stepped_down_on_a_redis_error_takes_its_own_lock_back_at_once():
+    """After a failed renewal the scheduler calls with held=False; its own key, still in Redis with its token,
+    must not keep it waiting for its own TTL (with no beat scheduling meanwhile)."""
+    key = f"test:beat-lock:{uuid.uuid4().hex}"
+    leader, standby = RedisLock(settings.CELERY_BROKER_URL, key, 60), RedisLock(settings.CELERY_BROKER_URL, key, 60)
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    try:
+        assert leader.acquire_or_renew(held=False)
+        client.pexpire(key, 5000)  # part of the TTL gone
+        assert leader.acquire_or_renew(held=False)  # stepped down, comes back: its own key, renewed
+        assert client.pttl(key) > 50_000
+        assert not standby.acquire_or_renew(held=False) and not standby.acquire_or_renew(held=True)
+        assert standby.holder() == leader.token
+    finally:
+        client.delete(key)
+
+
 def test_the_file_lock_of_the_local_run_has_one_holder_and_is_free_once_released(tmp_path):
     first, second = FileLock(tmp_path / "celerybeat.lock"), FileLock(tmp_path / "celerybeat.lock")
     assert first.acquire_or_renew(held=False)

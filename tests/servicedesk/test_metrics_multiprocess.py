@@ -72,11 +72,32 @@ def test_every_process_counts_in_every_scrape(tmp_path, settings):
             [total] = GET_TOTAL.findall(text)
             totals.append(float(total))
             assert text.count("# TYPE servicedesk_outbox_pending gauge") == 1  # our figures once, not per process
-        # 61 requests before the first scrape (the readiness probe too), whichever process answered; each scrape
-        # counts itself in the next one.
+            assert get(port, "/favicon.ico")[0] == 301  # one more request, whichever process takes it
+        # 61 requests before the first scrape (the readiness probe too), whichever process answered; each
+        # request between two scrapes counts in the next one (the scrapes themselves are answered ahead of the
+        # per-method counters: servicedesk.metrics.MetricsMiddleware).
         assert totals[0] >= 61
         assert totals == sorted(totals) and totals[-1] - totals[0] == 5, totals
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+def test_on_starting_removes_only_the_sample_files_at_the_top_of_the_directory(tmp_path, monkeypatch):
+    """A PROMETHEUS_MULTIPROC_DIR set to a directory holding other things loses only prometheus_client's
+    *.db files, never its subdirectories or other files."""
+    from servicedesk.prometheus_gunicorn import on_starting
+
+    (tmp_path / "counter_12.db").write_bytes(b"old")
+    (tmp_path / "gauge_livesum_12.db").write_bytes(b"old")
+    (tmp_path / "notes.txt").write_text("keep me")
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "counter_9.db").write_bytes(b"not ours to delete")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    on_starting(None)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "keep", "keep/counter_9.db", "notes.txt"]
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "new"))
+    on_starting(None)
+    assert (tmp_path / "new").is_dir()  # created when missing

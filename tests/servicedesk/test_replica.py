@@ -113,3 +113,18 @@ def test_the_sla_report_reads_from_the_replica_and_gives_the_same_figures(replic
     assert body["totals"] == expected["totals"]
     assert body["totals"]["first_response"]["met"] == 2 and body["totals"]["first_response"]["breached"] == 1
     assert body["breached"]["count"] == 1
+
+
+def test_the_insights_permission_scope_is_read_from_default_and_the_figures_from_the_replica(
+        replica, client_for, make_user):
+    """@replica_view sends the dashboard's reads to the replica; who may see which team (role, memberships) is
+    read from default, which a lagging replica could not hold back."""
+    manager = make_user("manager", username="maria", teams=["Network"])
+    with CaptureQueriesContext(replica) as on_replica, CaptureQueriesContext(connection) as on_default:
+        response = client_for(manager).get("/api/v1/insights/measures/")
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["team"] == "My teams"
+    assert not [q["sql"] for q in on_replica if "servicedesk_teammembership" in q["sql"]
+                or "auth_user_groups" in q["sql"]]
+    assert any("servicedesk_teammembership" in q["sql"] for q in on_default)
+    assert on_replica  # the figures themselves still come from the replica
