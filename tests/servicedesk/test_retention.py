@@ -434,3 +434,25 @@ def test_a_batch_costs_the_same_queries_for_one_or_many_tickets(incident_factory
 
     one, ten = queries_for(1), queries_for(10)
     assert ten == one, (one, ten)
+
+
+# --- review fixes --------------------------------------------------------------------------------------------
+
+
+def test_a_closed_known_error_stays_for_the_record(agent, keep_a_year):
+    from problems.models import Problem
+    from problems.search import known_errors_search
+    from problems.services import problem_create
+
+    known = problem_create(title="Known: VPN drops after sleep", created_by=agent)
+    plain = problem_create(title="Plain old problem", created_by=agent)
+    long_ago = timezone.now() - 400 * DAY
+    Problem.objects.filter(id=known.id).update(status="closed", closed_at=long_ago, known_error_at=long_ago - DAY)
+    Problem.objects.filter(id=plain.id).update(status="closed", closed_at=long_ago)
+
+    record = run()
+
+    assert Problem.objects.filter(id=known.id).exists(), "a known error is kept for the record"
+    assert not Problem.objects.filter(id=plain.id).exists()
+    assert record.counts["tickets.problem"]["removed"] == 1
+    assert known.id in set(known_errors_search(agent, "").values_list("id", flat=True))
