@@ -225,7 +225,8 @@ def _delete_in(model, column: str, values: list, extra: tuple = ()) -> int:
 
 
 def _tickets_batch(retention: TicketRetention, cutoff: datetime, batch: int, archive: Archive | None,
-                   tally: Tally) -> int:
+                   tally: Tally, checkpoint=None) -> int:
+    """One batch of due tickets in one transaction; `checkpoint()` runs last in it (the run row's figures)."""
     from servicedesk.services import _files_delete
 
     model = retention.model
@@ -268,11 +269,15 @@ def _tickets_batch(retention: TicketRetention, cutoff: datetime, batch: int, arc
             _retiring.reset(token)
         counts["files"] = len(files)
         transaction.on_commit(lambda: _files_delete(files))
-    tally.add(**counts)
+        tally.add(**counts)
+        tally.removed += len(ids)
+        if checkpoint is not None:
+            checkpoint()
     return len(ids)
 
 
-def _rule_batch(rule: RetentionRule, cutoff: datetime, batch: int, archive: Archive | None, tally: Tally) -> int:
+def _rule_batch(rule: RetentionRule, cutoff: datetime, batch: int, archive: Archive | None, tally: Tally,
+                checkpoint=None) -> int:
     with transaction.atomic():
         qs = rule.due(cutoff)
         ids = _claim(qs, rule.date_field, batch, tally)
@@ -283,7 +288,10 @@ def _rule_batch(rule: RetentionRule, cutoff: datetime, batch: int, archive: Arch
                                                                           .order_by(rule.date_field, "id"))
             archive.write(rule.key, [{"table": qs.model._meta.db_table, "row": row} for row in rows])
         changed = rule.remove(ids) if rule.remove else _delete_in(qs.model, "id", ids)
-    tally.add(rows=changed)
+        tally.add(rows=changed)
+        tally.removed += len(ids)
+        if checkpoint is not None:
+            checkpoint()
     return len(ids)
 
 
@@ -342,6 +350,22 @@ def _lease(now: datetime, budget: float) -> RetentionRun | None:
     return None
 
 
+def _checkpoint(run: RetentionRun, step: Step, tally: Tally, counts: dict, archive: Archive | None):
+    """What each batch writes to the run row inside its own transaction, so a run killed later (no final save)
+    still says what it removed: its counts, its cutoffs, its archive file and, for tickets, `tickets_cutoff`
+    (the insights rollup relies on it to leave the days whose tickets are gone alone)."""
+
+    def save() -> None:
+        counts[step.key] = {"removed": tally.removed, **tally.parts}
+        if step.ticket:
+            run.tickets_cutoff = max(filter(None, [run.tickets_cutoff, step.cutoff]))
+        run.counts = counts
+        run.archive = str(archive.path) if archive is not None and archive.lines else ""
+        run.save(update_fields=["counts", "cutoffs", "tickets_cutoff", "archive"])
+
+    return save
+
+
 def retention_run(*, now: datetime | None = None, budget: float | None = None, batch: int | None = None,
                   only: set[str] | None = None) -> RetentionRun | None:
     """Remove what is due, in batches, until nothing is left or the time budget is spent. Returns the run's
@@ -363,21 +387,17 @@ def retention_run(*, now: datetime | None = None, budget: float | None = None, b
                 continue
             run.cutoffs[step.key] = step.cutoff.isoformat()
             tally = Tally()
+            checkpoint = _checkpoint(run, step, tally, counts, archive)
             while True:
                 if step.ticket:
-                    taken = _tickets_batch(step.ticket, step.cutoff, batch, archive, tally)
+                    taken = _tickets_batch(step.ticket, step.cutoff, batch, archive, tally, checkpoint)
                 else:
-                    taken = _rule_batch(step.rule, step.cutoff, batch, archive, tally)
-                tally.removed += taken
+                    taken = _rule_batch(step.rule, step.cutoff, batch, archive, tally, checkpoint)
                 if taken < batch:
                     break  # a short batch: nothing due is left of this kind (rows skipped as locked wait)
                 if time.monotonic() >= deadline:
                     state = RetentionRun.State.BUDGET
                     break
-            if tally.removed:
-                counts[step.key] = {"removed": tally.removed, **tally.parts}
-                if step.ticket:
-                    run.tickets_cutoff = max(filter(None, [run.tickets_cutoff, step.cutoff]))
             if state == RetentionRun.State.BUDGET:
                 break
     except Exception as exc:

@@ -456,3 +456,32 @@ def test_a_closed_known_error_stays_for_the_record(agent, keep_a_year):
     assert not Problem.objects.filter(id=plain.id).exists()
     assert record.counts["tickets.problem"]["removed"] == 1
     assert known.id in set(known_errors_search(agent, "").values_list("id", flat=True))
+
+
+def test_each_ticket_batch_records_the_cutoff_and_counts_on_the_run_row(incident_factory, agent, keep_a_year):
+    """A run killed after some batches committed (no final save) still tells the insights rollup which days lost
+    tickets: every batch writes the run row's tickets_cutoff, counts and archive in its own transaction."""
+    from servicedesk.registry import registry
+
+    for i in range(3):
+        closed_incident(incident_factory, agent, days_ago=400 + i, title=f"Old {i}")
+    seen = []
+
+    def look(kind, ids):  # runs inside each batch, before it deletes: what does the run row say by then?
+        if kind == "incident":
+            seen.append(RetentionRun.objects.values("tickets_cutoff", "counts", "archive").get(state="running"))
+        return 0
+
+    registry.retire_hooks.append(look)
+    try:
+        record = run(batch=1)
+    finally:
+        registry.retire_hooks.remove(look)
+
+    assert len(seen) == 3
+    assert seen[0]["tickets_cutoff"] is None
+    assert seen[1]["tickets_cutoff"] == record.tickets_cutoff, "the first batch wrote the cutoff"
+    assert seen[1]["counts"]["tickets.incident"]["removed"] == 1
+    assert seen[2]["counts"]["tickets.incident"]["removed"] == 2
+    assert seen[1]["archive"] == record.archive and record.archive
+    assert record.counts["tickets.incident"]["removed"] == 3
