@@ -158,17 +158,20 @@ class Archive:
         self.at = now.isoformat()
         self.lines = 0
 
-    def write(self, rule: str, records: list[dict]) -> None:
-        if not records:
-            return
-        text = "".join(json.dumps({"run": self.run.id, "removed_at": self.at, "rule": rule, **record},
-                                  cls=_Encoder, ensure_ascii=False) + "\n" for record in records)
+    def write(self, rule: str, records) -> None:
+        """Append `records` (a list or an iterator) as one gzip member, streamed line by line: memory holds one
+        record's line at a time, not the batch's text and its compressed copy."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        lines = 0
         with open(self.path, "ab") as handle:
-            handle.write(gzip.compress(text.encode(), compresslevel=6))
+            with gzip.GzipFile(fileobj=handle, mode="wb", compresslevel=6) as member:
+                for record in records:
+                    member.write((json.dumps({"run": self.run.id, "removed_at": self.at, "rule": rule, **record},
+                                             cls=_Encoder, ensure_ascii=False) + "\n").encode())
+                    lines += 1
             handle.flush()
             os.fsync(handle.fileno())
-        self.lines += len(records)
+        self.lines += lines
 
 
 def _fields(model) -> list[str]:
@@ -188,13 +191,14 @@ class Tally:
     removed: int = 0
     parts: dict = field(default_factory=dict)
     after: tuple | None = None  # (date, id) of the last row claimed: where the next batch starts
+    more: bool = False  # the last batch was full (by rows or bytes): more may be due
 
     def add(self, **parts: int) -> None:
         for key, value in parts.items():
             self.parts[key] = self.parts.get(key, 0) + value
 
 
-def _claim(qs, date_field: str, batch: int, tally: Tally) -> list[int]:
+def _claim(qs, date_field: str, batch: int, tally: Tally, size_field: str | None = None) -> list[int]:
     """The next batch's ids, oldest first, skipping rows another transaction holds. Within a run each batch starts
     after the last row of the one before (keyset on (date, id)): the index entries of rows just deleted are dead
     until vacuum, and an index scan from the oldest date would step over all of them again at every batch. A row
@@ -202,11 +206,23 @@ def _claim(qs, date_field: str, batch: int, tally: Tally) -> list[int]:
     if tally.after is not None:
         at, last_id = tally.after
         qs = qs.filter(Q(**{f"{date_field}__gt": at}) | Q(**{date_field: at, "id__gt": last_id}))
-    rows = list(qs.order_by(date_field, "id").select_for_update(skip_locked=True)
-                .values_list(date_field, "id")[:batch])
+    fields = (date_field, "id", size_field) if size_field else (date_field, "id")
+    rows = list(qs.order_by(date_field, "id").select_for_update(skip_locked=True).values_list(*fields)[:batch])
+    tally.more = len(rows) == batch
+    if size_field:
+        # Stop at RETENTION_BATCH_BYTES (at least one row); the rows left out stay locked only until this
+        # transaction ends and start the next batch.
+        total, keep = 0, 0
+        for row in rows:
+            total += row[2] or 0
+            if keep and total > settings.RETENTION_BATCH_BYTES:
+                tally.more = True
+                break
+            keep += 1
+        rows = rows[:keep]
     if rows:
-        tally.after = rows[-1]
-    return [row_id for _, row_id in rows]
+        tally.after = rows[-1][:2]
+    return [row[1] for row in rows]
 
 
 def _delete_in(model, column: str, values: list, extra: tuple = ()) -> int:
@@ -280,13 +296,13 @@ def _rule_batch(rule: RetentionRule, cutoff: datetime, batch: int, archive: Arch
                 checkpoint=None) -> int:
     with transaction.atomic():
         qs = rule.due(cutoff)
-        ids = _claim(qs, rule.date_field, batch, tally)
+        ids = _claim(qs, rule.date_field, batch, tally, rule.size_field)
         if not ids:
             return 0
         if archive is not None and rule.archive:
             rows = rule.archive_rows(ids) if rule.archive_rows else _rows(qs.model.objects.filter(id__in=ids)
                                                                           .order_by(rule.date_field, "id"))
-            archive.write(rule.key, [{"table": qs.model._meta.db_table, "row": row} for row in rows])
+            archive.write(rule.key, ({"table": qs.model._meta.db_table, "row": row} for row in rows))
         changed = rule.remove(ids) if rule.remove else _delete_in(qs.model, "id", ids)
         tally.add(rows=changed)
         tally.removed += len(ids)
@@ -393,7 +409,7 @@ def retention_run(*, now: datetime | None = None, budget: float | None = None, b
                     taken = _tickets_batch(step.ticket, step.cutoff, batch, archive, tally, checkpoint)
                 else:
                     taken = _rule_batch(step.rule, step.cutoff, batch, archive, tally, checkpoint)
-                if taken < batch:
+                if not taken or not tally.more:
                     break  # a short batch: nothing due is left of this kind (rows skipped as locked wait)
                 if time.monotonic() >= deadline:
                     state = RetentionRun.State.BUDGET
@@ -424,7 +440,7 @@ def rule_purge(key: str, *, now: datetime | None = None) -> int:
     if keep is None:
         return 0
     tally = Tally()
-    while _rule_batch(rule, now - keep, settings.RETENTION_BATCH, None, tally) == settings.RETENTION_BATCH:
+    while _rule_batch(rule, now - keep, settings.RETENTION_BATCH, None, tally) and tally.more:
         pass
     return tally.parts.get("rows", 0)
 

@@ -485,3 +485,57 @@ def test_each_ticket_batch_records_the_cutoff_and_counts_on_the_run_row(incident
     assert seen[2]["counts"]["tickets.incident"]["removed"] == 2
     assert seen[1]["archive"] == record.archive and record.archive
     assert record.counts["tickets.incident"]["removed"] == 3
+
+
+def _gzip_members(path) -> list[int]:
+    """The number of lines in each gzip member of an archive file (one member per batch)."""
+    import zlib
+
+    data, members = Path(path).read_bytes(), []
+    while data:
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        members.append(inflate.decompress(data).count(b"\n"))
+        data = inflate.unused_data
+    return members
+
+
+def test_a_mail_batch_stops_at_its_bytes_and_every_mail_is_still_archived(settings):
+    from email_channel.models import InboundMessage
+    from tests.email_channel.inbound_helpers import mailbox_make
+
+    settings.RETENTION_MAIL_RAW_DAYS = 60
+    settings.RETENTION_BATCH_BYTES = 25_000
+    mailbox = mailbox_make()
+    big = b"From: a@b\r\n\r\n" + b"x" * 9_987  # 10,000 bytes
+    for i in range(5):
+        InboundMessage.objects.create(mailbox=mailbox, source="pipe", raw=big, size=len(big),
+                                      message_id=f"<big{i}@example.org>", state=InboundMessage.State.PROCESSED)
+    huge = InboundMessage.objects.create(mailbox=mailbox, source="pipe", raw=big * 3, size=3 * len(big),
+                                         message_id="<huge@example.org>", state=InboundMessage.State.PROCESSED)
+    InboundMessage.objects.update(received_at=timezone.now() - 61 * DAY)
+    InboundMessage.objects.filter(id=huge.id).update(received_at=timezone.now() - 62 * DAY)
+
+    record = run()
+
+    # The mail bigger than the cap goes alone (at least one row), then two of 10 kB per batch.
+    assert _gzip_members(record.archive) == [1, 2, 2, 1]
+    assert record.counts["email.raw"]["removed"] == 6
+    assert not InboundMessage.objects.filter(raw_purged_at__isnull=True).exists()
+    assert len(retention.read_archive(record.archive)) == 6
+
+
+def test_the_archive_streams_a_batch_instead_of_building_it_in_memory():
+    import tracemalloc
+
+    archive = retention.Archive(RetentionRun.objects.create(state="done"), timezone.now())
+    chunk = b"y" * 256 * 1024
+
+    tracemalloc.start()
+    try:
+        archive.write("email.raw", ({"row": {"id": i, "raw": chunk}} for i in range(40)))  # 10 MB raw
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert archive.lines == 40 and len(retention.read_archive(archive.path)) == 40
+    assert peak < 4 * 1024 * 1024, f"peak {peak} bytes: the batch was built in memory"
