@@ -198,14 +198,21 @@ class Tally:
             self.parts[key] = self.parts.get(key, 0) + value
 
 
+def _after(qs, date_field: str, after: tuple):
+    """Rows after (date, id) in (date, id) order. The plain `date >= X` bounds the index scan (an index condition);
+    the OR alone would only filter rows read from the oldest date on."""
+    at, last_id = after
+    return qs.filter(Q(**{f"{date_field}__gte": at}),
+                     Q(**{f"{date_field}__gt": at}) | Q(**{date_field: at, "id__gt": last_id}))
+
+
 def _claim(qs, date_field: str, batch: int, tally: Tally, size_field: str | None = None) -> list[int]:
     """The next batch's ids, oldest first, skipping rows another transaction holds. Within a run each batch starts
     after the last row of the one before (keyset on (date, id)): the index entries of rows just deleted are dead
     until vacuum, and an index scan from the oldest date would step over all of them again at every batch. A row
     passed over (locked, held) is found by the next run."""
     if tally.after is not None:
-        at, last_id = tally.after
-        qs = qs.filter(Q(**{f"{date_field}__gt": at}) | Q(**{date_field: at, "id__gt": last_id}))
+        qs = _after(qs, date_field, tally.after)
     fields = (date_field, "id", size_field) if size_field else (date_field, "id")
     rows = list(qs.order_by(date_field, "id").select_for_update(skip_locked=True).values_list(*fields)[:batch])
     tally.more = len(rows) == batch

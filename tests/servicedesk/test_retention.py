@@ -539,3 +539,19 @@ def test_the_archive_streams_a_batch_instead_of_building_it_in_memory():
 
     assert archive.lines == 40 and len(retention.read_archive(archive.path)) == 40
     assert peak < 4 * 1024 * 1024, f"peak {peak} bytes: the batch was built in memory"
+
+
+def test_the_keyset_of_the_next_batch_bounds_the_index_scan(incident_factory, agent, keep_a_year):
+    from django.db import connection
+
+    (incidents,) = [r for r in retention.ticket_retentions() if r.kind == "incident"]
+    qs = retention._after(retention._ticket_due(incidents, timezone.now()), "closed_at",
+                          (timezone.now() - 500 * DAY, 7))
+    sql, params = qs.order_by("closed_at", "id").values_list("closed_at", "id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    conditions = [line for line in plan.splitlines() if "Index Cond" in line]
+    assert any("closed_at >=" in line for line in conditions), plan
