@@ -83,8 +83,9 @@ def _days(name: str):
 # --- the kernel's own rules ----------------------------------------------------------------------------------
 
 
-def _outbox_keep() -> timedelta | None:
-    return timedelta(days=settings.OUTBOX_KEEP_DAYS) if settings.OUTBOX_KEEP_DAYS else None
+def _outbox_keep() -> timedelta:
+    # As before retention: 0 purges done messages at the next run (not "keep for ever" as for the other rules).
+    return timedelta(days=settings.OUTBOX_KEEP_DAYS)
 
 
 def _keys_keep() -> timedelta:

@@ -418,6 +418,8 @@ OUTBOX_RELAY_SECONDS = env_int("OUTBOX_RELAY_SECONDS", 30)
 OUTBOX_RELAY_MIN_AGE = timedelta(seconds=env_int("OUTBOX_RELAY_MIN_AGE_SECONDS", 60))
 OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 500)
 OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", 7)
+if OUTBOX_KEEP_DAYS < 0:  # retention: 0 purges done messages at the next run
+    raise ImproperlyConfigured(f"OUTBOX_KEEP_DAYS={OUTBOX_KEEP_DAYS} must be 0 (purge at the next run) or more")
 # How long a stored Idempotency-Key answers retries of a creating POST.
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
 # Approvals of service requests (requests_app.approvals): a pending approval is reminded once after

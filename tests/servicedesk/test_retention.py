@@ -555,3 +555,23 @@ def test_the_keyset_of_the_next_batch_bounds_the_index_scan(incident_factory, ag
 
     conditions = [line for line in plan.splitlines() if "Index Cond" in line]
     assert any("closed_at >=" in line for line in conditions), plan
+
+
+def test_outbox_keep_days_0_purges_done_messages_at_the_next_run_and_a_negative_is_refused(settings):
+    import os
+    import subprocess
+    import sys
+
+    settings.OUTBOX_KEEP_DAYS = 0
+    done = OutboxMessage.objects.create(handler="x", state="done", processed_at=timezone.now() - timedelta(seconds=5))
+    pending = OutboxMessage.objects.create(handler="x", state="pending")
+
+    run()
+
+    assert not OutboxMessage.objects.filter(id=done.id).exists(), "0 purges done messages, as it did before"
+    assert OutboxMessage.objects.filter(id=pending.id).exists()
+
+    env = {**os.environ, "OUTBOX_KEEP_DAYS": "-1", "DJANGO_SETTINGS_MODULE": "servicedesk.settings"}
+    started = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert started.returncode != 0 and "OUTBOX_KEEP_DAYS=-1" in started.stderr
