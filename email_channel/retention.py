@@ -38,12 +38,14 @@ def _due(cutoff):
                                          state__in=[InboundMessage.State.PROCESSED, InboundMessage.State.IGNORED])
 
 
-def _archive_rows(ids: list[int]) -> list[dict]:
+def _archive_rows(ids: list[int]):
+    """The batch's mails, read a few at a time (the archive writes them one by one: a batch holds up to
+    RETENTION_BATCH_BYTES of raw mail, never all of it in memory more than once)."""
     from email_channel.models import InboundMessage
 
-    return list(InboundMessage.objects.filter(id__in=ids).order_by("received_at", "id").values(
+    return InboundMessage.objects.filter(id__in=ids).order_by("received_at", "id").values(
         "id", "mailbox_id", "message_id", "from_address", "subject", "received_at", "state", "ticket_number",
-        "raw"))
+        "raw").iterator(chunk_size=20)
 
 
 def _remove(ids: list[int]) -> int:
@@ -56,4 +58,4 @@ def register() -> None:
     registry.tickets_retire_hook(inbound_mails_retire)
     registry.retention_rule(RetentionRule(
         key="email.raw", label="raw bytes of decided mails", keep=_keep, due=_due, date_field="received_at",
-        remove=_remove, archive_rows=_archive_rows, order=30))
+        remove=_remove, archive_rows=_archive_rows, order=30, size_field="size"))

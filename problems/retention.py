@@ -1,7 +1,10 @@
 """Problems' part in retention (servicedesk.retention): closed problems go RETENTION_TICKETS_DAYS after
-`closed_at` (known errors never) (problem_closed_idx), before incidents (order 40), and an incident linked to a problem stays as long as
+`closed_at` (problem_closed_idx), before incidents (order 40), and an incident linked to a problem stays as long as
 the problem does: a kept problem never loses the incidents it explains. When the problem goes, its links go with it
-(cascade) and the incidents follow by their own closing date."""
+(cascade) and the incidents follow by their own closing date.
+
+A closed problem that became a known error is kept for ever: problems/states.py keeps it "for the record" and the
+known-error search (problems/search.py) still finds it."""
 
 from django.db.models import Exists, OuterRef
 
@@ -11,8 +14,6 @@ from servicedesk.registry import RetentionHold, TicketRetention, registry
 
 
 def _due(cutoff):
-    # A closed problem that became a known error stays one "for the record" (problems.states, known error search):
-    # retention never removes it.
     return Problem.objects.filter(status=Status.CLOSED, closed_at__lt=cutoff, known_error_at__isnull=True)
 
 

@@ -352,7 +352,9 @@ class RetentionRule:
     `due(cutoff)` is the queryset of rows due, filtered on the indexed date `date_field` (the run takes batches in
     (date_field, id) order with SKIP LOCKED). `remove(ids)` removes a batch and returns how many rows it changed
     (default: delete them); a rule may scrub instead of deleting (the raw bytes of old mails). `archive`: whether
-    the rows go to the archive file first, as `archive_rows(ids)` returns them (default: every concrete field)."""
+    the rows go to the archive file first, as `archive_rows(ids)` returns them (default: every concrete field; an
+    iterator is written row by row). `size_field`: a column holding each row's size in bytes; a batch then also
+    stops at RETENTION_BATCH_BYTES (at least one row), so big rows (raw mails) never fill the worker's memory."""
 
     key: str
     label: str
@@ -361,8 +363,9 @@ class RetentionRule:
     date_field: str
     remove: Callable[[list[int]], int] | None = None
     archive: bool = True
-    archive_rows: Callable[[list[int]], list[dict]] | None = None
+    archive_rows: Callable[[list[int]], Any] | None = None
     order: int = 100
+    size_field: str | None = None
 
 
 @dataclass(frozen=True)

@@ -83,8 +83,9 @@ def _days(name: str):
 # --- the kernel's own rules ----------------------------------------------------------------------------------
 
 
-def _outbox_keep() -> timedelta | None:
-    return timedelta(days=settings.OUTBOX_KEEP_DAYS) if settings.OUTBOX_KEEP_DAYS else None
+def _outbox_keep() -> timedelta:
+    # As before retention: 0 purges done messages at the next run (not "keep for ever" as for the other rules).
+    return timedelta(days=settings.OUTBOX_KEEP_DAYS)
 
 
 def _keys_keep() -> timedelta:
@@ -158,17 +159,20 @@ class Archive:
         self.at = now.isoformat()
         self.lines = 0
 
-    def write(self, rule: str, records: list[dict]) -> None:
-        if not records:
-            return
-        text = "".join(json.dumps({"run": self.run.id, "removed_at": self.at, "rule": rule, **record},
-                                  cls=_Encoder, ensure_ascii=False) + "\n" for record in records)
+    def write(self, rule: str, records) -> None:
+        """Append `records` (a list or an iterator) as one gzip member, streamed line by line: memory holds one
+        record's line at a time, not the batch's text and its compressed copy."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        lines = 0
         with open(self.path, "ab") as handle:
-            handle.write(gzip.compress(text.encode(), compresslevel=6))
+            with gzip.GzipFile(fileobj=handle, mode="wb", compresslevel=6) as member:
+                for record in records:
+                    member.write((json.dumps({"run": self.run.id, "removed_at": self.at, "rule": rule, **record},
+                                             cls=_Encoder, ensure_ascii=False) + "\n").encode())
+                    lines += 1
             handle.flush()
             os.fsync(handle.fileno())
-        self.lines += len(records)
+        self.lines += lines
 
 
 def _fields(model) -> list[str]:
@@ -188,25 +192,45 @@ class Tally:
     removed: int = 0
     parts: dict = field(default_factory=dict)
     after: tuple | None = None  # (date, id) of the last row claimed: where the next batch starts
+    more: bool = False  # the last batch was full (by rows or bytes): more may be due
 
     def add(self, **parts: int) -> None:
         for key, value in parts.items():
             self.parts[key] = self.parts.get(key, 0) + value
 
 
-def _claim(qs, date_field: str, batch: int, tally: Tally) -> list[int]:
+def _after(qs, date_field: str, after: tuple):
+    """Rows after (date, id) in (date, id) order. The plain `date >= X` bounds the index scan (an index condition);
+    the OR alone would only filter rows read from the oldest date on."""
+    at, last_id = after
+    return qs.filter(Q(**{f"{date_field}__gte": at}),
+                     Q(**{f"{date_field}__gt": at}) | Q(**{date_field: at, "id__gt": last_id}))
+
+
+def _claim(qs, date_field: str, batch: int, tally: Tally, size_field: str | None = None) -> list[int]:
     """The next batch's ids, oldest first, skipping rows another transaction holds. Within a run each batch starts
     after the last row of the one before (keyset on (date, id)): the index entries of rows just deleted are dead
     until vacuum, and an index scan from the oldest date would step over all of them again at every batch. A row
     passed over (locked, held) is found by the next run."""
     if tally.after is not None:
-        at, last_id = tally.after
-        qs = qs.filter(Q(**{f"{date_field}__gt": at}) | Q(**{date_field: at, "id__gt": last_id}))
-    rows = list(qs.order_by(date_field, "id").select_for_update(skip_locked=True)
-                .values_list(date_field, "id")[:batch])
+        qs = _after(qs, date_field, tally.after)
+    fields = (date_field, "id", size_field) if size_field else (date_field, "id")
+    rows = list(qs.order_by(date_field, "id").select_for_update(skip_locked=True).values_list(*fields)[:batch])
+    tally.more = len(rows) == batch
+    if size_field:
+        # Stop at RETENTION_BATCH_BYTES (at least one row); the rows left out stay locked only until this
+        # transaction ends and start the next batch.
+        total, keep = 0, 0
+        for row in rows:
+            total += row[2] or 0
+            if keep and total > settings.RETENTION_BATCH_BYTES:
+                tally.more = True
+                break
+            keep += 1
+        rows = rows[:keep]
     if rows:
-        tally.after = rows[-1]
-    return [row_id for _, row_id in rows]
+        tally.after = rows[-1][:2]
+    return [row[1] for row in rows]
 
 
 def _delete_in(model, column: str, values: list, extra: tuple = ()) -> int:
@@ -225,7 +249,8 @@ def _delete_in(model, column: str, values: list, extra: tuple = ()) -> int:
 
 
 def _tickets_batch(retention: TicketRetention, cutoff: datetime, batch: int, archive: Archive | None,
-                   tally: Tally) -> int:
+                   tally: Tally, checkpoint=None) -> int:
+    """One batch of due tickets in one transaction; `checkpoint()` runs last in it (the run row's figures)."""
     from servicedesk.services import _files_delete
 
     model = retention.model
@@ -268,22 +293,29 @@ def _tickets_batch(retention: TicketRetention, cutoff: datetime, batch: int, arc
             _retiring.reset(token)
         counts["files"] = len(files)
         transaction.on_commit(lambda: _files_delete(files))
-    tally.add(**counts)
+        tally.add(**counts)
+        tally.removed += len(ids)
+        if checkpoint is not None:
+            checkpoint()
     return len(ids)
 
 
-def _rule_batch(rule: RetentionRule, cutoff: datetime, batch: int, archive: Archive | None, tally: Tally) -> int:
+def _rule_batch(rule: RetentionRule, cutoff: datetime, batch: int, archive: Archive | None, tally: Tally,
+                checkpoint=None) -> int:
     with transaction.atomic():
         qs = rule.due(cutoff)
-        ids = _claim(qs, rule.date_field, batch, tally)
+        ids = _claim(qs, rule.date_field, batch, tally, rule.size_field)
         if not ids:
             return 0
         if archive is not None and rule.archive:
             rows = rule.archive_rows(ids) if rule.archive_rows else _rows(qs.model.objects.filter(id__in=ids)
                                                                           .order_by(rule.date_field, "id"))
-            archive.write(rule.key, [{"table": qs.model._meta.db_table, "row": row} for row in rows])
+            archive.write(rule.key, ({"table": qs.model._meta.db_table, "row": row} for row in rows))
         changed = rule.remove(ids) if rule.remove else _delete_in(qs.model, "id", ids)
-    tally.add(rows=changed)
+        tally.add(rows=changed)
+        tally.removed += len(ids)
+        if checkpoint is not None:
+            checkpoint()
     return len(ids)
 
 
@@ -342,6 +374,22 @@ def _lease(now: datetime, budget: float) -> RetentionRun | None:
     return None
 
 
+def _checkpoint(run: RetentionRun, step: Step, tally: Tally, counts: dict, archive: Archive | None):
+    """What each batch writes to the run row inside its own transaction, so a run killed later (no final save)
+    still says what it removed: its counts, its cutoffs, its archive file and, for tickets, `tickets_cutoff`
+    (the insights rollup relies on it to leave the days whose tickets are gone alone)."""
+
+    def save() -> None:
+        counts[step.key] = {"removed": tally.removed, **tally.parts}
+        if step.ticket:
+            run.tickets_cutoff = max(filter(None, [run.tickets_cutoff, step.cutoff]))
+        run.counts = counts
+        run.archive = str(archive.path) if archive is not None and archive.lines else ""
+        run.save(update_fields=["counts", "cutoffs", "tickets_cutoff", "archive"])
+
+    return save
+
+
 def retention_run(*, now: datetime | None = None, budget: float | None = None, batch: int | None = None,
                   only: set[str] | None = None) -> RetentionRun | None:
     """Remove what is due, in batches, until nothing is left or the time budget is spent. Returns the run's
@@ -363,21 +411,17 @@ def retention_run(*, now: datetime | None = None, budget: float | None = None, b
                 continue
             run.cutoffs[step.key] = step.cutoff.isoformat()
             tally = Tally()
+            checkpoint = _checkpoint(run, step, tally, counts, archive)
             while True:
                 if step.ticket:
-                    taken = _tickets_batch(step.ticket, step.cutoff, batch, archive, tally)
+                    taken = _tickets_batch(step.ticket, step.cutoff, batch, archive, tally, checkpoint)
                 else:
-                    taken = _rule_batch(step.rule, step.cutoff, batch, archive, tally)
-                tally.removed += taken
-                if taken < batch:
+                    taken = _rule_batch(step.rule, step.cutoff, batch, archive, tally, checkpoint)
+                if not taken or not tally.more:
                     break  # a short batch: nothing due is left of this kind (rows skipped as locked wait)
                 if time.monotonic() >= deadline:
                     state = RetentionRun.State.BUDGET
                     break
-            if tally.removed:
-                counts[step.key] = {"removed": tally.removed, **tally.parts}
-                if step.ticket:
-                    run.tickets_cutoff = max(filter(None, [run.tickets_cutoff, step.cutoff]))
             if state == RetentionRun.State.BUDGET:
                 break
     except Exception as exc:
@@ -404,7 +448,7 @@ def rule_purge(key: str, *, now: datetime | None = None) -> int:
     if keep is None:
         return 0
     tally = Tally()
-    while _rule_batch(rule, now - keep, settings.RETENTION_BATCH, None, tally) == settings.RETENTION_BATCH:
+    while _rule_batch(rule, now - keep, settings.RETENTION_BATCH, None, tally) and tally.more:
         pass
     return tally.parts.get("rows", 0)
 

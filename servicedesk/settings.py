@@ -424,6 +424,8 @@ OUTBOX_RELAY_SECONDS = env_int("OUTBOX_RELAY_SECONDS", 30)
 OUTBOX_RELAY_MIN_AGE = timedelta(seconds=env_int("OUTBOX_RELAY_MIN_AGE_SECONDS", 60))
 OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 500)
 OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", 7)
+if OUTBOX_KEEP_DAYS < 0:  # retention: 0 purges done messages at the next run
+    raise ImproperlyConfigured(f"OUTBOX_KEEP_DAYS={OUTBOX_KEEP_DAYS} must be 0 (purge at the next run) or more")
 # How long a stored Idempotency-Key answers retries of a creating POST.
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
 # Approvals of service requests (requests_app.approvals): a pending approval is reminded once after
@@ -450,13 +452,15 @@ RETENTION_ARCHIVE = env_bool("RETENTION_ARCHIVE", True)
 RETENTION_ARCHIVE_DIR = Path(env_str("RETENTION_ARCHIVE_DIR", str(MEDIA_ROOT / "archive")))
 # Rows per transaction, seconds of work per run (the next run goes on), seconds between runs.
 RETENTION_BATCH = env_int("RETENTION_BATCH", 1000)
+# Retention: bytes per batch of big rows (raw mails), at least one row per batch.
+RETENTION_BATCH_BYTES = env_int("RETENTION_BATCH_BYTES", 64 * 1024 * 1024)
 RETENTION_BUDGET_SECONDS = env_int("RETENTION_BUDGET_SECONDS", 120)
 RETENTION_INTERVAL_SECONDS = env_int("RETENTION_INTERVAL_SECONDS", 3600)
 for _name in ("RETENTION_TICKETS_DAYS", "RETENTION_EVENTS_DAYS", "RETENTION_WEBHOOK_DELIVERIES_DAYS",
               "RETENTION_MAIL_RAW_DAYS", "RETENTION_AUDIT_DAYS"):
     if globals()[_name] < 0:
         raise ImproperlyConfigured(f"{_name}={globals()[_name]} must be 0 (keep for ever) or a number of days")
-for _name in ("RETENTION_BATCH", "RETENTION_BUDGET_SECONDS", "RETENTION_INTERVAL_SECONDS"):
+for _name in ("RETENTION_BATCH", "RETENTION_BATCH_BYTES", "RETENTION_BUDGET_SECONDS", "RETENTION_INTERVAL_SECONDS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name}={globals()[_name]} must be at least 1")
 # The beat schedule lives here, in one place. django-celery-beat copies it into the database at start,

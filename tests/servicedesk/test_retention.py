@@ -186,22 +186,6 @@ def test_a_problem_that_stays_keeps_its_incidents_and_a_closed_one_goes_with_its
     assert record.counts["tickets.problem"]["removed"] == 1 and record.counts["tickets.incident"]["removed"] == 1
 
 
-def test_a_closed_known_error_stays_for_the_record(agent, keep_a_year):
-    from problems.models import Problem
-    from problems.services import problem_create
-
-    known = problem_create(title="Proxy drops long downloads", created_by=agent)
-    plain = problem_create(title="Old printer driver", created_by=agent)
-    Problem.objects.filter(id=known.id).update(known_error_at=timezone.now() - 450 * DAY, workaround="Use the VPN")
-    Problem.objects.filter(id__in=[known.id, plain.id]).update(status="closed", closed_at=timezone.now() - 400 * DAY)
-
-    record = run()
-
-    assert Problem.objects.filter(id=known.id).exists(), "a known error is kept for the record"
-    assert not Problem.objects.filter(id=plain.id).exists()
-    assert record.counts["tickets.problem"]["removed"] == 1
-
-
 def test_a_parent_stays_while_a_child_is_kept(incident_factory, agent, keep_a_year):
     from incidents.services import incident_update
 
@@ -450,3 +434,144 @@ def test_a_batch_costs_the_same_queries_for_one_or_many_tickets(incident_factory
 
     one, ten = queries_for(1), queries_for(10)
     assert ten == one, (one, ten)
+
+
+# --- review fixes --------------------------------------------------------------------------------------------
+
+
+def test_a_closed_known_error_stays_for_the_record(agent, keep_a_year):
+    from problems.models import Problem
+    from problems.search import known_errors_search
+    from problems.services import problem_create
+
+    known = problem_create(title="Known: VPN drops after sleep", created_by=agent)
+    plain = problem_create(title="Plain old problem", created_by=agent)
+    long_ago = timezone.now() - 400 * DAY
+    Problem.objects.filter(id=known.id).update(status="closed", closed_at=long_ago, known_error_at=long_ago - DAY)
+    Problem.objects.filter(id=plain.id).update(status="closed", closed_at=long_ago)
+
+    record = run()
+
+    assert Problem.objects.filter(id=known.id).exists(), "a known error is kept for the record"
+    assert not Problem.objects.filter(id=plain.id).exists()
+    assert record.counts["tickets.problem"]["removed"] == 1
+    assert known.id in set(known_errors_search(agent, "").values_list("id", flat=True))
+
+
+def test_each_ticket_batch_records_the_cutoff_and_counts_on_the_run_row(incident_factory, agent, keep_a_year):
+    """A run killed after some batches committed (no final save) still tells the insights rollup which days lost
+    tickets: every batch writes the run row's tickets_cutoff, counts and archive in its own transaction."""
+    from servicedesk.registry import registry
+
+    for i in range(3):
+        closed_incident(incident_factory, agent, days_ago=400 + i, title=f"Old {i}")
+    seen = []
+
+    def look(kind, ids):  # runs inside each batch, before it deletes: what does the run row say by then?
+        if kind == "incident":
+            seen.append(RetentionRun.objects.values("tickets_cutoff", "counts", "archive").get(state="running"))
+        return 0
+
+    registry.retire_hooks.append(look)
+    try:
+        record = run(batch=1)
+    finally:
+        registry.retire_hooks.remove(look)
+
+    assert len(seen) == 3
+    assert seen[0]["tickets_cutoff"] is None
+    assert seen[1]["tickets_cutoff"] == record.tickets_cutoff, "the first batch wrote the cutoff"
+    assert seen[1]["counts"]["tickets.incident"]["removed"] == 1
+    assert seen[2]["counts"]["tickets.incident"]["removed"] == 2
+    assert seen[1]["archive"] == record.archive and record.archive
+    assert record.counts["tickets.incident"]["removed"] == 3
+
+
+def _gzip_members(path) -> list[int]:
+    """The number of lines in each gzip member of an archive file (one member per batch)."""
+    import zlib
+
+    data, members = Path(path).read_bytes(), []
+    while data:
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        members.append(inflate.decompress(data).count(b"\n"))
+        data = inflate.unused_data
+    return members
+
+
+def test_a_mail_batch_stops_at_its_bytes_and_every_mail_is_still_archived(settings):
+    from email_channel.models import InboundMessage
+    from tests.email_channel.inbound_helpers import mailbox_make
+
+    settings.RETENTION_MAIL_RAW_DAYS = 60
+    settings.RETENTION_BATCH_BYTES = 25_000
+    mailbox = mailbox_make()
+    big = b"From: a@b\r\n\r\n" + b"x" * 9_987  # 10,000 bytes
+    for i in range(5):
+        InboundMessage.objects.create(mailbox=mailbox, source="pipe", raw=big, size=len(big),
+                                      message_id=f"<big{i}@example.org>", state=InboundMessage.State.PROCESSED)
+    huge = InboundMessage.objects.create(mailbox=mailbox, source="pipe", raw=big * 3, size=3 * len(big),
+                                         message_id="<huge@example.org>", state=InboundMessage.State.PROCESSED)
+    InboundMessage.objects.update(received_at=timezone.now() - 61 * DAY)
+    InboundMessage.objects.filter(id=huge.id).update(received_at=timezone.now() - 62 * DAY)
+
+    record = run()
+
+    # The mail bigger than the cap goes alone (at least one row), then two of 10 kB per batch.
+    assert _gzip_members(record.archive) == [1, 2, 2, 1]
+    assert record.counts["email.raw"]["removed"] == 6
+    assert not InboundMessage.objects.filter(raw_purged_at__isnull=True).exists()
+    assert len(retention.read_archive(record.archive)) == 6
+
+
+def test_the_archive_streams_a_batch_instead_of_building_it_in_memory():
+    import tracemalloc
+
+    archive = retention.Archive(RetentionRun.objects.create(state="done"), timezone.now())
+    chunk = b"y" * 256 * 1024
+
+    tracemalloc.start()
+    try:
+        archive.write("email.raw", ({"row": {"id": i, "raw": chunk}} for i in range(40)))  # 10 MB raw
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert archive.lines == 40 and len(retention.read_archive(archive.path)) == 40
+    assert peak < 4 * 1024 * 1024, f"peak {peak} bytes: the batch was built in memory"
+
+
+def test_the_keyset_of_the_next_batch_bounds_the_index_scan(incident_factory, agent, keep_a_year):
+    from django.db import connection
+
+    (incidents,) = [r for r in retention.ticket_retentions() if r.kind == "incident"]
+    qs = retention._after(retention._ticket_due(incidents, timezone.now()), "closed_at",
+                          (timezone.now() - 500 * DAY, 7))
+    sql, params = qs.order_by("closed_at", "id").values_list("closed_at", "id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    conditions = [line for line in plan.splitlines() if "Index Cond" in line]
+    assert any("closed_at >=" in line for line in conditions), plan
+
+
+def test_outbox_keep_days_0_purges_done_messages_at_the_next_run_and_a_negative_is_refused(settings):
+    import os
+    import subprocess
+    import sys
+
+    settings.OUTBOX_KEEP_DAYS = 0
+    done = OutboxMessage.objects.create(handler="x", state="done", processed_at=timezone.now() - timedelta(seconds=5))
+    pending = OutboxMessage.objects.create(handler="x", state="pending")
+
+    run()
+
+    assert not OutboxMessage.objects.filter(id=done.id).exists(), "0 purges done messages, as it did before"
+    assert OutboxMessage.objects.filter(id=pending.id).exists()
+
+    env = {**os.environ, "OUTBOX_KEEP_DAYS": "-1", "DJANGO_SETTINGS_MODULE": "servicedesk.settings"}
+    started = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert started.returncode != 0 and "OUTBOX_KEEP_DAYS=-1" in started.stderr
