@@ -184,11 +184,18 @@ def gunicorn_server(*, tmp_path: Path, workers: int = 2, args: list[str] | tuple
         errors.close()
 
 
-def access_log_pids(log: Path, method: str, path_prefix: str) -> list[str]:
-    """The PIDs that served `method` requests to paths starting with `path_prefix`, in the order served."""
-    pids = []
-    for line in log.read_text().splitlines():
-        pid, m, path, _status = line.split(" ", 3)
-        if m == method and path.startswith(path_prefix):
-            pids.append(pid)
-    return pids
+def access_log_pids(log: Path, method: str, path_prefix: str, count: int = 0) -> list[str]:
+    """The PIDs that served `method` requests to paths starting with `path_prefix`, in the order served.
+
+    Gunicorn writes a request's access-log line after its response has gone, so a test that has just read the
+    last answer may be ahead of the line: with `count`, wait (up to 10 s) until that many lines are there."""
+    deadline = time.monotonic() + 10
+    while True:
+        pids = []
+        for line in log.read_text().splitlines():
+            pid, m, path, _status = line.split(" ", 3)
+            if m == method and path.startswith(path_prefix):
+                pids.append(pid)
+        if len(pids) >= count or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.05)
