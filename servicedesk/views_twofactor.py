@@ -128,21 +128,29 @@ def signin_enrol(request):
             return redirect(_safe_next(request, data.get("next")) or reverse("home"))
         return redirect(twofactor.step_url(step))
     form = CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            # Only the authenticator this session started (and showed): see totp_enrol_start.
-            codes = twofactor.totp_enrol_confirm(user=user, device_id=request.session.get(twofactor.ENROL_DEVICE),
-                                                 code=form.cleaned_data["code"])
-        except DomainError as error:
-            form.add_error("code", error.message)
-        else:
-            request.session.pop(twofactor.ENROL_DEVICE, None)
-            twofactor.signin_complete(request, user, backend=data["backend"], method="totp")
-            request.session[twofactor.NEW_CODES] = {"codes": codes, "next": data.get("next") or ""}
-            messages.success(request, "Two-factor sign-in is on.")
-            return redirect("twofactor-codes")
+    codes = _enrol_confirm(request, user, form)
+    if codes is not None:
+        twofactor.signin_complete(request, user, backend=data["backend"], method="totp")
+        request.session[twofactor.NEW_CODES] = {"codes": codes, "next": data.get("next") or ""}
+        messages.success(request, "Two-factor sign-in is on.")
+        return redirect("twofactor-codes")
     device = twofactor.totp_enrol_start(user=user, session=request.session)
     return render(request, "registration/login_enrol.html", _setup_context(user, device, form))
+
+
+def _enrol_confirm(request, user, form) -> list[str] | None:
+    """The backup codes if the posted code confirms the authenticator this session started (and showed: see
+    totp_enrol_start), else None with the form's error set. Used by the sign-in step and the profile page."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        codes = twofactor.totp_enrol_confirm(user=user, device_id=request.session.get(twofactor.ENROL_DEVICE),
+                                             code=form.cleaned_data["code"])
+    except DomainError as error:
+        form.add_error("code", error.message)
+        return None
+    request.session.pop(twofactor.ENROL_DEVICE, None)
+    return codes
 
 
 def _setup_context(user, device, form) -> dict:
@@ -194,19 +202,12 @@ def twofactor_enrol(request):
     if not twofactor.password_recent(request.session):
         return _password_again(request, user)
     form = CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            # Only the authenticator this session started (and showed): see totp_enrol_start.
-            codes = twofactor.totp_enrol_confirm(user=user, device_id=request.session.get(twofactor.ENROL_DEVICE),
-                                                 code=form.cleaned_data["code"])
-        except DomainError as error:
-            form.add_error("code", error.message)
-        else:
-            request.session.pop(twofactor.ENROL_DEVICE, None)
-            twofactor.session_mark_verified(request)
-            request.session[twofactor.NEW_CODES] = {"codes": codes, "next": reverse("twofactor")}
-            messages.success(request, "Two-factor sign-in is on: you will be asked for a code at every sign-in.")
-            return redirect("twofactor-codes")
+    codes = _enrol_confirm(request, user, form)
+    if codes is not None:
+        twofactor.session_mark_verified(request)
+        request.session[twofactor.NEW_CODES] = {"codes": codes, "next": reverse("twofactor")}
+        messages.success(request, "Two-factor sign-in is on: you will be asked for a code at every sign-in.")
+        return redirect("twofactor-codes")
     device = twofactor.totp_enrol_start(user=user, session=request.session)
     return render(request, "servicedesk/twofactor_enrol.html", _setup_context(user, device, form))
 

@@ -20,6 +20,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listening(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:`port`."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_peer(process: subprocess.Popen, ready, *, name: str, seconds: float, log=lambda: "") -> None:
+    """Wait until `ready()` is true while the peer's `process` runs. RuntimeError with `log()` if the process exits
+    or `seconds` pass first; the caller stops what it started."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log()}")
+        if ready():
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not come up within {seconds:g} s:\n{log()}")
+        time.sleep(0.05)
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    """SIGTERM to our own peer by its PID, SIGKILL if it has not gone in 10 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 class HttpReceiver:
     """A real HTTP server on 127.0.0.1 that records every request and answers `status`.
 
@@ -263,19 +297,20 @@ class Dovecot:
         self._write_config()
         self.process = subprocess.Popen([binary, "-F", "-c", self.config_file],
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                output = self.process.stdout.read().decode(errors="replace")
-                message = f"dovecot exited with {self.process.returncode}:\n{output}\n{self._log()}"
-                self.__exit__()
-                raise RuntimeError(message)
-            if _imap_greets(self.imap_port) and _imap_greets(self.imaps_port, tls=self.ssl_context()):
-                return self
-            time.sleep(0.05)
-        message = f"dovecot did not listen on 127.0.0.1:{self.imap_port}/{self.imaps_port}:\n{self._log()}"
-        self.__exit__()
-        raise RuntimeError(message)
+        process = self.process
+
+        def output():  # what it printed, once it has exited (reading a running one's pipe would block)
+            printed = process.stdout.read().decode(errors="replace") if process.poll() is not None else ""
+            return f"{printed}\n{self._log()}"
+
+        try:
+            wait_for_peer(process, lambda: _imap_greets(self.imap_port)
+                          and _imap_greets(self.imaps_port, tls=self.ssl_context()),
+                          name=f"dovecot on 127.0.0.1:{self.imap_port}/{self.imaps_port}", seconds=20, log=output)
+        except RuntimeError:
+            self.__exit__()
+            raise
+        return self
 
     def __exit__(self, *exc):
         if self.process is not None:
@@ -283,13 +318,7 @@ class Dovecot:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()  # SIGTERM to the master's PID: it stops its children
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)  # the master's PID: it stops its children
         if self.process.stdout:
             self.process.stdout.close()
         self.process = None
@@ -567,26 +596,22 @@ class PgBouncer:
             argv += ["-u", "postgres"]
         self.proc = subprocess.Popen([*argv, os.path.join(self.root, "pgbouncer.ini")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"pgbouncer exited: {self.proc.stderr.read().decode()[-2000:]}\n{self.log()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self._stop()
-        pytest.fail(f"pgbouncer did not listen on {self.port}: {self.log()[-2000:]}")
+        proc = self.proc
+
+        def output():
+            printed = proc.stderr.read().decode(errors="replace")[-2000:] if proc.poll() is not None else ""
+            return f"{printed}\n{self.log()[-2000:]}"
+
+        try:
+            wait_for_peer(proc, lambda: listening(self.port), name=f"pgbouncer on {self.port}", seconds=15,
+                          log=output)
+        except RuntimeError as error:
+            self._stop()
+            pytest.fail(str(error))
+        return self
 
     def _stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM to our own process, by PID
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
         self.proc = None
 
     def __exit__(self, *exc):

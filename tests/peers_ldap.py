@@ -19,12 +19,10 @@ import base64
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 
-from tests.peers import free_port
+from tests.peers import free_port, listening, stop_process, wait_for_peer
 
 SUFFIX = "dc=example,dc=org"
 PEOPLE = f"ou=people,{SUFFIX}"
@@ -154,18 +152,12 @@ class Slapd:
             # -d 0: stay in the foreground (stopped by its PID), log nothing but what goes wrong at start.
             self.process = subprocess.Popen([self.binary, "-f", self.config_file, "-h", f"{self.url}/", "-d", "0"],
                                             stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"slapd exited with {self.process.returncode}: {self._log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"slapd did not listen on {self.url}: {self._log()}") from None
-                time.sleep(0.05)
+        try:
+            wait_for_peer(self.process, lambda: listening(self.port), name=f"slapd on {self.url}", seconds=20,
+                          log=self._log)
+        except RuntimeError:
+            self.stop()
+            raise
         self._ldap("ldapadd", BASE_LDIF.replace("{password}", ssha(SERVICE_PASSWORD)))
         return self
 
@@ -174,13 +166,7 @@ class Slapd:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def _log(self) -> str:
         try:

@@ -10,31 +10,25 @@ Its SQLite database and RSA signing key (made here, at start) live in a temporar
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.peers import free_port, stop_process, wait_for_peer
+
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Contoso-pass-2026!"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OidcProvider:
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="sd-idp-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.issuer = f"{self.url}/o"
         self.discovery_url = f"{self.issuer}/.well-known/openid-configuration"
@@ -58,32 +52,27 @@ class OidcProvider:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(self.discovery_url, timeout=2) as response:  # noqa: S310 - loopback
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.__exit__(None, None, None)
-                raise RuntimeError(f"the test OpenID provider did not start:\n{self.server_log()}")
-            time.sleep(0.2)
+        try:
+            wait_for_peer(self.process, self._answers, name="the test OpenID provider", seconds=30,
+                          log=self.server_log)
+        except RuntimeError:
+            self.__exit__(None, None, None)
+            raise
         return self
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.discovery_url, timeout=2) as response:  # noqa: S310 - loopback
+                return response.status == 200
+        except OSError:
+            return False
 
     def server_log(self) -> str:
         path = self.dir / "server.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
     def __exit__(self, *exc):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         if getattr(self, "log", None):
             self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
