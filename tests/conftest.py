@@ -19,9 +19,29 @@ def pytest_configure(config):
     # Every test user gets a password; PBKDF2's million iterations cost a third of a second each on this
     # machine, several times per test. The tests that are about hashing set their own hashers.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    _flush_by_delete()
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         pytest.exit("The test suite needs Redis as the broker: set CELERY_BROKER_URL=redis://127.0.0.1:6379/15",
                     returncode=3)
+
+
+def _flush_by_delete():
+    """Empty the tables after a transactional test with DELETE instead of TRUNCATE.
+
+    Django's flush truncates all ~100 tables at once: PostgreSQL gives each a new file and takes an exclusive
+    lock on each, about 1 s per test here, for tables that hold a few rows. DELETE in one transaction with the
+    foreign keys deferred (Django makes them DEFERRABLE INITIALLY DEFERRED) leaves the same empty tables in
+    ~0.1 s. A flush that must reset sequences still truncates."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        if reset_sequences or not tables:
+            return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return ["SET CONSTRAINTS ALL DEFERRED", *(f"DELETE FROM {self.quote_name(table)}" for table in tables)]
+
+    DatabaseOperations.sql_flush = sql_flush
 
 
 @pytest.fixture(autouse=True)
