@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Value
-from django.db.models.functions import Concat
+from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from servicedesk.registry import RetentionRule, registry
@@ -16,12 +16,17 @@ def inbound_mails_retire(kind: str, ticket_ids: list[int]) -> int:
     """Retention removes these tickets: the mails that raised or answered them become tombstones, as with an
     erasure (the Message-ID stays for dedupe, the reason says "erased with <NUMBER>"), in one UPDATE through the
     index on (ticket_kind, ticket_id). Copies in other mailboxes and mails that only named the number are left to
-    RETENTION_MAIL_RAW_DAYS (finding them would read every mail)."""
+    RETENTION_MAIL_RAW_DAYS (finding them would read every mail).
+
+    Their raw bytes are not archived here (the ticket's archived timeline holds what the mails said). Each mail
+    gets `raw_purged_at` if it has none yet, so the "email.raw" rule never reads (nor archives) a tombstone
+    again; a mail whose bytes that rule already removed, and archived, keeps the date it did so."""
     from email_channel.models import InboundMessage
     from email_channel.processing import ERASED
 
     return InboundMessage.objects.filter(ticket_kind=kind, ticket_id__in=ticket_ids).update(
         raw=b"", size=0, subject="", from_address="", error="", entry_id=None,
+        raw_purged_at=Coalesce("raw_purged_at", Value(timezone.now())),
         reason=Concat(Value(ERASED), "ticket_number", Value(": removed by retention")))
 
 

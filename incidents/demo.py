@@ -220,7 +220,9 @@ def seed_tickets(total: int, *, seed: int = 2026, now=None, intake_per_day: floa
             first_responded_at=(min(now, created + timedelta(minutes=rng.randint(5, 240)))
                                 if status != Status.NEW else None),
             resolved_at=min(now, created + timedelta(hours=rng.randint(1, 72))) if resolved else None,
-            closed_at=min(now, created + timedelta(days=rng.randint(4, 10))) if status == Status.CLOSED else None,
+            # Stamped when closed or cancelled, as the services do (a cancelled one at its last change, below).
+            closed_at=(min(now, created + timedelta(days=rng.randint(4, 10))) if status == Status.CLOSED
+                       else min(now, created + timedelta(hours=2)) if status == Status.CANCELLED else None),
             created_at=created,
             first_contact=first_contact,
             reopen_count=1 if reopened else 0,

@@ -545,7 +545,9 @@ class ExternalIdentity(models.Model):
         return f"{self.subject} at {self.issuer}"
 class RetentionRun(models.Model):
     """One run of retention (servicedesk.retention): what it removed, per rule, and where it archived it. At most
-    one run is `running` (a partial unique constraint), so two workers never remove the same rows side by side."""
+    one run is `running` (a partial unique constraint), so two workers never remove the same rows side by side;
+    the running run renews `lease_until` at every batch, and another caller may mark it abandoned only once that
+    time has passed (its process died)."""
 
     class State(models.TextChoices):
         RUNNING = "running", "Running"
@@ -557,6 +559,9 @@ class RetentionRun(models.Model):
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.RUNNING)
+    # Until when the running run holds its lease: set at its start and moved on by every batch. Empty on runs
+    # recorded before it existed (their age then counts, as it did).
+    lease_until = models.DateTimeField(null=True, blank=True)
     counts = models.JSONField(default=dict, blank=True, help_text="Rows removed per rule, and their parts.")
     cutoffs = models.JSONField(default=dict, blank=True, help_text="Rows older than this were due, per rule.")
     # The latest closing date before which tickets were removed: days up to it may miss tickets, so insights

@@ -335,9 +335,10 @@ class TicketRetention:
 
 @dataclass(frozen=True)
 class RetentionHold:
-    """Another app's reason to keep tickets that are due ("an open problem still explains this incident"):
-    `narrow(kind, queryset)` returns the queryset without the tickets that must stay, as a filter in the same
-    query (an Exists), so a batch never reads rows it will not remove."""
+    """Another app's reason to keep tickets that are due ("a problem still explains this incident", "this closed
+    problem explains an incident still open"): `narrow(kind, queryset)` returns the queryset without the tickets
+    that must stay, as a filter in the same query (an Exists, through an index), never per-row Python, so a batch
+    never reads rows it will not remove."""
 
     key: str
     ticket_kinds: tuple[str, ...]
@@ -484,7 +485,8 @@ class Registry:
     def tickets_retire_hook(self, func: Callable[[str, list[int]], int | None]) -> None:
         """`func(kind, ids)`: retention is about to delete these tickets (in its transaction, before the ticket
         rows go); the app removes or scrubs what it keeps about them by id, in a few queries for the whole batch,
-        and may return how many rows it changed. One that raises undoes the batch."""
+        and may return how many rows it changed. One that raises undoes the batch (the run records the failed
+        step and goes on with the others)."""
         if func in self.retire_hooks:
             raise ValueError(f"retire hook {func!r} is already registered")
         self.retire_hooks.append(func)

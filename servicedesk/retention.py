@@ -5,22 +5,32 @@ What goes, each after its own setting (0 days = kept for ever, the default):
 - tickets closed or cancelled before RETENTION_TICKETS_DAYS ago, of every type that registered a
   `TicketRetention`, with their timeline, attachments (and files, on commit), watchers and rating, and what the
   other apps keep about them by id (their `tickets_retire_hook`s: SLA clocks, the email channel's mails). An app
-  may hold tickets that are due (`RetentionHold`: an incident a problem still explains stays);
+  may hold tickets that are due (`RetentionHold`: an incident a problem still explains stays, a problem stays
+  while an incident it explains is open);
 - rows of the kernel's and the apps' `RetentionRule`s: done outbox messages (OUTBOX_KEEP_DAYS), Idempotency-Keys
   (IDEMPOTENCY_KEY_TTL_HOURS), finished webhook deliveries, audit rows, processed monitoring events, the raw
-  bytes of processed mails (scrubbed, the row stays for dedupe).
+  bytes of processed mails (scrubbed, the row stays for dedupe);
+- archive files older than RETENTION_ARCHIVE_DAYS (0: kept for ever).
 
 `retention_run()` (beat "retention-run", `manage.py retention_run`) takes each kind in batches of RETENTION_BATCH
 rows, oldest first, one transaction per batch: the batch is read through the index on its date with
 `FOR UPDATE SKIP LOCKED` (a row someone is changing is left for the next run, never waited for), archived, then
-removed. It stops after RETENTION_BUDGET_SECONDS (after the batch in hand) and the next run goes on where it
-stopped, since what is due is found again by its date. One run at a time: a `RetentionRun` row in state
-"running" (a partial unique constraint) is the lease, so PgBouncer's transaction mode is fine (no session lock).
+removed. Each kind (a step) gets a fair share of what is left of RETENTION_BUDGET_SECONDS (that time split
+between the steps still to go, so time a step does not use flows to the later ones; every step due gets at
+least one batch; time left at the end goes back to the steps that were cut), so a backlog of one kind never
+starves the others; the next run goes on where it stopped, since what is due is found again by its date. A step
+that raises is recorded on the run (its key and the error), the others still run, and the run ends failed.
+
+One run at a time: a `RetentionRun` row in state "running" (a partial unique constraint) is the lease, so
+PgBouncer's transaction mode is fine (no session lock). The running run moves its `lease_until` on at every
+batch; another caller marks it abandoned only once that time has passed, whatever either's budget.
 
 The archive (RETENTION_ARCHIVE, on by default): every batch appends one gzip member of JSON lines to the run's
-file under RETENTION_ARCHIVE_DIR/<yyyy>/<mm>/, written and fsync'ed before the batch commits, so nothing is
-removed that the file does not hold (a batch that rolls back afterwards leaves lines of rows that are still
-there; each line carries the run id). Readers: `gzip.open(path, "rt")` reads all members as one text.
+file under RETENTION_ARCHIVE_DIR/<yyyy>/<mm>/ (folders 0o700, files 0o600), written and fsync'ed (and the folder,
+for a new file) before the batch commits, so nothing is removed that the file does not hold (a batch that rolls
+back afterwards leaves lines of rows that are still there; each line carries the run id). A write that fails
+half-way is cut back to the file's size before the batch, so the file always reads whole. Readers:
+`gzip.open(path, "rt")` reads all members as one text.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import gzip
 import json
 import logging
 import os
+import re
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -68,8 +79,16 @@ def retiring(kind: str) -> bool:
     """Whether retention is deleting tickets of `kind` in bulk (their per-ticket clean-up is done already)."""
     return _retiring.get() == kind
 
-# A "running" run older than its budget plus this is taken for dead (its worker was killed) and abandoned.
-STALE_AFTER = timedelta(minutes=10)
+# How far ahead a running run holds its lease, moved on at every batch: far longer than one batch takes. Once
+# its lease_until has passed, the run is taken for dead (its worker was killed or hangs) and may be abandoned.
+LEASE = timedelta(minutes=10)
+
+# The run's clock for its time budget (a test may step it).
+_clock = time.monotonic
+
+
+class LeaseLost(Exception):
+    """Another caller marked this run abandoned (its lease had run out): it must stop, its batch rolls back."""
 
 
 def _days(name: str):
@@ -148,6 +167,29 @@ class _Encoder(DjangoJSONEncoder):
         return super().default(o)
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make a folder's entries (a new file or folder in it) durable, as fsync does for a file's bytes."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _archive_folder(folder: Path) -> None:
+    """Create `folder` (RETENTION_ARCHIVE_DIR/<yyyy>/<mm>) and whichever of its archive folders are missing, each
+    0o700 (the archive holds what was removed: personal data) and fsync'ed into its parent. Folders above
+    RETENTION_ARCHIVE_DIR (MEDIA_ROOT) are created as before, with the default modes."""
+    root = Path(settings.RETENTION_ARCHIVE_DIR)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    for path in (root, folder.parent, folder):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        _fsync_dir(path.parent)
+
+
 class Archive:
     """The run's gzip JSON-lines file, opened at its first batch; each batch is one complete gzip member."""
 
@@ -159,20 +201,78 @@ class Archive:
         self.at = now.isoformat()
         self.lines = 0
 
+    def _open(self, fd: int):
+        """The file to append to, unbuffered: what the member writes goes straight to the file."""
+        return open(fd, "ab", buffering=0)
+
     def write(self, rule: str, records) -> None:
         """Append `records` (a list or an iterator) as one gzip member, streamed line by line: memory holds one
-        record's line at a time, not the batch's text and its compressed copy."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record's line at a time, not the batch's text and its compressed copy.
+
+        If anything fails before the member is complete and fsync'ed (a full disk, a record that cannot be
+        serialised), the file is cut back to its size before this batch and the error raised: a member cut short
+        would make every later member of the file unreadable, and the batch then rolls back, so nothing is
+        removed that the file does not hold."""
+        new = not self.path.exists()
+        if new:
+            _archive_folder(self.path.parent)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         lines = 0
-        with open(self.path, "ab") as handle:
-            with gzip.GzipFile(fileobj=handle, mode="wb", compresslevel=6) as member:
-                for record in records:
-                    member.write((json.dumps({"run": self.run.id, "removed_at": self.at, "rule": rule, **record},
-                                             cls=_Encoder, ensure_ascii=False) + "\n").encode())
-                    lines += 1
-            handle.flush()
-            os.fsync(handle.fileno())
+        with self._open(fd) as handle:
+            size = os.fstat(fd).st_size
+            try:
+                member = gzip.GzipFile(fileobj=handle, mode="wb", compresslevel=6)
+                try:
+                    for record in records:
+                        member.write((json.dumps({"run": self.run.id, "removed_at": self.at, "rule": rule,
+                                                  **record}, cls=_Encoder, ensure_ascii=False) + "\n").encode())
+                        lines += 1
+                finally:
+                    member.close()  # after an error too (its trailer is cut off below with the rest)
+                os.fsync(fd)
+            except BaseException:
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+                if new:
+                    self.path.unlink()
+                raise
+        if new:
+            _fsync_dir(self.path.parent)  # the file's name is in its folder for good before the batch commits
         self.lines += lines
+
+
+# An archive file's name: the UTC time its run started, and the run's id.
+ARCHIVE_NAME = re.compile(r"retention-(\d{8}T\d{6}Z)-run\d+\.jsonl\.gz")
+
+
+def archives_due(now: datetime | None = None) -> list[Path]:
+    """The archive files written more than RETENTION_ARCHIVE_DAYS ago, by the time in their name (when their run
+    started); files of any other name are never due. None while RETENTION_ARCHIVE_DAYS is 0 (kept for ever)."""
+    days = settings.RETENTION_ARCHIVE_DAYS
+    root = Path(settings.RETENTION_ARCHIVE_DIR)
+    if not days or not root.is_dir():
+        return []
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    due = []
+    for path in sorted(root.glob("[0-9][0-9][0-9][0-9]/[0-9][0-9]/retention-*.jsonl.gz")):
+        match = ARCHIVE_NAME.fullmatch(path.name)
+        if match and datetime.strptime(match[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) < cutoff:
+            due.append(path)
+    return due
+
+
+def archives_expire(now: datetime | None = None) -> int:
+    """Delete the archive files that are due (`archives_due`) and the month and year folders that leaves empty.
+    Returns how many files went."""
+    due = archives_due(now)
+    for path in due:
+        path.unlink()
+        for folder in (path.parent, path.parent.parent):
+            try:
+                folder.rmdir()  # only if empty
+            except OSError:
+                break
+    return len(due)
 
 
 def _fields(model) -> list[str]:
@@ -359,84 +459,150 @@ def due_counts(now: datetime | None = None) -> list[tuple[Step, int]]:
 # --- the run -------------------------------------------------------------------------------------------------
 
 
-def _lease(now: datetime, budget: float) -> RetentionRun | None:
-    """Start a run, or None while another one is running (a dead one is abandoned after its budget + 10 min)."""
+def _lease(now: datetime) -> RetentionRun | None:
+    """Start a run, or None while another one is running. A running run is abandoned only once its lease_until
+    has passed (it renews it at every batch, whatever its budget); one recorded before leases existed, once its
+    start is older than RETENTION_BUDGET_SECONDS plus LEASE."""
     for _ in range(2):
         try:
             with transaction.atomic():
-                return RetentionRun.objects.create(started_at=now, state=RetentionRun.State.RUNNING)
+                return RetentionRun.objects.create(started_at=now, state=RetentionRun.State.RUNNING,
+                                                   lease_until=timezone.now() + LEASE)
         except IntegrityError:
-            stale = timezone.now() - timedelta(seconds=budget) - STALE_AFTER
-            if not RetentionRun.objects.filter(state=RetentionRun.State.RUNNING, started_at__lt=stale).update(
-                    state=RetentionRun.State.ABANDONED, finished_at=timezone.now(),
-                    error="its process stopped before the run finished"):
+            at = timezone.now()
+            expired = Q(lease_until__lt=at) | Q(
+                lease_until__isnull=True,
+                started_at__lt=at - timedelta(seconds=settings.RETENTION_BUDGET_SECONDS) - LEASE)
+            if not RetentionRun.objects.filter(expired, state=RetentionRun.State.RUNNING).update(
+                    state=RetentionRun.State.ABANDONED, finished_at=at,
+                    error="its lease ran out: its process stopped (or hung) before the run finished"):
                 return None
     return None
+
+
+def _renew(run: RetentionRun, **fields) -> None:
+    """Move the run's lease on (and write `fields`), unless another caller abandoned it meanwhile."""
+    until = timezone.now() + LEASE
+    if not RetentionRun.objects.filter(id=run.id, state=RetentionRun.State.RUNNING).update(lease_until=until,
+                                                                                         **fields):
+        raise LeaseLost(f"retention run {run.id} was marked abandoned by another run (its lease had run out)")
+    run.lease_until = until
+    for name, value in fields.items():
+        setattr(run, name, value)
 
 
 def _checkpoint(run: RetentionRun, step: Step, tally: Tally, counts: dict, archive: Archive | None):
     """What each batch writes to the run row inside its own transaction, so a run killed later (no final save)
     still says what it removed: its counts, its cutoffs, its archive file and, for tickets, `tickets_cutoff`
-    (the insights rollup relies on it to leave the days whose tickets are gone alone)."""
+    (the insights rollup relies on it to leave the days whose tickets are gone alone); and its lease, moved on.
+    Taken into `counts` only once written: a batch that fails leaves the figures of the ones before."""
 
     def save() -> None:
-        counts[step.key] = {"removed": tally.removed, **tally.parts}
-        if step.ticket:
-            run.tickets_cutoff = max(filter(None, [run.tickets_cutoff, step.cutoff]))
-        run.counts = counts
-        run.archive = str(archive.path) if archive is not None and archive.lines else ""
-        run.save(update_fields=["counts", "cutoffs", "tickets_cutoff", "archive"])
+        figures = {"removed": tally.removed, **tally.parts}
+        cutoff = max(filter(None, [run.tickets_cutoff, step.cutoff])) if step.ticket else run.tickets_cutoff
+        _renew(run, counts={**counts, step.key: figures}, cutoffs=run.cutoffs, tickets_cutoff=cutoff,
+               archive=str(archive.path) if archive is not None and archive.lines else "")
+        counts[step.key] = figures
 
     return save
 
 
+# A step's outcome in a run.
+DONE, MORE, FAILED = "done", "more", "failed"
+
+
+def _step(run: RetentionRun, step: Step, tally: Tally, until: float, batch: int, counts: dict,
+          archive: Archive | None, errors: list[str]) -> str:
+    """Batches of one step until nothing of it is due (DONE) or its share of the budget is spent (MORE; at least
+    one batch). An error is logged and recorded with the step's key (FAILED): its batch rolled back, the run
+    goes on with the other steps. LeaseLost stops the run."""
+    checkpoint = _checkpoint(run, step, tally, counts, archive)
+    try:
+        _renew(run)
+        while True:
+            if step.ticket:
+                taken = _tickets_batch(step.ticket, step.cutoff, batch, archive, tally, checkpoint)
+            else:
+                taken = _rule_batch(step.rule, step.cutoff, batch, archive, tally, checkpoint)
+            if not taken or not tally.more:
+                return DONE  # a short batch: nothing due is left of this kind (rows skipped as locked wait)
+            if _clock() >= until:
+                return MORE
+    except LeaseLost:
+        raise
+    except Exception as exc:
+        log.exception("retention run %s: step %s failed", run.id, step.key)
+        errors.append(f"{step.key}: {exc.__class__.__name__}: {exc}")
+        return FAILED
+
+
 def retention_run(*, now: datetime | None = None, budget: float | None = None, batch: int | None = None,
                   only: set[str] | None = None) -> RetentionRun | None:
-    """Remove what is due, in batches, until nothing is left or the time budget is spent. Returns the run's
-    record (None when another run is going). `only`: step keys to run (the kernel's purge functions)."""
+    """Remove what is due, in batches, until nothing is left or the time budget is spent, each step with its
+    fair share of it. Returns the run's record (None when another run is going); its state is "failed" if any
+    step failed (`error` names each). `only`: step keys to run (no archive expiry then)."""
     now = now or timezone.now()
     budget = settings.RETENTION_BUDGET_SECONDS if budget is None else budget
     batch = batch or settings.RETENTION_BATCH
-    run = _lease(now, budget)
+    run = _lease(now)
     if run is None:
         log.info("retention: another run is going; this one does nothing")
         return None
-    deadline = time.monotonic() + budget
+    deadline = _clock() + budget
     archive = Archive(run, now) if settings.RETENTION_ARCHIVE else None
     counts: dict[str, dict] = {}
+    errors: list[str] = []
+    cut: list = []
     state = RetentionRun.State.DONE
     try:
-        for step in plan(now):
-            if only is not None and step.key not in only:
-                continue
+        if only is None:
+            try:
+                expired = archives_expire(now)
+            except Exception as exc:
+                log.exception("retention run %s: archive expiry failed", run.id)
+                errors.append(f"archive_files: {exc.__class__.__name__}: {exc}")
+            else:
+                if expired:
+                    counts["archive_files"] = {"removed": expired}
+        steps = [step for step in plan(now) if only is None or step.key in only]
+        for step in steps:
             run.cutoffs[step.key] = step.cutoff.isoformat()
-            tally = Tally()
-            checkpoint = _checkpoint(run, step, tally, counts, archive)
-            while True:
-                if step.ticket:
-                    taken = _tickets_batch(step.ticket, step.cutoff, batch, archive, tally, checkpoint)
-                else:
-                    taken = _rule_batch(step.rule, step.cutoff, batch, archive, tally, checkpoint)
-                if not taken or not tally.more:
-                    break  # a short batch: nothing due is left of this kind (rows skipped as locked wait)
-                if time.monotonic() >= deadline:
-                    state = RetentionRun.State.BUDGET
+        pending = [(step, Tally()) for step in steps]
+        first = True
+        while pending:
+            cut = []
+            for index, (step, tally) in enumerate(pending):
+                left = deadline - _clock()
+                if not first and left <= 0:
+                    cut.extend(pending[index:])
                     break
-            if state == RetentionRun.State.BUDGET:
+                # This step's share: what is left, split between it and the steps after it in this pass.
+                until = _clock() + max(left, 0) / (len(pending) - index)
+                if _step(run, step, tally, until, batch, counts, archive, errors) == MORE:
+                    cut.append((step, tally))
+            first = False
+            if not cut or _clock() >= deadline:
                 break
-    except Exception as exc:
+            pending = cut  # time is left: it goes to the steps that were cut, shared again
+        if errors:
+            state = RetentionRun.State.FAILED
+        elif cut:
+            state = RetentionRun.State.BUDGET
+    except BaseException as exc:
         state = RetentionRun.State.FAILED
-        run.error = f"{exc.__class__.__name__}: {exc}"[:2000]
-        raise
+        errors.append(f"{exc.__class__.__name__}: {exc}")
+        if not isinstance(exc, LeaseLost):
+            raise
     finally:
         run.state, run.finished_at, run.counts = state, timezone.now(), counts
+        run.error = "\n".join(errors)[:2000]
         run.archive = str(archive.path) if archive is not None and archive.lines else ""
         run.save()
-        if counts:
+        if counts or errors:
             AuditLog.objects.create(action="retention.run", object_repr=f"retention run {run.id}",
                                     changes={"run": run.id, "state": state, "counts": counts,
-                                             "archive": run.archive})
-        log.info("retention run %s: %s %s", run.id, state, counts)
+                                             "archive": run.archive, "error": run.error})
+        (log.error if errors else log.info)("retention run %s: %s %s %s", run.id, state, counts, run.error)
     return run
 
 

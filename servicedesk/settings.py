@@ -450,6 +450,8 @@ RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 0)
 # Write what goes to gzip JSON lines under RETENTION_ARCHIVE_DIR first (one file per run).
 RETENTION_ARCHIVE = env_bool("RETENTION_ARCHIVE", True)
 RETENTION_ARCHIVE_DIR = Path(env_str("RETENTION_ARCHIVE_DIR", str(MEDIA_ROOT / "archive")))
+# Days an archive file is kept (from the run that wrote it) before a run deletes it; 0 keeps them for ever.
+RETENTION_ARCHIVE_DAYS = env_int("RETENTION_ARCHIVE_DAYS", 0)
 # Rows per transaction, seconds of work per run (the next run goes on), seconds between runs.
 RETENTION_BATCH = env_int("RETENTION_BATCH", 1000)
 # Retention: bytes per batch of big rows (raw mails), at least one row per batch.
@@ -457,7 +459,7 @@ RETENTION_BATCH_BYTES = env_int("RETENTION_BATCH_BYTES", 64 * 1024 * 1024)
 RETENTION_BUDGET_SECONDS = env_int("RETENTION_BUDGET_SECONDS", 120)
 RETENTION_INTERVAL_SECONDS = env_int("RETENTION_INTERVAL_SECONDS", 3600)
 for _name in ("RETENTION_TICKETS_DAYS", "RETENTION_EVENTS_DAYS", "RETENTION_WEBHOOK_DELIVERIES_DAYS",
-              "RETENTION_MAIL_RAW_DAYS", "RETENTION_AUDIT_DAYS"):
+              "RETENTION_MAIL_RAW_DAYS", "RETENTION_AUDIT_DAYS", "RETENTION_ARCHIVE_DAYS"):
     if globals()[_name] < 0:
         raise ImproperlyConfigured(f"{_name}={globals()[_name]} must be 0 (keep for ever) or a number of days")
 for _name in ("RETENTION_BATCH", "RETENTION_BATCH_BYTES", "RETENTION_BUDGET_SECONDS", "RETENTION_INTERVAL_SECONDS"):

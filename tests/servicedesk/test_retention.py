@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from incidents.models import Incident
@@ -575,3 +575,328 @@ def test_outbox_keep_days_0_purges_done_messages_at_the_next_run_and_a_negative_
     started = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env,
                              capture_output=True, text=True, timeout=60)
     assert started.returncode != 0 and "OUTBOX_KEEP_DAYS=-1" in started.stderr
+
+
+# --- second review: lease, holds, fair shares, failures, the archive's files ---------------------------------
+
+
+def old_cancelled(incident_factory, title="Cancelled long ago", days_ago=400):
+    """An incident cancelled `days_ago` days ago, written straight (the closing itself is tested above)."""
+    incident = incident_factory(title=title)
+    when = timezone.now() - timedelta(days=days_ago)
+    Incident.objects.filter(id=incident.id).update(status="cancelled", closed_at=when, created_at=when)
+    return incident
+
+
+def test_a_long_run_keeps_its_lease_whatever_the_budget_of_the_caller():
+    """A manual run with a large budget started hours ago is alive as long as it renews its lease: a beat run
+    with a short budget does not abandon it (before, the caller's budget judged the running run's age)."""
+    now = timezone.now()
+    long_run = RetentionRun.objects.create(state=RetentionRun.State.RUNNING, started_at=now - timedelta(hours=3),
+                                           lease_until=now + timedelta(minutes=5))
+
+    assert run(budget=1) is None, "its lease has not run out: no second run beside it"
+    assert RetentionRun.objects.get(id=long_run.id).state == RetentionRun.State.RUNNING
+
+    RetentionRun.objects.filter(id=long_run.id).update(lease_until=now - timedelta(seconds=1))
+    record = run(budget=1)
+    assert record.state == RetentionRun.State.DONE
+    dead = RetentionRun.objects.get(id=long_run.id)
+    assert dead.state == RetentionRun.State.ABANDONED and "lease ran out" in dead.error
+
+
+def test_every_batch_moves_the_lease_on_and_a_run_abandoned_meanwhile_stops(incident_factory, keep_a_year):
+    from servicedesk.registry import registry
+
+    incidents = [old_cancelled(incident_factory, f"Old {i}", days_ago=400 + i) for i in range(3)]
+    leases = []
+
+    def look(kind, ids):  # inside each batch: what the run row says by then
+        if kind == "incident":
+            leases.append(RetentionRun.objects.values_list("lease_until", flat=True).get(state="running"))
+        return 0
+
+    registry.retire_hooks.append(look)
+    try:
+        record = run(batch=1)
+    finally:
+        registry.retire_hooks.remove(look)
+    assert len(leases) == 3 and leases == sorted(leases) and len(set(leases)) == 3, leases
+    assert all(lease > record.started_at for lease in leases)
+    assert not any(exists(i) for i in incidents)
+
+    # Another caller took the lease while a batch was under way: that batch rolls back and the run stops.
+    incidents = [old_cancelled(incident_factory, f"Old {i}", days_ago=400 + i) for i in range(3)]
+    batches = []
+
+    def abandon(kind, ids):
+        if kind == "incident":
+            batches.append(ids)
+            if len(batches) == 2:
+                RetentionRun.objects.filter(state="running").update(state="abandoned")
+        return 0
+
+    registry.retire_hooks.append(abandon)
+    try:
+        record = run(batch=1)
+    finally:
+        registry.retire_hooks.remove(abandon)
+    assert len(batches) == 2, "no batch after the lease was lost"
+    assert record.state == RetentionRun.State.FAILED and "marked abandoned" in record.error
+    assert record.counts["tickets.incident"]["removed"] == 1, "the second batch rolled back"
+    assert [exists(i) for i in incidents] == [True, True, False]
+
+
+def test_a_closed_problem_stays_while_an_incident_it_explains_is_not_closed(incident_factory, agent, keep_a_year):
+    from problems.models import Problem, ProblemIncident
+    from problems.services import problem_create, problem_link_incidents
+
+    live = incident_factory(title="Still being worked")
+    problem = problem_create(title="Flaky switch", created_by=agent)
+    problem_link_incidents(problem_id=problem.id, actor=agent, incidents=[live])
+    Problem.objects.filter(id=problem.id).update(status="closed", closed_at=timezone.now() - 400 * DAY)
+
+    run()
+    assert Problem.objects.filter(id=problem.id).exists(), "its incident is open"
+
+    Incident.objects.filter(id=live.id).update(status="resolved", resolved_at=timezone.now() - 2 * DAY)
+    run()
+    assert Problem.objects.filter(id=problem.id).exists(), "a resolved incident may still reopen"
+
+    Incident.objects.filter(id=live.id).update(status="closed", closed_at=timezone.now() - DAY)
+    record = run()
+    assert not Problem.objects.filter(id=problem.id).exists() and record.counts["tickets.problem"]["removed"] == 1
+    assert exists(live), "the incident goes by its own date"
+    assert not ProblemIncident.objects.filter(incident=live).exists()
+
+
+def test_a_child_stays_while_its_major_incident_is_open(incident_factory, agent, keep_a_year):
+    from incidents.services import incident_update
+
+    parent = incident_factory(title="Major: mail down")
+    child = incident_factory(title="No mail on floor 3")
+    incident_update(incident_id=child.id, actor=agent, parent=parent)
+    Incident.objects.filter(id=child.id).update(status="closed", closed_at=timezone.now() - 400 * DAY)
+
+    run()
+    assert exists(child) and Incident.objects.get(id=child.id).parent_id == parent.id, "the parent is open"
+
+    Incident.objects.filter(id=parent.id).update(status="closed", closed_at=timezone.now() - DAY)
+    run()
+    assert not exists(child) and exists(parent), "once the parent is closed the child goes by its date"
+
+
+def test_a_ticket_backlog_does_not_starve_the_other_rules(incident_factory, keep_a_year, settings):
+    settings.RETENTION_WEBHOOK_DELIVERIES_DAYS = 90
+    incidents = [old_cancelled(incident_factory, f"Old {i}", days_ago=400 + i) for i in range(3)]
+    now = timezone.now()
+    done = OutboxMessage.objects.create(handler="x", state="done", processed_at=now - 8 * DAY)
+    key = IdempotencyKey.objects.create(key="old", created_at=now - timedelta(hours=25), owner="user:1",
+                                        method="POST", path="/x", fingerprint="f", status_code=201)
+    hook = Webhook.objects.create(name="Chat", url="https://hooks.example.com/x", secret="s")
+    delivery = WebhookDelivery.objects.create(webhook=hook, event="x", payload={}, state="delivered")
+    WebhookDelivery.objects.filter(id=delivery.id).update(created_at=now - 91 * DAY)
+
+    record = run(batch=1, budget=0)  # the tickets alone would take the whole budget
+
+    assert record.state == RetentionRun.State.BUDGET
+    assert record.counts["tickets.incident"]["removed"] == 1 and sum(exists(i) for i in incidents) == 2
+    assert not OutboxMessage.objects.filter(id=done.id).exists()
+    assert not IdempotencyKey.objects.filter(id=key.id).exists()
+    assert not WebhookDelivery.objects.filter(id=delivery.id).exists()
+
+
+def test_the_time_a_step_leaves_goes_to_the_others_and_back(incident_factory, keep_a_year, monkeypatch):
+    """Every incident batch costs one second of a stepped clock; the budget is 10 s for 5 steps. The incidents
+    get their share (10 s / 4 steps left: 3 batches), the steps after them use none, and what is left (7 s)
+    goes back to the incidents: 10 batches in all, and the outbox still had its turn."""
+    from servicedesk.registry import registry
+
+    for i in range(12):
+        old_cancelled(incident_factory, f"Old {i}", days_ago=400 + i)
+    done = OutboxMessage.objects.create(handler="x", state="done", processed_at=timezone.now() - 8 * DAY)
+    clock = [0.0]
+    monkeypatch.setattr(retention, "_clock", lambda: clock[0])
+
+    def tick(kind, ids):
+        if kind == "incident":
+            clock[0] += 1
+        return 0
+
+    assert [step.key for step in retention.plan()] == [
+        "tickets.problem", "tickets.incident", "tickets.request", "outbox", "idempotency_keys"]
+    registry.retire_hooks.append(tick)
+    try:
+        record = run(batch=1, budget=10)
+    finally:
+        registry.retire_hooks.remove(tick)
+
+    assert record.counts["tickets.incident"]["removed"] == 10
+    assert record.state == RetentionRun.State.BUDGET and Incident.objects.count() == 2
+    assert not OutboxMessage.objects.filter(id=done.id).exists()
+
+
+def test_a_failing_step_is_recorded_and_the_others_still_run(settings):
+    from servicedesk.registry import RetentionRule, registry
+
+    def remove(ids):
+        raise RuntimeError("disk on fire")
+
+    boom = RetentionRule(key="test.boom", label="rows that cannot go", keep=lambda: DAY, date_field="at",
+                         due=lambda cutoff: AuditLog.objects.filter(action="x.boom", at__lt=cutoff),
+                         remove=remove, archive=False, order=5)
+    stuck = AuditLog.objects.create(action="x.boom", object_repr="stuck")
+    AuditLog.objects.filter(id=stuck.id).update(at=timezone.now() - 2 * DAY)
+    done = OutboxMessage.objects.create(handler="x", state="done", processed_at=timezone.now() - 8 * DAY)
+
+    registry.retention_rules.append(boom)
+    try:
+        record = run()
+        assert record.state == RetentionRun.State.FAILED
+        assert record.error == "test.boom: RuntimeError: disk on fire"
+        assert AuditLog.objects.filter(id=stuck.id).exists(), "its batch rolled back"
+        assert not OutboxMessage.objects.filter(id=done.id).exists(), "the steps after it ran"
+        assert record.counts["outbox"]["removed"] == 1 and "test.boom" not in record.counts
+        log = AuditLog.objects.filter(action="retention.run").latest("id")
+        assert log.changes["state"] == "failed" and log.changes["error"] == record.error
+
+        with pytest.raises(CommandError, match="test.boom: RuntimeError: disk on fire"):
+            call_command("retention_run", stdout=io.StringIO())
+    finally:
+        registry.retention_rules.remove(boom)
+
+
+def test_the_archive_folders_and_files_are_private_and_fsynced(incident_factory, keep_a_year, settings,
+                                                               monkeypatch):
+    import os
+    import stat
+
+    synced = []
+    fsync = os.fsync
+
+    def spy(fd):
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    old_cancelled(incident_factory)
+    record = run()
+
+    path = Path(record.archive)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for folder in (path.parent, path.parent.parent, Path(settings.RETENTION_ARCHIVE_DIR)):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    # The member is fsync'ed, then the new file's folder (and each new folder's parent), before the commit.
+    assert synced[0] == "folder" and synced.count("file") == 1 and synced[-1] == "folder"
+
+
+def _archive_file(settings, when, run_id, body=b""):
+    stamp = when.astimezone(__import__("datetime").UTC)
+    path = Path(settings.RETENTION_ARCHIVE_DIR) / f"{stamp:%Y}" / f"{stamp:%m}" / (
+        f"retention-{stamp:%Y%m%dT%H%M%SZ}-run{run_id}.jsonl.gz")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(body))
+    return path
+
+
+def test_archive_files_older_than_retention_archive_days_go(settings):
+    now = timezone.now()
+    expired = _archive_file(settings, now - 100 * DAY, 1)
+    also_expired = _archive_file(settings, now - 31 * DAY - timedelta(hours=1), 2)
+    recent = _archive_file(settings, now - 29 * DAY, 3)
+    notes = expired.parent / "notes.txt"
+    notes.write_text("kept: not an archive file")
+
+    assert run().counts == {}, "RETENTION_ARCHIVE_DAYS=0: archives are kept for ever"
+    assert expired.exists() and also_expired.exists()
+
+    settings.RETENTION_ARCHIVE_DAYS = 30
+    out = io.StringIO()
+    call_command("retention_run", "--dry-run", stdout=out)
+    assert "archive_files: 2 archive files older than 30 days would go" in out.getvalue()
+    assert expired.exists()
+
+    record = run()
+
+    assert record.counts["archive_files"] == {"removed": 2}
+    assert not expired.exists() and not also_expired.exists() and recent.exists() and notes.exists()
+    assert expired.parent.exists(), "a folder with other files stays"
+    if also_expired.parent not in (expired.parent, recent.parent):
+        assert not also_expired.parent.exists(), "a month folder left empty goes"
+
+
+def test_a_write_that_fails_half_way_leaves_the_archive_whole():
+    archive = retention.Archive(RetentionRun.objects.create(state="done"), timezone.now())
+    archive.write("audit", [{"row": {"id": 1}}])
+    size = archive.path.stat().st_size
+
+    with pytest.raises(TypeError):
+        archive.write("audit", iter([{"row": {"id": 2}}, {"row": {"id": object()}}]))
+
+    assert archive.path.stat().st_size == size
+    assert [line["row"]["id"] for line in retention.read_archive(archive.path)] == [1]
+    assert archive.lines == 1
+
+
+def test_a_full_disk_half_way_through_a_batch_removes_nothing_of_it_and_the_file_reads_whole(settings,
+                                                                                           monkeypatch):
+    import errno
+
+    from monitoring.models import Event
+    from tests.monitoring.console_data import make_alert, make_event, make_source
+
+    settings.RETENTION_EVENTS_DAYS = 30
+    source = make_source()
+    alert = make_alert(source)
+    first = make_event(source, alert=alert, received_at=timezone.now() - 32 * DAY)
+    second = make_event(source, alert=alert, received_at=timezone.now() - 31 * DAY)
+
+    class FullDisk(io.FileIO):
+        def write(self, data):
+            data = bytes(data)
+            super().write(data[: max(1, len(data) // 2)])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    opened = []
+    real_open = retention.Archive._open
+
+    def open_(self, fd):
+        opened.append(fd)
+        return real_open(self, fd) if len(opened) == 1 else FullDisk(fd, "ab")
+
+    monkeypatch.setattr(retention.Archive, "_open", open_)
+    record = run(batch=1)
+
+    assert len(opened) == 2
+    assert record.state == RetentionRun.State.FAILED
+    assert record.error.startswith("monitoring.events: OSError:") and "No space left" in record.error
+    assert [line["row"]["id"] for line in retention.read_archive(record.archive)] == [first.id]
+    assert set(Event.objects.values_list("id", flat=True)) == {second.id}, "the failed batch removed nothing"
+
+
+def test_the_mails_of_a_removed_ticket_are_not_read_again_by_the_raw_rule(agent, keep_a_year, settings):
+    from email_channel.models import InboundMessage
+    from tests.email_channel.inbound_helpers import deliver, mail, mailbox_make
+
+    mailbox = mailbox_make()
+    kept_raw = deliver(mailbox, mail(subject="Printer on fire", text="Flames"))
+    purged = deliver(mailbox, mail(subject="Scanner on fire", text="Smoke"))
+    long_ago = timezone.now() - 400 * DAY
+    InboundMessage.objects.update(received_at=long_ago)
+    purged_at = timezone.now() - 300 * DAY
+    InboundMessage.objects.filter(id=purged.id).update(raw=b"", raw_purged_at=purged_at)
+    for message in (kept_raw, purged):
+        closed_incident(lambda message=message, **kw: Incident.objects.get(id=message.ticket_id), agent,
+                        days_ago=400)
+
+    settings.RETENTION_MAIL_RAW_DAYS = 500  # the mails' bytes are not due yet
+    record = run()
+    assert record.counts["tickets.incident"]["removed"] == 2
+    kept_raw.refresh_from_db()
+    purged.refresh_from_db()
+    assert kept_raw.raw_purged_at is not None and bytes(kept_raw.raw) == b"", "stamped when it became a tombstone"
+    assert purged.raw_purged_at == purged_at, "a mail whose bytes the raw rule removed keeps that date"
+
+    settings.RETENTION_MAIL_RAW_DAYS = 30
+    record = run()
+    assert "email.raw" not in record.counts, "a tombstone is never read (nor archived) again"
