@@ -61,6 +61,8 @@ def test_erasing_a_ticket_scrubs_its_mails_their_copies_and_the_mails_naming_it(
     assert not any(SECRET.encode() in bytes(m.raw) or SECRET in m.subject for m in InboundMessage.objects.all())
     other = InboundMessage.objects.get(id=erased["other"].id)  # another ticket's mail stays as it was
     assert other.subject == "Printer jams" and other.size > 0 and b"Floor 3" in bytes(other.raw)
+    # Retention's raw-mail rule has nothing left to read or archive in a tombstone; the other mail is still due.
+    assert raised.raw_purged_at is not None and other.raw_purged_at is None
 
 
 def test_the_erased_mail_read_again_is_ignored_and_stored_scrubbed(erased):
