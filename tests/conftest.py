@@ -25,13 +25,19 @@ def pytest_configure(config):
                     returncode=3)
 
 
+SNAPSHOT_SCHEMA = "test_flush_snapshot"
+
+
 def _flush_by_delete():
-    """Empty the tables after a transactional test with DELETE instead of TRUNCATE.
+    """Empty the tables after a transactional test with DELETE instead of TRUNCATE, and put back what migrate left.
 
     Django's flush truncates all ~100 tables at once: PostgreSQL gives each a new file and takes an exclusive
     lock on each, about 1 s per test here, for tables that hold a few rows. DELETE in one transaction with the
-    foreign keys deferred (Django makes them DEFERRABLE INITIALLY DEFERRED) leaves the same empty tables in
-    ~0.1 s. A flush that must reset sequences still truncates."""
+    foreign keys deferred (Django makes them DEFERRABLE INITIALLY DEFERRED) empties them in ~0.1 s. Then the rows
+    that migrations and post_migrate wrote (resolution codes, calendars, beat entries, roles...: see
+    `django_db_setup` below) are copied back, so a test that runs after a transactional one, in any order (the
+    suite runs a file at a time in two processes), finds the database as migrate left it. A flush that must reset
+    sequences still truncates."""
     from django.db.backends.postgresql.operations import DatabaseOperations
 
     truncate = DatabaseOperations.sql_flush
@@ -39,9 +45,40 @@ def _flush_by_delete():
     def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
         if reset_sequences or not tables:
             return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
-        return ["SET CONSTRAINTS ALL DEFERRED", *(f"DELETE FROM {self.quote_name(table)}" for table in tables)]
+        restore = [f"INSERT INTO {self.quote_name(table)} ({columns}) SELECT {columns} FROM "
+                   f"{SNAPSHOT_SCHEMA}.{self.quote_name(table)}"
+                   for table, columns in _snapshot.get(self.connection.settings_dict["NAME"], {}).items()
+                   if table in tables]
+        return ["SET CONSTRAINTS ALL DEFERRED", *(f"DELETE FROM {self.quote_name(table)}" for table in tables),
+                *restore]
 
     DatabaseOperations.sql_flush = sql_flush
+
+
+_snapshot: dict[str, dict[str, str]] = {}  # test database name -> {table: its insertable columns}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database as migrate left it, copied once into a schema of its own for the flush to restore."""
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
+        cursor.execute(f"DROP SCHEMA IF EXISTS {SNAPSHOT_SCHEMA} CASCADE; CREATE SCHEMA {SNAPSHOT_SCHEMA}")
+        kept = {}
+        for table in tables:
+            name = connection.ops.quote_name(table)
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {name})")
+            if not cursor.fetchone()[0]:
+                continue
+            cursor.execute("""SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+                              WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped
+                                AND attgenerated = ''""", [name])
+            kept[table] = cursor.fetchone()[0]
+            cursor.execute(f"CREATE TABLE {SNAPSHOT_SCHEMA}.{name} AS SELECT * FROM {name}")
+        _snapshot[connection.settings_dict["NAME"]] = kept
+    yield
 
 
 @pytest.fixture(autouse=True)

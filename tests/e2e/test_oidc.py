@@ -17,7 +17,8 @@ from playwright.sync_api import expect
 from servicedesk.models import ExternalIdentity, Team
 from servicedesk.roles import Role, role_of
 from tests.oidc_provider.peer import PASSWORD as IDP_PASSWORD
-from tests.oidc_provider.peer import OidcProvider, _free_port
+from tests.oidc_provider.peer import OidcProvider
+from tests.peers import free_port
 
 from .conftest import PASSWORD, login, provision_user, screenshot
 
@@ -188,7 +189,7 @@ def test_an_id_token_for_another_nonce_is_refused(oidc_on, idp, new_page, live_s
 
 def test_when_the_provider_is_down_the_page_says_so_and_local_sign_in_works(oidc_on, new_page, live_server,
                                                                             console_problems):
-    dead = f"http://127.0.0.1:{_free_port()}/o"
+    dead = f"http://127.0.0.1:{free_port()}/o"
     oidc_on.OIDC_OP_ISSUER = dead
     oidc_on.OIDC_OP_DISCOVERY_URL = f"{dead}/.well-known/openid-configuration"
     provision_user("dave", "agent", name="Dave Local")
@@ -216,7 +217,7 @@ def test_the_provider_going_away_mid_sign_in_gives_a_clear_page(oidc_on, idp, ne
     page.get_by_label("Contoso password").fill(IDP_PASSWORD)
     page.get_by_role("button", name="Continue").click()
     # While the person reads the consent page, the token endpoint becomes unreachable.
-    oidc_on.OIDC_OP_TOKEN_ENDPOINT = f"http://127.0.0.1:{_free_port()}/o/token/"
+    oidc_on.OIDC_OP_TOKEN_ENDPOINT = f"http://127.0.0.1:{free_port()}/o/token/"
     page.get_by_role("button", name="Allow").click()
     expect(page.get_by_test_id("oidc-error-message")).to_contain_text("the sign-in could not be completed")
     console_problems.clear()  # our 503 page, on purpose
