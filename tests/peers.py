@@ -43,12 +43,12 @@ def wait_for_peer(process: subprocess.Popen, ready, *, name: str, seconds: float
         time.sleep(0.05)
 
 
-def stop_process(process: subprocess.Popen | None) -> None:
-    """SIGTERM to our own peer by its PID, SIGKILL if it has not gone in 10 s."""
+def stop_process(process: subprocess.Popen | None, timeout: float = 10) -> None:
+    """SIGTERM to our own peer by its PID, SIGKILL if it has not gone in `timeout` seconds."""
     if process is not None and process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)

@@ -15,7 +15,7 @@ from django.db import connection
 
 from servicedesk.celery import app as celery_app
 from servicedesk.models import Heartbeat
-from tests.peers import free_port
+from tests.peers import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -175,12 +175,7 @@ def gunicorn_server(*, tmp_path: Path, workers: int = 2, args: list[str] | tuple
             pytest.fail(f"gunicorn did not come up within 60s:\n{errors.read()[-3000:]}")
         yield f"http://127.0.0.1:{port}", log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, timeout=30)
         errors.close()
 
 

@@ -16,6 +16,7 @@ from django.db import connection
 
 from servicedesk.beat import FileLock, LockedDatabaseScheduler, RedisLock
 from servicedesk.celery import app as celery_app
+from tests.peers import stop_process
 from tests.workers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,13 +96,7 @@ def _beat(name: str, tmp_path: Path, key: str):
 
 
 def _stop(proc) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    stop_process(proc, timeout=20)
 
 
 @pytest.mark.worker

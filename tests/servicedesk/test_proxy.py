@@ -14,7 +14,7 @@ import requests
 import yaml
 
 from tests.conftest import PASSWORD
-from tests.peers import free_port
+from tests.peers import free_port, stop_process
 from tests.servicedesk.test_web_processes import real_password
 from tests.workers import gunicorn_server, wait_for
 
@@ -86,10 +86,5 @@ def test_a_browser_signs_in_through_the_shipped_nginx_config(make_user, tmp_path
             # The request did come through nginx: gunicorn logged it from the proxy.
             assert " POST /login/ 302" in log.read_text()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            stop_process(proc, timeout=15)
             nginx_log.close()

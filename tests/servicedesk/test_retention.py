@@ -186,12 +186,17 @@ def test_a_problem_that_stays_keeps_its_incidents_and_a_closed_one_goes_with_its
     assert record.counts["tickets.problem"]["removed"] == 1 and record.counts["tickets.incident"]["removed"] == 1
 
 
-def test_a_parent_stays_while_a_child_is_kept(incident_factory, agent, keep_a_year):
+def _major_with_child(incident_factory, agent, floor: int):
     from incidents.services import incident_update
 
     parent = incident_factory(title="Major: mail down")
-    child = incident_factory(title="No mail on floor 2")
+    child = incident_factory(title=f"No mail on floor {floor}")
     incident_update(incident_id=child.id, actor=agent, parent=parent)
+    return parent, child
+
+
+def test_a_parent_stays_while_a_child_is_kept(incident_factory, agent, keep_a_year):
+    parent, child = _major_with_child(incident_factory, agent, 2)
     Incident.objects.filter(id=parent.id).update(status="closed", closed_at=timezone.now() - 500 * DAY)
 
     run()
@@ -671,11 +676,7 @@ def test_a_closed_problem_stays_while_an_incident_it_explains_is_not_closed(inci
 
 
 def test_a_child_stays_while_its_major_incident_is_open(incident_factory, agent, keep_a_year):
-    from incidents.services import incident_update
-
-    parent = incident_factory(title="Major: mail down")
-    child = incident_factory(title="No mail on floor 3")
-    incident_update(incident_id=child.id, actor=agent, parent=parent)
+    parent, child = _major_with_child(incident_factory, agent, 3)
     Incident.objects.filter(id=child.id).update(status="closed", closed_at=timezone.now() - 400 * DAY)
 
     run()
