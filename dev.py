@@ -217,11 +217,11 @@ def test(argv: list[str]) -> None:
     # servers and workers it starts, so two halves the wall time on two cores. Each process has its own test
     # database and Redis database (tests/xdist_worker.py). SD_TEST_PROCESSES=1, or -n on the command line, to choose.
     processes = env.get("SD_TEST_PROCESSES", "2")
-    if not any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in argv) and processes != "1":
+    spread = processes != "1" and not any(arg.startswith(("-n", "--numprocesses")) for arg in argv)
+    if spread:
         argv = ["-n", processes, "--dist", "loadfile", *argv]
     say(f"tests on {env['DATABASE_URL']} and {env['CELERY_BROKER_URL']}"
-        + (f" in {processes} processes (test databases _gw0..., Redis databases counting down)"
-           if "-n" in argv[:1] else ""))
+        + (f" in {processes} processes (test databases _gw0..., Redis databases counting down)" if spread else ""))
     sys.exit(subprocess.run([PY, "-m", "pytest", *argv], cwd=ROOT, env=env).returncode)
 
 

@@ -43,7 +43,7 @@ def inbound_mail_forget(kind: str, ticket_id: int) -> int:
     from django.db.models import Q
 
     from email_channel.models import InboundMessage
-    from email_channel.processing import ERASED
+    from email_channel.processing import ERASED, tombstone_update
 
     number = _number_of(kind, ticket_id)
     about = Q(ticket_kind=kind, ticket_id=ticket_id)
@@ -51,17 +51,8 @@ def inbound_mail_forget(kind: str, ticket_id: int) -> int:
     rows = about | Q(message_id__in=ids) if ids else about
     if number:
         rows |= Q(subject__icontains=f"[{number}]")
-    from django.db.models import Value
-    from django.db.models.functions import Coalesce
-    from django.utils import timezone
-
-    # raw_purged_at too (an earlier one kept), so retention's "email.raw" rule never reads or archives the
-    # tombstone that is left.
     return InboundMessage.objects.filter(rows).update(
-        raw=b"", size=0, subject="", from_address="", error="", entry_id=None,
-        raw_purged_at=Coalesce("raw_purged_at", Value(timezone.now())),
-        reason=f"{ERASED}{number or f'{kind} #{ticket_id}'}"[:300],
-    )
+        **tombstone_update(f"{ERASED}{number or f'{kind} #{ticket_id}'}"[:300]))
 
 
 def register() -> None:

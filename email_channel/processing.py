@@ -49,6 +49,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from email_channel.models import InboundMessage, Mailbox
@@ -91,6 +93,14 @@ def inbound_erased(message: InboundMessage) -> bool:
     """Whether the row is the tombstone of a mail erased with its ticket: no bytes, no sender, no subject;
     only its Message-ID (for dedupe) and its state are kept."""
     return message.reason.startswith(ERASED) and not message.size
+
+
+def tombstone_update(reason) -> dict:
+    """The UPDATE that turns stored mails into tombstones (an erasure, retention removing their ticket): their
+    content goes, the Message-ID and the state stay, `reason` (text or an expression) says why; `raw_purged_at`
+    is stamped (an earlier date kept), so retention's raw-mail rule never reads or archives a tombstone."""
+    return {"raw": b"", "size": 0, "subject": "", "from_address": "", "error": "", "entry_id": None,
+            "raw_purged_at": Coalesce("raw_purged_at", Value(timezone.now())), "reason": reason}
 
 
 def inbound_scrub(message: InboundMessage, *, reason: str) -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Value
-from django.db.models.functions import Coalesce, Concat
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from servicedesk.registry import RetentionRule, registry
@@ -22,12 +22,10 @@ def inbound_mails_retire(kind: str, ticket_ids: list[int]) -> int:
     gets `raw_purged_at` if it has none yet, so the "email.raw" rule never reads (nor archives) a tombstone
     again; a mail whose bytes that rule already removed, and archived, keeps the date it did so."""
     from email_channel.models import InboundMessage
-    from email_channel.processing import ERASED
+    from email_channel.processing import ERASED, tombstone_update
 
     return InboundMessage.objects.filter(ticket_kind=kind, ticket_id__in=ticket_ids).update(
-        raw=b"", size=0, subject="", from_address="", error="", entry_id=None,
-        raw_purged_at=Coalesce("raw_purged_at", Value(timezone.now())),
-        reason=Concat(Value(ERASED), "ticket_number", Value(": removed by retention")))
+        **tombstone_update(Concat(Value(ERASED), "ticket_number", Value(": removed by retention"))))
 
 
 def _keep() -> timedelta | None:

@@ -14,10 +14,8 @@ the batch's query):
 from django.db.models import Exists, OuterRef
 
 from incidents.models import Incident
-from incidents.states import Status
+from incidents.states import FINAL
 from servicedesk.registry import RetentionHold, TicketRetention, registry
-
-FINAL = [Status.CLOSED, Status.CANCELLED]
 
 
 def _due(cutoff):

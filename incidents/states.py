@@ -35,6 +35,8 @@ ALLOWED = {
 # the clause and read the sidebar counts through a BitmapAnd and the heap (66 ms at 1M incidents) instead of
 # the covering index alone (10 ms).
 OPEN = (Status.NEW, Status.IN_PROGRESS, Status.ON_HOLD)
+# Where an incident ends: nothing moves it on (ALLOWED), retention may remove it.
+FINAL = (Status.CLOSED, Status.CANCELLED)
 
 
 def check_transition(current: str, to: str) -> None:

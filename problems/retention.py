@@ -14,13 +14,10 @@ known-error search (problems/search.py) still finds it."""
 
 from django.db.models import Exists, OuterRef
 
-from incidents.states import Status as IncidentStatus
+from incidents.states import FINAL as INCIDENT_FINAL
 from problems.models import Problem, ProblemIncident
 from problems.states import Status
 from servicedesk.registry import RetentionHold, TicketRetention, registry
-
-# The incident statuses a problem may go beside: final ones.
-INCIDENT_FINAL = [IncidentStatus.CLOSED, IncidentStatus.CANCELLED]
 
 
 def _due(cutoff):

@@ -29,18 +29,24 @@ def listening(port: int) -> bool:
         return False
 
 
+def wait_for(predicate, timeout=45.0, interval=0.2) -> bool:
+    """Whether `predicate()` became true within `timeout` seconds, asked every `interval`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
 def wait_for_peer(process: subprocess.Popen, ready, *, name: str, seconds: float, log=lambda: "") -> None:
     """Wait until `ready()` is true while the peer's `process` runs. RuntimeError with `log()` if the process exits
     or `seconds` pass first; the caller stops what it started."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log()}")
-        if ready():
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{name} did not come up within {seconds:g} s:\n{log()}")
-        time.sleep(0.05)
+    came_up = wait_for(lambda: process.poll() is not None or ready(), timeout=seconds, interval=0.05)
+    if process.poll() is not None:
+        raise RuntimeError(f"{name} exited with {process.returncode}:\n{log()}")
+    if not came_up:
+        raise RuntimeError(f"{name} did not come up within {seconds:g} s:\n{log()}")
 
 
 def stop_process(process: subprocess.Popen | None, timeout: float = 10) -> None:

@@ -6,7 +6,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,18 +14,9 @@ from django.db import connection
 
 from servicedesk.celery import app as celery_app
 from servicedesk.models import Heartbeat
-from tests.peers import free_port, stop_process
+from tests.peers import free_port, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def wait_for(predicate, timeout=45.0, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 @contextmanager
@@ -184,13 +174,14 @@ def access_log_pids(log: Path, method: str, path_prefix: str, count: int = 0) ->
 
     Gunicorn writes a request's access-log line after its response has gone, so a test that has just read the
     last answer may be ahead of the line: with `count`, wait (up to 10 s) until that many lines are there."""
-    deadline = time.monotonic() + 10
-    while True:
+
+    def read() -> list[str]:
         pids = []
         for line in log.read_text().splitlines():
             pid, m, path, _status = line.split(" ", 3)
             if m == method and path.startswith(path_prefix):
                 pids.append(pid)
-        if len(pids) >= count or time.monotonic() > deadline:
-            return pids
-        time.sleep(0.05)
+        return pids
+
+    wait_for(lambda: len(read()) >= count, timeout=10, interval=0.05)
+    return read()

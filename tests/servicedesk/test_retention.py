@@ -72,8 +72,18 @@ def closed_incident(factory, agent, *, days_ago: float, title="Printer jams", ca
     return Incident.objects.get(id=incident.id)
 
 
-def run(**kwargs):
-    return retention.retention_run(**kwargs)
+def run(*, hook=None, **kwargs):
+    """A retention run; `hook(kind, ids)`, if given, is a retire hook for this run only (it runs inside each
+    batch, before the batch deletes)."""
+    from servicedesk.registry import registry
+
+    if hook is None:
+        return retention.retention_run(**kwargs)
+    registry.retire_hooks.append(hook)
+    try:
+        return retention.retention_run(**kwargs)
+    finally:
+        registry.retire_hooks.remove(hook)
 
 
 def exists(incident) -> bool:
@@ -466,7 +476,6 @@ def test_a_closed_known_error_stays_for_the_record(agent, keep_a_year):
 def test_each_ticket_batch_records_the_cutoff_and_counts_on_the_run_row(incident_factory, agent, keep_a_year):
     """A run killed after some batches committed (no final save) still tells the insights rollup which days lost
     tickets: every batch writes the run row's tickets_cutoff, counts and archive in its own transaction."""
-    from servicedesk.registry import registry
 
     for i in range(3):
         closed_incident(incident_factory, agent, days_ago=400 + i, title=f"Old {i}")
@@ -477,11 +486,7 @@ def test_each_ticket_batch_records_the_cutoff_and_counts_on_the_run_row(incident
             seen.append(RetentionRun.objects.values("tickets_cutoff", "counts", "archive").get(state="running"))
         return 0
 
-    registry.retire_hooks.append(look)
-    try:
-        record = run(batch=1)
-    finally:
-        registry.retire_hooks.remove(look)
+    record = run(batch=1, hook=look)
 
     assert len(seen) == 3
     assert seen[0]["tickets_cutoff"] is None
@@ -611,7 +616,6 @@ def test_a_long_run_keeps_its_lease_whatever_the_budget_of_the_caller():
 
 
 def test_every_batch_moves_the_lease_on_and_a_run_abandoned_meanwhile_stops(incident_factory, keep_a_year):
-    from servicedesk.registry import registry
 
     incidents = [old_cancelled(incident_factory, f"Old {i}", days_ago=400 + i) for i in range(3)]
     leases = []
@@ -621,11 +625,7 @@ def test_every_batch_moves_the_lease_on_and_a_run_abandoned_meanwhile_stops(inci
             leases.append(RetentionRun.objects.values_list("lease_until", flat=True).get(state="running"))
         return 0
 
-    registry.retire_hooks.append(look)
-    try:
-        record = run(batch=1)
-    finally:
-        registry.retire_hooks.remove(look)
+    record = run(batch=1, hook=look)
     assert len(leases) == 3 and leases == sorted(leases) and len(set(leases)) == 3, leases
     assert all(lease > record.started_at for lease in leases)
     assert not any(exists(i) for i in incidents)
@@ -641,11 +641,7 @@ def test_every_batch_moves_the_lease_on_and_a_run_abandoned_meanwhile_stops(inci
                 RetentionRun.objects.filter(state="running").update(state="abandoned")
         return 0
 
-    registry.retire_hooks.append(abandon)
-    try:
-        record = run(batch=1)
-    finally:
-        registry.retire_hooks.remove(abandon)
+    record = run(batch=1, hook=abandon)
     assert len(batches) == 2, "no batch after the lease was lost"
     assert record.state == RetentionRun.State.FAILED and "marked abandoned" in record.error
     assert record.counts["tickets.incident"]["removed"] == 1, "the second batch rolled back"
@@ -711,7 +707,6 @@ def test_the_time_a_step_leaves_goes_to_the_others_and_back(incident_factory, ke
     """Every incident batch costs one second of a stepped clock; the budget is 10 s for 5 steps. The incidents
     get their share (10 s / 4 steps left: 3 batches), the steps after them use none, and what is left (7 s)
     goes back to the incidents: 10 batches in all, and the outbox still had its turn."""
-    from servicedesk.registry import registry
 
     for i in range(12):
         old_cancelled(incident_factory, f"Old {i}", days_ago=400 + i)
@@ -726,11 +721,7 @@ def test_the_time_a_step_leaves_goes_to_the_others_and_back(incident_factory, ke
 
     assert [step.key for step in retention.plan()] == [
         "tickets.problem", "tickets.incident", "tickets.request", "outbox", "idempotency_keys"]
-    registry.retire_hooks.append(tick)
-    try:
-        record = run(batch=1, budget=10)
-    finally:
-        registry.retire_hooks.remove(tick)
+    record = run(batch=1, budget=10, hook=tick)
 
     assert record.counts["tickets.incident"]["removed"] == 10
     assert record.state == RetentionRun.State.BUDGET and Incident.objects.count() == 2
