@@ -23,6 +23,7 @@ from servicedesk.registry import (
     registry,
 )
 from servicedesk.roles import is_staff_role
+from servicedesk.sidebar import sidebar_counts
 from sla.registry import ticket_type as sla_ticket_type
 
 EVENTS = {
@@ -62,10 +63,13 @@ def _queues_nav(request, current: str) -> list[NavItem]:
 
 
 def _saved_views_nav(request, current: str) -> list[NavItem]:
+    # Kept with the sidebar's counts (servicedesk.sidebar): only their owner changes them, which drops them.
+    views = sidebar_counts(request, "saved-views",
+                           lambda: {"views": list(workspace.saved_views_of(request.user).values_list("id", "name"))})
     return [
-        NavItem(view.name, reverse("agent:saved_view", kwargs={"view_id": view.id}), "i-bookmark",
-                current=current == f"view:{view.id}")
-        for view in workspace.saved_views_of(request.user)
+        NavItem(name, reverse("agent:saved_view", kwargs={"view_id": view_id}), "i-bookmark",
+                current=current == f"view:{view_id}")
+        for view_id, name in views["views"]
     ]
 
 

@@ -14,7 +14,6 @@ from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.http import QueryDict
 from django.utils import timezone
-from django.utils.timesince import timesince
 
 from incidents.filters import IncidentFilter
 from incidents.models import CannedResponse, Category, Incident, ResolutionCode, SavedView
@@ -24,6 +23,7 @@ from incidents.states import OPEN, Status
 from servicedesk.keyset import keyset_page
 from servicedesk.models import ConfigurationItem, Service, Team, TeamMembership
 from servicedesk.roles import STAFF_ROLES
+from servicedesk.sidebar import sidebar_counts
 from servicedesk.workspace import queue_ordering, queue_sort_key
 from sla.clocks import clocks_of
 from sla.display import clock_views, most_urgent
@@ -114,11 +114,9 @@ def queue_counts(user, now=None) -> dict[str, int]:
 
 
 def queue_counts_of(request) -> dict[str, int]:
-    """`queue_counts` once per request: the sidebar and the dashboard's tiles share the one query."""
-    counts = getattr(request, "_incident_queue_counts", None)
-    if counts is None:
-        counts = request._incident_queue_counts = queue_counts(request.user)
-    return counts
+    """`queue_counts` once per request (the sidebar and the dashboard's tiles share the one query), kept for
+    SIDEBAR_COUNTS_SECONDS per person (servicedesk.sidebar)."""
+    return sidebar_counts(request, "incidents", lambda: queue_counts(request.user))
 
 
 def with_children_count(queryset: QuerySet[Incident]) -> QuerySet[Incident]:
@@ -170,16 +168,6 @@ def filter_data(params: QueryDict) -> QueryDict:
     return data
 
 
-def with_ago(page):
-    """Evaluate the page once and give each row a short "3 days ago" (one unit: the column stays narrow)."""
-    page.object_list = list(page.object_list)
-    now = timezone.now()
-    for incident in page.object_list:
-        age = now - incident.updated_at
-        incident.updated_ago = "just now" if age.total_seconds() < 60 else f"{timesince(incident.updated_at, now, depth=1)} ago"
-    return page
-
-
 def with_sla(page, now=None):
     """Give each row of an evaluated page `sla_clock`: the view of its most urgent SLA clock (sla.display), or None.
     The clocks of the whole page come in one query."""
@@ -191,14 +179,14 @@ def with_sla(page, now=None):
 
 
 def rows_page(queryset, per_page: int, cursor):
-    """One page of queue rows with their "updated" words and SLA cells: the page (keyset, servicedesk.keyset: the
+    """One page of queue rows with their SLA cells: the page (keyset, servicedesk.keyset: the
     rows after the cursor, never an OFFSET), its count capped at LIST_COUNT_CAP, and one query for its clocks.
     A damaged cursor shows the first page."""
     try:
         page = keyset_page(queryset, per_page=per_page, cursor=cursor)
     except ValueError:
         page = keyset_page(queryset, per_page=per_page)
-    return with_sla(with_ago(page))
+    return with_sla(page)
 
 
 def per_page_of(raw) -> int:
@@ -252,6 +240,12 @@ def agents() -> QuerySet:
         .distinct()
         .order_by("first_name", "last_name", "username")
     )
+
+
+def agent_choices() -> list[tuple[str, str]]:
+    """(username, name) of `agents()`, for a pick list: no model instances (a desk has hundreds of agents)."""
+    return [(username, f"{first} {last}".strip() or username)
+            for username, first, last in agents().values_list("username", "first_name", "last_name")]
 
 
 def team_members(team) -> QuerySet:

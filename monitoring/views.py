@@ -42,6 +42,7 @@ from servicedesk.exports import (
 )
 from servicedesk.models import Service
 from servicedesk.registry import NavItem, TicketBrief
+from servicedesk.sidebar import sidebar_counts
 from servicedesk.workspace import agent_render, agent_required, safe_next
 
 PAGE_SIZE = 50
@@ -240,7 +241,7 @@ def kpis_page(request):
 def console_nav(request, current: str) -> list[NavItem]:
     """The workspace's "Monitoring" links: the console with the firing count, the unacknowledged ones (red
     while any), and the KPIs; both counts in one aggregate query."""
-    counts = console_counts(request.user)
+    counts = sidebar_counts(request, "monitoring", lambda: console_counts(request.user))
     url = reverse("agent:monitoring_console")
     return [
         NavItem("Event console", url, "i-zap", count=counts["firing"], current=current == "monitoring:console",

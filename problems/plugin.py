@@ -18,13 +18,14 @@ from servicedesk.registry import (
     WorkspaceSection,
     registry,
 )
+from servicedesk.sidebar import sidebar_counts
 
 
 def _nav(request, current: str) -> list[NavItem]:
     """The "Problems" links: the queues with their counts (one aggregate query), new, candidates, measures."""
     from problems import workspace
 
-    counts = workspace.queue_counts(request.user)
+    counts = sidebar_counts(request, "problems", lambda: workspace.queue_counts(request.user))
     items = [
         NavItem(q.label, reverse("agent:problem_queue", kwargs={"key": q.key}), q.icon, count=counts.get(q.key),
                 current=current == f"problems:{q.key}", testid=f"nav-problems-{q.key}")
@@ -62,7 +63,9 @@ def _known_errors(request, ticket: TicketBrief) -> dict | None:
     words = [w for w in dict.fromkeys(re.findall(r"\w{3,}", ticket.title.lower())) if w not in STOP_WORDS][:8]
     if not words:
         return None
-    found = list(known_errors_search(request.user, " or ".join(words))
+    # The card shows a problem's own columns only: no joins (each would cost PostgreSQL planning time).
+    found = list(known_errors_search(request.user, " or ".join(words)).select_related(None)
+                 .only("id", "number", "title", "status", "workaround")
                  .exclude(incident_links__incident__number=ticket.number)[:3])
     if not found:
         return None

@@ -24,6 +24,7 @@ from servicedesk.registry import (
     registry,
 )
 from servicedesk.roles import is_staff_role
+from servicedesk.sidebar import sidebar_counts
 from sla.registry import ticket_type as sla_ticket_type
 
 NUMBER = re.compile(r"^\s*REQ0*(\d{1,9})\s*$", re.IGNORECASE)
@@ -111,7 +112,7 @@ def _approvals_nav(request, current: str) -> list[NavItem]:
     none does; one query."""
     from requests_app.selectors import approvals_pending_count
 
-    count = approvals_pending_count(request.user)
+    count = sidebar_counts(request, "approvals", lambda: {"pending": approvals_pending_count(request.user)})["pending"]
     return [NavItem("Approvals", reverse("agent:approvals"), "i-check-circle", count=count or None,
                     current=current == "approvals", testid="nav-approvals")]
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
-from django.utils.timesince import timesince
 
 from requests_app.models import ServiceRequest
 from requests_app.selectors import requests_for
@@ -18,6 +17,7 @@ from requests_app.states import OPEN, Status
 from servicedesk.keyset import keyset_page
 from servicedesk.models import Team, TeamMembership
 from servicedesk.roles import STAFF_ROLES
+from servicedesk.sidebar import sidebar_counts
 from servicedesk.workspace import queue_ordering, queue_sort_key
 from sla.clocks import clocks_of
 from sla.display import clock_views, most_urgent
@@ -81,11 +81,9 @@ def queue_counts(user) -> dict[str, int]:
 
 
 def queue_counts_of(request) -> dict[str, int]:
-    """`queue_counts` once per HTTP request, however many parts of the page ask."""
-    counts = getattr(request, "_request_queue_counts", None)
-    if counts is None:
-        counts = request._request_queue_counts = queue_counts(request.user)
-    return counts
+    """`queue_counts` once per HTTP request, however many parts of the page ask, kept for
+    SIDEBAR_COUNTS_SECONDS per person (servicedesk.sidebar)."""
+    return sidebar_counts(request, "requests", lambda: queue_counts(request.user))
 
 
 def sort_key(raw: str | None) -> str:
@@ -112,7 +110,7 @@ def per_page_of(raw) -> int:
 
 
 def rows_page(queryset, per_page: int, cursor, now=None):
-    """One page of rows, each with `updated_ago` and `sla_clock` (its most urgent SLA clock, sla.display): the
+    """One page of rows, each with `sla_clock` (its most urgent SLA clock, sla.display): the
     keyset page after `cursor` (servicedesk.keyset; a damaged cursor shows the first page), its count capped at
     LIST_COUNT_CAP and one query for the clocks of the whole page."""
     now = now or timezone.now()
@@ -122,8 +120,6 @@ def rows_page(queryset, per_page: int, cursor, now=None):
         page = keyset_page(queryset, per_page=per_page)
     found = clocks_of(TICKET_TYPE, [r.id for r in page.object_list])
     for row in page.object_list:
-        age = now - row.updated_at
-        row.updated_ago = "just now" if age.total_seconds() < 60 else f"{timesince(row.updated_at, now, depth=1)} ago"
         row.sla_clock = most_urgent(clock_views(found.get(row.id, []), now, ola=False))
     return page
 

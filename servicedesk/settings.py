@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Two-factor sign-in: a session that still owes its second step is not signed in (servicedesk/twofactor.py).
     "servicedesk.twofactor.SecondFactorMiddleware",
+    # A person's own writes drop their cached sidebar counts (servicedesk/sidebar.py).
+    "servicedesk.sidebar.SidebarCountsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -137,6 +139,9 @@ if CACHE_URL:
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "sd-cache"),
         }
     }
+    # Sessions read from Redis (a query less on every page), written through to the database, which stays the
+    # record: a Redis restart signs nobody out.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     # The local run's web processes (gunicorn --workers 2) share one directory, never per-process memory. Its
     # incr()/add() are a read then a write, not atomic: two processes counting at the same instant may lose a
@@ -160,6 +165,11 @@ AUTHENTICATION_BACKENDS = [
 # Reverse proxies in front of Django that each append the address they saw to X-Forwarded-For. 0 (the
 # default) trusts no header: the client address is REMOTE_ADDR.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Seconds a person's sidebar counts (and the dashboard's tiles) are kept before they are counted again; their
+# own changes show at once (servicedesk/sidebar.py). 0: counted on every page.
+SIDEBAR_COUNTS_SECONDS = env_int("SIDEBAR_COUNTS_SECONDS", 30)
+if SIDEBAR_COUNTS_SECONDS < 0:
+    raise ImproperlyConfigured(f"SIDEBAR_COUNTS_SECONDS={SIDEBAR_COUNTS_SECONDS} must be 0 or more")
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15)
 LOGIN_ADDRESS_USERNAME_LIMIT = env_int("LOGIN_ADDRESS_USERNAME_LIMIT", 20)

@@ -106,7 +106,7 @@ def _render_queue(request, queue, params, *, saved_view=None, save_form=None, st
                                              initial={"queue": queue.key, "query": query.urlencode()}),
         current_nav=f"view:{saved_view.id}" if saved_view else f"queue:{queue.key}",
         teams=list(workspace.teams()),
-        agents=list(workspace.agents()),
+        agent_choices=workspace.agent_choices(),
         services=list(workspace.services()),
         statuses=Status.choices,
         priorities=[(i, f"P{i}") for i in range(1, 6)],
