@@ -30,6 +30,19 @@ def updated_cell(context, value):
 
 
 @register.simple_tag
+def ago_time(value):
+    """`<time>` of a moment: "3 days, 4 hours ago" (or "just now"), the full date in its title; what
+    includes/ago.html drew, for the places that draw many (timelines)."""
+    if value is None:
+        return ""
+    now = timezone.now()
+    local = timezone.localtime(value)
+    words = "just now" if (now - value).total_seconds() < 60 else f"{timesince(value, now)} ago"
+    return format_html('<time datetime="{}" title="{}">{}</time>', local.isoformat(),
+                       date_format(local, "j M Y, H:i"), words)
+
+
+@register.simple_tag
 def options(choices, selected=None):
     """`<option>`s of (value, label) pairs; the one whose value equals `selected` (compared as text) is
     selected."""
