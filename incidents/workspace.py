@@ -242,12 +242,6 @@ def agents() -> QuerySet:
     )
 
 
-def agent_choices() -> list[tuple[str, str]]:
-    """(username, name) of `agents()`, for a pick list: no model instances (a desk has hundreds of agents)."""
-    return [(username, f"{first} {last}".strip() or username)
-            for username, first, last in agents().values_list("username", "first_name", "last_name")]
-
-
 def team_members(team) -> QuerySet:
     return agents().filter(memberships__team=team)
 

@@ -114,18 +114,46 @@ def catalog_search(user, q: str):
     ).order_by("-name_match", "name", "id")
 
 
-def catalog_popular(user, *, days: int = 90, limit: int = 5, now=None) -> list:
-    """The items `user` may order that were ordered most in the last `days` days (by anyone), most first,
-    each with `orders` (its count). One query."""
+def catalog_order_counts(*, days: int = 90, now=None) -> dict[int, int]:
+    """{item id: orders in the last `days` days, by anyone}: one query over the window's requests (the
+    created_at index), the same for everyone, so it is kept PORTAL_POPULAR_SECONDS in the cache (unless `now`
+    is given): counting 90 days of a large desk's orders (80,000 at 1M requests, ~50 ms) on every portal home
+    page cost PostgreSQL a second of work per page as a join."""
     from datetime import timedelta
 
+    from django.conf import settings
+    from django.core.cache import cache
     from django.db.models import Count
     from django.utils import timezone
 
+    from requests_app.models import ServiceRequest
+
+    seconds = settings.PORTAL_POPULAR_SECONDS if now is None else 0
+    key = f"catalog-order-counts:{days}"
+    if seconds:
+        counts = cache.get(key)
+        if counts is not None:
+            return counts
     since = (now or timezone.now()) - timedelta(days=days)
-    return list(catalog_items_for(user).select_related("category")
-                .annotate(orders=Count("requests", filter=Q(requests__created_at__gte=since)))
-                .filter(orders__gt=0).order_by("-orders", "name")[:limit])
+    counts = dict(ServiceRequest.objects.filter(created_at__gte=since).order_by()
+                  .values_list("item_id").annotate(n=Count("id")).values_list("item_id", "n"))
+    if seconds:
+        cache.set(key, counts, timeout=seconds)
+    return counts
+
+
+def catalog_popular(user, *, days: int = 90, limit: int = 5, now=None) -> list:
+    """The items `user` may order that were ordered most in the last `days` days (by anyone), most first,
+    each with `orders` (its count). The counts come from `catalog_order_counts` (cached), then one query for
+    the items the person may order."""
+    counts = catalog_order_counts(days=days, now=now)
+    if not counts:
+        return []
+    items = list(catalog_items_for(user).select_related("category").filter(id__in=list(counts)))
+    for item in items:
+        item.orders = counts[item.id]
+    items.sort(key=lambda item: (-item.orders, item.name))
+    return items[:limit]
 
 
 def catalog_for_portal(user) -> list:

@@ -13,6 +13,7 @@ class ServicedeskConfig(AppConfig):
 
         post_migrate.connect(roles.post_migrate_ensure_roles, sender=self)
         tokens.connect_signals()
+        roles.connect_staff_choices_signals()
         from servicedesk.metrics import instrument_connections
 
         instrument_connections()

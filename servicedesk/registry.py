@@ -63,7 +63,8 @@ class WorkspaceSection:
 
     `nav(request, current)` returns the links; `current` is the page's nav key (e.g. "queue:mine"), so the
     section can mark its own link as the current page. It should cost at most one query (counts in one
-    aggregate)."""
+    aggregate), asked through `servicedesk.sidebar.sidebar_counts` so it runs once per person every
+    SIDEBAR_COUNTS_SECONDS rather than on every page."""
 
     key: str
     label: str

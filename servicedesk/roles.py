@@ -85,3 +85,48 @@ def ensure_roles() -> dict:
 
 def post_migrate_ensure_roles(sender, **kwargs):
     ensure_roles()
+
+
+# --- the staff pick list ------------------------------------------------------------------------------------
+
+STAFF_CHOICES_KEY = "staff-choices"
+STAFF_CHOICES_SECONDS = 600  # a safety net: any change through the ORM drops the list at once (below)
+
+
+def staff_choices() -> list[tuple[str, str]]:
+    """(username, name) of every active agent, manager, admin and superuser, by name: the workspace's assignee
+    pick lists. A desk's users are mostly requesters (every employee), and finding the staff among them reads
+    every user (~3 ms of PostgreSQL at 5,000 users, ten times that at 50,000), so the list is kept in the
+    cache, shared by every process, and dropped whenever a user is saved or deleted or group memberships
+    change (`connect_staff_choices_signals`)."""
+    from django.contrib.auth import get_user_model
+    from django.core.cache import cache
+    from django.db.models import Q
+
+    choices = cache.get(STAFF_CHOICES_KEY)
+    if choices is None:
+        rows = (get_user_model().objects.filter(is_active=True)
+                .filter(Q(groups__name__in=sorted(r.value for r in STAFF_ROLES)) | Q(is_superuser=True))
+                .distinct().order_by("first_name", "last_name", "username")
+                .values_list("username", "first_name", "last_name"))
+        choices = [(username, f"{first} {last}".strip() or username) for username, first, last in rows]
+        cache.set(STAFF_CHOICES_KEY, choices, timeout=STAFF_CHOICES_SECONDS)
+    return choices
+
+
+def forget_staff_choices(update_fields=None, **kwargs) -> None:
+    from django.core.cache import cache
+
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return  # a sign-in changes nobody's name or role
+    cache.delete(STAFF_CHOICES_KEY)
+
+
+def connect_staff_choices_signals() -> None:
+    from django.contrib.auth import get_user_model
+    from django.db.models.signals import m2m_changed, post_delete, post_save
+
+    User = get_user_model()
+    post_save.connect(forget_staff_choices, sender=User, dispatch_uid="staff-choices-saved")
+    post_delete.connect(forget_staff_choices, sender=User, dispatch_uid="staff-choices-deleted")
+    m2m_changed.connect(forget_staff_choices, sender=User.groups.through, dispatch_uid="staff-choices-groups")

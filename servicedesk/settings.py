@@ -168,8 +168,12 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # Seconds a person's sidebar counts (and the dashboard's tiles) are kept before they are counted again; their
 # own changes show at once (servicedesk/sidebar.py). 0: counted on every page.
 SIDEBAR_COUNTS_SECONDS = env_int("SIDEBAR_COUNTS_SECONDS", 30)
-if SIDEBAR_COUNTS_SECONDS < 0:
-    raise ImproperlyConfigured(f"SIDEBAR_COUNTS_SECONDS={SIDEBAR_COUNTS_SECONDS} must be 0 or more")
+# Seconds the portal's "Popular requests" counts (orders per catalog item in 90 days, the same for everyone)
+# are kept in the cache; 0: counted on every portal home page.
+PORTAL_POPULAR_SECONDS = env_int("PORTAL_POPULAR_SECONDS", 600)
+for _name in ("SIDEBAR_COUNTS_SECONDS", "PORTAL_POPULAR_SECONDS"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]} must be 0 or more")
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15)
 LOGIN_ADDRESS_USERNAME_LIMIT = env_int("LOGIN_ADDRESS_USERNAME_LIMIT", 20)

@@ -22,6 +22,7 @@ def pytest_configure(config):
     # Tests make data with service calls between two page loads and read the sidebar's counts at once; the
     # counts' short cache (servicedesk/sidebar.py) has tests of its own that switch it on.
     settings.SIDEBAR_COUNTS_SECONDS = 0
+    settings.PORTAL_POPULAR_SECONDS = 0  # the same for the portal's popular requests (tests/requests_app/test_portal_catalog.py)
     _flush_by_delete()
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         pytest.exit("The test suite needs Redis as the broker: set CELERY_BROKER_URL=redis://127.0.0.1:6379/15",

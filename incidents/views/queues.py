@@ -24,6 +24,7 @@ from incidents.states import HoldReason, Status
 from servicedesk.errors import DomainError, InvalidInput, StaleVersion
 from servicedesk.exports import export_format, export_links, export_refused, export_response, rows_of
 from servicedesk.registry import registry
+from servicedesk.roles import staff_choices
 from servicedesk.workspace import agent_render, agent_required, safe_next
 
 PAGE_SIZE = 25
@@ -106,7 +107,7 @@ def _render_queue(request, queue, params, *, saved_view=None, save_form=None, st
                                              initial={"queue": queue.key, "query": query.urlencode()}),
         current_nav=f"view:{saved_view.id}" if saved_view else f"queue:{queue.key}",
         teams=list(workspace.teams()),
-        agent_choices=workspace.agent_choices(),
+        agent_choices=staff_choices(),
         services=list(workspace.services()),
         statuses=Status.choices,
         priorities=[(i, f"P{i}") for i in range(1, 6)],

@@ -129,7 +129,7 @@ def test_popular_items_are_the_most_ordered_of_the_last_90_days_that_the_person_
                             (other_requester, secret, None), (other_requester, secret, None),
                             (other_requester, secret, None)]:
         request_submit(item=what, answers={}, requester=who, created_by=who, now=when)
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # everyone's orders per item, then the items this person may order
         popular = catalog_popular(requester)
         assert [(i.name, i.orders, i.category.name) for i in popular] == [("Mouse", 2, "Access"),
                                                                           ("Dock", 1, "Access")]
@@ -163,3 +163,26 @@ def test_catalog_search_uses_the_trigram_index_on_postgresql(requester):
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'catalog_item_search_trgm'")
         assert "gin_trgm_ops" in cursor.fetchone()[0]
+
+
+def test_the_popular_counts_are_kept_for_everyone_for_a_while(settings, requester, other_requester,
+                                                               django_assert_num_queries):
+    """PORTAL_POPULAR_SECONDS (on outside the suite): everyone's orders per item are counted once, in Redis for
+    every web process, then each person's page reads only the items they may order."""
+    from django.core.cache import cache
+
+    settings.PORTAL_POPULAR_SECONDS = 600
+    cache.delete("catalog-order-counts:90")
+    mouse, dock = item("Mouse"), item("Dock")
+    request_submit(item=mouse, answers={}, requester=requester, created_by=requester)
+    try:
+        with django_assert_num_queries(2):
+            assert [(i.name, i.orders) for i in catalog_popular(requester)] == [("Mouse", 1)]
+        request_submit(item=dock, answers={}, requester=requester, created_by=requester)
+        request_submit(item=dock, answers={}, requester=other_requester, created_by=other_requester)
+        with django_assert_num_queries(1):  # the counts come from the cache: the new orders are not in them yet
+            assert [(i.name, i.orders) for i in catalog_popular(other_requester)] == [("Mouse", 1)]
+        cache.delete("catalog-order-counts:90")  # as the timeout would
+        assert [(i.name, i.orders) for i in catalog_popular(other_requester)] == [("Dock", 2), ("Mouse", 1)]
+    finally:
+        cache.delete("catalog-order-counts:90")
