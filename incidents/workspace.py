@@ -96,27 +96,37 @@ def queue_condition(user, key: str, now=None) -> Q:
     }[key]
 
 
-def queue_counts(user, now=None) -> dict[str, int]:
-    """Every open queue's count (open majors for "major") and the P1/P2 tile, in one aggregate query.
+PERSONAL_COUNTS = ("mine", "team")  # the rest are the same for every agent (agents see every incident)
+
+
+def queue_counts(user, now=None, keys=None) -> dict[str, int]:
+    """Every open queue's count (open majors for "major") and the P1/P2 tile, or those in `keys`, in one
+    aggregate query.
 
     It reads only open incidents (the partial queue index), so its cost follows the open workload, not the
     history: "recent" (every status) has no count for that reason."""
+    counts = {
+        "breaching": Count("id", filter=queue_condition(user, "breaching", now)),
+        "mine": Count("id", filter=queue_condition(user, "mine")),
+        "team": Count("id", filter=queue_condition(user, "team")),
+        "unassigned": Count("id", filter=queue_condition(user, "unassigned")),
+        "all": Count("id"),
+        "hold": Count("id", filter=queue_condition(user, "hold")),
+        "major": Count("id", filter=Q(major=True)),
+        "critical": Count("id", filter=Q(priority__lte=2)),
+    }
     return incidents_visible_to(user).filter(status__in=OPEN).aggregate(
-        breaching=Count("id", filter=queue_condition(user, "breaching", now)),
-        mine=Count("id", filter=queue_condition(user, "mine")),
-        team=Count("id", filter=queue_condition(user, "team")),
-        unassigned=Count("id", filter=queue_condition(user, "unassigned")),
-        all=Count("id"),
-        hold=Count("id", filter=queue_condition(user, "hold")),
-        major=Count("id", filter=Q(major=True)),
-        critical=Count("id", filter=Q(priority__lte=2)),
-    )
+        **{name: count for name, count in counts.items() if keys is None or name in keys})
 
 
 def queue_counts_of(request) -> dict[str, int]:
-    """`queue_counts` once per request (the sidebar and the dashboard's tiles share the one query), kept for
-    SIDEBAR_COUNTS_SECONDS per person (servicedesk.sidebar)."""
-    return sidebar_counts(request, "incidents", lambda: queue_counts(request.user))
+    """`queue_counts` once per request (the sidebar and the dashboard's tiles share it), kept for
+    SIDEBAR_COUNTS_SECONDS (servicedesk.sidebar): the desk's counts once for every agent, "mine" and "team"
+    per person. Only for staff pages: a requester would not see every incident."""
+    user = request.user
+    desk = sidebar_counts(request, "incidents", shared=True, compute=lambda: queue_counts(
+        user, keys=("breaching", "unassigned", "all", "hold", "major", "critical")))
+    return {**desk, **sidebar_counts(request, "incidents", lambda: queue_counts(user, keys=PERSONAL_COUNTS))}
 
 
 def with_children_count(queryset: QuerySet[Incident]) -> QuerySet[Incident]:

@@ -241,7 +241,8 @@ def kpis_page(request):
 def console_nav(request, current: str) -> list[NavItem]:
     """The workspace's "Monitoring" links: the console with the firing count, the unacknowledged ones (red
     while any), and the KPIs; both counts in one aggregate query."""
-    counts = sidebar_counts(request, "monitoring", lambda: console_counts(request.user))
+    # The same for every agent: counted once for the desk (servicedesk.sidebar).
+    counts = sidebar_counts(request, "monitoring", lambda: console_counts(request.user), shared=True)
     url = reverse("agent:monitoring_console")
     return [
         NavItem("Event console", url, "i-zap", count=counts["firing"], current=current == "monitoring:console",

@@ -47,10 +47,14 @@ def queue_condition(user, key: str, now=None) -> Q:
     }[key]
 
 
-def queue_counts(user, now=None) -> dict[str, int]:
-    """Every queue's count in one aggregate query."""
+PERSONAL_COUNTS = ("mine", "team")  # the rest are the same for every agent (agents see every problem)
+
+
+def queue_counts(user, now=None, keys=None) -> dict[str, int]:
+    """Every queue's count, or those in `keys`, in one aggregate query."""
     return problems_for(user).order_by().aggregate(
-        **{q.key: Count("id", filter=queue_condition(user, q.key, now)) for q in QUEUES})
+        **{q.key: Count("id", filter=queue_condition(user, q.key, now)) for q in QUEUES
+           if keys is None or q.key in keys})
 
 
 def queue_queryset(user, key: str) -> QuerySet[Problem]:

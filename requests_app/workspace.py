@@ -72,18 +72,26 @@ def queue_condition(user, key: str) -> Q:
     }[key]
 
 
-def queue_counts(user) -> dict[str, int]:
-    """Every queue's count in one aggregate query over the open requests (each queue is a part of them)."""
+PERSONAL_COUNTS = ("mine", "team")  # the rest are the same for every agent (agents see every request)
+
+
+def queue_counts(user, keys=None) -> dict[str, int]:
+    """Every queue's count, or those in `keys`, in one aggregate query over the open requests (each queue is a
+    part of them)."""
+    counts = {q.key: Count("id", filter=queue_condition(user, q.key)) for q in QUEUES if q.key != "all"}
+    counts["all"] = Count("id")
     return requests_for(user).order_by().filter(status__in=OPEN).aggregate(
-        **{q.key: Count("id", filter=queue_condition(user, q.key)) for q in QUEUES if q.key != "all"},
-        all=Count("id"),
-    )
+        **{name: count for name, count in counts.items() if keys is None or name in keys})
 
 
 def queue_counts_of(request) -> dict[str, int]:
     """`queue_counts` once per HTTP request, however many parts of the page ask, kept for
-    SIDEBAR_COUNTS_SECONDS per person (servicedesk.sidebar)."""
-    return sidebar_counts(request, "requests", lambda: queue_counts(request.user))
+    SIDEBAR_COUNTS_SECONDS (servicedesk.sidebar): the desk's counts once for every agent, "mine" and "team"
+    per person. Only for staff pages: a requester would not see every request."""
+    user = request.user
+    desk = sidebar_counts(request, "requests", shared=True, compute=lambda: queue_counts(
+        user, keys=[q.key for q in QUEUES if q.key not in PERSONAL_COUNTS]))
+    return {**desk, **sidebar_counts(request, "requests", lambda: queue_counts(user, keys=PERSONAL_COUNTS))}
 
 
 def sort_key(raw: str | None) -> str:

@@ -1,17 +1,21 @@
-"""The counts of the workspace sidebar, kept for a few seconds per person.
+"""The counts of the workspace sidebar, kept for a few seconds.
 
 Every agent page draws the sidebar, and each practice's part of it counts its queues (one aggregate query over
-the open work each). Under a desk's traffic those queries are a fifth to a quarter of an agent page's cost, and
+the open work each). Under a desk's traffic those queries were a fifth to a quarter of an agent page's cost, and
 their cost follows the open workload. So a practice asks `sidebar_counts(request, key, compute)`:
 
 - `compute()` runs at most once per HTTP request (the sidebar and the dashboard's tiles share it), and across
-  requests at most every `SIDEBAR_COUNTS_SECONDS` per person (settings; 0 computes them on every request);
-- the person's own changes show at once: any POST, PUT, PATCH or DELETE they make drops their stored counts
-  (`SidebarCountsMiddleware`), so after assigning or resolving a ticket the next page counts afresh. Other
-  people's changes show within `SIDEBAR_COUNTS_SECONDS`.
+  requests at most every `SIDEBAR_COUNTS_SECONDS` (settings; 0 computes them on every request);
+- counts that are the same for every agent ("All open", "Unassigned", the event console's) are asked with
+  `shared=True`: counted once for the whole desk every `SIDEBAR_COUNTS_SECONDS`, whoever asks first;
+- a person's own counts ("Mine", "My teams", approvals waiting for them) are kept per person, and their own
+  changes show at once: any POST, PUT, PATCH or DELETE they make drops them (`SidebarCountsMiddleware`), so
+  after assigning a ticket to themselves their "Mine" counts it on the next page. Everything else shows within
+  `SIDEBAR_COUNTS_SECONDS`.
 
-A person's counts are one cache entry (`sidebar-counts:<user id>`): a dict of each practice's counts and when
-they were counted. One cache read per page, one write when something was counted.
+A person's counts are one cache entry (`sidebar-counts:<user id>`: a dict of each practice's counts and when
+they were counted), the desk's one entry per practice (`sidebar-counts:shared:<key>`); a page reads them all in
+one round trip and writes what it counted.
 """
 
 import time
@@ -21,45 +25,66 @@ from django.conf import settings
 from django.core.cache import cache
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_SHARED_USED: set[str] = set()  # the shared entries this process has asked for: read with the person's
 
 
 def _cache_key(user_id) -> str:
     return f"sidebar-counts:{user_id}"
 
 
-def sidebar_counts(request, key: str, compute: Callable[[], dict]) -> dict:
-    """`compute()`'s counts for this person and this practice (`key`), fresh to `SIDEBAR_COUNTS_SECONDS`."""
+def _shared_key(key: str) -> str:
+    return f"sidebar-counts:shared:{key}"
+
+
+def sidebar_counts(request, key: str, compute: Callable[[], dict], *, shared: bool = False) -> dict:
+    """`compute()`'s counts for `key`, fresh to `SIDEBAR_COUNTS_SECONDS`: this person's (the default), or the
+    desk's (`shared=True`: only for counts that are the same for everyone who sees the sidebar)."""
     memo = getattr(request, "_sidebar_counts", None)
     if memo is None:
         memo = request._sidebar_counts = {}
-    if key in memo:
-        return memo[key]
+    memo_key = (shared, key)
+    if memo_key in memo:
+        return memo[memo_key]
     seconds = settings.SIDEBAR_COUNTS_SECONDS
     user_id = getattr(request.user, "pk", None)
     if not seconds or user_id is None:
-        memo[key] = compute()
-        return memo[key]
+        memo[memo_key] = compute()
+        return memo[memo_key]
     stored = getattr(request, "_sidebar_stored", None)
-    if stored is None:
-        stored = request._sidebar_stored = cache.get(_cache_key(user_id)) or {}
+    if stored is None:  # one round trip: this person's entry and every shared one this process has used
+        stored = request._sidebar_stored = cache.get_many([_cache_key(user_id), *_SHARED_USED])
     now = time.time()
-    entry = stored.get(key)
+    if shared:
+        cache_key = _shared_key(key)
+        if cache_key not in _SHARED_USED:
+            _SHARED_USED.add(cache_key)
+            stored[cache_key] = cache.get(cache_key)
+        entry = stored.get(cache_key)
+        if entry is not None and now - entry[1] < seconds:
+            memo[memo_key] = entry[0]
+            return entry[0]
+        counts = memo[memo_key] = compute()
+        cache.set(cache_key, (counts, now), timeout=seconds)
+        return counts
+    entries = stored.setdefault(_cache_key(user_id), {}) or {}
+    entry = entries.get(key)
     if entry is not None and now - entry[1] < seconds:
-        memo[key] = entry[0]
+        memo[memo_key] = entry[0]
         return entry[0]
-    counts = memo[key] = compute()
-    stored[key] = (counts, now)
-    cache.set(_cache_key(user_id), stored, timeout=seconds)
+    counts = memo[memo_key] = compute()
+    entries[key] = (counts, now)
+    stored[_cache_key(user_id)] = entries
+    cache.set(_cache_key(user_id), entries, timeout=seconds)
     return counts
 
 
 def forget_sidebar_counts(user_id) -> None:
-    """Drop this person's stored counts: the next page counts afresh."""
+    """Drop this person's stored counts: the next page counts them afresh (the desk's shared ones stay)."""
     cache.delete(_cache_key(user_id))
 
 
 class SidebarCountsMiddleware:
-    """After a signed-in person's POST, PUT, PATCH or DELETE, their sidebar counts are counted afresh."""
+    """After a signed-in person's POST, PUT, PATCH or DELETE, their own sidebar counts are counted afresh."""
 
     def __init__(self, get_response):
         self.get_response = get_response

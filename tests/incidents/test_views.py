@@ -224,12 +224,12 @@ def bulk_clocks(numbers):
     SlaClock.objects.bulk_create(clocks)
 
 
-# session, user, role; sidebar counts (one aggregate each for incidents, service requests, problems and alerts, and pending
-# approvals)
-# and saved views; four pick lists (teams, agents, services, resolution codes); the page's capped count and the page
-# itself; one look-up each for the page's requesters, assignees, groups and services (prefetched by id); the page's
-# SLA clocks. Whatever the number of rows.
-QUEUE_QUERY_BOUND = 20
+# user, role (the session comes from the cache); sidebar counts, which the suite counts on every page (in
+# production they are kept 30 s: servicedesk.sidebar): the desk's and the person's for incidents, service
+# requests and problems, the alerts, pending approvals and saved views; four pick lists (teams, agents, services,
+# resolution codes); the page's capped count and the page itself; one look-up each for the page's requesters,
+# assignees, groups and services (prefetched by id); the page's SLA clocks. Whatever the number of rows.
+QUEUE_QUERY_BOUND = 23
 
 
 @pytest.mark.parametrize("count", [10, 100])

@@ -1,5 +1,6 @@
-"""The sidebar's counts kept for SIDEBAR_COUNTS_SECONDS per person (servicedesk/sidebar.py), in Redis: the
-suite turns the keeping off (tests/conftest.py); these tests turn it on."""
+"""The sidebar's counts kept for SIDEBAR_COUNTS_SECONDS (servicedesk/sidebar.py), in Redis: the desk's once for
+every agent, "mine" and "team" per person. The suite turns the keeping off (tests/conftest.py); these tests turn
+it on (each test starts with an empty cache: tests/conftest.py)."""
 
 import re
 import time
@@ -28,18 +29,19 @@ def count_queries(client, url="/agent/") -> list[str]:
 
 
 @pytest.fixture
-def keeping(settings, agent):
+def keeping(settings):
     settings.SIDEBAR_COUNTS_SECONDS = 30
-    cache.delete(_cache_key(agent.pk))
-    yield settings
-    cache.delete(_cache_key(agent.pk))
+    return settings
 
 
 def test_the_counts_are_counted_once_then_read_from_the_cache(keeping, agent, agent_client, incident_factory):
     incident_factory()
     assert counts(agent_client)["all"] == "1"
-    stored = cache.get(_cache_key(agent.pk))  # in Redis: every web process reads the same entry
-    assert {"incidents", "requests", "problems", "monitoring", "approvals"} <= set(stored)
+    stored = cache.get(_cache_key(agent.pk))  # in Redis: every web process reads the same entries
+    assert {"incidents", "requests", "problems", "approvals"} <= set(stored)
+    assert stored["incidents"][0] == {"mine": 0, "team": 0}
+    assert cache.get("sidebar-counts:shared:incidents")[0]["all"] == 1
+    assert cache.get("sidebar-counts:shared:monitoring") is not None
     assert count_queries(agent_client) == []  # the next page counts nothing
     # Someone else's change shows once the counts are older than SIDEBAR_COUNTS_SECONDS.
     incident_factory(title="The VPN drops")
@@ -71,11 +73,22 @@ def test_each_person_has_their_own_counts(keeping, agent, agent_client, make_use
     other = make_user("agent", username="otto", teams=["Service Desk"])
     other_client = Client()
     other_client.force_login(other)
-    try:
-        assert counts(other_client)["mine"] == "0"
-        assert counts(agent_client)["mine"] == "1"
-    finally:
-        cache.delete(_cache_key(other.pk))
+    assert counts(other_client)["mine"] == "0"
+    assert counts(agent_client)["mine"] == "1"
+
+
+def test_the_desks_counts_are_counted_once_for_every_agent(keeping, agent_client, make_user, incident_factory):
+    from django.test import Client
+
+    incident_factory()
+    assert counts(agent_client)["all"] == "1"
+    other = make_user("agent", username="otto", teams=["Service Desk"])
+    other_client = Client()
+    other_client.force_login(other)
+    counted = count_queries(other_client)  # only this person's own counts: "mine" and "team" of each practice
+    assert counted and all('"assignee_id" = ' in sql and "COUNT(" in sql for sql in counted), counted
+    assert not any('COUNT("incidents_incident"."id") AS "all"' in sql for sql in counted)
+    assert counts(other_client) == counts(agent_client)
 
 
 def test_a_page_counts_each_practice_at_most_once(keeping, agent_client, incident_factory):
