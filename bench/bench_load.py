@@ -164,8 +164,11 @@ def people(size: int, path: Path) -> None:
     # A password kept here, as a desk's own accounts have: without one, every "Reset my password" a portal user
     # orders fails (rightly: the account lives elsewhere) and mails the failure to all 200 agents of the team.
     # One hash for everyone (each costs ~0.3 s of PBKDF2); nobody signs in with it.
-    get_user_model().objects.filter(pk__in=[u.pk for u in agents + portal]).update(
-        password=make_password("Load-test-2026!"))
+    # Before the sessions below: a session holds a hash of the password it was opened with.
+    hashed = make_password("Load-test-2026!")
+    get_user_model().objects.filter(pk__in=[u.pk for u in agents + portal]).update(password=hashed)
+    for user in agents + portal:
+        user.password = hashed
 
     def seat(user):
         client = Client()
@@ -225,6 +228,22 @@ def wait_up(url: str, proc, seconds=180) -> None:
     raise SystemExit(f"gunicorn did not answer within {seconds} s: {last}")
 
 
+def check_signed_in(url: str, people_file: Path) -> None:
+    """The simulated people's sessions work on this server: an agent's dashboard and a portal user's home answer
+    200, not a redirect to the sign-in page (which locust would follow and count as a fast success)."""
+    import urllib.parse
+    import urllib.request
+
+    seats = json.loads(people_file.read_text())
+    for seat, path in ((seats["agents"][0], "/agent/"), (seats["portal"][0], "/portal/")):
+        opener = urllib.request.build_opener(urllib.request.HTTPRedirectHandler())
+        opener.addheaders = [("Cookie", f"sessionid={seat['session']}")]
+        with opener.open(f"{url}{path}", timeout=30) as response:  # noqa: S310 - loopback
+            if urllib.parse.urlparse(response.geturl()).path != path:
+                raise SystemExit(f"{seat['username']}'s session is not signed in on the server: {path} led to "
+                                 f"{response.geturl()}")
+
+
 def read_stats(prefix: str) -> list[dict]:
     with open(f"{prefix}_stats.csv") as handle:
         return list(csv.DictReader(handle))
@@ -264,6 +283,7 @@ def run_size(size: int, bouncer: PgBouncer, work: Path) -> dict:
     }
     try:
         wait_up(base, procs["web"])
+        check_signed_in(base, people_file)
         before = counts()
         cpu_before = {name: tree_cpu_seconds(p.pid) for name, p in procs.items()}
         prefix = str(work / f"locust-{size}")
