@@ -35,7 +35,7 @@ from rest_framework.test import APIClient  # noqa: E402
 from incidents.models import Incident  # noqa: E402
 from incidents.states import OPEN  # noqa: E402
 from incidents.workspace import queue_queryset  # noqa: E402
-from servicedesk.keyset import _encode, _terms  # noqa: E402
+from servicedesk.keyset import _encode, _salt, _terms  # noqa: E402
 
 REPEAT = int(os.environ.get("SD_BENCH_REPEAT", "15"))
 
@@ -59,7 +59,8 @@ def deep_cursor(agent):
     queryset, terms = _terms(queue_queryset(agent, "all", "priority"))
     half = Incident.objects.filter(status__in=OPEN).count() // 2
     row = queryset[half]
-    return _encode([getattr(row, t.name) for t in terms], False), half
+    # Signed as the queue signs its cursors (servicedesk.keyset): a cursor it cannot read would show page 1.
+    return _encode([getattr(row, t.name) for t in terms], False, _salt(queryset, terms)), row.number, half
 
 
 def main():
@@ -71,7 +72,11 @@ def main():
     total = Incident.objects.count()
     rare = (Incident.objects.filter(description__contains="workstation WS").order_by("id")
             .values_list("description", flat=True).first() or "WS00001.").split("workstation ")[1].rstrip(".")
-    cursor, half = deep_cursor(agent)
+    cursor, after, half = deep_cursor(agent)
+    deep = web.get("/agent/queue/all/", {"cursor": cursor}).content.decode()
+    first = deep.split('data-testid="incident-row" data-number="', 1)[1][:10]
+    if first == web.get("/agent/queue/all/").content.decode().split('data-number="', 1)[1][:10]:
+        raise SystemExit(f"the deep cursor (after {after}) gave page 1: the queue did not read it")
     print(f"{total:,} incidents, {Incident.objects.filter(status__in=OPEN).count():,} open; "
           f"rare word {rare}; deep page at row {half:,}")
     measure("queue all open, page 1", lambda: web.get("/agent/queue/all/"))
