@@ -103,10 +103,12 @@ def tombstone_update(reason) -> dict:
             "raw_purged_at": Coalesce("raw_purged_at", Value(timezone.now())), "reason": reason}
 
 
-def inbound_scrub(message: InboundMessage, *, reason: str) -> None:
-    """Forget a mail's content on the instance (the caller saves): what is left is a tombstone."""
+def inbound_scrub(message: InboundMessage, *, reason: str, now=None) -> None:
+    """Forget a mail's content on the instance (the caller saves): what is left is a tombstone, stamped
+    `raw_purged_at` as `tombstone_update` stamps them (retention's raw-mail rule never reads one)."""
     message.raw, message.size, message.subject, message.from_address = b"", 0, "", ""
     message.reason, message.error = reason[:300], ""
+    message.raw_purged_at = message.raw_purged_at or now or timezone.now()
 
 
 def db_trouble(exc: BaseException) -> bool:
@@ -238,7 +240,7 @@ def inbound_process(*, message_id: int, now=None) -> InboundMessage:
             message.ticket_id = found.id if found is not None else None
             message.ticket_number = found.number if found is not None else ""
             if decided.erased:
-                inbound_scrub(message, reason=f"{ERASED}{decided.erased}: {decided.reason}")
+                inbound_scrub(message, reason=f"{ERASED}{decided.erased}: {decided.reason}", now=now)
         except Exception as exc:
             if db_trouble(exc):
                 raise  # the database's trouble, not the mail's: the outbox retries the whole message
@@ -254,7 +256,7 @@ def inbound_process(*, message_id: int, now=None) -> InboundMessage:
             message.entry_id = outcome.entry_id
         message.save(update_fields=["state", "reason", "error", "attempts", "processed_at", "action", "ticket_kind",
                                     "ticket_id", "ticket_number", "entry_id", "message_id", "from_address",
-                                    "subject", "raw", "size"])
+                                    "subject", "raw", "size", "raw_purged_at"])
     return message
 
 

@@ -113,14 +113,14 @@ def _find(user, number: str):
 
 
 def _brief(incident) -> TicketBrief:
-    from incidents.states import Status
+    from incidents.states import FINAL, Status
 
     return TicketBrief(
         kind="incident", number=incident.number, title=incident.title, description=incident.description,
         status=incident.status, status_label=incident.get_status_display(),
         url=reverse("agent:incident", kwargs={"number": incident.number}),
         solved=incident.status in (Status.RESOLVED, Status.CLOSED),
-        can_reply=incident.status not in (Status.CLOSED, Status.CANCELLED),
+        can_reply=incident.status not in FINAL,
         resolution=incident.resolution_notes,
         service_ids=(incident.service_id,) if incident.service_id else (),
     )
@@ -145,9 +145,9 @@ def _get(number: str):
 
 
 def _accepts_reply(incident) -> bool:
-    from incidents.states import Status
+    from incidents.states import FINAL
 
-    return incident.status not in (Status.CLOSED, Status.CANCELLED)
+    return incident.status not in FINAL
 
 
 def _create_from_mail(*, intake):

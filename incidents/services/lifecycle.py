@@ -20,7 +20,7 @@ from incidents.services.notify import (
 )
 from incidents.services.routing import pick_assignee, route
 from incidents.sla import incident_sla_sync
-from incidents.states import OPEN, HoldReason, Status, check_transition
+from incidents.states import FINAL, OPEN, HoldReason, Status, check_transition
 from servicedesk.errors import InvalidInput, TransitionNotAllowed
 from servicedesk.models import Team, TeamMembership, TimelineEntry
 from servicedesk.notifications import email_enqueue, team_addresses, webhooks_emit
@@ -139,7 +139,7 @@ def incident_update(*, incident_id: int, actor, version: int | None = None, **ch
         raise InvalidInput(f"{sorted(unknown)[0]}: not editable here", field=sorted(unknown)[0])
     incident = _lock(incident_id)
     ticket_check_version(incident, version)
-    if incident.status in (Status.CLOSED, Status.CANCELLED):
+    if incident.status in FINAL:
         raise TransitionNotAllowed(f"{incident.number} is {incident.get_status_display().lower()}: it cannot change")
     if "title" in changes and not (changes["title"] or "").strip():
         raise InvalidInput("title: cannot be empty", field="title")
@@ -204,7 +204,7 @@ def _check_parent(incident: Incident, parent: Incident) -> None:
             raise InvalidInput(f"parent: {parent.number} is already a child of {incident.number}", field="parent")
         seen.add(node.id)
         node = node.parent
-    if parent.status in (Status.CLOSED, Status.CANCELLED):
+    if parent.status in FINAL:
         raise InvalidInput(f"parent: {parent.number} is {parent.get_status_display().lower()}", field="parent")
 
 
@@ -341,7 +341,7 @@ def incident_transition(
         if old_status == Status.NEW and not incident.reopen_count:
             incident.first_contact = True  # resolved at the first contact: no one had taken it on
             fields.append("first_contact")
-    elif to in (Status.CLOSED, Status.CANCELLED):
+    elif to in FINAL:
         incident.closed_at = now  # when it left the books, closed or cancelled (reports count it that day)
         fields.append("closed_at")
     ticket_save(incident, actor, fields)
@@ -443,7 +443,7 @@ def incident_comment_add(*, incident: Incident, author, body: str, internal: boo
     if not body and files:
         body = "Attached " + ", ".join(upload.name.rsplit("/", 1)[-1] for upload in files)
     locked = _lock(incident.id)
-    if locked.status in (Status.CLOSED, Status.CANCELLED) and not internal:
+    if locked.status in FINAL and not internal:
         raise TransitionNotAllowed(
             f"{locked.number} is {locked.get_status_display().lower()}: raise a new incident instead", field="status"
         )

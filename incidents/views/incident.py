@@ -29,7 +29,7 @@ from incidents.forms import (
 from incidents.search import number_of
 from incidents.selectors import incidents_for_detail, incidents_visible_to
 from incidents.sla import TICKET_TYPE
-from incidents.states import ALLOWED, OPEN, HoldReason, Status
+from incidents.states import ALLOWED, FINAL, OPEN, HoldReason, Status
 from servicedesk.errors import DomainError, StaleVersion
 from servicedesk.registry import registry
 from servicedesk.roles import is_staff_role
@@ -103,7 +103,7 @@ def incident_actions(incident, user) -> list[Action]:
 
 def _facts(incident) -> list[Fact]:
     level = dict(LEVELS)
-    updatable = incident.status not in (Status.CLOSED, Status.CANCELLED)
+    updatable = incident.status not in FINAL
     assignable = incident.status in OPEN
 
     def person(user):
@@ -176,7 +176,7 @@ def _incident_context(request, incident, **extra) -> dict:
         "form": CommentForm(),
         "actions": incident_actions(incident, user),
         "facts": facts,
-        "title_editable": incident.status not in (Status.CLOSED, Status.CANCELLED),
+        "title_editable": incident.status not in FINAL,
         "children": workspace.children_of(incident, user),
         "watchers": list(watchers_of(incident)),
         "sla_clocks": clock_views(clocks_of(TICKET_TYPE, [incident.id]).get(incident.id, []), timezone.now()),
@@ -210,7 +210,7 @@ def agent_incident(request, number: str):
     incident = _incident_or_404(request, number)
     editing = request.GET.get("edit")
     editable = {f.name for f in _facts(incident) if f.editable}
-    if incident.status not in (Status.CLOSED, Status.CANCELLED):
+    if incident.status not in FINAL:
         editable.add("title")
     extra = {}
     canned_id = request.GET.get("canned", "")

@@ -76,6 +76,7 @@ def test_the_erased_mail_read_again_is_ignored_and_stored_scrubbed(erased):
     again.refresh_from_db()
     assert (bytes(again.raw), again.size, again.subject, again.from_address) == (b"", 0, "", "")
     assert again.message_id == "salary@client.example"  # still a tombstone for the next copy
+    assert again.raw_purged_at is not None  # retention's raw-mail rule has nothing to read or archive in it
     assert Incident.objects.count() == tickets
 
 
