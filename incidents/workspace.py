@@ -23,7 +23,7 @@ from incidents.states import OPEN, Status
 from servicedesk.keyset import keyset_page
 from servicedesk.models import ConfigurationItem, Service, Team, TeamMembership
 from servicedesk.roles import STAFF_ROLES
-from servicedesk.sidebar import sidebar_counts
+from servicedesk.sidebar import queue_counts_split
 from servicedesk.workspace import queue_ordering, queue_sort_key
 from sla.clocks import clocks_of
 from sla.display import clock_views, most_urgent
@@ -123,10 +123,9 @@ def queue_counts_of(request) -> dict[str, int]:
     """`queue_counts` once per request (the sidebar and the dashboard's tiles share it), kept for
     SIDEBAR_COUNTS_SECONDS (servicedesk.sidebar): the desk's counts once for every agent, "mine" and "team"
     per person. Only for staff pages: a requester would not see every incident."""
-    user = request.user
-    desk = sidebar_counts(request, "incidents", shared=True, compute=lambda: queue_counts(
-        user, keys=("breaching", "unassigned", "all", "hold", "major", "critical")))
-    return {**desk, **sidebar_counts(request, "incidents", lambda: queue_counts(user, keys=PERSONAL_COUNTS))}
+    return queue_counts_split(request, "incidents", lambda keys: queue_counts(request.user, keys=keys),
+                              desk=("breaching", "unassigned", "all", "hold", "major", "critical"),
+                              personal=PERSONAL_COUNTS)
 
 
 def with_children_count(queryset: QuerySet[Incident]) -> QuerySet[Incident]:

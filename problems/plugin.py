@@ -18,19 +18,17 @@ from servicedesk.registry import (
     WorkspaceSection,
     registry,
 )
-from servicedesk.sidebar import sidebar_counts
+from servicedesk.sidebar import queue_counts_split
 
 
 def _nav(request, current: str) -> list[NavItem]:
     """The "Problems" links: the queues with their counts (one aggregate query), new, candidates, measures."""
     from problems import workspace
 
-    user = request.user  # the desk's counts once for every agent, "mine" and "team" per person
-    counts = {
-        **sidebar_counts(request, "problems", shared=True, compute=lambda: workspace.queue_counts(
-            user, keys=[q.key for q in workspace.QUEUES if q.key not in workspace.PERSONAL_COUNTS])),
-        **sidebar_counts(request, "problems", lambda: workspace.queue_counts(user, keys=workspace.PERSONAL_COUNTS)),
-    }
+    counts = queue_counts_split(
+        request, "problems", lambda keys: workspace.queue_counts(request.user, keys=keys),
+        desk=[q.key for q in workspace.QUEUES if q.key not in workspace.PERSONAL_COUNTS],
+        personal=workspace.PERSONAL_COUNTS)
     items = [
         NavItem(q.label, reverse("agent:problem_queue", kwargs={"key": q.key}), q.icon, count=counts.get(q.key),
                 current=current == f"problems:{q.key}", testid=f"nav-problems-{q.key}")

@@ -17,7 +17,7 @@ from requests_app.states import OPEN, Status
 from servicedesk.keyset import keyset_page
 from servicedesk.models import Team, TeamMembership
 from servicedesk.roles import STAFF_ROLES
-from servicedesk.sidebar import sidebar_counts
+from servicedesk.sidebar import queue_counts_split
 from servicedesk.workspace import queue_ordering, queue_sort_key
 from sla.clocks import clocks_of
 from sla.display import clock_views, most_urgent
@@ -88,10 +88,8 @@ def queue_counts_of(request) -> dict[str, int]:
     """`queue_counts` once per HTTP request, however many parts of the page ask, kept for
     SIDEBAR_COUNTS_SECONDS (servicedesk.sidebar): the desk's counts once for every agent, "mine" and "team"
     per person. Only for staff pages: a requester would not see every request."""
-    user = request.user
-    desk = sidebar_counts(request, "requests", shared=True, compute=lambda: queue_counts(
-        user, keys=[q.key for q in QUEUES if q.key not in PERSONAL_COUNTS]))
-    return {**desk, **sidebar_counts(request, "requests", lambda: queue_counts(user, keys=PERSONAL_COUNTS))}
+    return queue_counts_split(request, "requests", lambda keys: queue_counts(request.user, keys=keys),
+                              desk=[q.key for q in QUEUES if q.key not in PERSONAL_COUNTS], personal=PERSONAL_COUNTS)
 
 
 def sort_key(raw: str | None) -> str:

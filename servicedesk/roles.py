@@ -101,13 +101,13 @@ def staff_choices() -> list[tuple[str, str]]:
     change (`connect_staff_choices_signals`)."""
     from django.contrib.auth import get_user_model
     from django.core.cache import cache
-    from django.db.models import Q
+
+    from servicedesk.models import staff_role_users
 
     choices = cache.get(STAFF_CHOICES_KEY)
     if choices is None:
-        rows = (get_user_model().objects.filter(is_active=True)
-                .filter(Q(groups__name__in=sorted(r.value for r in STAFF_ROLES)) | Q(is_superuser=True))
-                .distinct().order_by("first_name", "last_name", "username")
+        rows = (get_user_model().objects.filter(staff_role_users(), is_active=True)
+                .order_by("first_name", "last_name", "username")
                 .values_list("username", "first_name", "last_name"))
         choices = [(username, f"{first} {last}".strip() or username) for username, first, last in rows]
         cache.set(STAFF_CHOICES_KEY, choices, timeout=STAFF_CHOICES_SECONDS)

@@ -19,7 +19,7 @@ one round trip and writes what it counted.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.core.cache import cache
@@ -53,29 +53,36 @@ def sidebar_counts(request, key: str, compute: Callable[[], dict], *, shared: bo
     stored = getattr(request, "_sidebar_stored", None)
     if stored is None:  # one round trip: this person's entry and every shared one this process has used
         stored = request._sidebar_stored = cache.get_many([_cache_key(user_id), *_SHARED_USED])
-    now = time.time()
-    if shared:
+    if shared:  # its own entry: (counts, when)
         cache_key = _shared_key(key)
         if cache_key not in _SHARED_USED:
             _SHARED_USED.add(cache_key)
             stored[cache_key] = cache.get(cache_key)
         entry = stored.get(cache_key)
-        if entry is not None and now - entry[1] < seconds:
-            memo[memo_key] = entry[0]
-            return entry[0]
-        counts = memo[memo_key] = compute()
-        cache.set(cache_key, (counts, now), timeout=seconds)
-        return counts
-    entries = stored.setdefault(_cache_key(user_id), {}) or {}
-    entry = entries.get(key)
+    else:  # the person's entry: {key: (counts, when)}
+        cache_key = _cache_key(user_id)
+        entries = stored[cache_key] = stored.get(cache_key) or {}
+        entry = entries.get(key)
+    now = time.time()
     if entry is not None and now - entry[1] < seconds:
         memo[memo_key] = entry[0]
         return entry[0]
     counts = memo[memo_key] = compute()
-    entries[key] = (counts, now)
-    stored[_cache_key(user_id)] = entries
-    cache.set(_cache_key(user_id), entries, timeout=seconds)
+    if shared:
+        cache.set(cache_key, (counts, now), timeout=seconds)
+    else:
+        entries[key] = (counts, now)
+        cache.set(cache_key, entries, timeout=seconds)
     return counts
+
+
+def queue_counts_split(request, key: str, count: Callable[[Iterable[str]], dict], *, desk: Iterable[str],
+                       personal: Iterable[str]) -> dict:
+    """A practice's queue counts as the sidebar keeps them: `count(keys)` (one aggregate over those queues)
+    for the `desk` queues once for every agent, for the `personal` ones ("mine", "team") per person. Only for
+    staff pages, where every agent sees the same tickets."""
+    return {**sidebar_counts(request, key, lambda: count(desk), shared=True),
+            **sidebar_counts(request, key, lambda: count(personal))}
 
 
 def forget_sidebar_counts(user_id) -> None:

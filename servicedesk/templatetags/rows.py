@@ -11,35 +11,29 @@ from django.utils.timesince import timesince
 register = template.Library()
 
 
-def ago(value, now) -> str:
-    """"just now", or one unit: "3 days ago" (the column stays narrow)."""
-    if (now - value).total_seconds() < 60:
-        return "just now"
-    return f"{timesince(value, now, depth=1)} ago"
+def _time(value, now, depth: int):
+    """`<time>` of a moment: "just now" under a minute, else "3 days, 4 hours ago" to `depth` units; the full
+    date in its title."""
+    words = "just now" if (now - value).total_seconds() < 60 else f"{timesince(value, now, depth=depth)} ago"
+    local = timezone.localtime(value)
+    return format_html('<time datetime="{}" title="{}">{}</time>', local.isoformat(),
+                       date_format(local, "j M Y, H:i"), words)
 
 
 @register.simple_tag(takes_context=True)
 def updated_cell(context, value):
-    """`<time>` of a row's last change: "3 days ago", the full date in its title. One `now` per page."""
+    """A row's last change: one unit, "3 days ago" (the column stays narrow). One `now` per page."""
     now = context.get("_rows_now")
     if now is None:
         now = context["_rows_now"] = timezone.now()
-    local = timezone.localtime(value)
-    return format_html('<time datetime="{}" title="{}">{}</time>', local.isoformat(),
-                       date_format(local, "j M Y, H:i"), ago(value, now))
+    return _time(value, now, depth=1)
 
 
 @register.simple_tag
 def ago_time(value):
-    """`<time>` of a moment: "3 days, 4 hours ago" (or "just now"), the full date in its title; what
-    includes/ago.html drew, for the places that draw many (timelines)."""
-    if value is None:
-        return ""
-    now = timezone.now()
-    local = timezone.localtime(value)
-    words = "just now" if (now - value).total_seconds() < 60 else f"{timesince(value, now)} ago"
-    return format_html('<time datetime="{}" title="{}">{}</time>', local.isoformat(),
-                       date_format(local, "j M Y, H:i"), words)
+    """A moment in two units, "3 days, 4 hours ago" (what includes/ago.html drew), for the places that draw
+    many (timelines)."""
+    return "" if value is None else _time(value, timezone.now(), depth=2)
 
 
 @register.simple_tag
