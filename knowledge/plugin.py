@@ -124,6 +124,6 @@ def register() -> None:
     registry.demo_step(DemoStep("knowledge", _seed))
     registry.workspace_section(WorkspaceSection("knowledge", "Knowledge", _nav, order=40))
     registry.ticket_panel(TicketPanel("kb-suggested", "knowledge/_panel_suggested.html", _suggested,
-                                      ticket_kinds=("incident",), order=20))
+                                      ticket_kinds=("incident",), order=20, shared=True))
     registry.ticket_panel(TicketPanel("kb-write", "knowledge/_panel_write.html", _write_from,
                                       ticket_kinds=("incident",), order=30))

@@ -173,13 +173,21 @@ class TicketPanel:
 
     `context(request, brief)` gets the ticket as a TicketBrief and returns what `template` reads as `data`, or
     None to leave the card out; it should cost at most one or two queries. Shown on the ticket types named in
-    `ticket_kinds`."""
+    `ticket_kinds`.
+
+    `shared=True`: the card follows from the ticket's own words alone and is the same for every agent who may
+    open the page (suggestions such as related articles), so the kernel keeps its `data` for
+    `TICKET_PANELS_SECONDS` (settings) per ticket and per title, description and status, and every agent's page
+    reads it from there (`servicedesk.workspace.ticket_panels`). What else it depends on (a newly published
+    article) shows within that time. A card that follows what agents do on the page (links, alerts) is not
+    shared."""
 
     key: str
     template: str
     context: Callable[[Any, TicketBrief], dict | None]
     ticket_kinds: tuple[str, ...]
     order: int = 100
+    shared: bool = False
 
 
 @dataclass(frozen=True)

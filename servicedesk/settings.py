@@ -171,7 +171,10 @@ SIDEBAR_COUNTS_SECONDS = env_int("SIDEBAR_COUNTS_SECONDS", 30)
 # Seconds the portal's "Popular requests" counts (orders per catalog item in 90 days, the same for everyone)
 # are kept in the cache; 0: counted on every portal home page.
 PORTAL_POPULAR_SECONDS = env_int("PORTAL_POPULAR_SECONDS", 600)
-for _name in ("SIDEBAR_COUNTS_SECONDS", "PORTAL_POPULAR_SECONDS"):
+# Seconds the cards of a ticket's agent page that follow from its words alone (suggested articles) are kept,
+# the same for every agent (servicedesk.registry.TicketPanel.shared); 0: computed on every page.
+TICKET_PANELS_SECONDS = env_int("TICKET_PANELS_SECONDS", 300)
+for _name in ("SIDEBAR_COUNTS_SECONDS", "PORTAL_POPULAR_SECONDS", "TICKET_PANELS_SECONDS"):
     if globals()[_name] < 0:
         raise ImproperlyConfigured(f"{_name}={globals()[_name]} must be 0 or more")
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)

@@ -5,10 +5,13 @@ Practice apps render their agent pages with `agent_render` and guard them with `
 workspace page has the same sidebar whatever app it belongs to.
 """
 
+import hashlib
 from dataclasses import dataclass
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.shortcuts import render
@@ -72,18 +75,38 @@ def portal_panels(request) -> list[tuple]:
     return shown
 
 
+_NOTHING = "-"  # a shared card with nothing to show, as kept in the cache (None is the cache's "not there")
+
+
+def _shared_panel_key(panel, brief) -> str:
+    words = hashlib.blake2b(f"{brief.status}\0{brief.title}\0{brief.description}".encode(), digest_size=12)
+    return f"ticket-panel:{panel.key}:{brief.kind}:{brief.number}:{words.hexdigest()}"
+
+
 def ticket_panels(request, kind: str, ticket) -> list[tuple]:
     """(panel, data) for each card other apps add to the side of this ticket's agent page, in their order;
-    a panel whose context returns None is left out."""
+    a panel whose context returns None is left out. Shared cards (TicketPanel.shared) are read from the cache,
+    all in one round trip, and computed only when missing."""
     panels = [p for p in registry.ticket_panels if kind in p.ticket_kinds]
     if not panels:
         return []
     brief = registry.kinds[kind].brief(ticket)
+    seconds = settings.TICKET_PANELS_SECONDS
+    keys = {p.key: _shared_panel_key(p, brief) for p in panels if p.shared and seconds}
+    kept = cache.get_many(list(keys.values())) if keys else {}
+    fresh = {}
     shown = []
     for panel in panels:
-        data = panel.context(request, brief)
-        if data is not None:
+        key = keys.get(panel.key)
+        data = kept.get(key) if key else None
+        if data is None:
+            data = panel.context(request, brief)
+            if key:
+                fresh[key] = _NOTHING if data is None else data
+        if data is not None and data != _NOTHING:
             shown.append((panel, data))
+    if fresh:
+        cache.set_many(fresh, seconds)
     return shown
 
 

@@ -23,6 +23,7 @@ def pytest_configure(config):
     # counts' short cache (servicedesk/sidebar.py) has tests of its own that switch it on.
     settings.SIDEBAR_COUNTS_SECONDS = 0
     settings.PORTAL_POPULAR_SECONDS = 0  # the same for the portal's popular requests (tests/requests_app/test_portal_catalog.py)
+    settings.TICKET_PANELS_SECONDS = 0  # and a ticket page's shared cards (tests/knowledge/test_ticket_panels.py)
     _flush_by_delete()
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         pytest.exit("The test suite needs Redis as the broker: set CELERY_BROKER_URL=redis://127.0.0.1:6379/15",

@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from incidents import services as incident_services
 from knowledge.models import Article
@@ -97,6 +99,43 @@ def test_the_suggestions_cost_one_query_whatever_their_number(rf, agent, vpn_inc
     with django_assert_num_queries(1):
         data = panel.context(request, brief)
     assert len(data["articles"]) == 5
+
+
+def test_suggestions_are_kept_for_every_agent_until_the_incident_is_reworded(
+        rf, agent, make_user, vpn_incident, article_factory, settings):
+    """Shared cards (TicketPanel.shared): counted by the first agent's page, read from the cache by the next
+    agent's; an article published meanwhile shows once they expire or once the incident's words change."""
+    settings.TICKET_PANELS_SECONDS = 300
+    first = article_factory(title="Connect to the VPN from home", body="Gateway unreachable: reconnect.")
+    other = make_user("agent")
+    shown = {}
+    for person in (agent, other):
+        request = rf.get("/")
+        request.user = person
+        role_of(person)
+        shown[person] = [data for panel, data in ticket_panels(request, "incident", vpn_incident)
+                         if panel.key == "kb-suggested"]
+    assert [a.id for a in shown[agent][0]["articles"]] == [first.id]
+    assert [a.id for a in shown[other][0]["articles"]] == [first.id]
+
+    later = article_factory(title="VPN gateway unreachable", body="Reconnect to the gateway.")
+    request = rf.get("/")
+    request.user = other
+    with CaptureQueriesContext(connection) as warm:
+        kept = dict((p.key, d) for p, d in ticket_panels(request, "incident", vpn_incident))
+    assert [a.id for a in kept["kb-suggested"]["articles"]] == [first.id]
+    assert not [q for q in warm.captured_queries if "knowledge_article" in q["sql"]]
+
+    vpn_incident.title = "VPN gateway unreachable from home"
+    vpn_incident.save(update_fields=["title"])
+    reworded = dict((p.key, d) for p, d in ticket_panels(request, "incident", vpn_incident))
+    assert {a.id for a in reworded["kb-suggested"]["articles"]} == {first.id, later.id}
+
+    settings.TICKET_PANELS_SECONDS = 0
+    vpn_incident.title = "VPN does not connect from home"
+    vpn_incident.save(update_fields=["title"])  # the words of the first, still kept: 0 reads afresh
+    fresh = dict((p.key, d) for p, d in ticket_panels(request, "incident", vpn_incident))
+    assert {a.id for a in fresh["kb-suggested"]["articles"]} == {first.id, later.id}
 
 
 def test_send_as_reply_posts_a_public_reply_with_the_title_and_portal_link(
