@@ -35,7 +35,7 @@ from servicedesk.exports import (
     rows_of,
 )
 from servicedesk.models import ConfigurationItem, Service, Team
-from servicedesk.selectors import timeline_visible_to
+from servicedesk.selectors import timeline_recent
 from servicedesk.workspace import agent_render, agent_required, safe_next
 
 PAGE_SIZE = 50
@@ -75,8 +75,10 @@ def _actions(problem) -> list[dict]:
     return actions
 
 
-def _timeline(problem, user) -> list:
-    entries = list(timeline_visible_to(problem, user))
+def _timeline(problem, user, *, everything: bool = False) -> tuple[list, int]:
+    """The latest timeline entries (`everything`: all), status changes spelled, and how many earlier were left
+    out."""
+    entries, earlier = timeline_recent(problem, user, everything=everything)
     statuses = dict(Status.choices)
     for entry in entries:
         changes = (entry.data or {}).get("changes") or {} if entry.kind == "change" else {}
@@ -86,7 +88,7 @@ def _timeline(problem, user) -> list:
              statuses.get(c.get("new"), c.get("new")) if name == "status" else c.get("new"))
             for name, c in changes.items() if isinstance(c, dict)
         ]
-    return entries
+    return entries, earlier
 
 
 def _render_problem(request, problem, *, status: int = 200, **extra):
@@ -110,7 +112,9 @@ def _render_problem(request, problem, *, status: int = 200, **extra):
         "analysis_timeline_text": "\n".join(f"{line.get('at', '')} | {line.get('what', '')}"
                                             for line in analysis.get("timeline") or []),
         "chart": workspace.incidents_over_time(problem),
-        "timeline": _timeline(problem, user),
+        **dict(zip(("timeline", "timeline_earlier"),
+                   _timeline(problem, user, everything=request.GET.get("timeline") == "all"), strict=True)),
+        "timeline_all_url": f"{reverse('agent:problem', args=[problem.number])}?timeline=all#timeline",
         "teams": list(Team.objects.order_by("name").only("id", "name")),
         "agents": list(_agents()),
         "categories": list(Category.objects.order_by("name").only("id", "name")),

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -31,7 +32,7 @@ from servicedesk.exports import (
     person_name,
     rows_of,
 )
-from servicedesk.selectors import attachments_visible_to, people_names, timeline_visible_to
+from servicedesk.selectors import attachments_visible_to, people_names, timeline_recent
 from servicedesk.watchers import watchers_of
 from servicedesk.workspace import agent_render, agent_required
 from sla.clocks import clocks_of
@@ -162,9 +163,10 @@ def _request_or_404(user, number: str) -> ServiceRequest:
 CHANGE_LABELS = {"assignment_group": "Team", "assignee": "Assignee", "status": "Status", "priority": "Priority"}
 
 
-def timeline_for(req, user) -> list:
-    """The whole timeline as an agent sees it (internal notes included), field changes spelled for people."""
-    entries = list(timeline_visible_to(req, user))
+def timeline_for(req, user, *, everything: bool = False) -> tuple[list, int]:
+    """The latest of the timeline as an agent sees it (internal notes included; `everything`: all of it), field
+    changes spelled for people, and how many earlier entries were left out."""
+    entries, earlier = timeline_recent(req, user, everything=everything)
     statuses = dict(Status.choices)
     changed = [(e, (e.data or {}).get("changes") or {}) for e in entries if e.kind == "change"]
     people = people_names(c.get(end) for _, changes in changed for name, c in changes.items()
@@ -180,7 +182,7 @@ def timeline_for(req, user) -> list:
     for entry, changes in changed:
         entry.change_list = [(CHANGE_LABELS.get(name, name.replace("_", " ").capitalize()),
                               spell(name, c.get("old")), spell(name, c.get("new"))) for name, c in changes.items()]
-    return entries
+    return entries, earlier
 
 
 def _render_request(request, req, *, status: int = 200, **extra):
@@ -190,7 +192,9 @@ def _render_request(request, req, *, status: int = 200, **extra):
         "req": req,
         "answers": answers_by_label(req),
         "chain": approval_chain(req),
-        "timeline": timeline_for(req, user),
+        **dict(zip(("timeline", "timeline_earlier"),
+                   timeline_for(req, user, everything=request.GET.get("timeline") == "all"), strict=True)),
+        "timeline_all_url": f"{reverse('agent:request', args=[req.number])}?timeline=all#timeline",
         "attachments": list(attachments_visible_to(req, user)),
         "actions": request_actions(req, user),
         "assignable": req.status in OPEN,

@@ -1,5 +1,6 @@
 """Kernel read paths with permission built into the query."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
@@ -17,6 +18,21 @@ def timeline_visible_to(ticket, user, *, public_only: bool = False) -> QuerySet[
     if public_only or not is_staff_role(user):
         qs = qs.filter(internal=False)
     return qs.order_by("created_at", "id")
+
+
+def timeline_recent(ticket, user, *, public_only: bool = False, everything: bool = False) -> tuple[list, int]:
+    """The ticket's latest `TIMELINE_RECENT_ENTRIES` visible entries (settings), oldest first, and how many
+    earlier ones were left out: a ticket page costs the same for a chatty ticket with thousands of entries as
+    for a quiet one (one query; a second, the count, only when entries were left out). `everything`: the whole
+    timeline (the page's "Show earlier entries")."""
+    entries = timeline_visible_to(ticket, user, public_only=public_only)
+    limit = settings.TIMELINE_RECENT_ENTRIES
+    if everything or not limit:
+        return list(entries), 0
+    latest = list(entries.order_by("-created_at", "-id")[:limit + 1])
+    if len(latest) <= limit:
+        return latest[::-1], 0
+    return latest[:limit][::-1], entries.count() - limit
 
 
 # What a requester may read of a public entry's `data`: the lifecycle facts already told in its body and the

@@ -174,7 +174,10 @@ PORTAL_POPULAR_SECONDS = env_int("PORTAL_POPULAR_SECONDS", 600)
 # Seconds the cards of a ticket's agent page that follow from its words alone (suggested articles) are kept,
 # the same for every agent (servicedesk.registry.TicketPanel.shared); 0: computed on every page.
 TICKET_PANELS_SECONDS = env_int("TICKET_PANELS_SECONDS", 300)
-for _name in ("SIDEBAR_COUNTS_SECONDS", "PORTAL_POPULAR_SECONDS", "TICKET_PANELS_SECONDS"):
+# Timeline entries an agent's ticket page shows, the latest; "Show N earlier entries" opens the whole timeline.
+# 0: every entry, always.
+TIMELINE_RECENT_ENTRIES = env_int("TIMELINE_RECENT_ENTRIES", 50)
+for _name in ("SIDEBAR_COUNTS_SECONDS", "PORTAL_POPULAR_SECONDS", "TICKET_PANELS_SECONDS", "TIMELINE_RECENT_ENTRIES"):
     if globals()[_name] < 0:
         raise ImproperlyConfigured(f"{_name}={globals()[_name]} must be 0 or more")
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)

@@ -33,7 +33,7 @@ from incidents.states import ALLOWED, FINAL, OPEN, HoldReason, Status
 from servicedesk.errors import DomainError, StaleVersion
 from servicedesk.registry import registry
 from servicedesk.roles import is_staff_role
-from servicedesk.selectors import attachments_visible_to, people_names, timeline_visible_to
+from servicedesk.selectors import attachments_visible_to, people_names, timeline_recent, timeline_visible_to
 from servicedesk.services import attachment_add
 from servicedesk.watchers import watchers_of
 from servicedesk.workspace import agent_render, agent_required, ticket_panels
@@ -148,9 +148,11 @@ def _change_value(name: str, value, statuses: dict, people: dict):
     return value
 
 
-def timeline_for(incident, user, *, public_only: bool = False) -> list:
-    """The visible timeline, with each field change spelled for people (labels, status and people's names)."""
-    entries = list(timeline_visible_to(incident, user, public_only=public_only))
+def timeline_for(incident, user, *, public_only: bool = False, entries: list | None = None) -> list:
+    """The visible timeline (or the `entries` given: the latest, servicedesk.selectors.timeline_recent), with
+    each field change spelled for people (labels, status and people's names)."""
+    if entries is None:
+        entries = list(timeline_visible_to(incident, user, public_only=public_only))
     statuses = dict(Status.choices)
     changed = [(e, (e.data or {}).get("changes") or {}) for e in entries if e.kind == "change"]
     people = people_names(c.get(end) for _, changes in changed for name, c in changes.items()
@@ -167,11 +169,14 @@ def timeline_for(incident, user, *, public_only: bool = False) -> list:
 def _incident_context(request, incident, **extra) -> dict:
     user = request.user
     facts = _facts(incident)
-    codes = list(workspace.resolution_codes())
+    codes = workspace.active_resolution_codes()
+    entries, earlier = timeline_recent(incident, user, everything=request.GET.get("timeline") == "all")
     context = {
         "incident": incident,
         "page_version": incident.version,
-        "timeline": timeline_for(incident, user),
+        "timeline": timeline_for(incident, user, entries=entries),
+        "timeline_earlier": earlier,
+        "timeline_all_url": f"{reverse('agent:incident', args=[incident.number])}?timeline=all#timeline",
         "attachments": list(attachments_visible_to(incident, user)),
         "form": CommentForm(),
         "actions": incident_actions(incident, user),

@@ -24,7 +24,7 @@ from incidents.states import HoldReason, Status
 from servicedesk.errors import DomainError, InvalidInput, StaleVersion
 from servicedesk.exports import export_format, export_links, export_refused, export_response, rows_of
 from servicedesk.registry import registry
-from servicedesk.roles import staff_choices
+from servicedesk.roles import staff_choices, staff_options
 from servicedesk.workspace import agent_render, agent_required, safe_next
 
 PAGE_SIZE = 25
@@ -107,12 +107,14 @@ def _render_queue(request, queue, params, *, saved_view=None, save_form=None, st
                                              initial={"queue": queue.key, "query": query.urlencode()}),
         current_nav=f"view:{saved_view.id}" if saved_view else f"queue:{queue.key}",
         teams=list(workspace.teams()),
-        agent_choices=staff_choices(),
+        # The pick lists' options, drawn once for everyone; the list itself only when a filter selects one.
+        agent_options=staff_options(),
+        agent_choices=staff_choices,
         services=list(workspace.services()),
         statuses=Status.choices,
         priorities=[(i, f"P{i}") for i in range(1, 6)],
         hold_reasons=HoldReason.choices,
-        resolution_codes=list(workspace.resolution_codes()),
+        resolution_codes=workspace.active_resolution_codes(),
         bulk_actions=BULK_ACTIONS,
         # Buttons other apps add to the bulk bar (servicedesk.registry.TicketBulkAction): each posts the checked
         # numbers to that app's own view.

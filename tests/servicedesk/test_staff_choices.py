@@ -4,7 +4,7 @@ ORM to a user or to group memberships."""
 import pytest
 from django.contrib.auth.models import update_last_login
 
-from servicedesk.roles import staff_choices
+from servicedesk.roles import staff_choices, staff_options
 from servicedesk.services import user_provision
 
 pytestmark = pytest.mark.django_db
@@ -39,3 +39,13 @@ def test_every_change_shows_at_once(make_user, django_user_model):
     assert staff_choices() == [("root", "root")]
     root.delete()
     assert staff_choices() == []
+
+
+def test_the_drawn_options_are_kept_and_dropped_with_the_list(make_user, django_assert_num_queries):
+    agent = make_user("agent", username="agnes", first_name="Agnes", last_name="Agent")
+    assert staff_options() == '<option value="agnes">Agnes Agent</option>'
+    with django_assert_num_queries(0):
+        staff_options()
+    agent.first_name = "Agnieszka <b>"
+    agent.save()
+    assert staff_options() == '<option value="agnes">Agnieszka &lt;b&gt; Agent</option>'
