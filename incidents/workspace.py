@@ -22,7 +22,7 @@ from incidents.sla import TICKET_TYPE
 from incidents.states import OPEN, Status
 from servicedesk.keyset import keyset_page
 from servicedesk.models import ConfigurationItem, Service, Team, TeamMembership
-from servicedesk.refcache import reference_list
+from servicedesk.refcache import reference_data
 from servicedesk.roles import STAFF_ROLES
 from servicedesk.sidebar import queue_counts_split
 from servicedesk.workspace import queue_ordering, queue_sort_key
@@ -280,7 +280,7 @@ def resolution_codes() -> QuerySet[ResolutionCode]:
 
 
 # The codes every incident page and queue page offers, read once for the whole desk until one changes.
-active_resolution_codes = reference_list("incidents:resolution-codes", lambda: list(resolution_codes()),
+active_resolution_codes = reference_data("incidents:resolution-codes", lambda: list(resolution_codes()),
                                          models=[ResolutionCode])
 
 

@@ -43,6 +43,7 @@ from monitoring.models import (
 )
 from servicedesk.locks import advisory_xact_lock
 from servicedesk.models import ConfigurationItem, Criticality, PriorityRule, Service, TimelineEntry
+from servicedesk.refcache import reference_data
 from servicedesk.services import DEFAULT_PRIORITY_MATRIX
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,20 @@ def monitoring_user():
     return user
 
 
+def _read_configuration(now) -> dict:
+    return {"settings": MonitoringSettings.current(),
+            "rules": list(Rule.objects.filter(enabled=True).select_related("service", "team")),
+            # Windows that ended more than a day ago cannot hold an event back; `_in_maintenance` checks the times.
+            "windows": list(MaintenanceWindow.objects.filter(ends_at__gt=now - timedelta(days=1))),
+            "user": monitoring_user()}
+
+
+# Every batch of events read these four again (a fifth of a batch's processing): now once for every worker, until
+# an admin saves or deletes a rule, a window or the settings (servicedesk.refcache), at most a minute.
+_configuration = reference_data("monitoring:processing", lambda: _read_configuration(timezone.now()),
+                                models=[MonitoringSettings, Rule, MaintenanceWindow], seconds=60)
+
+
 @dataclass
 class Batch:
     """One chunk's snapshot: its live alerts by (source, fingerprint), the dedup keys applied, what changed."""
@@ -98,13 +113,11 @@ class Context:
 
     @classmethod
     def load(cls, now=None) -> "Context":
-        now = now or timezone.now()
-        return cls(
-            now=now, settings=MonitoringSettings.current(),
-            rules=list(Rule.objects.filter(enabled=True).select_related("service", "team")),
-            windows=list(MaintenanceWindow.objects.filter(ends_at__gt=now - timedelta(days=1))),
-            user=monitoring_user(),
-        )
+        """The settings, rules and maintenance windows processing reads: as of `now` when given (a test, a
+        replay), else as kept for every worker (`_configuration`: read once, dropped when any of them changes)."""
+        if now is None:
+            return cls(now=timezone.now(), **_configuration())
+        return cls(now=now, **_read_configuration(now))
 
     def service(self, name: str) -> Service | None:
         if name not in self.services:

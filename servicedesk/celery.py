@@ -5,10 +5,11 @@ run twice, and are queued only through the outbox (servicedesk.outbox; tasking.e
 hands them over on commit and re-drives them when the broker was down.
 """
 
+import gc
 import os
 
 from celery import Celery
-from celery.signals import setup_logging, worker_ready
+from celery.signals import setup_logging, worker_process_init, worker_ready
 from django_structlog.celery.steps import DjangoStructLogInitStep
 
 from servicedesk.env import env_str
@@ -20,6 +21,13 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # django-structlog in the worker: binds the publisher's context (the request_id) from the task's headers.
 app.steps["worker"].add(DjangoStructLogInitStep)
+
+
+@worker_process_init.connect
+def _freeze_loaded(**kwargs):
+    # As servicedesk/wsgi.py does: what a pool process inherited lives as long as it does, out of the garbage
+    # collector's sight.
+    gc.freeze()
 
 
 @worker_ready.connect

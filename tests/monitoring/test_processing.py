@@ -7,6 +7,9 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from incidents.models import Incident
 from incidents.services import incident_comment_add
@@ -287,3 +290,37 @@ class TestRobustness:
         outcomes = dict(Event.objects.values_list("external_id", "outcome"))
         assert outcomes == {"good": "opened", "bad": "error", "fine": "opened"}
         assert "broken rule" in Event.objects.get(external_id="bad").error
+
+
+@pytest.mark.django_db
+class TestKeptConfiguration:
+    """Live processing (no `now` given) reads the settings, rules and windows from the cache, shared by every
+    worker (monitoring.processing._configuration); an admin's change through the ORM drops them at once."""
+
+    def live(self, source, **fields):
+        now = timezone.now()
+        body = {"status": "firing", "severity": "critical", "summary": "Checkout 5xx", "service": "checkout",
+                "occurred_at": now.isoformat(), **fields}
+        ids = ingest(source, body, kind="generic", now=now)
+        process_events(ids)
+        return Event.objects.get(id=ids[0])
+
+    def test_read_once_then_kept_until_a_rule_changes(self, generic_source, checkout):
+        assert self.live(generic_source, source_id="a", labels={"env": "test"}).outcome == "opened"
+        with CaptureQueriesContext(connection) as kept:
+            self.live(generic_source, source_id="b", labels={"env": "test"})
+        read = [q["sql"] for q in kept.captured_queries
+                if 'FROM "monitoring_rule"' in q["sql"] or 'FROM "monitoring_maintenancewindow"' in q["sql"]]
+        assert read == []
+        rule = Rule.objects.create(name="Ignore test hosts", match_labels={"env": "test"}, suppress=True)
+        assert self.live(generic_source, source_id="c", labels={"env": "test"}).outcome == "suppressed"
+        rule.enabled = False
+        rule.save()
+        assert self.live(generic_source, source_id="d", labels={"env": "test"}).outcome == "opened"
+        rule.delete()
+        window = MaintenanceWindow.objects.create(name="Patching", service=checkout,
+                                                  starts_at=timezone.now() - timedelta(hours=1),
+                                                  ends_at=timezone.now() + timedelta(hours=1))
+        assert self.live(generic_source, source_id="e").outcome == "maintenance"
+        window.delete()
+        assert self.live(generic_source, source_id="f").outcome != "maintenance"

@@ -13,7 +13,7 @@ def codes():
     return [c.code for c in active_resolution_codes()]
 
 
-def test_a_reference_list_is_read_once_then_from_the_cache(django_assert_num_queries):
+def test_reference_data_is_read_once_then_from_the_cache(django_assert_num_queries):
     with django_assert_num_queries(1):
         first = codes()
     with django_assert_num_queries(0):
