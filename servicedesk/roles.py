@@ -46,19 +46,40 @@ ROLE_PERMISSIONS = {
 }
 
 
+ROLE_CACHE_KEY = "sd-role:{}"
+ROLE_CACHE_SECONDS = 3600
+
+
 def role_of(user) -> Role | None:
-    """The user's role, cached on the user object for the request."""
+    """The user's role, cached on the user object for the request, and across requests in the cache together with
+    the user's access version (`servicedesk.twofactor.user_version`): any change of their groups, of their
+    superuser or staff flags, or the deletion of a group they are in gives them a new version, and a role kept
+    under an older one is read again at once. Saves a query on every request."""
     if user is None or not user.is_authenticated:
         return None
     cached = getattr(user, "_sd_role", None)
     if cached is not None:
         return cached
-    if user.is_superuser:
-        role = Role.ADMIN
-    else:
-        names = set(user.groups.values_list("name", flat=True))
-        role = next((r for r in RANK if r.value in names), Role.REQUESTER)
+    role = Role.ADMIN if user.is_superuser else _group_role(user)
     user._sd_role = role
+    return role
+
+
+def _group_role(user) -> Role:
+    from django.core.cache import cache
+
+    from servicedesk.twofactor import USER_VERSION_CACHE_KEY, user_version
+
+    version_key, role_key = USER_VERSION_CACHE_KEY.format(user.pk), ROLE_CACHE_KEY.format(user.pk)
+    found = cache.get_many([version_key, role_key])
+    version, kept = found.get(version_key), found.get(role_key)
+    if version is not None and kept is not None and kept[0] == version:
+        return Role(kept[1])
+    # The version first, then the groups: a change in between leaves the role under a version already gone.
+    version = version or user_version(user.pk)
+    names = set(user.groups.values_list("name", flat=True))
+    role = next((r for r in RANK if r.value in names), Role.REQUESTER)
+    cache.set(role_key, (version, role.value), ROLE_CACHE_SECONDS)
     return role
 
 

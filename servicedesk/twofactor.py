@@ -37,10 +37,11 @@ from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY, get_user_model, logout
+from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_save
+from django.db.models.signals import m2m_changed, post_save, pre_delete
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
@@ -115,7 +116,8 @@ def policy_forget() -> None:
 
 def user_version(user_id) -> str:
     """The user's two-factor version, from the cache: it changes (user_version_bump) whenever what the user owes
-    at sign-in may have changed (groups, superuser or staff flags, an authenticator set up or reset). A session
+    at sign-in may have changed (groups, superuser or staff flags, an authenticator set up or reset, a group of
+    theirs deleted); the role kept in the cache is kept under it too (servicedesk.roles.role_of). A session
     judged "no second factor needed" keeps the value it was judged by; another value makes the middleware judge
     it again. Unknown (never bumped, or evicted from the cache): a new value is stored, so every session judged
     by an older one is judged again once, never let through on a stale value."""
@@ -453,7 +455,14 @@ def _on_user_logged_in(sender, request, user, **kwargs):
         session[STATE] = OWED
 
 
+def _on_group_deleted(sender, instance, **kwargs):
+    """A role group deleted (no m2m signal is sent for its members): everyone in it may have lost their role."""
+    for user_id in instance.user_set.values_list("pk", flat=True):
+        user_version_bump(user_id)
+
+
 user_logged_in.connect(_on_user_logged_in, dispatch_uid="servicedesk.twofactor")
+pre_delete.connect(_on_group_deleted, sender=Group, dispatch_uid="servicedesk.twofactor.group_deleted")
 post_save.connect(_on_user_saved, sender=get_user_model(), dispatch_uid="servicedesk.twofactor.user_saved")
 m2m_changed.connect(_on_groups_changed, sender=get_user_model().groups.through,
                     dispatch_uid="servicedesk.twofactor.groups_changed")
