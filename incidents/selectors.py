@@ -5,6 +5,7 @@ from django.db.models import Prefetch, QuerySet
 
 from incidents.models import Category, Incident
 from servicedesk.models import ConfigurationItem, Service, Team
+from servicedesk.refcache import rows_cached
 from servicedesk.roles import is_staff_role
 
 
@@ -66,6 +67,26 @@ ROW_FIELDS = (
 def incidents_for_rows(user) -> QuerySet[Incident]:
     """The queue-row shape: only the row's columns, and the four related names a row shows."""
     return incidents_visible_to(user).only(*ROW_FIELDS).prefetch_related(*_names())
+
+
+def incidents_for_page(user) -> QuerySet[Incident]:
+    """`incidents_for_detail` for the incident's agent page and its actions: the people and the configuration item
+    joined; its team, service and category come from the kernel's kept rows (`with_references`). With all of
+    them joined PostgreSQL spent 1.8 ms planning the 8-way join for 0.4 ms of work, on the busiest page."""
+    return incidents_visible_to(user).defer("search_vector").select_related(
+        "requester", "assignee", "configuration_item", "updated_by")
+
+
+def with_references(incident: Incident) -> Incident:
+    """The incident with its team, service and category (and the category's parent) attached from the kept rows
+    (servicedesk.refcache.rows_cached: one cache round trip, a query only for a row not kept yet)."""
+    links = (("assignment_group", Team, incident.assignment_group_id), ("service", Service, incident.service_id),
+             ("category", Category, incident.category_id))
+    rows = rows_cached({model: [pk] for _, model, pk in links if pk is not None})
+    for name, model, pk in links:
+        if pk is not None and pk in rows.get(model, {}):
+            setattr(incident, name, rows[model][pk])
+    return incident
 
 
 def incidents_for_detail(user) -> QuerySet[Incident]:

@@ -14,6 +14,11 @@ class ServicedeskConfig(AppConfig):
         post_migrate.connect(roles.post_migrate_ensure_roles, sender=self)
         tokens.connect_signals()
         roles.connect_staff_choices_signals()
+        from servicedesk.models import Service, Team
+        from servicedesk.refcache import keep_rows
+
+        keep_rows(Team)  # ticket pages show their team and service from the kept rows (servicedesk.refcache)
+        keep_rows(Service)
         from servicedesk.metrics import instrument_connections
 
         instrument_connections()

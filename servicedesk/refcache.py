@@ -38,3 +38,51 @@ def reference_data(key: str, compute: Callable[[], Any], *, models: list, second
 
     read.forget = forget
     return read
+
+
+# --- single rows of small admin-edited tables, by id ----------------------------------------------------------
+
+ROW_PREFIX = "row:"
+ROW_SECONDS = 3600
+_KEPT: dict = {}  # model -> (related to join when reading, function giving the ids whose kept row embeds a row)
+
+
+def _row_key(model, pk) -> str:
+    return f"{ROW_PREFIX}{model._meta.label_lower}:{pk}"
+
+
+def keep_rows(model, *, related: tuple = (), embedded_in: Callable[[Any], list] | None = None) -> None:
+    """Let `rows_cached` keep `model`'s rows (teams, services, categories: rows a page shows by id), read with
+    `related` joined. A save or delete through the ORM drops the row's entry, and the entries of the rows that
+    embed it (`embedded_in(instance)`: the ids of e.g. the subcategories that show their parent's name)."""
+    _KEPT[model] = (related, embedded_in)
+
+    def forget(sender, instance, **kwargs) -> None:
+        stale = [instance.pk, *(embedded_in(instance) if embedded_in else [])]
+        cache.delete_many([_row_key(sender, pk) for pk in stale])
+
+    label = model._meta.label
+    post_save.connect(forget, sender=model, weak=False, dispatch_uid=f"{ROW_PREFIX}{label}:saved")
+    post_delete.connect(forget, sender=model, weak=False, dispatch_uid=f"{ROW_PREFIX}{label}:deleted")
+
+
+def rows_cached(wanted: dict) -> dict:
+    """{model: {id: row}} for {model: ids}: every row from the cache in one round trip, the missing ones read
+    (one query per model) and kept. A row that no longer exists is left out."""
+    keys = {_row_key(model, pk): (model, pk) for model, ids in wanted.items() for pk in ids if pk is not None}
+    found = cache.get_many(list(keys)) if keys else {}
+    rows: dict = {model: {} for model in wanted}
+    missing: dict = {}
+    for key, (model, pk) in keys.items():
+        if key in found:
+            rows[model][pk] = found[key]
+        else:
+            missing.setdefault(model, set()).add(pk)
+    fresh = {}
+    for model, ids in missing.items():
+        related, _ = _KEPT[model]
+        for row in model.objects.select_related(*related).filter(pk__in=ids):
+            rows[model][row.pk] = fresh[_row_key(model, row.pk)] = row
+    if fresh:
+        cache.set_many(fresh, ROW_SECONDS)
+    return rows

@@ -27,7 +27,7 @@ from incidents.forms import (
     TransitionForm,
 )
 from incidents.search import number_of
-from incidents.selectors import incidents_for_detail, incidents_visible_to
+from incidents.selectors import incidents_for_page, incidents_visible_to, with_references
 from incidents.sla import TICKET_TYPE
 from incidents.states import ALLOWED, FINAL, OPEN, HoldReason, Status
 from servicedesk.errors import DomainError, StaleVersion
@@ -127,7 +127,7 @@ def _facts(incident) -> list[Fact]:
 
 
 def _incident_or_404(request, number: str):
-    return get_object_or_404(incidents_for_detail(request.user), number=number)
+    return with_references(get_object_or_404(incidents_for_page(request.user), number=number))
 
 
 CHANGE_LABELS = {**EDIT_LABELS, "configuration_item": "Configuration item", "assignment_group": "Group",

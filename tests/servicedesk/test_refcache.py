@@ -32,3 +32,50 @@ def test_a_saved_or_deleted_row_shows_on_the_next_read():
     assert "rebooted" in codes()
     code.delete()
     assert codes() == before
+
+
+def test_kept_rows_are_read_once_and_dropped_when_saved(django_assert_num_queries):
+    from incidents.models import Category
+    from servicedesk.models import Team
+    from servicedesk.refcache import rows_cached
+
+    team = Team.objects.create(name="Network")
+    parent = Category.objects.create(name="Hardware")
+    child = Category.objects.create(name="Printer", parent=parent)
+    with django_assert_num_queries(2):  # one per model, the category's parent joined
+        rows = rows_cached({Team: [team.pk], Category: [child.pk]})
+    assert rows[Team][team.pk].name == "Network" and str(rows[Category][child.pk]) == "Hardware / Printer"
+    with django_assert_num_queries(0):
+        assert str(rows_cached({Category: [child.pk]})[Category][child.pk]) == "Hardware / Printer"
+    team.name = "Networks"
+    team.save()
+    parent.name = "Devices"
+    parent.save()  # the child shows its parent's name: dropped as well
+    rows = rows_cached({Team: [team.pk], Category: [child.pk]})
+    assert rows[Team][team.pk].name == "Networks" and str(rows[Category][child.pk]) == "Devices / Printer"
+    team.delete()
+    assert rows_cached({Team: [team.pk]})[Team] == {}
+
+
+def test_the_incident_page_shows_its_team_service_and_category_from_the_kept_rows(agent_client, incident_factory):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from incidents.models import Category
+    from servicedesk.models import Service, Team
+
+    parent = Category.objects.create(name="Hardware")
+    incident = incident_factory(service=Service.objects.create(name="Printing"),
+                                category=Category.objects.create(name="Printer", parent=parent))
+    incident.assignment_group = Team.objects.create(name="Field service")
+    incident.save()
+    agent_client.get(f"/agent/incidents/{incident.number}/")  # reads and keeps them
+    with CaptureQueriesContext(connection) as queries:
+        page = agent_client.get(f"/agent/incidents/{incident.number}/").content.decode()
+    for shown in ("Field service", "Printing", "Hardware / Printer"):
+        assert shown in page
+    read = " ".join(q["sql"] for q in queries.captured_queries)
+    assert '"servicedesk_service"' not in read and '"incidents_category"' not in read
+    parent.name = "Devices"
+    parent.save()
+    assert "Devices / Printer" in agent_client.get(f"/agent/incidents/{incident.number}/").content.decode()
