@@ -6,6 +6,6 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring and event management"
 
     def ready(self):
-        from monitoring import plugin
+        from monitoring import plugin, processing  # noqa: F401 - processing connects its kept configuration's drops
 
         plugin.register()

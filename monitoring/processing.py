@@ -42,7 +42,7 @@ from monitoring.models import (
     Severity,
 )
 from servicedesk.locks import advisory_xact_lock
-from servicedesk.models import ConfigurationItem, Criticality, PriorityRule, Service, TimelineEntry
+from servicedesk.models import ConfigurationItem, Criticality, PriorityRule, Service, Team, TimelineEntry
 from servicedesk.refcache import reference_data
 from servicedesk.services import DEFAULT_PRIORITY_MATRIX
 
@@ -82,9 +82,12 @@ def _read_configuration(now) -> dict:
 
 
 # Every batch of events read these four again (a fifth of a batch's processing): now once for every worker, until
-# an admin saves or deletes a rule, a window or the settings (servicedesk.refcache), at most a minute.
+# an admin saves or deletes a rule, a window or the settings, or a service, team or user a rule may point at (a
+# deleted one is set to NULL on the rule without a signal of the rule's own), at most a minute
+# (servicedesk.refcache; connected when the app is ready, monitoring/apps.py, so every process drops it).
 _configuration = reference_data("monitoring:processing", lambda: _read_configuration(timezone.now()),
-                                models=[MonitoringSettings, Rule, MaintenanceWindow], seconds=60)
+                                models=[MonitoringSettings, Rule, MaintenanceWindow, Service, Team, get_user_model()],
+                                seconds=60)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Short reference data that admins edit and every page or task reads (resolution codes, monitoring's rules...),
 kept in the cache for every process and dropped whenever a row of their models is saved or deleted through the
 ORM (admin, services, fixtures). A bulk `QuerySet.update()` sends no signal: such a change shows within
-`seconds`.
+`seconds`. An entry is dropped when the change is made and again when its transaction commits: a request that
+read the old row in between (it was not committed yet) and kept it cannot keep it for long.
 
     active_codes = reference_data("incidents:resolution-codes", lambda: list(ResolutionCode.objects.filter(
         active=True)), models=[ResolutionCode])
@@ -12,9 +13,17 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 KEY_PREFIX = "reference:"
+
+
+def drop_now_and_at_commit(keys: list[str]) -> None:
+    """Drop cache entries made stale by a write: now, and once more when the write's transaction commits (until
+    then other requests still read the old rows, and may have kept them again)."""
+    cache.delete_many(keys)
+    transaction.on_commit(lambda: cache.delete_many(keys))
 
 
 def reference_data(key: str, compute: Callable[[], Any], *, models: list, seconds: int = 600) -> Callable[[], Any]:
@@ -23,7 +32,7 @@ def reference_data(key: str, compute: Callable[[], Any], *, models: list, second
     cache_key = KEY_PREFIX + key
 
     def forget(**kwargs) -> None:
-        cache.delete(cache_key)
+        drop_now_and_at_commit([cache_key])
 
     for model in models:
         post_save.connect(forget, sender=model, weak=False, dispatch_uid=f"{cache_key}:saved:{model._meta.label}")
@@ -59,7 +68,7 @@ def keep_rows(model, *, related: tuple = (), embedded_in: Callable[[Any], list] 
 
     def forget(sender, instance, **kwargs) -> None:
         stale = [instance.pk, *(embedded_in(instance) if embedded_in else [])]
-        cache.delete_many([_row_key(sender, pk) for pk in stale])
+        drop_now_and_at_commit([_row_key(sender, pk) for pk in stale])
 
     label = model._meta.label
     post_save.connect(forget, sender=model, weak=False, dispatch_uid=f"{ROW_PREFIX}{label}:saved")

@@ -180,7 +180,9 @@ class TicketPanel:
     `TICKET_PANELS_SECONDS` (settings) per ticket and per title, description and status, and every agent's page
     reads it from there (`servicedesk.workspace.ticket_panels`). What else it depends on (a newly published
     article) shows within that time. A card that follows what agents do on the page (links, alerts) is not
-    shared."""
+    shared, and neither is one whose `context` reads `request.user` or a field of the brief other than its
+    kind, number, title, description and status: those are not in the key, and the card would show one agent
+    what was drawn for another."""
 
     key: str
     template: str

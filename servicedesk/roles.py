@@ -155,11 +155,11 @@ def staff_options():
 
 
 def forget_staff_choices(update_fields=None, **kwargs) -> None:
-    from django.core.cache import cache
+    from servicedesk.refcache import drop_now_and_at_commit
 
     if update_fields is not None and set(update_fields) <= {"last_login"}:
         return  # a sign-in changes nobody's name or role
-    cache.delete_many([STAFF_CHOICES_KEY, STAFF_OPTIONS_KEY])
+    drop_now_and_at_commit([STAFF_CHOICES_KEY, STAFF_OPTIONS_KEY])
 
 
 def connect_staff_choices_signals() -> None:

@@ -41,7 +41,7 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
@@ -141,8 +141,11 @@ def user_version_bump(user_id) -> None:
 
 
 def _on_user_saved(sender, instance, created, update_fields=None, **kwargs):
-    if created or (update_fields is not None and set(update_fields) <= {"last_login"}):
-        return  # a new account has no session; a sign-in's last_login changes nothing owed
+    if created:
+        _on_user_created_or_deleted(sender, instance)
+        return
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return  # a sign-in's last_login changes nothing owed
     user_version_bump(instance.pk)
 
 
@@ -459,10 +462,30 @@ def _on_group_deleted(sender, instance, **kwargs):
     """A role group deleted (no m2m signal is sent for its members): everyone in it may have lost their role."""
     for user_id in instance.user_set.values_list("pk", flat=True):
         user_version_bump(user_id)
+    from servicedesk.roles import forget_staff_choices
+
+    forget_staff_choices()
+
+
+def _on_group_renamed(sender, instance, raw=False, **kwargs):
+    """Roles are group names: a group renamed (in admin) gives or takes a role from everyone in it."""
+    if raw or instance.pk is None:
+        return
+    before = Group.objects.filter(pk=instance.pk).values_list("name", flat=True).first()
+    if before is not None and before != instance.name:
+        _on_group_deleted(sender, instance)
+
+
+def _on_user_created_or_deleted(sender, instance, **kwargs):
+    """A new account, or one deleted: whatever was kept under its id (a reused id after a database reset) is
+    judged again."""
+    user_version_bump(instance.pk)
 
 
 user_logged_in.connect(_on_user_logged_in, dispatch_uid="servicedesk.twofactor")
 pre_delete.connect(_on_group_deleted, sender=Group, dispatch_uid="servicedesk.twofactor.group_deleted")
+pre_save.connect(_on_group_renamed, sender=Group, dispatch_uid="servicedesk.twofactor.group_renamed")
+post_delete.connect(_on_user_created_or_deleted, sender=get_user_model(), dispatch_uid="servicedesk.twofactor.user_deleted")
 post_save.connect(_on_user_saved, sender=get_user_model(), dispatch_uid="servicedesk.twofactor.user_saved")
 m2m_changed.connect(_on_groups_changed, sender=get_user_model().groups.through,
                     dispatch_uid="servicedesk.twofactor.groups_changed")

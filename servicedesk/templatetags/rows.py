@@ -50,7 +50,6 @@ def options(choices, selected=None):
 
 # --- a ticket's timeline for agents (templates/includes/timeline_entries.html) ---------------------------------
 
-LOCK = mark_safe('<svg class="icon icon-sm" aria-hidden="true"><use href="#i-lock"/></svg>')
 INTERNAL_NOTE = mark_safe('<span class="tag tag-internal" data-testid="internal-badge">'
                           '<svg class="icon icon-sm" aria-hidden="true"><use href="#i-lock"/></svg>Internal note</span>')
 INTERNAL = mark_safe('<span class="tag tag-internal"><svg class="icon icon-sm" aria-hidden="true">'
@@ -64,7 +63,7 @@ def _name(user) -> str:
 
 def _by_email(entry) -> str:
     """"by email", linking the original mail's page when the email channel is installed."""
-    data = entry.data or {}
+    data = entry.data if isinstance(entry.data, dict) else {}
     if data.get("channel") != "email":
         return ""
     url = ""
@@ -124,7 +123,7 @@ def _change(entry, noun, now) -> str:
 
 
 def _event(entry, now) -> str:
-    data = entry.data or {}
+    data = entry.data if isinstance(entry.data, dict) else {}
     by = format_html("<span>by <strong>{}</strong></span>", _name(entry.author)) if entry.author is not None else ""
     return format_html(
         '<li class="tl tl-compact{}" data-testid="timeline-entry" data-kind="{}" data-internal="{}" id="entry-{}">'

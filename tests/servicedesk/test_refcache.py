@@ -79,3 +79,17 @@ def test_the_incident_page_shows_its_team_service_and_category_from_the_kept_row
     parent.name = "Devices"
     parent.save()
     assert "Devices / Printer" in agent_client.get(f"/agent/incidents/{incident.number}/").content.decode()
+
+
+def test_an_entry_kept_again_before_the_change_commits_is_dropped_at_commit(django_capture_on_commit_callbacks):
+    """Another request may read the old rows (the change is not committed yet) and keep them in between."""
+    from django.core.cache import cache
+    from django.db import transaction
+
+    from servicedesk.refcache import KEY_PREFIX
+
+    old_rows = list(active_resolution_codes())
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        ResolutionCode.objects.create(code="rebooted", label="Rebooted", order=99)
+        cache.set(KEY_PREFIX + "incidents:resolution-codes", old_rows)  # what that other request kept
+    assert "rebooted" in codes()

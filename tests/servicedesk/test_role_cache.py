@@ -42,3 +42,15 @@ def test_every_change_counts_on_the_next_request(make_user):
     promoted.is_superuser = True
     promoted.save()
     assert role_of(fresh(person)) == Role.ADMIN
+
+
+def test_a_role_group_renamed_gives_or_takes_the_role_at_once(make_user):
+    manager = make_user("manager")
+    assert role_of(fresh(manager)) == Role.MANAGER
+    group = Group.objects.get(name="manager")
+    group.name = "manager-old"
+    group.save()  # the group no longer names a role: its members are requesters now
+    assert role_of(fresh(manager)) == Role.REQUESTER
+    group.name = "manager"
+    group.save()
+    assert role_of(fresh(manager)) == Role.MANAGER
