@@ -35,8 +35,7 @@ from servicedesk.exports import (
     rows_of,
 )
 from servicedesk.models import ConfigurationItem, Service, Team
-from servicedesk.selectors import timeline_recent
-from servicedesk.workspace import agent_render, agent_required, safe_next
+from servicedesk.workspace import agent_render, agent_required, safe_next, timeline_context
 
 PAGE_SIZE = 50
 PRIORITY_CHOICES = [(1, "1 High"), (2, "2 Medium"), (3, "3 Low")]
@@ -75,10 +74,8 @@ def _actions(problem) -> list[dict]:
     return actions
 
 
-def _timeline(problem, user, *, everything: bool = False) -> tuple[list, int]:
-    """The latest timeline entries (`everything`: all), status changes spelled, and how many earlier were left
-    out."""
-    entries, earlier = timeline_recent(problem, user, everything=everything)
+def _timeline_spelled(entries: list) -> list:
+    """Timeline entries with their status changes spelled."""
     statuses = dict(Status.choices)
     for entry in entries:
         changes = (entry.data or {}).get("changes") or {} if entry.kind == "change" else {}
@@ -88,11 +85,10 @@ def _timeline(problem, user, *, everything: bool = False) -> tuple[list, int]:
              statuses.get(c.get("new"), c.get("new")) if name == "status" else c.get("new"))
             for name, c in changes.items() if isinstance(c, dict)
         ]
-    return entries, earlier
+    return entries
 
 
 def _render_problem(request, problem, *, status: int = 200, **extra):
-    user = request.user
     links = list(problem.incident_links.select_related("incident", "linked_by").order_by("linked_at", "id"))
     analysis = problem.analysis or {}
     fishbone = analysis.get("fishbone") or {}
@@ -112,9 +108,7 @@ def _render_problem(request, problem, *, status: int = 200, **extra):
         "analysis_timeline_text": "\n".join(f"{line.get('at', '')} | {line.get('what', '')}"
                                             for line in analysis.get("timeline") or []),
         "chart": workspace.incidents_over_time(problem),
-        **dict(zip(("timeline", "timeline_earlier"),
-                   _timeline(problem, user, everything=request.GET.get("timeline") == "all"), strict=True)),
-        "timeline_all_url": f"{reverse('agent:problem', args=[problem.number])}?timeline=all#timeline",
+        **timeline_context(request, problem, reverse("agent:problem", args=[problem.number]), _timeline_spelled),
         "teams": list(Team.objects.order_by("name").only("id", "name")),
         "agents": list(_agents()),
         "categories": list(Category.objects.order_by("name").only("id", "name")),

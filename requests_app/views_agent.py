@@ -32,9 +32,9 @@ from servicedesk.exports import (
     person_name,
     rows_of,
 )
-from servicedesk.selectors import attachments_visible_to, people_names, timeline_recent
+from servicedesk.selectors import attachments_visible_to, people_names
 from servicedesk.watchers import watchers_of
-from servicedesk.workspace import agent_render, agent_required
+from servicedesk.workspace import agent_render, agent_required, timeline_context
 from sla.clocks import clocks_of
 from sla.display import clock_views
 
@@ -163,10 +163,8 @@ def _request_or_404(user, number: str) -> ServiceRequest:
 CHANGE_LABELS = {"assignment_group": "Team", "assignee": "Assignee", "status": "Status", "priority": "Priority"}
 
 
-def timeline_for(req, user, *, everything: bool = False) -> tuple[list, int]:
-    """The latest of the timeline as an agent sees it (internal notes included; `everything`: all of it), field
-    changes spelled for people, and how many earlier entries were left out."""
-    entries, earlier = timeline_recent(req, user, everything=everything)
+def timeline_spelled(entries: list) -> list:
+    """Timeline entries as an agent reads them: field changes spelled for people (statuses, people's names)."""
     statuses = dict(Status.choices)
     changed = [(e, (e.data or {}).get("changes") or {}) for e in entries if e.kind == "change"]
     people = people_names(c.get(end) for _, changes in changed for name, c in changes.items()
@@ -182,7 +180,7 @@ def timeline_for(req, user, *, everything: bool = False) -> tuple[list, int]:
     for entry, changes in changed:
         entry.change_list = [(CHANGE_LABELS.get(name, name.replace("_", " ").capitalize()),
                               spell(name, c.get("old")), spell(name, c.get("new"))) for name, c in changes.items()]
-    return entries, earlier
+    return entries
 
 
 def _render_request(request, req, *, status: int = 200, **extra):
@@ -192,9 +190,7 @@ def _render_request(request, req, *, status: int = 200, **extra):
         "req": req,
         "answers": answers_by_label(req),
         "chain": approval_chain(req),
-        **dict(zip(("timeline", "timeline_earlier"),
-                   timeline_for(req, user, everything=request.GET.get("timeline") == "all"), strict=True)),
-        "timeline_all_url": f"{reverse('agent:request', args=[req.number])}?timeline=all#timeline",
+        **timeline_context(request, req, reverse("agent:request", args=[req.number]), timeline_spelled),
         "attachments": list(attachments_visible_to(req, user)),
         "actions": request_actions(req, user),
         "assignable": req.status in OPEN,

@@ -6,6 +6,7 @@ workspace page has the same sidebar whatever app it belongs to.
 """
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 
@@ -28,6 +29,7 @@ from servicedesk.registry import (
     registry,
 )
 from servicedesk.roles import is_staff_role
+from servicedesk.selectors import timeline_recent
 
 
 def agent_required(view):
@@ -59,6 +61,15 @@ def agent_render(request, template: str, context: dict, *, current_nav: str = ""
     context = {"current_nav": current_nav, **context}
     nav = workspace_nav(request, context["current_nav"])
     return render(request, template, {"nav_sections": nav, **context}, status=status)
+
+
+def timeline_context(request, ticket, page_url: str, spell: Callable[[list], list]) -> dict:
+    """What a ticket's agent page gives includes/timeline_entries.html: its latest timeline entries (all of them
+    with `?timeline=all`; servicedesk.selectors.timeline_recent), spelled by the ticket's app (`spell` sets each
+    change entry's `change_list`), how many earlier ones were left out, and the link that opens them."""
+    entries, earlier = timeline_recent(ticket, request.user, everything=request.GET.get("timeline") == "all")
+    return {"timeline": spell(entries), "timeline_earlier": earlier,
+            "timeline_all_url": f"{page_url}?timeline=all#timeline"}
 
 
 def portal_tiles(user) -> list:

@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from incidents.states import HoldReason, Status
-from servicedesk.templatetags.rows import updated_cell
+from servicedesk.templatetags.rows import _name, updated_cell
 from sla.templatetags.sla_cells import sla_due
 
 register = template.Library()
@@ -17,10 +17,6 @@ STATUS_LABELS = dict(Status.choices)
 HOLD_LABELS = dict(HoldReason.choices)
 MAJOR = mark_safe('<span class="tag tag-major">Major</span>')
 LINKED_ICON = mark_safe('<svg class="icon icon-sm" aria-hidden="true"><use href="#i-git"/></svg>')
-
-
-def _person(user) -> str:
-    return user.get_full_name() or user.username
 
 
 @register.simple_tag(takes_context=True)
@@ -41,7 +37,7 @@ def incident_row(context, incident, selectable=False):
         if incident.hold_reason else ""
     group = (format_html("{}", incident.assignment_group.name) if incident.assignment_group_id
              else mark_safe('<span class="none">No group</span>'))
-    assignee = _person(incident.assignee) if incident.assignee_id else "Unassigned"
+    assignee = _name(incident.assignee) if incident.assignee_id else "Unassigned"
     return format_html(
         '<tr class="p{}" data-testid="incident-row" data-number="{}" data-href="{}">{}'
         '<td class="num nowrap"><a href="{}" data-row-link>{}</a></td>'
@@ -56,7 +52,7 @@ def incident_row(context, incident, selectable=False):
         href, number,
         priority, priority, priority,
         href, incident.title, incident.title, tags,
-        _person(incident.requester), service,
+        _name(incident.requester), service,
         incident.status, STATUS_LABELS.get(incident.status, incident.status), hold,
         sla_due(getattr(incident, "sla_clock", None)),
         group, assignee,

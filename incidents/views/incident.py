@@ -33,10 +33,10 @@ from incidents.states import ALLOWED, FINAL, OPEN, HoldReason, Status
 from servicedesk.errors import DomainError, StaleVersion
 from servicedesk.registry import registry
 from servicedesk.roles import is_staff_role
-from servicedesk.selectors import attachments_visible_to, people_names, timeline_recent, timeline_visible_to
+from servicedesk.selectors import attachments_visible_to, people_names, timeline_visible_to
 from servicedesk.services import attachment_add
 from servicedesk.watchers import watchers_of
-from servicedesk.workspace import agent_render, agent_required, ticket_panels
+from servicedesk.workspace import agent_render, agent_required, ticket_panels, timeline_context
 from sla.clocks import clocks_of
 from sla.display import clock_views
 
@@ -170,13 +170,11 @@ def _incident_context(request, incident, **extra) -> dict:
     user = request.user
     facts = _facts(incident)
     codes = workspace.active_resolution_codes()
-    entries, earlier = timeline_recent(incident, user, everything=request.GET.get("timeline") == "all")
     context = {
         "incident": incident,
         "page_version": incident.version,
-        "timeline": timeline_for(incident, user, entries=entries),
-        "timeline_earlier": earlier,
-        "timeline_all_url": f"{reverse('agent:incident', args=[incident.number])}?timeline=all#timeline",
+        **timeline_context(request, incident, reverse("agent:incident", args=[incident.number]),
+                           lambda entries: timeline_for(incident, user, entries=entries)),
         "attachments": list(attachments_visible_to(incident, user)),
         "form": CommentForm(),
         "actions": incident_actions(incident, user),
